@@ -1,0 +1,43 @@
+# Trellis — the two commands a user needs: `make demo` and `make test`.
+# Both install what is missing first (npm packages; Debian packages when run as root).
+
+SHELL := /bin/bash
+NODE_MODULES_STAMP := node_modules/.trellis-installed
+SOURCES := $(shell find src test bench examples -name '*.ts' 2>/dev/null) tsconfig.json package.json
+# Debian packages the tests and benchmarks use, keyed by the command that proves they are there.
+TEST_PACKAGES := dig:dnsutils
+BENCH_PACKAGES :=
+
+.PHONY: all demo test bench build deps system-deps-test system-deps-bench clean
+
+all: build
+
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: $(NODE_MODULES_STAMP)
+
+dist/.built: $(NODE_MODULES_STAMP) $(SOURCES)
+	npx tsc -p tsconfig.json
+	@touch $@
+
+build: dist/.built
+
+system-deps-test:
+	@./scripts/ensure-packages.sh $(TEST_PACKAGES)
+
+system-deps-bench:
+	@./scripts/ensure-packages.sh $(BENCH_PACKAGES)
+
+demo: build
+	node dist/examples/demo/demo.js
+
+test: build system-deps-test
+	node --test --test-concurrency=2 --test-timeout=180000 $$(find dist/test -name '*.test.js' | sort)
+
+bench: build system-deps-bench
+	node dist/bench/run.js
+
+clean:
+	rm -rf dist

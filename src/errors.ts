@@ -1,0 +1,106 @@
+/**
+ * One error class for the whole project. Every error has a stable code
+ * (`TRELLIS_ERR_…`, never reused for another meaning), an HTTP status that the one
+ * place mapping errors to responses (src/control-plane/errors.ts) uses, and,
+ * for bad input, the field that was wrong.
+ */
+export const ErrorCodes = {
+  // Bad input (400)
+  VALIDATION: 'TRELLIS_ERR_VALIDATION',
+  INVALID_JSON: 'TRELLIS_ERR_INVALID_JSON',
+  INVALID_REVISION: 'TRELLIS_ERR_INVALID_REVISION',
+  // Not found (404)
+  NOT_FOUND: 'TRELLIS_ERR_NOT_FOUND',
+  ROUTE_NOT_FOUND: 'TRELLIS_ERR_ROUTE_NOT_FOUND',
+  SERVICE_NOT_FOUND: 'TRELLIS_ERR_SERVICE_NOT_FOUND',
+  INSTANCE_NOT_FOUND: 'TRELLIS_ERR_INSTANCE_NOT_FOUND',
+  LEASE_NOT_FOUND: 'TRELLIS_ERR_LEASE_NOT_FOUND',
+  // Other client errors
+  METHOD_NOT_ALLOWED: 'TRELLIS_ERR_METHOD_NOT_ALLOWED',
+  BODY_TOO_LARGE: 'TRELLIS_ERR_BODY_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'TRELLIS_ERR_UNSUPPORTED_MEDIA_TYPE',
+  CONFLICT: 'TRELLIS_ERR_CONFLICT',
+  COMPACTED: 'TRELLIS_ERR_COMPACTED',
+  // Store / server side
+  STORE_CLOSED: 'TRELLIS_ERR_STORE_CLOSED',
+  STORE_UNAVAILABLE: 'TRELLIS_ERR_STORE_UNAVAILABLE',
+  DATA_DIR: 'TRELLIS_ERR_DATA_DIR',
+  DATA_CORRUPT: 'TRELLIS_ERR_DATA_CORRUPT',
+  LISTEN: 'TRELLIS_ERR_LISTEN',
+  // Client side (CLI talking to the control plane)
+  CONTROL_PLANE_UNREACHABLE: 'TRELLIS_ERR_CONTROL_PLANE_UNREACHABLE',
+  BAD_FLAG: 'TRELLIS_ERR_BAD_FLAG',
+  INTERNAL: 'TRELLIS_ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+const statusByCode: Record<ErrorCode, number> = {
+  TRELLIS_ERR_VALIDATION: 400,
+  TRELLIS_ERR_INVALID_JSON: 400,
+  TRELLIS_ERR_INVALID_REVISION: 400,
+  TRELLIS_ERR_NOT_FOUND: 404,
+  TRELLIS_ERR_ROUTE_NOT_FOUND: 404,
+  TRELLIS_ERR_SERVICE_NOT_FOUND: 404,
+  TRELLIS_ERR_INSTANCE_NOT_FOUND: 404,
+  TRELLIS_ERR_LEASE_NOT_FOUND: 404,
+  TRELLIS_ERR_METHOD_NOT_ALLOWED: 405,
+  TRELLIS_ERR_BODY_TOO_LARGE: 413,
+  TRELLIS_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  TRELLIS_ERR_CONFLICT: 409,
+  TRELLIS_ERR_COMPACTED: 410,
+  TRELLIS_ERR_STORE_CLOSED: 503,
+  TRELLIS_ERR_STORE_UNAVAILABLE: 503,
+  TRELLIS_ERR_DATA_DIR: 500,
+  TRELLIS_ERR_DATA_CORRUPT: 500,
+  TRELLIS_ERR_LISTEN: 500,
+  TRELLIS_ERR_CONTROL_PLANE_UNREACHABLE: 503,
+  TRELLIS_ERR_BAD_FLAG: 400,
+  TRELLIS_ERR_INTERNAL: 500,
+};
+
+export interface TrellisErrorOptions {
+  /** The input field that was wrong, as a dotted path (`port`, `metadata.version`). */
+  field?: string;
+  cause?: unknown;
+  /** Extra machine-readable detail, e.g. `{ compactRevision: 12 }`. */
+  details?: Record<string, unknown>;
+}
+
+export class TrellisError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: TrellisErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TrellisError';
+    this.code = code;
+    this.field = options.field;
+    this.details = options.details;
+  }
+
+  get status(): number {
+    return statusByCode[this.code];
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; field?: string } & Record<string, unknown> } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.field === undefined ? {} : { field: this.field }),
+        ...(this.details ?? {}),
+      },
+    };
+  }
+}
+
+export function isTrellisError(err: unknown): err is TrellisError {
+  return err instanceof TrellisError;
+}
+
+/** The message of any thrown value, for logs and one-line CLI output. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
