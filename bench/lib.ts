@@ -1,0 +1,62 @@
+/** Shared pieces of the benchmarks: child processes, load loops, percentiles. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const CLI = resolve(here, '../src/cli/main.js');
+
+export interface Child { url: string; child: ChildProcess; stop(): Promise<void> }
+
+/** Start a process and wait for a stdout line that `ready` turns into a URL. */
+export function startChild(args: string[], ready: (line: string) => string | undefined): Promise<Child> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return new Promise((resolvePromise, reject) => {
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const url = ready(line);
+      if (url !== undefined) {
+        resolvePromise({ url, child, stop: async () => { child.kill('SIGKILL'); await exited; } });
+      }
+    });
+  });
+}
+
+export function startControlPlane(dataDir: string): Promise<Child> {
+  return startChild([CLI, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--dns', 'off', '--log-level', 'warn'], (line) => {
+    try {
+      const parsed = JSON.parse(line) as { msg?: string; api?: string };
+      return parsed.msg === 'control plane ready' ? parsed.api : undefined;
+    } catch { return undefined; }
+  });
+}
+
+/** Run `task(i)` for i in [0, total) with `concurrency` in flight; returns operations/s. */
+export async function throughput(total: number, concurrency: number, task: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = process.hrtime.bigint();
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = next;
+      next += 1;
+      if (i >= total) return;
+      await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return total / seconds;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)]!;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return percentile(sorted, 50);
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+/** `trellis` — one module per verb under ./commands. */
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { deregisterCommand } from './commands/deregister.js';
+import { heartbeatCommand } from './commands/heartbeat.js';
+import { instancesCommand } from './commands/instances.js';
+import { registerCommand } from './commands/register.js';
+import { serverCommand } from './commands/server.js';
+import { servicesCommand } from './commands/services.js';
+import { watchCommand } from './commands/watch.js';
+import { printError } from './output.js';
+
+const program = new Command('trellis')
+  .description('Trellis service mesh: discovery on a key-value store, health, load balancing, failover')
+  .version(VERSION)
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand]) {
+  add(program);
+}
+for (const command of program.commands) command.exitOverride();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander already printed the message and usage hint.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    printError(err, { json: process.argv.includes('--json') });
+  }
+}

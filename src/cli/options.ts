@@ -1,0 +1,43 @@
+/** Shared flag parsers for commander: each error names the flag and the fix. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { readEnvironment } from '../config/env.js';
+import { parseDuration } from '../util/duration.js';
+import { ControlPlaneClient } from './client.js';
+
+export interface GlobalOptions {
+  controlPlane: string;
+  json?: boolean;
+}
+
+export function withClientOptions(command: Command): Command {
+  return command
+    .option('--control-plane <url>', 'control plane URL (env TRELLIS_CONTROL_PLANE)', readEnvironment().controlPlane)
+    .option('--json', 'print JSON instead of a table');
+}
+
+export function clientFrom(options: GlobalOptions): ControlPlaneClient {
+  return new ControlPlaneClient(options.controlPlane);
+}
+
+export function intArg(name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number between ${min} and ${max}.`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}.`);
+    return n;
+  };
+}
+
+export function durationArg(name: string) {
+  return (value: string): string => {
+    if (parseDuration(value) === undefined) throw new InvalidArgumentError(`${name} must be a duration such as 10s, 500ms or 1m.`);
+    return value;
+  };
+}
+
+/** --meta k=v, repeatable. */
+export function collectLabel(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`--meta takes KEY=VALUE, e.g. --meta version=v2 (got ${JSON.stringify(value)}).`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}

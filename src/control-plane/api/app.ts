@@ -1,0 +1,34 @@
+/** The control plane's HTTP API: a fastify app with our error shape on every failure. */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Registry } from '../../registry/registry.js';
+import { Limits } from '../../registry/limits.js';
+import { routeNotFound, sendError } from './errors.js';
+import { servicesRoutes } from './services.js';
+import { statusRoutes } from './status.js';
+import { watchRoutes, type WatchRouteOptions } from './watch.js';
+
+export interface ApiOptions {
+  registry: Registry;
+  logger: FastifyBaseLogger;
+  watch?: WatchRouteOptions;
+}
+
+export function buildApi(options: ApiOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: Limits.bodyMaxBytes,
+    routerOptions: { maxParamLength: 1024 },
+    // Keep-alive connections (the CLI, sidecars) are closed promptly on shutdown.
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+  // JSON only: any other body type is answered 415, not half-understood.
+  app.removeContentTypeParser('text/plain');
+  app.setErrorHandler((err, request, reply) => sendError(reply, request, err));
+  app.setNotFoundHandler((request, reply) => sendError(reply, request, routeNotFound(request.method, request.url)));
+  statusRoutes(app, options.registry, Date.now());
+  servicesRoutes(app, options.registry);
+  watchRoutes(app, options.registry, options.watch);
+  return app;
+}

@@ -1,0 +1,29 @@
+/**
+ * Check kinds by name. Each kind lives in its own module and registers its probe
+ * factory here; adding a spec type without a factory is a compile error.
+ */
+import { httpProbe } from './http.js';
+import { tcpProbe } from './tcp.js';
+import type { ActiveCheckSpec, Probe } from './types.js';
+
+/** Each active check kind's spec, by kind name. */
+type SpecByType = { [S in ActiveCheckSpec as S['type']]: S };
+
+/** The names of the active check kinds (`http`, `tcp`). */
+export type ActiveCheckType = keyof SpecByType;
+
+/** The spec of the check kind named `T`. */
+export type CheckSpecOf<T extends ActiveCheckType> = SpecByType[T];
+
+/** Builds the probe for one check of a kind. */
+export type ProbeFactory<T extends ActiveCheckType> = (spec: CheckSpecOf<T>) => Probe;
+
+const probeFactories: { readonly [T in ActiveCheckType]: ProbeFactory<T> } = {
+  http: httpProbe,
+  tcp: tcpProbe,
+};
+
+/** The probe for a check spec, built by its kind's factory. */
+export function probeFor<T extends ActiveCheckType>(spec: CheckSpecOf<T> & { type: T }): Probe {
+  return probeFactories[spec.type](spec);
+}

@@ -1,0 +1,52 @@
+/**
+ * Keep a watch alive: start it, and whenever it fails (store hiccup, compaction while
+ * catching up) start it again after a delay — each start re-reads the state it needs,
+ * so nothing is missed. Shared by every control-plane task that follows the store.
+ */
+import type { Logger } from 'pino';
+import { messageOf } from '../errors.js';
+import type { Watcher } from '../store/types.js';
+
+export interface Follower {
+  close(): void;
+}
+
+/** `start` opens the watch; it must call `fail` when the watch ends abnormally. */
+export type StartWatch = (fail: (err: Error) => void) => Promise<Watcher>;
+
+export async function follow(name: string, logger: Logger, start: StartWatch, restartDelayMs = 1_000): Promise<Follower> {
+  let watcher: Watcher | undefined;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const schedule = (): void => {
+    if (closed) return;
+    timer = setTimeout(() => { void run(); }, restartDelayMs);
+    timer.unref();
+  };
+  const fail = (err: Error): void => {
+    if (closed) return;
+    logger.warn({ task: name, err: messageOf(err) }, 'watch failed; restarting it');
+    watcher?.close();
+    schedule();
+  };
+  const run = async (): Promise<void> => {
+    if (closed) return;
+    try {
+      watcher = await start(fail);
+    } catch (err) {
+      logger.warn({ task: name, err: messageOf(err) }, 'could not start watch; retrying');
+      schedule();
+    }
+  };
+
+  // The first start must succeed: a control plane that cannot follow its store should not start.
+  watcher = await start(fail);
+  return {
+    close() {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      watcher?.close();
+    },
+  };
+}

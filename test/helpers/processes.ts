@@ -1,0 +1,104 @@
+/** Real processes for tests: the trellis CLI from dist/, killed in after(). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/src/cli/main.js, from dist/test/helpers. */
+export const CLI = resolve(here, '../../src/cli/main.js');
+
+const children = new Set<ChildProcess>();
+
+/** Kill every process this file started (call from after()). */
+export function killAll(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  children.clear();
+}
+
+export function tempDir(prefix: string): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), `trellis-${prefix}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the CLI to completion. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => { children.delete(child); resolvePromise({ code, stdout, stderr }); });
+  });
+}
+
+export interface ServerProcess {
+  url: string;
+  dnsPort: number;
+  child: ChildProcess;
+  /** Everything written to stdout/stderr so far. */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+interface ReadyLine { msg?: string; api?: string; dns?: string | null }
+
+/** Start `trellis server` on port 0 and wait for its "control plane ready" log line. */
+export function startServer(dataDir: string, extraArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--dns', '127.0.0.1:0', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let output = '';
+  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`trellis server did not become ready in 15 s:\n${output}`)), 15_000);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`trellis server exited with ${code}:\n${output}`)); });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      output += `${line}\n`;
+      let parsed: ReadyLine;
+      try { parsed = JSON.parse(line) as ReadyLine; } catch { return; }
+      if (parsed.msg !== 'control plane ready' || parsed.api === undefined) return;
+      clearTimeout(timer);
+      resolvePromise({
+        url: parsed.api,
+        dnsPort: Number(parsed.dns?.split(':').pop()),
+        child,
+        output: () => output,
+        kill: async (signal: NodeJS.Signals = 'SIGKILL') => {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          await exited;
+          children.delete(child);
+        },
+      });
+    });
+  });
+}
+
+export interface ApiErrorBody { error: { code: string; message: string; field?: string } }
+
+/** JSON over HTTP with the platform's fetch (a real client). */
+export async function api<T = ApiErrorBody>(url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: T }> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(url, init);
+  const text = await response.text();
+  return { status: response.status, json: (text === '' ? undefined : JSON.parse(text)) as T };
+}
