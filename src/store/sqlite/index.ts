@@ -1,0 +1,37 @@
+/**
+ * The embedded store backend: a KvStore on one SQLite file in the data dir.
+ *
+ *   const store = await openSqliteStore({ dataDir: '.trellis/data' });
+ */
+import { ErrorCodes, TrellisError } from '../../errors.js';
+import { openDatabase } from './database.js';
+import { describeOpenError } from './open-errors.js';
+import { SqliteStore, type SqliteStoreOptions } from './store.js';
+
+export { DATABASE_FILE } from './database.js';
+export { DEFAULT_COMPACTION_INTERVAL_MS, DEFAULT_RETAIN_REVISIONS, type SqliteStore, type SqliteStoreOptions } from './store.js';
+
+/**
+ * Open the store in `options.dataDir`, creating the directory and the database if needed.
+ *
+ * Rejects with TRELLIS_ERR_DATA_DIR when the directory cannot be created or written (or another
+ * process has the store open), and TRELLIS_ERR_DATA_CORRUPT when the file is not a Trellis
+ * database or comes from a newer version; both messages are one line naming the path and the fix.
+ */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
+  checkPositiveInteger('retainRevisions', options.retainRevisions);
+  checkPositiveInteger('compactionIntervalMs', options.compactionIntervalMs);
+  const { db, dir, file } = openDatabase(options.dataDir);
+  try {
+    return new SqliteStore(db, file, options);
+  } catch (err) {
+    db.close();
+    throw describeOpenError(err, dir, file);
+  }
+}
+
+function checkPositiveInteger(field: string, value: number | undefined): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+    throw new TrellisError(ErrorCodes.VALIDATION, `${field} must be a whole number ≥ 1 (got ${String(value)})`, { field });
+  }
+}

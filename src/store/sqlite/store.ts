@@ -1,0 +1,394 @@
+/**
+ * The embedded KvStore: one SQLite file, one process.
+ *
+ * Every write is one SQLite transaction that takes the next revision, changes `kv`, appends its
+ * events to the log and records the revision in `meta` — all or nothing. The revision, the key
+ * count and the compact revision are mirrored in memory (the process holds the only connection,
+ * under an exclusive lock), lease deadlines live only in memory (see LeaseClock), and committed
+ * events are fanned out by the WatchHub.
+ */
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
+import type {
+  DeleteOptions,
+  DeletePrefixResult,
+  DeleteResult,
+  GetResult,
+  KeyValue,
+  KvStore,
+  LeaseGrant,
+  LeaseId,
+  LeaseInfo,
+  PutOptions,
+  PutResult,
+  RangeResult,
+  StoreStatus,
+  WatchEvent,
+  WatchListener,
+  WatchOptions,
+  Watcher,
+} from '../types.js';
+import { LeaseClock } from './lease-clock.js';
+import { corruptDatabase } from './open-errors.js';
+import { Meta } from './schema.js';
+import {
+  type KvRow,
+  type Statements,
+  prepareStatements,
+  toEventRow,
+  toKeyValue,
+  toKvRow,
+  toWatchEvent,
+} from './statements.js';
+import { WatchHub, type WarnLogger } from './watch-hub.js';
+
+/** How often expired leases are looked for: an expired lease's keys are gone within this. */
+const LEASE_TICK_MS = 50;
+
+export interface SqliteStoreOptions {
+  /** Directory for the database; created (with its parents) if missing. */
+  dataDir: string;
+  /** Automatic compaction keeps at least this many of the latest revisions. Default 100,000. */
+  retainRevisions?: number;
+  /** How often automatic compaction runs, in ms. Default 60,000. */
+  compactionIntervalMs?: number;
+  /**
+   * Clock for lease deadlines, in ms. Default: a monotonic clock (`performance.now()`), so
+   * wall-clock jumps never expire leases. Deadlines are never persisted, so any clock works.
+   */
+  now?: () => number;
+  /** Receives warnings: a watch listener threw, lease expiry or compaction failed. */
+  logger?: WarnLogger;
+}
+
+export const DEFAULT_RETAIN_REVISIONS = 100_000;
+export const DEFAULT_COMPACTION_INTERVAL_MS = 60_000;
+
+/** What a write does inside its transaction: the events it produced and its own result. */
+interface Change<T> {
+  events: WatchEvent[];
+  result: T;
+}
+
+export class SqliteStore implements KvStore {
+  readonly backend = 'sqlite';
+
+  readonly #db: Database.Database;
+  readonly #file: string;
+  readonly #sql: Statements;
+  /** Runs a function in one transaction (BEGIN … COMMIT, ROLLBACK if it throws). */
+  readonly #transaction: (body: () => unknown) => unknown;
+  readonly #leases: LeaseClock;
+  readonly #hub: WatchHub;
+  readonly #logger: WarnLogger | undefined;
+  readonly #retainRevisions: number;
+  readonly #timers: NodeJS.Timeout[];
+  #revision: number;
+  #compactRevision: number;
+  #keyCount: number;
+  #closed = false;
+
+  /** Use openSqliteStore(); this takes an open, migrated database. */
+  constructor(db: Database.Database, file: string, options: SqliteStoreOptions) {
+    this.#db = db;
+    this.#file = file;
+    this.#sql = prepareStatements(db);
+    this.#transaction = db.transaction((body: () => unknown) => body());
+    this.#logger = options.logger;
+    this.#retainRevisions = options.retainRevisions ?? DEFAULT_RETAIN_REVISIONS;
+    this.#hub = new WatchHub(options.logger);
+    this.#revision = this.#readMeta(Meta.REVISION);
+    this.#compactRevision = this.#readMeta(Meta.COMPACT_REVISION);
+    this.#keyCount = this.#sql.countKv.get() ?? 0;
+
+    // Every persisted lease starts with a full TTL (see LeaseClock).
+    this.#leases = new LeaseClock(options.now ?? (() => performance.now()), LEASE_TICK_MS);
+    for (const lease of this.#sql.allLeases.all()) this.#leases.add(lease.id, lease.ttl_ms);
+
+    this.#timers = [
+      setInterval(() => this.#expireLeases(), LEASE_TICK_MS),
+      setInterval(() => this.#autoCompact(), options.compactionIntervalMs ?? DEFAULT_COMPACTION_INTERVAL_MS),
+    ];
+    for (const timer of this.#timers) timer.unref();
+  }
+
+  /** Absolute path of the database file. */
+  get file(): string {
+    return this.#file;
+  }
+
+  async get(key: string): Promise<GetResult> {
+    const row = this.#checkOpen().getKv.get(key);
+    return { kv: row === undefined ? undefined : toKeyValue(row), revision: this.#revision };
+  }
+
+  async range(prefix: string): Promise<RangeResult> {
+    const rows = this.#checkOpen().rangeKv.all(prefix, {});
+    return { kvs: rows.map(toKeyValue), revision: this.#revision };
+  }
+
+  async put(key: string, value: string, options: PutOptions = {}): Promise<PutResult> {
+    const sql = this.#checkOpen();
+    checkKey(key);
+    if (typeof value !== 'string') throw invalid('value', 'value must be a string');
+    const { lease, ifModRevision } = options;
+    checkModRevisionOption(ifModRevision);
+    if (lease !== undefined && this.#leases.live(lease) === undefined) throw leaseNotFound(lease);
+    return this.#write((revision) => {
+      const prev = sql.getKv.get(key);
+      checkModRevision(key, prev, ifModRevision);
+      const kv: KeyValue = {
+        key,
+        value,
+        createRevision: prev?.create_revision ?? revision,
+        modRevision: revision,
+        version: (prev?.version ?? 0) + 1,
+        lease,
+      };
+      sql.upsertKv.run(toKvRow(kv));
+      const event = { type: 'put', key, revision, value, lease, prevValue: prev?.value } as const;
+      return { events: [event], result: { prevKv: prev === undefined ? undefined : toKeyValue(prev) } };
+    });
+  }
+
+  async delete(key: string, options: DeleteOptions = {}): Promise<DeleteResult> {
+    const sql = this.#checkOpen();
+    const { ifModRevision } = options;
+    checkModRevisionOption(ifModRevision);
+    return this.#write((revision) => {
+      const prev = sql.getKv.get(key);
+      checkModRevision(key, prev, ifModRevision);
+      const rows = prev === undefined ? [] : [prev];
+      return {
+        events: this.#deleteRows(rows, revision),
+        result: { deleted: rows.length, prevKv: prev === undefined ? undefined : toKeyValue(prev) },
+      };
+    });
+  }
+
+  async deletePrefix(prefix: string): Promise<DeletePrefixResult> {
+    const sql = this.#checkOpen();
+    return this.#write((revision) => {
+      const rows = sql.rangeKv.all(prefix, {});
+      return { events: this.#deleteRows(rows, revision), result: { deleted: rows.length } };
+    });
+  }
+
+  async grantLease(ttlMs: number): Promise<LeaseGrant> {
+    const sql = this.#checkOpen();
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) throw invalid('ttlMs', `a lease TTL must be a whole number of milliseconds ≥ 1 (got ${String(ttlMs)})`);
+    const id = this.#newLeaseId();
+    this.#inTransaction(() => sql.insertLease.run(id, ttlMs));
+    this.#leases.add(id, ttlMs);
+    return { id, ttlMs };
+  }
+
+  async keepAlive(id: LeaseId): Promise<LeaseGrant> {
+    this.#checkOpen();
+    const lease = this.#leases.renew(id);
+    if (lease === undefined) throw leaseNotFound(id);
+    return { id, ttlMs: lease.ttlMs };
+  }
+
+  async revokeLease(id: LeaseId): Promise<DeletePrefixResult> {
+    this.#checkOpen();
+    if (this.#leases.live(id) === undefined) throw leaseNotFound(id);
+    return this.#revoke(id);
+  }
+
+  async leaseInfo(id: LeaseId): Promise<LeaseInfo | undefined> {
+    const sql = this.#checkOpen();
+    const lease = this.#leases.live(id);
+    if (lease === undefined) return undefined;
+    const keys = sql.kvByLease.all(id).map((row) => row.key);
+    return { id, ttlMs: lease.ttlMs, remainingMs: this.#leases.remainingMs(lease), keys };
+  }
+
+  async watch(prefix: string, options: WatchOptions, listener: WatchListener): Promise<Watcher> {
+    const sql = this.#checkOpen();
+    const { afterRevision } = options;
+    if (!Number.isSafeInteger(afterRevision) || afterRevision < 0) {
+      throw new TrellisError(ErrorCodes.INVALID_REVISION, `afterRevision must be a whole number ≥ 0 (got ${String(afterRevision)})`, { field: 'afterRevision' });
+    }
+    if (afterRevision > this.#revision) throw futureRevision('afterRevision', afterRevision, this.#revision);
+    if (afterRevision < this.#compactRevision) {
+      throw new TrellisError(
+        ErrorCodes.COMPACTED,
+        `cannot watch from revision ${afterRevision}: history up to revision ${this.#compactRevision} was compacted; read the current state and watch from its revision`,
+        { details: { compactRevision: this.#compactRevision } },
+      );
+    }
+    // Read the replay and subscribe in the same synchronous step: no commit can fall in between.
+    const replay = sql.eventsAfter.all(prefix, { after: afterRevision }).map(toWatchEvent);
+    return this.#hub.subscribe(prefix, replay, this.#revision, listener);
+  }
+
+  async compact(revision: number): Promise<void> {
+    const sql = this.#checkOpen();
+    if (!Number.isSafeInteger(revision) || revision < 0) {
+      throw new TrellisError(ErrorCodes.INVALID_REVISION, `a compaction revision must be a whole number ≥ 0 (got ${String(revision)})`, { field: 'revision' });
+    }
+    if (revision > this.#revision) throw futureRevision('revision', revision, this.#revision);
+    if (revision <= this.#compactRevision) return;
+    this.#inTransaction(() => {
+      sql.compactEvents.run(revision);
+      sql.setMeta.run(revision, Meta.COMPACT_REVISION);
+    });
+    this.#compactRevision = revision;
+  }
+
+  async status(): Promise<StoreStatus> {
+    this.#checkOpen();
+    return {
+      backend: this.backend,
+      revision: this.#revision,
+      compactRevision: this.#compactRevision,
+      leases: this.#leases.size,
+      keys: this.#keyCount,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#hub.failAll(new TrellisError(ErrorCodes.STORE_CLOSED, 'the store was closed'));
+    this.#db.close();
+  }
+
+  /** The prepared statements; STORE_CLOSED once the store is closed. */
+  #checkOpen(): Statements {
+    if (this.#closed) throw new TrellisError(ErrorCodes.STORE_CLOSED, 'the store is closed');
+    return this.#sql;
+  }
+
+  /**
+   * Run a write as one transaction at revision current + 1. `mutate` changes `kv` (and may
+   * throw to abort with nothing written) and returns the events it produced; they are logged
+   * with the revision. A write that produced no event does not use up a revision. After the
+   * commit, the in-memory mirrors are updated and the events published to watchers.
+   */
+  #write<T extends object>(mutate: (revision: number) => Change<T>): T & { revision: number } {
+    const revision = this.#revision + 1;
+    const { events, result } = this.#inTransaction(() => {
+      const change = mutate(revision);
+      for (const event of change.events) this.#sql.insertEvent.run(toEventRow(Object.freeze(event)));
+      if (change.events.length > 0) this.#sql.setMeta.run(revision, Meta.REVISION);
+      return change;
+    });
+    if (events.length === 0) return { revision: this.#revision, ...result };
+    this.#revision = revision;
+    for (const event of events) {
+      if (event.type === 'delete') this.#keyCount -= 1;
+      else if (event.prevValue === undefined) this.#keyCount += 1; // a put that created the key
+    }
+    this.#hub.publish(events);
+    return { revision, ...result };
+  }
+
+  /**
+   * Run `body` in one SQLite transaction (rolled back if it throws). A SQLite failure (disk
+   * full, I/O error) becomes STORE_UNAVAILABLE; errors thrown by `body` pass through.
+   */
+  #inTransaction<T>(body: () => T): T {
+    try {
+      return this.#transaction(body) as T; // #transaction returns what its body returns
+    } catch (err) {
+      if (!(err instanceof Database.SqliteError)) throw err;
+      throw new TrellisError(ErrorCodes.STORE_UNAVAILABLE, `the store could not write to ${this.#file}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  /** Delete `rows` from `kv` inside a write at `revision`; returns their delete events. */
+  #deleteRows(rows: readonly KvRow[], revision: number): WatchEvent[] {
+    return rows.map((row) => {
+      this.#sql.deleteKv.run(row.key);
+      return { type: 'delete', key: row.key, revision, value: undefined, lease: undefined, prevValue: row.value };
+    });
+  }
+
+  /** Delete a lease and its keys (one revision if it had keys). */
+  #revoke(id: LeaseId): DeletePrefixResult {
+    const result = this.#write((revision) => {
+      const rows = this.#sql.kvByLease.all(id);
+      this.#sql.deleteLease.run(id);
+      return { events: this.#deleteRows(rows, revision), result: { deleted: rows.length } };
+    });
+    this.#leases.delete(id);
+    return result;
+  }
+
+  /** Timer: revoke every lease whose deadline has passed, one transaction each. */
+  #expireLeases(): void {
+    for (const id of this.#leases.expired()) {
+      if (this.#closed) return;
+      try {
+        this.#revoke(id);
+      } catch (err) {
+        this.#logger?.warn({ lease: id, err: messageOf(err) }, 'could not revoke an expired lease; will retry');
+      }
+    }
+  }
+
+  /** Timer: compact so that the latest `retainRevisions` revisions stay watchable. */
+  #autoCompact(): void {
+    const target = this.#revision - this.#retainRevisions;
+    if (this.#closed || target <= this.#compactRevision) return;
+    this.compact(target).catch((err: unknown) => {
+      this.#logger?.warn({ revision: target, err: messageOf(err) }, 'automatic compaction failed; will retry');
+    });
+  }
+
+  /** A random 64-bit id in hex (like etcd's), unguessable so one client cannot renew another's. */
+  #newLeaseId(): LeaseId {
+    for (;;) {
+      const id = randomBytes(8).toString('hex');
+      if (!this.#leases.has(id)) return id;
+    }
+  }
+
+  #readMeta(name: string): number {
+    const value = this.#sql.getMeta.get(name);
+    if (value === undefined) throw corruptDatabase(this.#file, `its meta table has no "${name}"`);
+    return value;
+  }
+}
+
+function checkKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0) throw invalid('key', 'a key must be a non-empty string');
+}
+
+function checkModRevisionOption(ifModRevision: number | undefined): void {
+  if (ifModRevision !== undefined && (!Number.isSafeInteger(ifModRevision) || ifModRevision < 0)) {
+    throw invalid('ifModRevision', `ifModRevision must be a whole number ≥ 0 (got ${String(ifModRevision)})`);
+  }
+}
+
+/** CONFLICT unless the key's modRevision (0 when it does not exist) is `expected`. */
+function checkModRevision(key: string, current: KvRow | undefined, expected: number | undefined): void {
+  if (expected === undefined) return;
+  const actual = current?.mod_revision ?? 0;
+  if (actual === expected) return;
+  const message = expected === 0
+    ? `key ${key} already exists (modRevision ${actual})`
+    : actual === 0
+      ? `key ${key} does not exist (expected modRevision ${expected})`
+      : `key ${key} changed: expected modRevision ${expected}, found ${actual}`;
+  throw new TrellisError(ErrorCodes.CONFLICT, message, { details: { key, expectedModRevision: expected, modRevision: actual } });
+}
+
+function invalid(field: string, message: string): TrellisError {
+  return new TrellisError(ErrorCodes.VALIDATION, message, { field });
+}
+
+function leaseNotFound(id: LeaseId): TrellisError {
+  return new TrellisError(ErrorCodes.LEASE_NOT_FOUND, `lease ${id} does not exist or has expired`, { details: { lease: id } });
+}
+
+function futureRevision(field: string, revision: number, current: number): TrellisError {
+  return new TrellisError(ErrorCodes.INVALID_REVISION, `revision ${revision} is in the future: the store is at revision ${current}`, {
+    field,
+    details: { revision: current },
+  });
+}
