@@ -65,6 +65,21 @@ export interface SqliteStoreOptions {
 export const DEFAULT_RETAIN_REVISIONS = 100_000;
 export const DEFAULT_COMPACTION_INTERVAL_MS = 60_000;
 
+/**
+ * Group commit: writes issued in the same turn of the event loop share one SQLite
+ * transaction (each still gets its own revision). The transaction commits on the next
+ * setImmediate; only then are the writes' promises resolved and their events published,
+ * so nothing is acknowledged or seen by a watcher before it is durable. Reads wait for an
+ * open batch first, so they never see uncommitted data.
+ */
+interface Batch {
+  readonly committed: Promise<void>;
+  resolve(): void;
+  reject(err: Error): void;
+  readonly events: WatchEvent[][];
+  readonly grantedLeases: LeaseId[];
+}
+
 /** What a write does inside its transaction: the events it produced and its own result. */
 interface Change<T> {
   events: WatchEvent[];
@@ -84,8 +99,11 @@ export class SqliteStore implements KvStore {
   readonly #logger: WarnLogger | undefined;
   readonly #retainRevisions: number;
   readonly #timers: NodeJS.Timeout[];
+  /** Revision of the last write, committed or in the open batch. */
   #revision: number;
   #compactRevision: number;
+  /** The open group commit, if writes are waiting for theirs. */
+  #batch: Batch | undefined;
   #keyCount: number;
   #closed = false;
 
@@ -119,11 +137,13 @@ export class SqliteStore implements KvStore {
   }
 
   async get(key: string): Promise<GetResult> {
+    await this.#settled();
     const row = this.#checkOpen().getKv.get(key);
     return { kv: row === undefined ? undefined : toKeyValue(row), revision: this.#revision };
   }
 
   async range(prefix: string): Promise<RangeResult> {
+    await this.#settled();
     const rows = this.#checkOpen().rangeKv.all(prefix, {});
     return { kvs: rows.map(toKeyValue), revision: this.#revision };
   }
@@ -181,6 +201,8 @@ export class SqliteStore implements KvStore {
     const id = this.#newLeaseId();
     this.#inTransaction(() => sql.insertLease.run(id, ttlMs));
     this.#leases.add(id, ttlMs);
+    this.#batch?.grantedLeases.push(id);
+    await this.#settled();
     return { id, ttlMs };
   }
 
@@ -206,6 +228,7 @@ export class SqliteStore implements KvStore {
   }
 
   async watch(prefix: string, options: WatchOptions, listener: WatchListener): Promise<Watcher> {
+    await this.#settled();
     const sql = this.#checkOpen();
     const { afterRevision } = options;
     if (!Number.isSafeInteger(afterRevision) || afterRevision < 0) {
@@ -236,9 +259,11 @@ export class SqliteStore implements KvStore {
       sql.setMeta.run(revision, Meta.COMPACT_REVISION);
     });
     this.#compactRevision = revision;
+    await this.#settled();
   }
 
   async status(): Promise<StoreStatus> {
+    await this.#settled();
     this.#checkOpen();
     return {
       backend: this.backend,
@@ -253,6 +278,7 @@ export class SqliteStore implements KvStore {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
+    this.#commit();
     this.#hub.failAll(new TrellisError(ErrorCodes.STORE_CLOSED, 'the store was closed'));
     this.#db.close();
   }
@@ -269,7 +295,7 @@ export class SqliteStore implements KvStore {
    * with the revision. A write that produced no event does not use up a revision. After the
    * commit, the in-memory mirrors are updated and the events published to watchers.
    */
-  #write<T extends object>(mutate: (revision: number) => Change<T>): T & { revision: number } {
+  #write<T extends object>(mutate: (revision: number) => Change<T>): Promise<T & { revision: number }> {
     const revision = this.#revision + 1;
     const { events, result } = this.#inTransaction(() => {
       const change = mutate(revision);
@@ -277,14 +303,55 @@ export class SqliteStore implements KvStore {
       if (change.events.length > 0) this.#sql.setMeta.run(revision, Meta.REVISION);
       return change;
     });
-    if (events.length === 0) return { revision: this.#revision, ...result };
-    this.#revision = revision;
-    for (const event of events) {
-      if (event.type === 'delete') this.#keyCount -= 1;
-      else if (event.prevValue === undefined) this.#keyCount += 1; // a put that created the key
+    if (events.length > 0) {
+      this.#revision = revision;
+      for (const event of events) {
+        if (event.type === 'delete') this.#keyCount -= 1;
+        else if (event.prevValue === undefined) this.#keyCount += 1; // a put that created the key
+      }
+      this.#batch?.events.push(events);
     }
-    this.#hub.publish(events);
-    return { revision, ...result };
+    const answer = { ...result, revision: this.#revision };
+    return this.#settled().then(() => answer);
+  }
+
+  /** Resolves when no batch is open (the current one committed); loops if a new one opened. */
+  async #settled(): Promise<void> {
+    while (this.#batch !== undefined) await this.#batch.committed;
+  }
+
+  /** Open a batch (BEGIN) unless one is open; it commits on the next setImmediate. */
+  #openBatch(): Batch {
+    if (this.#batch !== undefined) return this.#batch;
+    this.#db.exec('BEGIN');
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const committed = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+    committed.catch(() => undefined); // waiters handle it; never an unhandled rejection
+    const batch: Batch = { committed, resolve, reject, events: [], grantedLeases: [] };
+    this.#batch = batch;
+    setImmediate(() => this.#commit());
+    return batch;
+  }
+
+  /** COMMIT the open batch; then publish its events and release its writers. */
+  #commit(): void {
+    const batch = this.#batch;
+    if (batch === undefined) return;
+    this.#batch = undefined;
+    try {
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      // Nothing of this batch is durable: roll back memory to what the database holds.
+      try { this.#db.exec('ROLLBACK'); } catch { /* already rolled back by SQLite */ }
+      this.#revision = this.#readMeta(Meta.REVISION);
+      this.#keyCount = this.#sql.countKv.get() ?? 0;
+      for (const id of batch.grantedLeases) this.#leases.delete(id);
+      batch.reject(new TrellisError(ErrorCodes.STORE_UNAVAILABLE, `the store could not commit to ${this.#file}: ${messageOf(err)}`, { cause: err }));
+      return;
+    }
+    for (const events of batch.events) this.#hub.publish(events);
+    batch.resolve();
   }
 
   /**
@@ -292,6 +359,7 @@ export class SqliteStore implements KvStore {
    * full, I/O error) becomes STORE_UNAVAILABLE; errors thrown by `body` pass through.
    */
   #inTransaction<T>(body: () => T): T {
+    this.#openBatch();
     try {
       return this.#transaction(body) as T; // #transaction returns what its body returns
     } catch (err) {
@@ -309,7 +377,7 @@ export class SqliteStore implements KvStore {
   }
 
   /** Delete a lease and its keys (one revision if it had keys). */
-  #revoke(id: LeaseId): DeletePrefixResult {
+  #revoke(id: LeaseId): Promise<DeletePrefixResult> {
     const result = this.#write((revision) => {
       const rows = this.#sql.kvByLease.all(id);
       this.#sql.deleteLease.run(id);
@@ -324,7 +392,9 @@ export class SqliteStore implements KvStore {
     for (const id of this.#leases.expired()) {
       if (this.#closed) return;
       try {
-        this.#revoke(id);
+        this.#revoke(id).catch((err: unknown) => {
+          this.#logger?.warn({ lease: id, err: messageOf(err) }, 'could not revoke an expired lease; will retry');
+        });
       } catch (err) {
         this.#logger?.warn({ lease: id, err: messageOf(err) }, 'could not revoke an expired lease; will retry');
       }
