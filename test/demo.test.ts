@@ -9,18 +9,50 @@ import { tempDir } from './helpers/processes.js';
 const demo = resolve(dirname(fileURLToPath(import.meta.url)), '../examples/demo/demo.js');
 const dir = tempDir('demo');
 let child: ReturnType<typeof spawn> | undefined;
-after(() => { child?.kill('SIGKILL'); dir.remove(); });
+const pids: number[] = [];
+after(() => {
+  child?.kill('SIGKILL');
+  for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  dir.remove();
+});
 
-it('the demo registers three replicas, detects a silent one and sees it rejoin', async () => {
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** The answered count of each replica in the window whose title matches. */
+function windowCounts(out: string, title: RegExp): { failed: number; counts: Record<string, number> } {
+  const start = out.search(title);
+  assert.ok(start >= 0, `no window ${title} in:\n${out}`);
+  const block = out.slice(start).split('\n').slice(0, 4).join('\n');
+  const failed = Number(/(\d+) failed/.exec(block)?.[1]);
+  const counts = Object.fromEntries([...block.matchAll(/(my-service-\d)\s+(\d+)/g)].map((m) => [m[1], Number(m[2])]));
+  return { failed, counts };
+}
+
+it('the demo runs the seed\'s mesh, survives a kill -9 without a failed request and sees the replica rejoin', async () => {
   child = spawn(process.execPath, [demo, '--once'], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
   const code = await new Promise<number | null>((r) => child?.on('close', r));
+  for (const m of out.matchAll(/ready \(app [\d.:]+, pid (\d+)\)/g)) pids.push(Number(m[1]));
   assert.equal(code, 0, out);
-  assert.equal(out.match(/registered\s+my-service\/my-service-\d/g)?.length, 3, out);
-  assert.match(out, /my-service\/my-service-2\s+passing → critical/);
-  assert.match(out, /healthy instances now:\n\s+my-service-1, my-service-3/);
-  assert.match(out, /my-service\/my-service-2\s+critical → passing/);
+  assert.equal(pids.length, 5, out); // 3 replicas + caller + the restarted replica
+
+  const first = windowCounts(out, /over 3 s: /);
+  assert.equal(first.failed, 0, out);
+  for (const id of ['my-service-1', 'my-service-2', 'my-service-3']) assert.ok((first.counts[id] ?? 0) > 0, `${id} got no traffic:\n${out}`);
+
+  assert.match(out, /my-service-2 left the registry \d+ ms after the kill/);
+  assert.match(out, /healthy instances now: my-service-1, my-service-3\n/);
+  const killed = windowCounts(out, /from the kill until/);
+  assert.equal(killed.failed, 0, `requests failed around the kill:\n${out}`);
+  assert.equal(killed.counts['my-service-2'], 0, out);
+  assert.ok((killed.counts['my-service-1'] ?? 0) > 0 && (killed.counts['my-service-3'] ?? 0) > 0, out);
+
+  assert.match(out, /my-service-2 is serving again/);
+  assert.match(out, /since the start: \d+ answered, 0 failed/);
   assert.match(out, /demo finished/);
+  for (const pid of pids) assert.equal(alive(pid), false, `app pid ${pid} outlived the demo`);
 });

@@ -1,152 +1,166 @@
 /**
- * `make demo`: the control plane on the embedded store, three replicas of a "Hello, World!"
- * server registering and heartbeating, a watcher printing every change, one replica going
- * silent (critical within its TTL) and coming back. Then the mesh stays up for you to explore
- * until Ctrl-C. `--once` ends after the tour (used by the test suite).
+ * `make demo`: the seed's example, end to end. It starts examples/hello/mesh.yaml with the
+ * same code as `trellis up` (a control plane, three replicas of a "Hello, World!" server and
+ * a caller, each with its sidecar), shows how the caller's traffic spreads over the replicas,
+ * kills one replica's app with SIGKILL, shows the traffic moving to the other two (counting
+ * every failed request), starts the replica again and shows it rejoin. Then the mesh keeps
+ * running for you to explore until Ctrl-C. `--once` ends after the tour (used by the tests).
  */
-import { rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { ControlPlaneClient } from '../../src/cli/client.js';
-import { formatTable } from '../../src/cli/output.js';
-import { startControlPlane, type ControlPlane } from '../../src/control-plane/server.js';
 import { messageOf } from '../../src/errors.js';
-import type { RegistryEvent } from '../../src/registry/types.js';
+import { loadMeshFile } from '../../src/mesh/load.js';
+import { startMesh, type Mesh } from '../../src/mesh/mesh.js';
+import { describeMeshEvent } from '../../src/mesh/progress.js';
+import { formatSummary, summarize } from '../../src/mesh/summary.js';
+import { callerStats, delta, type CallerStats } from './caller-stats.js';
 
 const once = process.argv.includes('--once');
 const SERVICE = 'my-service';
-const TTL_MS = 2_000;
-const dataDir = resolve('.trellis/demo');
+const VICTIM = `${SERVICE}-2`;
+const WINDOW_MS = 3_000;
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const meshFile = resolve(repo, 'examples/hello/mesh.yaml');
+const work = resolve('.trellis/demo');
 
 const say = (line = ''): void => { process.stdout.write(`${line}\n`); };
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function startCp(): Promise<ControlPlane> {
-  rmSync(dataDir, { recursive: true, force: true });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: resolve('.trellis/demo-control-plane.log'), mkdir: true, sync: true }));
-  // The usual ports if they are free, otherwise any free port.
-  for (const [api, dns] of [[7700, 7753], [0, 0]] as const) {
-    try {
-      return await startControlPlane({ dataDir, listen: { host: '127.0.0.1', port: api }, dns: { host: '127.0.0.1', port: dns }, logger });
-    } catch (err) {
-      if (api === 0) throw err;
-    }
+async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await pause(100);
   }
-  throw new Error('unreachable');
 }
 
-interface Replica { id: string; server: Server; port: number; beating: boolean; timer?: NodeJS.Timeout }
+function showWindow(title: string, d: CallerStats): void {
+  say(`   ${title}: ${d.sent} requests sent, ${d.ok} answered, ${bold(`${d.failed} failed`)}`);
+  const total = Math.max(1, d.ok);
+  for (const id of [1, 2, 3].map((n) => `${SERVICE}-${n}`)) {
+    const n = d.byInstance[id] ?? 0;
+    say(`     ${id}  ${String(n).padStart(4)}  ${'█'.repeat(Math.round((n / total) * 30))}`);
+  }
+  for (const f of d.failures) say(`     failed at ${f.at}: ${f.reason}`);
+}
 
-async function startReplica(client: ControlPlaneClient, n: number): Promise<Replica> {
-  const id = `${SERVICE}-${n}`;
-  const server = createServer((req, res) => {
-    if (req.url === '/healthz') { res.end('ok'); return; }
-    res.setHeader('content-type', 'text/plain');
-    res.end(`Hello, World! from ${id}\n`);
+/** Let the caller run for a window and report what it saw. */
+async function measure(statsUrl: string, title: string): Promise<CallerStats> {
+  const before = await callerStats(statsUrl);
+  await pause(WINDOW_MS);
+  const d = delta(before, await callerStats(statsUrl));
+  showWindow(title, d);
+  return d;
+}
+
+async function tour(mesh: Mesh): Promise<void> {
+  const caller = mesh.replicas().find((r) => r.spec.service === 'caller');
+  if (caller === undefined) throw new Error('the mesh file has no caller');
+  const statsUrl = `http://127.0.0.1:${caller.info.appPort}/stats`;
+  const client = new ControlPlaneClient(mesh.controlPlane.url);
+
+  say(bold(`2. The caller calls ${SERVICE} through its sidecar (round-robin over the healthy replicas):`));
+  await waitUntil('every replica to answer the caller', async () => {
+    const s = await callerStats(statsUrl);
+    return [1, 2, 3].every((n) => (s.byInstance[`${SERVICE}-${n}`] ?? 0) > 0) ? s : undefined;
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  const replica: Replica = { id, server, port, beating: true };
-  await client.register(SERVICE, id, {
-    address: '127.0.0.1', port, ttl: TTL_MS, deregisterCriticalAfter: '5m',
-    metadata: { version: 'v1', zone: n === 3 ? 'b' : 'a' },
-    checks: [{ type: 'http', path: '/healthz', interval: '1s', initialStatus: 'passing' }],
+  await measure(statsUrl, `over ${WINDOW_MS / 1000} s`);
+  say();
+
+  const victim = mesh.replicas().find((r) => r.spec.id === VICTIM);
+  if (victim === undefined) throw new Error(`no replica ${VICTIM}`);
+  say(bold(`3. kill -9 ${VICTIM}'s app (pid ${victim.info.appPid}) while the caller keeps sending:`));
+  const before = await callerStats(statsUrl);
+  const killedAt = Date.now();
+  process.kill(victim.info.appPid, 'SIGKILL');
+  await waitUntil(`${VICTIM} to leave the registry`, async () => {
+    const { instances } = await client.instances(SERVICE);
+    return instances.some((i) => i.id === VICTIM) ? undefined : true;
   });
-  replica.timer = setInterval(() => {
-    if (replica.beating) client.heartbeat(SERVICE, id).catch(() => undefined);
-  }, TTL_MS / 4);
-  return replica;
+  say(`   ${VICTIM} left the registry ${Date.now() - killedAt} ms after the kill (its sidecar saw the app die and deregistered it)`);
+  const { instances } = await client.instances(SERVICE, true);
+  say(`   healthy instances now: ${instances.map((i) => i.id).join(', ')}`);
+  await pause(WINDOW_MS);
+  showWindow(`from the kill until ${WINDOW_MS / 1000} s after it left`, delta(before, await callerStats(statsUrl)));
+  say();
+
+  say(bold(`4. ${VICTIM} starts again and rejoins:`));
+  const restartedAt = Date.now();
+  await mesh.restart(VICTIM);
+  await waitUntil(`${VICTIM} to answer the caller again`, async () => {
+    const before = await callerStats(statsUrl);
+    await pause(200);
+    const d = delta(before, await callerStats(statsUrl));
+    return (d.byInstance[VICTIM] ?? 0) > 0 ? d : undefined;
+  });
+  say(`   ${VICTIM} is serving again ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart`);
+  await measure(statsUrl, `over ${WINDOW_MS / 1000} s`);
+  const total = await callerStats(statsUrl);
+  say(`   since the start: ${total.ok} answered, ${total.failed} failed`);
+  say();
 }
 
-async function table(client: ControlPlaneClient): Promise<string> {
-  const { instances } = await client.instances(SERVICE);
-  return formatTable(['ID', 'ADDRESS', 'STATUS', 'CHECKS'], instances.map((i) => [
-    i.id, `${i.address}:${i.port}`, i.status, i.checks.map((c) => `${c.name}:${c.status}`).join(' '),
-  ]));
-}
-
-function describe(e: RegistryEvent): string {
-  const change = e.statusChanged ? `${e.previousStatus} → ${e.instance.status}` : e.instance.status;
-  return `  [watch] rev ${e.revision}  ${e.type.padEnd(12)} ${e.service}/${e.id}  ${change}`;
+function instructions(mesh: Mesh): void {
+  const dns = mesh.controlPlane.dns;
+  const exposed = mesh.exposed.get(SERVICE);
+  const replica = (id: string) => mesh.replicas().find((r) => r.spec.id === id);
+  const caller = replica('caller-1');
+  const lines: Array<[string, string]> = [
+    ...(exposed === undefined ? [] : [[`curl http://${exposed}/`, 'my-service through its entry point: answers rotate'] as [string, string]]),
+    ...(caller === undefined ? [] : [[`curl http://127.0.0.1:${caller.info.appPort}/stats`, "the caller's counts per replica and its failures"] as [string, string]]),
+    [`export TRELLIS_CONTROL_PLANE=${mesh.controlPlane.url}`, ''],
+    [`npx trellis instances ${SERVICE}`, 'the registry: one instance per sidecar'],
+    [`npx trellis watch --service ${SERVICE}`, 'changes as they happen'],
+    ...(dns === undefined ? [] : [[`dig @${dns.host} -p ${dns.port} ${SERVICE}.service.trellis SRV`, 'DNS: healthy instances only'] as [string, string]]),
+    [`kill -9 ${replica(`${SERVICE}-1`)?.info.appPid ?? '<pid>'}`, `${SERVICE}-1's app: then look at the caller's counts again`],
+  ];
+  const width = Math.max(...lines.map(([command]) => command.length));
+  say(bold('The mesh keeps running. In another terminal, try:'));
+  for (const [command, comment] of lines) say(`  ${comment === '' ? command : `${command.padEnd(width)}   # ${comment}`}`);
+  say(`Replica output: ${resolve(work, 'mesh.log')}. Press Ctrl-C to stop.`);
 }
 
 async function main(): Promise<void> {
-  say(bold('Trellis demo — service discovery and failure detection on an embedded key-value store'));
-  const cp = await startCp();
-  const client = new ControlPlaneClient(cp.url);
-  say(`control plane: ${cp.url}   DNS: ${cp.dns ? `${cp.dns.host}:${cp.dns.port}` : 'off'}   data: ${dataDir}`);
-  say('');
-
-  const watchAbort = new AbortController();
-  let onEvent: ((e: RegistryEvent) => void) | undefined;
-  const watching = client.watch({ service: SERVICE, after: (await client.services()).revision, signal: watchAbort.signal }, (e) => {
-    say(describe(e));
-    onEvent?.(e);
-  }).catch((err: unknown) => say(`watch ended: ${messageOf(err)}`));
-  const until = (what: (e: RegistryEvent) => boolean): Promise<RegistryEvent> => new Promise((r) => {
-    onEvent = (e) => { if (what(e)) { onEvent = undefined; r(e); } };
+  say(bold('Trellis demo — the seed\'s example: three "Hello, World!" replicas behind sidecars, and a caller'));
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const log = createWriteStream(resolve(work, 'mesh.log'));
+  say(bold(`1. Starting ${meshFile.slice(repo.length + 1)} (what \`trellis up\` does):`));
+  const mesh = await startMesh({
+    mesh: await loadMeshFile(meshFile),
+    file: meshFile,
+    baseDir: dirname(meshFile),
+    dataDir: resolve(work, 'data'),
+    busyPorts: 'any',
+    logger: pino({ level: 'info' }, pino.destination({ dest: resolve(work, 'control-plane.log'), sync: true })),
+    replicaOutput: { stdout: log, stderr: log },
+    onEvent: (event) => say(`   ${describeMeshEvent(event)}`),
   });
-
-  say(bold(`1. Three replicas of "${SERVICE}" register (heartbeat TTL ${TTL_MS / 1000}s, HTTP check on /healthz):`));
-  const replicas: Replica[] = [];
-  let seen = 0;
-  const allRegistered = until((e) => e.type === 'registered' && (seen += 1) === 3);
-  for (const n of [1, 2, 3]) replicas.push(await startReplica(client, n));
-  await allRegistered;
-  say('');
-  say(await table(client));
-  say('');
-
-  const victim = replicas[1]!;
-  say(bold(`2. ${victim.id} stops heartbeating (a hung process). Within its TTL it turns critical:`));
-  const stoppedAt = Date.now();
-  victim.beating = false;
-  await until((e) => e.id === victim.id && e.statusChanged && e.instance.status === 'critical');
-  say(`   detected after ${((Date.now() - stoppedAt) / 1000).toFixed(1)}s; healthy instances now:`);
-  const healthy = (await client.instances(SERVICE, true)).instances.map((i) => i.id);
-  say(`   ${healthy.join(', ')}`);
-  say('');
-
-  say(bold(`3. ${victim.id} heartbeats again and rejoins:`));
-  const back = until((e) => e.id === victim.id && e.statusChanged && e.instance.status === 'passing');
-  victim.beating = true;
-  await client.heartbeat(SERVICE, victim.id);
-  await back;
-  say('');
-  say(await table(client));
-  say('');
-
-  const shutdown = async (): Promise<void> => {
-    watchAbort.abort();
-    await watching;
-    for (const r of replicas) {
-      clearInterval(r.timer);
-      await client.deregister(SERVICE, r.id).catch(() => undefined);
-      r.server.close();
-    }
-    await cp.close();
-  };
-
-  if (once) {
-    await shutdown();
-    say('demo finished');
-    return;
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopped ??= mesh.stop());
+  try {
+    say();
+    for (const line of formatSummary(summarize(mesh)).split('\n')) say(line === '' ? '' : `   ${line}`);
+    say();
+    await tour(mesh);
+  } catch (err) {
+    await stop();
+    throw err;
   }
-  const dnsPort = cp.dns?.port ?? 7753;
-  say(bold('The mesh keeps running. In another terminal, try:'));
-  say(`  export TRELLIS_CONTROL_PLANE=${cp.url}`);
-  say('  npx trellis services');
-  say(`  npx trellis instances ${SERVICE}`);
-  say(`  npx trellis watch --service ${SERVICE}`);
-  say(`  dig @127.0.0.1 -p ${dnsPort} ${SERVICE}.service.trellis SRV`);
-  say(`  curl ${cp.url}/v1/services/${SERVICE}/instances?healthy=true`);
-  say(`  npx trellis register ${SERVICE} --id extra --port 9999 --ttl 5s   # then watch it expire`);
-  say('Press Ctrl-C to stop.');
-  await new Promise<void>((r) => { process.once('SIGINT', r); process.once('SIGTERM', r); });
-  say('\nstopping…');
-  await shutdown();
+  if (!once) {
+    instructions(mesh);
+    await new Promise<void>((r) => { process.once('SIGINT', r); process.once('SIGTERM', r); });
+    say();
+  }
+  await stop();
+  say('demo finished');
+  process.exit(0);
 }
 
 main().catch((err: unknown) => {

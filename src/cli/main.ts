@@ -5,9 +5,12 @@ import { VERSION } from '../version.js';
 import { deregisterCommand } from './commands/deregister.js';
 import { heartbeatCommand } from './commands/heartbeat.js';
 import { instancesCommand } from './commands/instances.js';
+import { proxyCommand } from './commands/proxy.js';
 import { registerCommand } from './commands/register.js';
+import { runCommand } from './commands/run.js';
 import { serverCommand } from './commands/server.js';
 import { servicesCommand } from './commands/services.js';
+import { upCommand } from './commands/up.js';
 import { watchCommand } from './commands/watch.js';
 import { printError } from './output.js';
 
@@ -17,7 +20,7 @@ const program = new Command('trellis')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand]) {
+for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

@@ -1,0 +1,14 @@
+/** One human line per mesh event: what `trellis up` and `make demo` print while a mesh starts and stops. */
+import type { MeshEvent } from './mesh.js';
+
+export function describeMeshEvent(event: MeshEvent): string {
+  switch (event.kind) {
+    case 'control-plane': return `control plane ${event.url}${event.dns === undefined ? '' : `   DNS ${event.dns}`}   data ${event.dataDir}`;
+    case 'stale-removed': return `removed ${event.count} instance(s) left over from an earlier run`;
+    case 'starting': return `starting ${event.service} ${event.index}/${event.replicas}…`;
+    case 'ready': return `  ${event.info.id} ready (app 127.0.0.1:${event.info.appPort}, pid ${event.info.appPid})`;
+    case 'exposed': return `${event.service} exposed at ${event.address}`;
+    case 'exited': return `${event.id} exited${event.code === null ? '' : ` with code ${event.code}`}`;
+    case 'stopping': return 'stopping: draining sidecars, stopping apps, then the control plane…';
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The mesh file (`trellis up FILE`): one versionless YAML document declaring services,
+ * their replicas and what they call. Validated once here; every message starts with the
+ * field it is about (the loader adds the file and line). See docs/mesh-file.md.
+ */
+import { z } from 'zod';
+import { messageOf } from '../errors.js';
+import { upstreamPolicySchema } from '../proxy/policy.js';
+import { serviceNameSchema } from '../registry/schema.js';
+import { Limits } from '../registry/limits.js';
+import { parseHostPort, type HostPort } from '../util/host-port.js';
+import { durationField, integerField } from '../util/validation.js';
+
+export const MAX_REPLICAS = 100;
+/** Instance ids are `<service>-<n>` and must stay DNS labels. */
+const MAX_SERVICE_NAME = Limits.nameMaxLength - 1 - String(MAX_REPLICAS).length;
+
+const hostPort = (name: string) => z.string({ invalid_type_error: `${name} must be HOST:PORT such as 127.0.0.1:7700` })
+  .transform((raw, ctx): HostPort => {
+    try {
+      return parseHostPort(raw, name);
+    } catch (err) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: messageOf(err) });
+      return z.NEVER;
+    }
+  });
+
+const controlPlaneSchema = z.object({
+  listen: hostPort('listen').optional(),
+  dns: z.union([z.literal('off'), hostPort('dns')], { invalid_type_error: 'dns must be HOST:PORT or "off"' }).optional(),
+}, { invalid_type_error: 'controlPlane must be a map with listen and dns' }).strict();
+
+const healthSchema = z.object({
+  http: z.string({ invalid_type_error: 'http must be a path such as /healthz' })
+    .regex(/^\/[\x21-\x7e]*$/, 'http must be a path starting with "/", such as /healthz').optional(),
+  interval: durationField('interval', Limits.checkIntervalMinMs, Limits.checkIntervalMaxMs).optional(),
+}, { invalid_type_error: 'health must be a map such as { http: /healthz, interval: 1s }' }).strict();
+
+/**
+ * Policy fields (loadBalancer, timeout, retry, …) are checked by the sidecar's own policy
+ * schema (src/proxy/policy.ts), so the mesh file accepts exactly what a sidecar does; the
+ * raw values go to the sidecar, which parses them again.
+ */
+function checkPolicy(raw: Record<string, unknown>, ctx: z.RefinementCtx, skipPath = 0): void {
+  const result = upstreamPolicySchema.safeParse(raw);
+  if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: issue.path.slice(skipPath) });
+}
+
+/** A service's own `loadBalancer`: the default for everyone who calls it. */
+const loadBalancerSchema = z.unknown().superRefine((loadBalancer, ctx) => checkPolicy({ loadBalancer }, ctx, 1));
+
+const portSchema = integerField('port', 1, 65_535);
+
+/**
+ * An upstream: a service name, or `{ service, port?, protocol?, ...policy }`. Everything
+ * but service and port goes to the caller's sidecar as it is.
+ */
+const upstreamSchema = z.preprocess(
+  (raw) => (typeof raw === 'string' ? { service: raw } : raw),
+  z.object({
+    service: serviceNameSchema,
+    port: portSchema.optional(),
+    protocol: z.enum(['http', 'tcp'], { errorMap: () => ({ message: 'protocol must be "http" or "tcp"' }) }).optional(),
+  }, {
+    invalid_type_error: 'each upstream must be a service name or { service: NAME, port: LOCALPORT, ... }',
+  }).passthrough().superRefine(({ service: _service, port: _port, protocol: _protocol, ...policy }, ctx) => checkPolicy(policy, ctx)),
+);
+
+const labelsSchema = z.record(z.string({ invalid_type_error: 'values must be strings (quote numbers: "3")' }), {
+  invalid_type_error: 'must be a map of string labels',
+});
+
+const serviceSchema = z.object({
+  replicas: integerField('replicas', 1, MAX_REPLICAS).default(1),
+  command: z.array(z.string({ invalid_type_error: 'command items must be strings' }), {
+    required_error: 'command is required: the program and its arguments, e.g. ["node", "server.js"]',
+    invalid_type_error: 'command must be a list such as ["node", "server.js"]',
+  }).min(1, 'command must name a program, e.g. ["node", "server.js"]'),
+  cwd: z.string({ invalid_type_error: 'cwd must be a directory path' }).optional(),
+  env: labelsSchema.optional(),
+  port: portSchema.optional(),
+  health: healthSchema.default({}),
+  loadBalancer: loadBalancerSchema.optional(),
+  weight: integerField('weight', 0, Limits.weightMax).optional(),
+  metadata: labelsSchema.optional(),
+  upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list of service names or { service, port }' }).default([]),
+  readyTimeout: durationField('readyTimeout', 100, 600_000).optional(),
+}, { invalid_type_error: 'each service must be a map with at least command' }).strict();
+
+export const meshFileSchema = z.object({
+  controlPlane: controlPlaneSchema.optional(),
+  services: z.record(serviceNameSchema, serviceSchema, {
+    required_error: 'services is required: a map of service names to { replicas, command, ... }',
+    invalid_type_error: 'services must be a map of service names to { replicas, command, ... }',
+  }),
+}, {
+  required_error: 'the mesh file is empty: declare services: { NAME: { command: [...] } }',
+  invalid_type_error: 'a mesh file must be a map with services (and optionally controlPlane)',
+}).strict()
+  .superRefine((mesh, ctx) => {
+    const names = Object.keys(mesh.services);
+    if (names.length === 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services'], message: 'services must declare at least one service' });
+    const exposedBy = new Map<number, string>();
+    for (const [name, service] of Object.entries(mesh.services)) {
+      if (name.length > MAX_SERVICE_NAME) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name], message: `service names may have at most ${MAX_SERVICE_NAME} characters (instance ids add "-<n>")` });
+      }
+      if (service.port !== undefined) {
+        const other = exposedBy.get(service.port);
+        if (other !== undefined) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'port'], message: `${service.port} is already the port of ${other}: give each service its own` });
+        }
+        exposedBy.set(service.port, name);
+      }
+      service.upstreams.forEach((upstream, i) => {
+        if (!names.includes(upstream.service)) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i], message: `upstream ${JSON.stringify(upstream.service)} is not a service declared in this file (declared: ${names.join(', ')})` });
+        }
+        if (upstream.port !== undefined && service.replicas > 1) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i, 'port'], message: `a fixed local port cannot be shared by ${service.replicas} replicas: remove it (each replica gets a free port, see TRELLIS_UPSTREAM_*)` });
+        }
+      });
+    }
+  });
+
+export type MeshFile = z.output<typeof meshFileSchema>;
+export type ServiceDeclaration = MeshFile['services'][string];
+export type UpstreamDeclaration = ServiceDeclaration['upstreams'][number];

@@ -1,0 +1,247 @@
+/**
+ * The sidecar's configuration (`trellis proxy --config FILE`, flags, or `startSidecar`):
+ * one schema, validated once at start-up, defaults filled in, frozen. Errors are
+ * TrellisError VALIDATION naming the field (`upstreams.1.port`); the file loader adds
+ * the file and line.
+ *
+ *     service: payments            # this instance's service (a DNS label)
+ *     id: payments-1               # default: payments-<random>
+ *     controlPlane: http://127.0.0.1:7700
+ *     app: { port: 8080, host: 127.0.0.1, protocol: http,
+ *            health: { http: /healthz, interval: 1s } }   # omit app for an outbound-only sidecar
+ *     inbound: { listen: 127.0.0.1:0, advertise: 127.0.0.1 }
+ *     outbound: { listen: 127.0.0.1:0 }
+ *     weight: 1
+ *     metadata: { version: v2 }
+ *     ttl: 3s                      # heartbeat TTL; heartbeats every ttl/3 while the app passes
+ *     drainTimeout: 10s            # in-flight requests get this long on SIGTERM / drain()
+ *     connectTimeout: 5s
+ *     http: { maxHeaderSize: 16384, headersTimeout: 10s, requestTimeout: 5m,
+ *             keepAliveTimeout: 5s, replayBuffer: 65536 }
+ *     upstreams:                   # the services this sidecar calls — and only those are watched
+ *       - service: ledger          # by HTTP proxy / Host header only
+ *       - { service: db, port: 9192, protocol: tcp }
+ *       - { service: search, port: 9193, loadBalancer: peak-ewma, timeout: 2s, retry: { maxAttempts: 2 } }
+ *
+ * Everything in an upstream besides service, port and protocol is its policy (policy.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { DEFAULT_CONTROL_PLANE } from '../config/env.js';
+import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
+import type { ActiveCheckSpec } from '../health/checks/types.js';
+import { Limits } from '../registry/limits.js';
+import { instanceIdSchema, serviceNameSchema } from '../registry/schema.js';
+import { parseHostPort, type HostPort } from '../util/host-port.js';
+import { durationField, integerField, parseOrThrow } from '../util/validation.js';
+import { DEFAULT_REPLAY_BUFFER_BYTES } from './body.js';
+import { parseUpstreamPolicy } from './policy.js';
+import type { UpstreamPolicy } from './types.js';
+
+const HOUR_MS = 3_600_000;
+
+const hostPortField = (name: string) => z.string({ invalid_type_error: `${name} must be HOST:PORT such as 127.0.0.1:15001` })
+  .transform((raw, ctx): HostPort => {
+    try {
+      return parseHostPort(raw, name);
+    } catch (err) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: messageOf(err) });
+      return z.NEVER;
+    }
+  });
+
+const protocolField = (name: string) => z.enum(['http', 'tcp'], {
+  errorMap: () => ({ message: `${name} must be "http" or "tcp"` }),
+});
+
+const healthSchema = z.object({
+  http: z.string({ invalid_type_error: 'http must be a path such as /healthz' })
+    .regex(/^\/[\x21-\x7e]*$/, 'http must be a path starting with "/", such as /healthz').optional(),
+  tcp: z.literal(true, { errorMap: () => ({ message: 'tcp must be true (a TCP connect to the app port)' }) }).optional(),
+  interval: durationField('interval', Limits.checkIntervalMinMs, Limits.checkIntervalMaxMs).default('1s'),
+  timeout: durationField('timeout', Limits.checkTimeoutMinMs, Limits.checkIntervalMaxMs).default('1s'),
+  failuresBeforeCritical: integerField('failuresBeforeCritical', 1, Limits.thresholdMax).default(1),
+  successesBeforePassing: integerField('successesBeforePassing', 1, Limits.thresholdMax).default(1),
+}, { invalid_type_error: 'health must be a map such as { http: /healthz, interval: 1s }' }).strict()
+  .refine((h) => !(h.http !== undefined && h.tcp !== undefined), { message: 'health takes http or tcp, not both', path: ['tcp'] });
+
+const appSchema = z.object({
+  port: integerField('port', 1, 65_535),
+  host: z.string({ invalid_type_error: 'host must be an address such as 127.0.0.1' }).min(1).default('127.0.0.1'),
+  protocol: protocolField('protocol').default('http'),
+  health: healthSchema.optional(),
+}, { invalid_type_error: 'app must be a map such as { port: 8080 }' }).strict();
+
+const httpSchema = z.object({
+  maxHeaderSize: integerField('maxHeaderSize', 1_024, 1_048_576).default(16_384),
+  headersTimeout: durationField('headersTimeout', 100, HOUR_MS).default('10s'),
+  requestTimeout: durationField('requestTimeout (0 = none)', 0, 24 * HOUR_MS).default('5m'),
+  keepAliveTimeout: durationField('keepAliveTimeout', 100, HOUR_MS).default('5s'),
+  replayBuffer: integerField('replayBuffer', 0, 16 * 1_048_576).default(DEFAULT_REPLAY_BUFFER_BYTES),
+}, { invalid_type_error: 'http must be a map such as { maxHeaderSize: 16384 }' }).strict()
+  .refine((h) => h.requestTimeout === 0 || h.headersTimeout <= h.requestTimeout, {
+    message: 'headersTimeout must not be longer than requestTimeout', path: ['headersTimeout'],
+  });
+
+/** An upstream: its own fields here; the rest is its policy, checked by parseUpstreamPolicy. */
+const upstreamSchema = z.preprocess(
+  (raw) => (typeof raw === 'string' ? { service: raw } : raw),
+  z.object({
+    service: serviceNameSchema,
+    port: integerField('port', 0, 65_535).optional(),
+    protocol: protocolField('protocol').default('http'),
+  }, { invalid_type_error: 'each upstream must be a service name or a map such as { service: payments, port: 9191 }' }).passthrough(),
+);
+
+const configSchema = z.object({
+  service: serviceNameSchema,
+  id: instanceIdSchema.optional(),
+  controlPlane: z.string({ invalid_type_error: 'controlPlane must be a URL such as http://127.0.0.1:7700' })
+    .url('controlPlane must be a URL such as http://127.0.0.1:7700').default(DEFAULT_CONTROL_PLANE),
+  app: appSchema.optional(),
+  inbound: z.object({
+    listen: hostPortField('listen').default('127.0.0.1:0'),
+    advertise: z.string({ invalid_type_error: 'advertise must be the address other sidecars reach this one at' }).min(1).optional(),
+  }, { invalid_type_error: 'inbound must be a map such as { listen: 127.0.0.1:15006 }' }).strict().default({}),
+  outbound: z.object({
+    listen: hostPortField('listen').default('127.0.0.1:0'),
+  }, { invalid_type_error: 'outbound must be a map such as { listen: 127.0.0.1:15001 }' }).strict().default({}),
+  weight: integerField('weight', 0, Limits.weightMax).default(1),
+  metadata: z.record(z.string({ invalid_type_error: 'metadata values must be strings (quote numbers: "3")' }), {
+    invalid_type_error: 'metadata must be a map of string labels such as { version: v2 }',
+  }).default({}),
+  ttl: durationField('ttl', Limits.ttlMinMs, Limits.ttlMaxMs).default('3s'),
+  drainTimeout: durationField('drainTimeout', 0, HOUR_MS).default('10s'),
+  connectTimeout: durationField('connectTimeout', 10, 10 * 60_000).default('5s'),
+  http: httpSchema.default({}),
+  upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list such as [payments, { service: db, port: 9192, protocol: tcp }]' }).default([]),
+}, { invalid_type_error: 'the sidecar config must be a map with at least service' }).strict();
+
+/** The config as written (YAML, flags, or an object given to startSidecar). */
+export type SidecarConfigInput = z.input<typeof configSchema>;
+
+export interface UpstreamConfig {
+  readonly service: string;
+  /** A local port for this service only (0 = any free port); absent = reached through the outbound listener. */
+  readonly listen: HostPort | undefined;
+  readonly protocol: 'http' | 'tcp';
+  readonly policy: UpstreamPolicy;
+}
+
+export interface AppConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly protocol: 'http' | 'tcp';
+  /** The local check that gates heartbeats. Default: a TCP connect every second. */
+  readonly health: ActiveCheckSpec;
+}
+
+export interface HttpLimitsConfig {
+  readonly maxHeaderSize: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly replayBufferBytes: number;
+}
+
+/** The validated, frozen config. */
+export interface SidecarConfig {
+  readonly service: string;
+  readonly id: string;
+  readonly controlPlane: string;
+  readonly app: AppConfig | undefined;
+  readonly inbound: { readonly listen: HostPort; readonly advertise: string };
+  readonly outbound: { readonly listen: HostPort };
+  readonly weight: number;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly ttlMs: number;
+  readonly drainTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly http: HttpLimitsConfig;
+  readonly upstreams: readonly UpstreamConfig[];
+}
+
+const UPSTREAM_OWN_FIELDS = new Set(['service', 'port', 'protocol']);
+
+function healthSpec(health: z.output<typeof healthSchema> | undefined): ActiveCheckSpec {
+  const common = {
+    intervalMs: health?.interval ?? 1_000,
+    timeoutMs: Math.min(health?.timeout ?? 1_000, health?.interval ?? 1_000),
+    failuresBeforeCritical: health?.failuresBeforeCritical ?? 1,
+    successesBeforePassing: health?.successesBeforePassing ?? 1,
+    initialStatus: 'critical' as const,
+  };
+  return health?.http === undefined ? { type: 'tcp', ...common } : { type: 'http', path: health.http, method: 'GET', ...common };
+}
+
+function defaultId(service: string): string {
+  return `${service.slice(0, Limits.nameMaxLength - 7)}-${randomBytes(3).toString('hex')}`;
+}
+
+function advertised(listen: HostPort, advertise: string | undefined): string {
+  if (advertise !== undefined) return advertise;
+  // A wildcard bind is reachable on loopback at least; set advertise for other machines.
+  return listen.host === '0.0.0.0' || listen.host === '::' ? '127.0.0.1' : listen.host;
+}
+
+function upstreamConfigs(raw: ReadonlyArray<z.output<typeof upstreamSchema>>, listenHost: string): UpstreamConfig[] {
+  const seenServices = new Map<string, number>();
+  const seenPorts = new Map<number, number>();
+  return raw.map((entry, index) => {
+    const field = `upstreams.${index}`;
+    const previous = seenServices.get(entry.service);
+    if (previous !== undefined) {
+      throw new TrellisError(ErrorCodes.VALIDATION, `upstream ${JSON.stringify(entry.service)} is listed twice (also upstreams.${previous}): merge the two entries`, { field: `${field}.service` });
+    }
+    seenServices.set(entry.service, index);
+    if (entry.port !== undefined && entry.port !== 0) {
+      const other = seenPorts.get(entry.port);
+      if (other !== undefined) {
+        throw new TrellisError(ErrorCodes.VALIDATION, `port ${entry.port} is already the port of upstreams.${other}: give each upstream its own`, { field: `${field}.port` });
+      }
+      seenPorts.set(entry.port, index);
+    }
+    if (entry.protocol === 'tcp' && entry.port === undefined) {
+      throw new TrellisError(ErrorCodes.VALIDATION, `a tcp upstream needs a local port (raw TCP carries no service name): add port to upstream ${JSON.stringify(entry.service)}`, { field: `${field}.port` });
+    }
+    const policyFields = Object.fromEntries(Object.entries(entry).filter(([key]) => !UPSTREAM_OWN_FIELDS.has(key)));
+    return Object.freeze({
+      service: entry.service,
+      listen: entry.port === undefined ? undefined : Object.freeze({ host: listenHost, port: entry.port }),
+      protocol: entry.protocol,
+      policy: parseUpstreamPolicy(policyFields, field),
+    });
+  });
+}
+
+/** Validate a sidecar config. @throws TrellisError VALIDATION naming the field. */
+export function parseSidecarConfig(input: unknown): SidecarConfig {
+  const raw = parseOrThrow(configSchema, input, '', (key) => `unknown field ${JSON.stringify(key)}: remove it or fix its spelling (see docs/proxy.md)`);
+  const app: AppConfig | undefined = raw.app === undefined ? undefined : Object.freeze({
+    host: raw.app.host,
+    port: raw.app.port,
+    protocol: raw.app.protocol,
+    health: Object.freeze(healthSpec(raw.app.health)),
+  });
+  return Object.freeze({
+    service: raw.service,
+    id: raw.id ?? defaultId(raw.service),
+    controlPlane: raw.controlPlane,
+    app,
+    inbound: Object.freeze({ listen: raw.inbound.listen, advertise: advertised(raw.inbound.listen, raw.inbound.advertise) }),
+    outbound: Object.freeze({ listen: raw.outbound.listen }),
+    weight: raw.weight,
+    metadata: Object.freeze({ ...raw.metadata }),
+    ttlMs: raw.ttl,
+    drainTimeoutMs: raw.drainTimeout,
+    connectTimeoutMs: raw.connectTimeout,
+    http: Object.freeze({
+      maxHeaderSize: raw.http.maxHeaderSize,
+      headersTimeoutMs: raw.http.headersTimeout,
+      requestTimeoutMs: raw.http.requestTimeout,
+      keepAliveTimeoutMs: raw.http.keepAliveTimeout,
+      replayBufferBytes: raw.http.replayBuffer,
+    }),
+    upstreams: Object.freeze(upstreamConfigs(raw.upstreams, raw.outbound.listen.host)),
+  });
+}

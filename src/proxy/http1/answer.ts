@@ -1,0 +1,113 @@
+/**
+ * Writing answers to HTTP/1 clients: an upstream response streamed through, or a failure
+ * as rescue.ts renders it (the only place that decides what an error answer looks like).
+ */
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { ErrorCodes, messageOf } from '../../errors.js';
+import { ThrottledLog } from '../../dns/throttled-log.js';
+import { proxyFailure } from '../failure.js';
+import { failureResponse } from '../rescue.js';
+import type { Outcome, ProxyFailure, Target } from '../types.js';
+
+/** Counters of one listener; plain numbers for the status and a later metrics exporter. */
+export class ListenerStats {
+  requests = 0;
+  inFlight = 0;
+  /** Malformed requests, over-long headers, slow clients. */
+  clientErrors = 0;
+  /** Responses cut off because the upstream failed mid-body. */
+  brokenResponses = 0;
+}
+
+/** Logging of failures a peer can cause at will: every one at debug, a warning at most once a minute. */
+export interface AnswerLogs {
+  readonly brokenResponse: ThrottledLog;
+  readonly clientError: ThrottledLog;
+}
+
+export function answerLogs(logger: Logger): AnswerLogs {
+  return {
+    brokenResponse: new ThrottledLog(logger, 'an upstream response broke off mid-body; the client connection was reset'),
+    clientError: new ThrottledLog(logger, 'bad request from a client'),
+  };
+}
+
+export function writeFailure(res: ServerResponse, failure: ProxyFailure, target: Target, closeConnection: boolean): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const answer = failureResponse(failure, target);
+  if (closeConnection) res.setHeader('connection', 'close');
+  res.setHeader('content-length', Buffer.byteLength(answer.body));
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
+}
+
+/**
+ * Forward an outcome; returns the response body being streamed (the caller destroys it
+ * if the client goes away first). The body is written with backpressure; if it breaks
+ * off, the client's connection is destroyed so that it sees the failure, not a short body.
+ */
+export function writeOutcome(res: ServerResponse, outcome: Outcome, target: Target, closeConnection: boolean, stats: ListenerStats, logs: AnswerLogs): Readable | null {
+  if (!outcome.ok) {
+    writeFailure(res, outcome.failure, target, closeConnection);
+    return null;
+  }
+  const { response } = outcome;
+  const body = response.body;
+  if (res.destroyed) {
+    body?.destroy();
+    return null;
+  }
+  try {
+    if (closeConnection) res.setHeader('connection', 'close');
+    res.writeHead(response.status, response.headers);
+  } catch (err) {
+    // Node refused a header the upstream sent: answer as for a broken upstream.
+    body?.destroy();
+    writeFailure(res, proxyFailure(ErrorCodes.UPSTREAM_RESET, `${target.service} sent a response head that cannot be forwarded: ${messageOf(err)}`, {
+      reachedApp: true, endpoint: response.endpoint,
+    }), target, closeConnection);
+    return null;
+  }
+  if (body === null) {
+    res.end();
+    return null;
+  }
+  // A lighter pipe(): data with backpressure, end, and an error that resets the client.
+  body.on('data', (chunk: Buffer) => {
+    if (!res.write(chunk)) body.pause();
+  });
+  res.on('drain', () => body.resume());
+  body.once('end', () => res.end());
+  body.once('error', (err) => {
+    stats.brokenResponses += 1;
+    logs.brokenResponse.report({ service: target.service, endpoint: response.endpoint?.id, err: messageOf(err) });
+    res.destroy();
+  });
+  return body;
+}
+
+/** The answer as raw HTTP/1.1 bytes, for a socket Node's parser gave up on (the connection closes after it). */
+function rawAnswer(failure: ProxyFailure, target: Target): string {
+  const answer = failureResponse(failure, target);
+  let head = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ''}\r\n`;
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (name !== 'content-length' && name !== 'connection') head += `${name}: ${value}\r\n`;
+  }
+  return `${head}content-length: ${Buffer.byteLength(answer.body)}\r\nconnection: close\r\n\r\n${answer.body}`;
+}
+
+/** Answer on a raw socket and close it; a socket with a response already under way is just destroyed. */
+export function writeRawFailure(socket: Duplex, failure: ProxyFailure, target: Target): void {
+  // Node's own clientError fallback makes the same check: a response in progress cannot be followed by another head.
+  const inProgress = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (!socket.writable || (inProgress !== undefined && inProgress !== null && inProgress.headersSent === true)) {
+    socket.destroy();
+    return;
+  }
+  socket.end(rawAnswer(failure, target));
+}

@@ -1,0 +1,47 @@
+/**
+ * An HTTP/1.1 server for a listener: Node's parser with the configured limits
+ * (maxHeaderSize, headersTimeout, requestTimeout, keep-alive) — no hand-written parsing.
+ * What the parser rejects is answered through rescue.ts; CONNECT tunnels are refused.
+ */
+import { createServer, type Server } from 'node:http';
+import { ErrorCodes } from '../../errors.js';
+import { proxyFailure } from '../failure.js';
+import { writeRawFailure } from './answer.js';
+import { clientErrorFailure, type ParserLimits } from './client-error.js';
+import { serveRequest, type Http1Site } from './serve.js';
+
+export interface Http1Limits extends ParserLimits {
+  /** Idle keep-alive connections from clients close after this long. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+export function createHttp1Server(site: Http1Site, limits: Http1Limits): Server {
+  const server = createServer({
+    maxHeaderSize: limits.maxHeaderSize,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // How often Node checks for the two timeouts above (its default, 30 s, is too coarse for short limits).
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
+    requireHostHeader: false,
+    noDelay: true,
+  }, (req, res) => serveRequest(req, res, site));
+
+  server.on('clientError', (err: Error & { code?: string }, socket) => {
+    const failure = clientErrorFailure(err, limits);
+    if (failure === undefined) {
+      socket.destroy();
+      return;
+    }
+    site.stats.clientErrors += 1;
+    site.logs.clientError.report({ code: err.code, error: failure.error.code });
+    writeRawFailure(socket, failure, site.localTarget);
+  });
+
+  server.on('connect', (_req, socket) => {
+    site.stats.clientErrors += 1;
+    writeRawFailure(socket, proxyFailure(ErrorCodes.BAD_REQUEST,
+      'CONNECT tunnels are not supported: send plain HTTP requests such as http://SERVICE/path to this proxy'), site.localTarget);
+  });
+  return server;
+}

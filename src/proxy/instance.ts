@@ -1,0 +1,88 @@
+/**
+ * The instance side of a sidecar: the inbound listener in front of the local app (its own
+ * pool), the app's local health check, and the registration that heartbeats only while
+ * that check passes. Absent for an outbound-only sidecar (no app).
+ */
+import type { Logger } from 'pino';
+import type { Endpoint } from '../balancer/types.js';
+import type { ControlPlaneClient } from '../cli/client.js';
+import { ErrorCodes } from '../errors.js';
+import { formatHostPort } from '../util/host-port.js';
+import type { AppConfig, SidecarConfig } from './config.js';
+import { AppHealth } from './lifecycle/app-health.js';
+import { Registration } from './lifecycle/registration.js';
+import { startInboundListener } from './listeners/inbound.js';
+import type { Listener } from './listeners/listener.js';
+import type { SiteContext } from './listeners/site.js';
+import { DEFAULT_UPSTREAM_POLICY } from './policy.js';
+import type { RelayOptions } from './tcp/relay.js';
+import { createHttpUpstream } from './upstream/http.js';
+
+/** Connections from the inbound listener to the local app. */
+const APP_CONNECTIONS = 128;
+
+export interface Instance {
+  readonly inbound: Listener;
+  readonly registration: Registration;
+  readonly health: AppHealth;
+  /** Stop the check and the heartbeats, close the app's pool (the listener is closed with the others). */
+  close(): Promise<void>;
+}
+
+export interface InstanceOptions {
+  readonly config: SidecarConfig;
+  readonly app: AppConfig;
+  readonly client: ControlPlaneClient;
+  readonly context: SiteContext;
+  readonly relay: RelayOptions;
+  readonly logger: Logger;
+}
+
+export async function startInstance(options: InstanceOptions): Promise<Instance> {
+  const { config, app, logger } = options;
+  const appUpstream = createHttpUpstream({ unreachable: ErrorCodes.APP_UNAVAILABLE, connectionsPerEndpoint: APP_CONNECTIONS, connectTimeoutMs: config.connectTimeoutMs });
+  const appEndpoint: Endpoint = Object.freeze({ id: `${config.id}-app`, address: app.host, port: app.port, weight: 1, metadata: Object.freeze({}) });
+  let inbound: Listener;
+  try {
+    inbound = await startInboundListener({
+      at: config.inbound.listen,
+      protocol: app.protocol,
+      target: Object.freeze({ direction: 'inbound', service: config.service, policy: DEFAULT_UPSTREAM_POLICY }),
+      app: appEndpoint,
+      upstream: appUpstream.send,
+      context: options.context,
+      limits: config.http,
+      relay: options.relay,
+    });
+  } catch (err) {
+    await appUpstream.close();
+    throw err;
+  }
+
+  const registration = new Registration({
+    client: options.client, service: config.service, id: config.id, ttlMs: config.ttlMs, logger,
+    body: {
+      address: config.inbound.advertise,
+      port: inbound.address.port,
+      weight: config.weight,
+      metadata: { ...config.metadata, 'trellis.app-port': String(app.port), 'trellis.protocol': app.protocol },
+      ttl: config.ttlMs,
+    },
+  });
+  const where = formatHostPort({ host: app.host, port: app.port });
+  const health = new AppHealth(app.health, { address: app.host, port: app.port }, (passing) => {
+    logger.info({ app: where, output: health.state.output }, passing ? 'app is passing its health check' : 'app is failing its health check: heartbeats stop');
+    registration.setAppPassing(passing);
+  });
+  health.start();
+  return {
+    inbound,
+    registration,
+    health,
+    async close() {
+      health.stop();
+      registration.stop();
+      await appUpstream.close();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The balance layer: picks an endpoint of the request's service with that service's
+ * Balancer, skipping endpoints this request already tried and outlier-ejected ones, and
+ * sends the request there. Nothing to pick is a NO_HEALTHY_ENDPOINT failure that says why.
+ * Every pick is reported back (`done`) with the latency to the response head and the
+ * classifier's verdict.
+ */
+import { performance } from 'node:perf_hooks';
+import type { NoPickReason } from '../../balancer/types.js';
+import { ErrorCodes } from '../../errors.js';
+import type { Cluster } from '../discovery/cluster.js';
+import { failed, proxyFailure } from '../failure.js';
+import type { EndpointHandler, Handler, Outcome, ProxyRequest } from '../types.js';
+
+export type ClusterLookup = (service: string) => Cluster | undefined;
+
+function hashKeyOf(request: ProxyRequest): string | undefined {
+  const header = request.target.policy.hashHeader;
+  if (header === undefined) return undefined;
+  const value = request.headers[header];
+  return typeof value === 'string' ? value : value?.[0];
+}
+
+function explain(cluster: Cluster, reason: NoPickReason, request: ProxyRequest): string {
+  const service = JSON.stringify(cluster.service);
+  const stale = cluster.state === 'stale' ? ' (the control plane is unreachable: this is the last table the sidecar saw)'
+    : cluster.state === 'connecting' ? ' (the sidecar has not reached the control plane yet)' : '';
+  switch (reason) {
+    case 'empty':
+      return cluster.registered === 0
+        ? `service ${service} has no registered instance${stale}`
+        : `service ${service} has no healthy instance: all ${cluster.registered} registered are critical${stale}`;
+    case 'all-drained':
+      return `every healthy instance of service ${service} is drained (weight 0)${stale}`;
+    case 'all-excluded':
+      return `no instance of service ${service} is left to try: ${cluster.detector.ejected().size} ejected as outliers, ${request.tried.size} already tried by this request${stale}`;
+  }
+}
+
+export function createBalanceLayer(clusters: ClusterLookup): (send: EndpointHandler) => Handler {
+  return (send) => async (request): Promise<Outcome> => {
+    const cluster = clusters(request.target.service);
+    if (cluster === undefined) {
+      return failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, `service ${JSON.stringify(request.target.service)} is not an upstream of this sidecar`));
+    }
+    const pick = cluster.pick(request.tried, hashKeyOf(request));
+    if (pick.kind === 'none') {
+      return failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, explain(cluster, pick.reason, request)));
+    }
+    request.tried.add(pick.endpoint.id);
+    const startedAt = performance.now();
+    const outcome = await send(request, pick.endpoint);
+    pick.done({ latencyMs: performance.now() - startedAt, success: outcome.ok && outcome.classification === 'success' });
+    return outcome;
+  };
+}

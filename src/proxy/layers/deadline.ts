@@ -1,0 +1,116 @@
+/**
+ * Running one attempt under a deadline — shared by the whole-request timeout and retry's
+ * per-try timeout. The attempt gets a derived request whose signal follows the caller's
+ * and also aborts when the deadline passes; downstream layers and the upstream watch that
+ * signal and give up. The outcome is then UPSTREAM_TIMEOUT, keeping the endpoint and
+ * whether the attempt was sent, as the aborted attempt reported them.
+ *
+ * A deadline covers the wait for the response head, like Linkerd's: once the head is
+ * here the timer stops, so a long streamed body (a download, a gRPC stream) is not cut.
+ */
+import type { Endpoint } from '../../balancer/types.js';
+import { ErrorCodes, TrellisError } from '../../errors.js';
+import { formatDuration } from '../../util/duration.js';
+import { failed, proxyFailure } from '../failure.js';
+import type { Handler, Outcome, ProxyFailure, ProxyRequest } from '../types.js';
+import { discardOutcome, endpointOf } from './outcome.js';
+
+/** Once its signal aborted, an attempt gets this long to settle before it is given up on. */
+export const ABORT_GRACE_MS = 1_000;
+
+export type DeadlineScope = 'request' | 'try';
+
+/** What an UPSTREAM_TIMEOUT carries in `error.details`. */
+export type TimeoutDetails = {
+  /** `request`: the whole-request `timeout`; `try`: one attempt's `perTryTimeout`. */
+  readonly scope: DeadlineScope;
+  readonly timeoutMs: number;
+};
+
+export interface Deadline extends TimeoutDetails {
+  /** Time left from now; ≤ 0 means already passed. */
+  readonly remainingMs: number;
+}
+
+/** The error a deadline aborts its signal with, and the attempt ends with. */
+export function timeoutError(service: string, { scope, timeoutMs }: TimeoutDetails): TrellisError {
+  const what = scope === 'request' ? `its timeout of ${formatDuration(timeoutMs)}` : `the per-try timeout of ${formatDuration(timeoutMs)}`;
+  return new TrellisError(ErrorCodes.UPSTREAM_TIMEOUT, `${service} did not answer within ${what}`, { details: { scope, timeoutMs } });
+}
+
+/**
+ * The failure of a request whose signal aborted while a layer held it (waiting for a slot,
+ * for a retry): the reason when it is ours (a deadline's error), else the client went away.
+ */
+export function cancelledFailure(request: ProxyRequest, during: string, endpoint?: Endpoint, reachedApp = false): ProxyFailure {
+  const { reason } = request.signal;
+  if (reason instanceof TrellisError) return { error: reason, reachedApp, endpoint };
+  return proxyFailure(ErrorCodes.UPSTREAM_RESET, `the request to ${request.target.service} was cancelled ${during}: the client went away`, {
+    reachedApp, endpoint, cause: reason,
+  });
+}
+
+/**
+ * A signal that aborts when `parent` does (with its reason) or when `abort` is called.
+ * `unlink` stops following the parent; call it when nothing watches the signal any more
+ * (the attempt failed), so that a request with several attempts does not pile up listeners.
+ */
+export function linkSignal(parent: AbortSignal): { signal: AbortSignal; abort(reason: unknown): void; unlink(): void } {
+  const controller = new AbortController();
+  const follow = (): void => controller.abort(parent.reason);
+  if (parent.aborted) follow();
+  else parent.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
+    unlink: () => parent.removeEventListener('abort', follow),
+  };
+}
+
+/**
+ * Run `next` for `request` so that it ends by the deadline. Handlers never throw for
+ * expected failures; a handler that throws anyway propagates its exception.
+ */
+export async function runWithDeadline(next: Handler, request: ProxyRequest, deadline: Deadline): Promise<Outcome> {
+  const { service } = request.target;
+  if (deadline.remainingMs <= 0) return failed({ error: timeoutError(service, deadline), reachedApp: false, endpoint: undefined });
+
+  const link = linkSignal(request.signal);
+  let timedOut = false;
+  let gaveUp = false;
+  const outcome = await new Promise<Outcome | undefined>((resolve, reject) => {
+    let grace: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      link.abort(timeoutError(service, deadline));
+      // The attempt should settle at once now; if it does not, stop waiting for it.
+      grace = setTimeout(() => {
+        gaveUp = true;
+        resolve(undefined);
+      }, ABORT_GRACE_MS);
+    }, deadline.remainingMs);
+    next({ ...request, signal: link.signal }).then((settled) => {
+      clearTimeout(timer);
+      clearTimeout(grace);
+      // Settled after we stopped waiting: nobody will read it.
+      if (gaveUp) discardOutcome(settled);
+      else resolve(settled);
+    }, (err: unknown) => {
+      clearTimeout(timer);
+      clearTimeout(grace);
+      reject(err);
+    });
+  });
+
+  if (!timedOut && outcome !== undefined) {
+    if (!outcome.ok) link.unlink();
+    return outcome;
+  }
+  link.unlink();
+  if (outcome !== undefined) discardOutcome(outcome);
+  // The attempt was sent when it answered, or when it failed after reaching the app; unknown
+  // (gave up waiting) counts as sent, so that only idempotent requests are retried.
+  const reachedApp = outcome === undefined || outcome.ok || outcome.failure.reachedApp;
+  const error = link.signal.reason instanceof TrellisError ? link.signal.reason : timeoutError(service, deadline);
+  return failed({ error, reachedApp, endpoint: outcome === undefined ? undefined : endpointOf(outcome) });
+}

@@ -1,0 +1,268 @@
+/**
+ * Passive outlier detection, as in Envoy: each proxy watches the outcomes of its own
+ * requests and ejects an endpoint that fails `consecutive5xx` times in a row, or fails
+ * to connect `consecutiveConnectFailures` times in a row (2 by default: a killed replica
+ * refuses connections, and should leave rotation at once).
+ *
+ * - An ejection lasts `baseEjectionMs` × the endpoint's ejection count, at most
+ *   `maxEjectionMs`; the count drops by one for each `baseEjectionMs` the endpoint then
+ *   spends back in rotation, so a flapping endpoint stays out longer and longer while
+ *   one that recovered starts over.
+ * - At most `maxEjectionPercent` of the endpoints are ejected at once (at least one may
+ *   be, when the share rounds down to zero) — and never all of them: an ejection that
+ *   would leave nothing to send to is skipped, since a struggling endpoint is better
+ *   than none.
+ * - Endpoints return lazily: `ejected()` and `record()` compare the deadline with the
+ *   clock, so there are no timers to clean up and tests drive time exactly.
+ * - Endpoints leave with `setEndpoints`, and their state is forgotten.
+ *
+ * Thresholds of 0 turn that rule off; `maxEjectionPercent` 0 turns ejection off.
+ */
+import { DEFAULT_UPSTREAM_POLICY } from '../policy.js';
+import type { UpstreamPolicy } from '../types.js';
+import { Counters } from './stats.js';
+
+export type OutlierSettings = UpstreamPolicy['outlierDetection'];
+
+/** How one attempt went, for outlier detection. */
+export type OutlierResult = 'success' | 'http-5xx' | 'connect-failure' | 'reset';
+
+export interface OutlierEvent {
+  readonly service: string;
+  readonly endpointId: string;
+  /** `overflow`: it would have been ejected, but the maximum ejected share was reached. */
+  readonly kind: 'ejected' | 'returned' | 'overflow';
+  /** For `ejected` and `overflow`: why, e.g. "2 consecutive connect failures". */
+  readonly reason?: string;
+  /** For `ejected`: how long. */
+  readonly durationMs?: number;
+}
+
+export const OUTLIER_COUNTERS = ['ejections', 'overflow'] as const;
+export type OutlierCounter = (typeof OUTLIER_COUNTERS)[number];
+
+export interface OutlierDetectorOptions {
+  /** Monotonic ms (default performance.now). */
+  readonly now?: () => number;
+  /** Told of every ejection, return and overflow — for logs. */
+  readonly onEvent?: (event: OutlierEvent) => void;
+  /** Per service: ejections made, ejections skipped for the maximum share. */
+  readonly stats?: Counters<OutlierCounter>;
+}
+
+interface EndpointState {
+  consecutive5xx: number;
+  consecutiveConnectFailures: number;
+  /** Ejection count for the back-off; decays while the endpoint stays in rotation. */
+  ejections: number;
+  /** When the current ejection ends; undefined while in rotation. */
+  ejectedUntil: number | undefined;
+  /** When the endpoint last came back (or was first seen). */
+  returnedAt: number;
+}
+
+/** The most endpoints of `count` that may be out at once. */
+export function maxEjected(count: number, maxEjectionPercent: number): number {
+  if (maxEjectionPercent <= 0) return 0;
+  return Math.min(count - 1, Math.max(1, Math.floor((count * maxEjectionPercent) / 100)));
+}
+
+/** Outlier detection for the endpoints of one service. */
+export class OutlierDetector {
+  readonly service: string;
+  #settings: OutlierSettings;
+  readonly #now: () => number;
+  readonly #onEvent: (event: OutlierEvent) => void;
+  readonly #stats: Counters<OutlierCounter> | undefined;
+  readonly #endpoints = new Map<string, EndpointState>();
+  readonly #ejected = new Set<string>();
+  /** The earliest `ejectedUntil` among the ejected; Infinity when none is. */
+  #nextReturn = Infinity;
+
+  constructor(service: string, settings: OutlierSettings, options: OutlierDetectorOptions = {}) {
+    this.service = service;
+    this.#settings = settings;
+    this.#now = options.now ?? (() => performance.now());
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#stats = options.stats;
+  }
+
+  get settings(): OutlierSettings {
+    return this.#settings;
+  }
+
+  /** Adopt new settings (a policy reload); current ejections keep their end time. */
+  configure(settings: OutlierSettings): void {
+    this.#settings = settings;
+  }
+
+  /**
+   * The endpoints the balancer picks from (those the control plane reports healthy),
+   * called whenever that set changes. Results for ids outside it are ignored; ids that
+   * left are forgotten. If the set shrank so far that too many are ejected, those due
+   * back first return now.
+   */
+  setEndpoints(ids: readonly string[]): void {
+    const now = this.#now();
+    const keep = new Set(ids);
+    for (const id of this.#endpoints.keys()) {
+      if (!keep.has(id)) {
+        this.#endpoints.delete(id);
+        this.#ejected.delete(id);
+      }
+    }
+    for (const id of keep) {
+      if (!this.#endpoints.has(id)) {
+        this.#endpoints.set(id, { consecutive5xx: 0, consecutiveConnectFailures: 0, ejections: 0, ejectedUntil: undefined, returnedAt: now });
+      }
+    }
+    const allowed = maxEjected(this.#endpoints.size, this.#settings.maxEjectionPercent);
+    while (this.#ejected.size > Math.max(0, allowed)) {
+      const first = this.#dueFirst();
+      if (first === undefined) break;
+      this.#return(first, now);
+    }
+    this.#updateNextReturn();
+  }
+
+  /** The ids currently ejected. A live view: do not keep it across calls. */
+  ejected(): ReadonlySet<string> {
+    this.#sweep(this.#now());
+    return this.#ejected;
+  }
+
+  /** Count one attempt's result against its endpoint. */
+  record(endpointId: string, result: OutlierResult): void {
+    const state = this.#endpoints.get(endpointId);
+    if (state === undefined) return;
+    const now = this.#now();
+    this.#sweep(now);
+    // Answers from requests sent before the ejection say nothing new.
+    if (state.ejectedUntil !== undefined) return;
+    switch (result) {
+      case 'success':
+        state.consecutive5xx = 0;
+        state.consecutiveConnectFailures = 0;
+        return;
+      case 'http-5xx':
+        // It accepted the connection: that streak ends.
+        state.consecutive5xx += 1;
+        state.consecutiveConnectFailures = 0;
+        break;
+      case 'connect-failure':
+        // Counts as a gateway failure too (Envoy, without split local-origin errors).
+        state.consecutive5xx += 1;
+        state.consecutiveConnectFailures += 1;
+        break;
+      case 'reset':
+        state.consecutive5xx += 1;
+        break;
+    }
+    const { consecutive5xx, consecutiveConnectFailures } = this.#settings;
+    if (consecutiveConnectFailures > 0 && state.consecutiveConnectFailures >= consecutiveConnectFailures) {
+      this.#eject(endpointId, state, now, `${state.consecutiveConnectFailures} consecutive connect failures`);
+    } else if (consecutive5xx > 0 && state.consecutive5xx >= consecutive5xx) {
+      this.#eject(endpointId, state, now, `${state.consecutive5xx} consecutive 5xx or gateway failures`);
+    }
+  }
+
+  /** Ejections counted for the back-off of one endpoint (for tests and status pages). */
+  ejectionCount(endpointId: string): number {
+    return this.#endpoints.get(endpointId)?.ejections ?? 0;
+  }
+
+  #eject(id: string, state: EndpointState, now: number, reason: string): void {
+    state.consecutive5xx = 0;
+    state.consecutiveConnectFailures = 0;
+    const { baseEjectionMs, maxEjectionMs, maxEjectionPercent } = this.#settings;
+    if (this.#ejected.size >= maxEjected(this.#endpoints.size, maxEjectionPercent)) {
+      this.#stats?.add(this.service, 'overflow');
+      this.#onEvent({ service: this.service, endpointId: id, kind: 'overflow', reason });
+      return;
+    }
+    const healthyPeriods = Math.floor((now - state.returnedAt) / baseEjectionMs);
+    state.ejections = Math.max(0, state.ejections - healthyPeriods) + 1;
+    const durationMs = Math.min(baseEjectionMs * state.ejections, Math.max(baseEjectionMs, maxEjectionMs));
+    state.ejectedUntil = now + durationMs;
+    this.#ejected.add(id);
+    this.#nextReturn = Math.min(this.#nextReturn, state.ejectedUntil);
+    this.#stats?.add(this.service, 'ejections');
+    this.#onEvent({ service: this.service, endpointId: id, kind: 'ejected', reason, durationMs });
+  }
+
+  /** Return every endpoint whose ejection has ended by `now`. */
+  #sweep(now: number): void {
+    if (now < this.#nextReturn) return;
+    for (const id of this.#ejected) {
+      const until = this.#endpoints.get(id)?.ejectedUntil;
+      if (until === undefined || until <= now) this.#return(id, until ?? now);
+    }
+    this.#updateNextReturn();
+  }
+
+  #return(id: string, at: number): void {
+    this.#ejected.delete(id);
+    const state = this.#endpoints.get(id);
+    if (state !== undefined) {
+      state.ejectedUntil = undefined;
+      state.returnedAt = at;
+    }
+    this.#onEvent({ service: this.service, endpointId: id, kind: 'returned' });
+  }
+
+  #dueFirst(): string | undefined {
+    let first: string | undefined;
+    let firstUntil = Infinity;
+    for (const id of this.#ejected) {
+      const until = this.#endpoints.get(id)?.ejectedUntil ?? -Infinity;
+      if (first === undefined || until < firstUntil) {
+        first = id;
+        firstUntil = until;
+      }
+    }
+    return first;
+  }
+
+  #updateNextReturn(): void {
+    let next = Infinity;
+    for (const id of this.#ejected) next = Math.min(next, this.#endpoints.get(id)?.ejectedUntil ?? -Infinity);
+    this.#nextReturn = next;
+  }
+}
+
+export interface OutlierDetectorsOptions extends OutlierDetectorOptions {
+  /** Settings of a detector first asked for without any (e.g. by the balancer); default: the policy defaults. */
+  readonly defaults?: OutlierSettings;
+}
+
+/** One detector per service, created on first use. */
+export class OutlierDetectors {
+  readonly #detectors = new Map<string, OutlierDetector>();
+  readonly #defaults: OutlierSettings;
+  readonly #options: OutlierDetectorOptions;
+
+  constructor(options: OutlierDetectorsOptions = {}) {
+    this.#defaults = options.defaults ?? DEFAULT_UPSTREAM_POLICY.outlierDetection;
+    this.#options = options;
+  }
+
+  /**
+   * The detector of `service`. Given `settings` (the outlier layer passes the target's),
+   * the detector adopts them.
+   */
+  for(service: string, settings?: OutlierSettings): OutlierDetector {
+    let detector = this.#detectors.get(service);
+    if (detector === undefined) {
+      detector = new OutlierDetector(service, settings ?? this.#defaults, this.#options);
+      this.#detectors.set(service, detector);
+    } else if (settings !== undefined && settings !== detector.settings) {
+      detector.configure(settings);
+    }
+    return detector;
+  }
+
+  /** Forget a service that is no longer called. */
+  delete(service: string): void {
+    this.#detectors.delete(service);
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Retries: send a failed attempt again, to another endpoint (the balance layer skips the
+ * ids in `request.tried`, which this layer fills after every attempt).
+ *
+ * An attempt is retried when its body can be sent again (`request.body.replayable`) and
+ *   - it provably never reached the app (`failure.reachedApp === false`: connect refused,
+ *     reset before a byte was sent) — whatever the method; or
+ *   - the method is idempotent and the attempt failed, or answered with a status in
+ *     `retry.retryOnStatus` (502, 503, 504 by default).
+ * A failure that names no endpoint (no healthy instance, circuit open) is about the
+ * service, not one instance, and is not retried.
+ *
+ * Bounds: `retry.maxAttempts` attempts in all; a per-service retry budget
+ * (./retry-budget.ts); the whole-request deadline — a retry whose wait would not end
+ * before it is not made. Waits: exponential back-off with full jitter (./backoff.ts), or
+ * the upstream's Retry-After when it gave one; a Retry-After over {@link MAX_RETRY_AFTER_MS}
+ * means "not now" and the answer goes back to the client as it is.
+ * Each attempt may have its own deadline (`perTryTimeoutMs`).
+ *
+ * When a retry finds nothing to send to (all instances tried or ejected), the previous
+ * attempt's answer stands: the client sees the upstream's real 503, not a proxy error.
+ * To that end a retried response's body is read into memory while the back-off runs when
+ * it is small (≤ 64 KiB; else it is destroyed), which also frees its connection and its
+ * circuit-breaker slot before the next attempt.
+ */
+import type { Handler, Layer, Outcome, ProxyRequest, UpstreamPolicy } from '../types.js';
+import { backoffDelay, sleep } from './backoff.js';
+import { failed } from '../failure.js';
+import { cancelledFailure, runWithDeadline } from './deadline.js';
+import { discardOutcome, endpointOf, keepAside } from './outcome.js';
+import { parseRetryAfter } from './retry-after.js';
+import { RetryBudget } from './retry-budget.js';
+import { Counters } from './stats.js';
+
+/** A Retry-After longer than this is not waited for: the response is returned as it is. */
+export const MAX_RETRY_AFTER_MS = 10_000;
+
+/** Methods that may be sent twice with the effect of once (RFC 9110 §9.2.2). */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+export const RETRY_COUNTERS = ['requests', 'retries', 'budgetExhausted'] as const;
+export type RetryCounter = (typeof RETRY_COUNTERS)[number];
+
+/** Per service: requests seen, retries made, retries refused because the budget was spent. */
+export function createRetryStats(): Counters<RetryCounter> {
+  return new Counters(RETRY_COUNTERS);
+}
+
+export interface RetryLayerOptions {
+  /** Uniform in [0, 1), for the jitter (default Math.random). */
+  readonly random?: () => number;
+  /** Monotonic ms, the clock of `request.startedAt` and of the budget (default performance.now). */
+  readonly now?: () => number;
+  /** Wall-clock ms, for Retry-After dates (default Date.now). */
+  readonly wallClock?: () => number;
+  /** Where the counters go (default: a private set, see {@link createRetryStats}). */
+  readonly stats?: Counters<RetryCounter>;
+}
+
+export function createRetryLayer(options: RetryLayerOptions = {}): Layer {
+  const random = options.random ?? Math.random;
+  const now = options.now ?? (() => performance.now());
+  const wallClock = options.wallClock ?? Date.now;
+  const stats = options.stats ?? createRetryStats();
+  const budgets = new Map<string, RetryBudget>();
+
+  const budgetFor = (service: string): RetryBudget => {
+    let budget = budgets.get(service);
+    if (budget === undefined) budgets.set(service, (budget = new RetryBudget()));
+    return budget;
+  };
+
+  /** The wait before the next attempt, or undefined when `outcome` is the answer. */
+  const retryDelay = (request: ProxyRequest, outcome: Outcome, attempts: number): number | undefined => {
+    const { policy } = request.target;
+    if (attempts >= policy.retry.maxAttempts || request.signal.aborted || !request.body.replayable) return undefined;
+    if (!isRetryable(request.method, outcome, policy)) return undefined;
+    const retryAfterMs = outcome.ok
+      ? parseRetryAfter(outcome.response.headers['retry-after'], wallClock())
+      : secondsToMs(outcome.failure.retryAfterSeconds);
+    if (retryAfterMs !== undefined && retryAfterMs > MAX_RETRY_AFTER_MS) return undefined;
+    const delay = retryAfterMs ?? backoffDelay(attempts, policy.retry.backoffBaseMs, policy.retry.backoffMaxMs, random);
+    const remaining = policy.timeoutMs > 0 ? request.startedAt + policy.timeoutMs - now() : Infinity;
+    return delay < remaining ? delay : undefined;
+  };
+
+  return (next) => {
+    const attempt: Handler = (request) => {
+      const { perTryTimeoutMs } = request.target.policy;
+      const pending = perTryTimeoutMs > 0
+        ? runWithDeadline(next, request, { scope: 'try', timeoutMs: perTryTimeoutMs, remainingMs: perTryTimeoutMs })
+        : next(request);
+      return pending.then((outcome) => {
+        const endpoint = endpointOf(outcome);
+        if (endpoint !== undefined) request.tried.add(endpoint.id);
+        return outcome;
+      });
+    };
+
+    return async (request) => {
+      const { service, policy } = request.target;
+      const budget = budgetFor(service);
+      budget.deposit(now());
+      stats.add(service, 'requests');
+
+      let outcome = await attempt(request);
+      for (let attempts = 1; ; attempts++) {
+        const delay = retryDelay(request, outcome, attempts);
+        if (delay === undefined) return outcome;
+        if (!budget.withdraw(now(), policy.retry)) {
+          stats.add(service, 'budgetExhausted');
+          return outcome;
+        }
+        stats.add(service, 'retries');
+        // Keep this answer aside, in case the retry finds no instance to send to, while the back-off runs.
+        const [kept, waited] = await Promise.all([keepAside(outcome), sleep(delay, request.signal)]);
+        if (!waited) return kept ?? failed(cancelledFailure(request, 'while it waited to be retried', endpointOf(outcome), true));
+        const retried = await attempt(request);
+        if (kept !== undefined && endpointOf(retried) === undefined) {
+          discardOutcome(retried);
+          return kept;
+        }
+        if (kept !== undefined) discardOutcome(kept);
+        outcome = retried;
+      }
+    };
+  };
+}
+
+function isRetryable(method: string, outcome: Outcome, policy: UpstreamPolicy): boolean {
+  if (endpointOf(outcome) === undefined) return false;
+  if (!outcome.ok && !outcome.failure.reachedApp) return true;
+  if (!IDEMPOTENT_METHODS.has(method.toUpperCase())) return false;
+  return !outcome.ok || policy.retry.retryOnStatus.includes(outcome.response.status);
+}
+
+function secondsToMs(seconds: number | undefined): number | undefined {
+  return seconds === undefined ? undefined : seconds * 1000;
+}

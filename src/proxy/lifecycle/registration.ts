@@ -1,0 +1,124 @@
+/**
+ * The sidecar's instance in the registry: registered (address and port of the inbound
+ * listener) once the app passes its local check, then a TTL heartbeat every ttl/3 while
+ * it keeps passing. When the app fails, heartbeats stop and the control plane marks the
+ * instance critical when the TTL runs out. An instance the control plane forgot (reaped,
+ * or a fresh store) is registered again; an unreachable control plane is retried with
+ * back-off. `deregister()` ends it all (drain).
+ */
+import type { Logger } from 'pino';
+import type { ControlPlaneClient } from '../../cli/client.js';
+import { ErrorCodes, isTrellisError, messageOf } from '../../errors.js';
+import { backoffDelay } from '../layers/backoff.js';
+
+export type RegistrationState = 'waiting-for-app' | 'registering' | 'registered' | 'deregistered';
+
+export interface RegistrationOptions {
+  readonly client: ControlPlaneClient;
+  readonly service: string;
+  readonly id: string;
+  /** The registration body (address, port, weight, metadata, ttl). */
+  readonly body: Readonly<Record<string, unknown>>;
+  readonly ttlMs: number;
+  readonly logger: Logger;
+}
+
+export class Registration {
+  readonly #options: RegistrationOptions;
+  #state: RegistrationState = 'waiting-for-app';
+  #appPassing = false;
+  /** The control plane answered the last call. */
+  #reachable: boolean | undefined;
+  #failures = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #busy: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: RegistrationOptions) {
+    this.#options = options;
+  }
+
+  get state(): RegistrationState {
+    return this.#state;
+  }
+
+  /** Whether the last call reached the control plane (undefined before the first). */
+  get reachable(): boolean | undefined {
+    return this.#reachable;
+  }
+
+  /** The app's local check changed: register / heartbeat while passing, stop while failing. */
+  setAppPassing(passing: boolean): void {
+    this.#appPassing = passing;
+    if (passing) this.#schedule(0);
+  }
+
+  /** Stop heartbeating and remove the instance from the registry (best effort). */
+  async deregister(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#busy;
+    const wasRegistered = this.#state === 'registered' || this.#state === 'registering';
+    this.#state = 'deregistered';
+    if (!wasRegistered) return;
+    const { client, service, id, logger } = this.#options;
+    try {
+      await client.deregister(service, id);
+      logger.info('deregistered');
+    } catch (err) {
+      if (!(isTrellisError(err) && err.code === ErrorCodes.INSTANCE_NOT_FOUND)) {
+        logger.warn({ err: messageOf(err) }, 'could not deregister; the instance will go critical when its TTL runs out');
+      }
+    }
+  }
+
+  /** Stop without deregistering (the instance goes critical by TTL). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => { this.#busy ??= this.#tick().finally(() => { this.#busy = undefined; }); }, delayMs);
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped) return;
+    const heartbeatEveryMs = Math.max(100, Math.floor(this.#options.ttlMs / 3));
+    if (!this.#appPassing) {
+      // Nothing to do until the app passes again (setAppPassing schedules the next tick).
+      return;
+    }
+    const { client, service, id, logger } = this.#options;
+    try {
+      if (this.#state !== 'registered') {
+        this.#state = 'registering';
+        await client.register(service, id, { ...this.#options.body });
+        if (this.#stopped) return;
+        this.#state = 'registered';
+        logger.info('registered');
+      } else {
+        await client.heartbeat(service, id);
+      }
+      this.#reachable = true;
+      this.#failures = 0;
+      this.#schedule(heartbeatEveryMs);
+    } catch (err) {
+      if (this.#stopped) return;
+      if (isTrellisError(err) && err.code === ErrorCodes.INSTANCE_NOT_FOUND) {
+        logger.warn('the control plane no longer knows this instance: registering it again');
+        this.#state = 'registering';
+        this.#schedule(0);
+        return;
+      }
+      this.#reachable = !(isTrellisError(err) && err.code === ErrorCodes.CONTROL_PLANE_UNREACHABLE);
+      if (this.#failures === 0) logger.warn({ err: messageOf(err) }, 'cannot reach the control plane to register or heartbeat; retrying');
+      this.#failures += 1;
+      this.#schedule(Math.min(heartbeatEveryMs, backoffDelay(this.#failures, 200, 5_000, Math.random)));
+    }
+  }
+}

@@ -1,0 +1,26 @@
+/** An HTTP/1 listener: an Http1Site served on a bound address. */
+import type { HostPort } from '../../util/host-port.js';
+import { createHttp1Server, type Http1Limits } from '../http1/server.js';
+import type { Http1Site } from '../http1/serve.js';
+import { bind, stopListening, type Listener } from './listener.js';
+
+export async function startHttpListener(name: string, at: HostPort, field: string, site: Http1Site, limits: Http1Limits): Promise<Listener> {
+  const server = createHttp1Server(site, limits);
+  const address = await bind(server, at, name, field);
+  let stopped: Promise<void> | undefined;
+  return {
+    name,
+    address,
+    inFlight: () => site.stats.inFlight,
+    stats: site.stats,
+    stopAccepting() {
+      // Node also closes idle keep-alive connections here; busy ones get `connection: close` answers while draining.
+      stopped ??= stopListening(server);
+    },
+    async close() {
+      stopped ??= stopListening(server);
+      server.closeAllConnections();
+      await stopped;
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * The one place that declares the order of the data path's layers.
+ *
+ *   outbound: timeout → retry → circuit breaker → outlier detection → balance → upstream
+ *   inbound:  straight to the local app (its own small pool)
+ *
+ * Layers are built once per sidecar and read their settings from each request's target
+ * (its service's policy); per-service state is keyed by `request.target.service`.
+ */
+import { createBalanceLayer, type ClusterLookup } from './layers/balance.js';
+import { createCircuitBreakerLayer } from './layers/circuit-breaker.js';
+import { createOutlierLayer, type OutlierDetectors } from './layers/outlier.js';
+import { createRetryLayer } from './layers/retry.js';
+import { createTimeoutLayer } from './layers/timeout.js';
+import type { Endpoint } from '../balancer/types.js';
+import type { EndpointHandler, Handler, Layer } from './types.js';
+
+export interface OutboundStackOptions {
+  readonly clusters: ClusterLookup;
+  readonly detectors: OutlierDetectors;
+  /** The protocol's upstream: sends a request to the endpoint the balancer picked. */
+  readonly upstream: EndpointHandler;
+  /** Jitter source for retry back-off (tests inject one). */
+  readonly random?: () => number;
+}
+
+function compose(layers: readonly Layer[], inner: Handler): Handler {
+  return layers.reduceRight<Handler>((next, layer) => layer(next), inner);
+}
+
+export function outboundStack(options: OutboundStackOptions): Handler {
+  const layers: readonly Layer[] = [
+    createTimeoutLayer(),
+    createRetryLayer(options.random === undefined ? {} : { random: options.random }),
+    createCircuitBreakerLayer(),
+    createOutlierLayer(options.detectors),
+  ];
+  return compose(layers, createBalanceLayer(options.clusters)(options.upstream));
+}
+
+export function inboundStack(upstream: EndpointHandler, app: Endpoint): Handler {
+  return (request) => upstream(request, app);
+}

@@ -1,0 +1,175 @@
+/**
+ * The sidecar (`trellis proxy`), one per service instance: composition of the pieces.
+ *
+ *   outbound listener (HTTP proxy / Host) ─┐
+ *   per-upstream ports (http | tcp) ───────┼→ outbound pipeline → endpoint tables (watch) → peer sidecars
+ *   inbound listener ──────────────────────→ local app (own pool)
+ *   app health check → registration + TTL heartbeats while it passes
+ *
+ * `drain()` (SIGTERM): stop accepting inbound connections, deregister, let in-flight
+ * requests finish within drainTimeout, then close. The outbound side keeps serving the
+ * app until the close, so that requests it is finishing can still call out.
+ */
+import type { Logger } from 'pino';
+import { ControlPlaneClient } from '../cli/client.js';
+import { ThrottledLog } from '../dns/throttled-log.js';
+import { ErrorCodes } from '../errors.js';
+import { createLogger } from '../telemetry/logger.js';
+import { formatHostPort, type HostPort } from '../util/host-port.js';
+import { parseSidecarConfig, type SidecarConfig, type SidecarConfigInput } from './config.js';
+import { EndpointTables } from './endpoints.js';
+import { startInstance, type Instance } from './instance.js';
+import { OutlierDetectors } from './layers/outlier.js';
+import type { Listener } from './listeners/listener.js';
+import { startOutboundListener } from './listeners/outbound.js';
+import { siteContext } from './listeners/site.js';
+import { startUpstreamPortListener } from './listeners/upstream-port.js';
+import { outboundStack } from './pipeline.js';
+import { DEFAULT_UPSTREAM_POLICY } from './policy.js';
+import { sidecarStatus, type SidecarStatus } from './status.js';
+import { createHttpUpstream, originOf, type HttpUpstream } from './upstream/http.js';
+import type { Target } from './types.js';
+
+export type { SidecarStatus };
+
+/** How long start-up waits for the first endpoint tables before it reports ready anyway. */
+const INITIAL_SYNC_TIMEOUT_MS = 5_000;
+
+export interface SidecarOptions {
+  /** The config as written (see config.ts); validated here. */
+  readonly config: SidecarConfigInput;
+  /** Default: JSON logs on stdout at info. */
+  readonly logger?: Logger;
+  /** Jitter source for retry back-off (tests inject one). */
+  readonly random?: () => number;
+}
+
+export interface Sidecar {
+  readonly config: SidecarConfig;
+  /** Where other sidecars reach this instance; undefined without an app. */
+  readonly inbound: HostPort | undefined;
+  /** The app's HTTP proxy / Host-header listener. */
+  readonly outbound: HostPort;
+  /** Bound per-upstream ports, by service. */
+  readonly upstreamPorts: Readonly<Record<string, HostPort>>;
+  status(): SidecarStatus;
+  /** Stop taking inbound traffic, deregister, finish in-flight requests (≤ drainTimeout), close. */
+  drain(): Promise<void>;
+  /** Close everything now (no deregistration). */
+  close(): Promise<void>;
+}
+
+function whenIdle(listener: Listener | undefined, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + timeoutMs;
+    const check = (): void => {
+      if (listener === undefined || listener.inFlight() === 0 || Date.now() >= deadline) resolve();
+      else setTimeout(check, 25).unref();
+    };
+    check();
+  });
+}
+
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const config = parseSidecarConfig(options.config);
+  const logger = (options.logger ?? createLogger({ name: 'trellis-proxy' })).child({ service: config.service, id: config.id });
+  const client = new ControlPlaneClient(config.controlPlane);
+  const limits = config.http;
+  const relay = { connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed') };
+  let draining = false;
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async (): Promise<void> => {
+    for (const closer of closers.splice(0).reverse()) await closer();
+  };
+
+  try {
+    const detectors = new OutlierDetectors({ onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
+    const upstream: HttpUpstream = createHttpUpstream({ unreachable: ErrorCodes.UPSTREAM_CONNECT, connectTimeoutMs: config.connectTimeoutMs });
+    closers.push(() => upstream.close());
+    let retainScheduled = false;
+    const tables: EndpointTables = new EndpointTables({
+      client, logger, detectors, upstreams: config.upstreams,
+      onChange: () => {
+        // Close pools of endpoints that left every table, once per burst of changes.
+        if (retainScheduled) return;
+        retainScheduled = true;
+        queueMicrotask(() => {
+          retainScheduled = false;
+          upstream.retain(new Set(Array.from(tables.endpoints(), originOf)));
+        });
+      },
+    });
+    closers.push(() => tables.close());
+    await tables.start(INITIAL_SYNC_TIMEOUT_MS);
+
+    const handler = outboundStack({ clusters: (service) => tables.get(service), detectors, upstream: upstream.send, ...(options.random === undefined ? {} : { random: options.random }) });
+    const context = siteContext(logger, limits.replayBufferBytes, () => draining);
+    const targets = new Map<string, Target>(config.upstreams.map((u) => [u.service, Object.freeze({ direction: 'outbound', service: u.service, policy: u.policy })]));
+    const localTarget: Target = Object.freeze({ direction: 'outbound', service: config.service, policy: DEFAULT_UPSTREAM_POLICY });
+
+    const listeners: Listener[] = [];
+    closers.push(() => Promise.all(listeners.map((l) => l.close())).then(() => undefined));
+    const outbound = await startOutboundListener({ at: config.outbound.listen, targets, handler, localTarget, context, limits });
+    listeners.push(outbound);
+    const upstreamPorts: Record<string, HostPort> = {};
+    for (const [index, u] of config.upstreams.entries()) {
+      const cluster = tables.get(u.service);
+      const target = targets.get(u.service);
+      if (u.listen === undefined || cluster === undefined || target === undefined) continue;
+      const listener = await startUpstreamPortListener({
+        at: u.listen, field: `upstreams.${index}.port`, protocol: u.protocol, target, cluster, handler, context, limits, relay,
+      });
+      listeners.push(listener);
+      upstreamPorts[u.service] = listener.address;
+    }
+
+    let instance: Instance | undefined;
+    if (config.app !== undefined) {
+      instance = await startInstance({ config, app: config.app, client, context, relay, logger });
+      const started = instance;
+      closers.push(() => started.close());
+      listeners.push(started.inbound);
+    }
+    const inbound = instance?.inbound;
+    const registration = instance?.registration;
+    const health = instance?.health;
+
+    let closed = false;
+    let drained: Promise<void> | undefined;
+    const closeOnce = async (): Promise<void> => {
+      closed = true;
+      await close();
+    };
+    const sidecar: Sidecar = {
+      config,
+      inbound: inbound?.address,
+      outbound: outbound.address,
+      upstreamPorts: Object.freeze(upstreamPorts),
+      status: () => sidecarStatus({ config, closed, draining, tables, listeners, registration, health }),
+      drain() {
+        drained ??= (async () => {
+          draining = true;
+          logger.info({ drainTimeoutMs: config.drainTimeoutMs, inFlight: inbound?.inFlight() ?? 0 }, 'draining');
+          inbound?.stopAccepting();
+          health?.stop();
+          await registration?.deregister();
+          await whenIdle(inbound, config.drainTimeoutMs);
+          await closeOnce();
+          logger.info('drained and closed');
+        })();
+        return drained;
+      },
+      close: closeOnce,
+    };
+    logger.info({
+      inbound: inbound === undefined ? null : formatHostPort(inbound.address),
+      outbound: formatHostPort(outbound.address),
+      upstreams: Object.fromEntries(Object.entries(upstreamPorts).map(([service, at]) => [service, formatHostPort(at)])),
+      controlPlane: config.controlPlane,
+    }, 'sidecar ready');
+    return sidecar;
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

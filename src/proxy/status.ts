@@ -1,0 +1,74 @@
+/** `sidecar.status()`: what the sidecar knows and does, as plain data (for tests, logs and an admin endpoint). */
+import type { HealthStatus } from '../health/status.js';
+import { formatHostPort } from '../util/host-port.js';
+import type { SidecarConfig } from './config.js';
+import type { ClusterStatus, EndpointTables, SyncState } from './endpoints.js';
+import type { AppHealth } from './lifecycle/app-health.js';
+import type { Registration, RegistrationState } from './lifecycle/registration.js';
+import type { Listener } from './listeners/listener.js';
+
+export interface SidecarStatus {
+  readonly service: string;
+  readonly id: string;
+  readonly state: 'serving' | 'draining' | 'closed';
+  readonly draining: boolean;
+  /**
+   * connected: following the control plane; stale: it is unreachable and the last
+   * endpoint tables are in use; connecting: not reached yet since start-up.
+   */
+  readonly controlPlane: SyncState;
+  readonly app: { readonly status: HealthStatus; readonly output: string } | undefined;
+  readonly registration: RegistrationState | undefined;
+  /** Per upstream service: sync state, revision, registered count, endpoint ids, ejected ids. */
+  readonly upstreams: Readonly<Record<string, ClusterStatus>>;
+  /** Per listener: bound address, requests (or TCP connections) in flight, and an HTTP listener's counters. */
+  readonly listeners: Readonly<Record<string, ListenerStatus>>;
+}
+
+export interface ListenerStatus {
+  readonly address: string;
+  readonly inFlight: number;
+  readonly requests?: number;
+  readonly clientErrors?: number;
+  readonly brokenResponses?: number;
+}
+
+function listenerStatus(listener: Listener): ListenerStatus {
+  const { stats } = listener;
+  return {
+    address: formatHostPort(listener.address),
+    inFlight: listener.inFlight(),
+    ...(stats === undefined ? {} : { requests: stats.requests, clientErrors: stats.clientErrors, brokenResponses: stats.brokenResponses }),
+  };
+}
+
+export interface StatusParts {
+  readonly config: SidecarConfig;
+  readonly closed: boolean;
+  readonly draining: boolean;
+  readonly tables: EndpointTables;
+  readonly listeners: readonly Listener[];
+  readonly registration: Registration | undefined;
+  readonly health: AppHealth | undefined;
+}
+
+function controlPlaneState(parts: StatusParts): SyncState {
+  const fromTables = parts.tables.state();
+  if (fromTables !== undefined) return fromTables;
+  const reachable = parts.registration?.reachable;
+  return reachable === undefined ? 'connecting' : reachable ? 'connected' : 'stale';
+}
+
+export function sidecarStatus(parts: StatusParts): SidecarStatus {
+  return {
+    service: parts.config.service,
+    id: parts.config.id,
+    state: parts.closed ? 'closed' : parts.draining ? 'draining' : 'serving',
+    draining: parts.draining,
+    controlPlane: controlPlaneState(parts),
+    app: parts.health?.state,
+    registration: parts.registration?.state,
+    upstreams: parts.tables.status(),
+    listeners: Object.fromEntries(parts.listeners.map((l) => [l.name, listenerStatus(l)])),
+  };
+}

@@ -1,0 +1,28 @@
+/** A raw TCP listener: every accepted connection goes to `relay`; open connections are tracked for drain and close. */
+import { createServer, type Socket } from 'node:net';
+import type { HostPort } from '../../util/host-port.js';
+import { bind, stopListening, type Listener } from '../listeners/listener.js';
+
+export async function startTcpListener(name: string, at: HostPort, field: string, relay: (client: Socket) => void): Promise<Listener> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    relay(socket);
+  });
+  const address = await bind(server, at, name, field);
+  let stopped: Promise<void> | undefined;
+  return {
+    name,
+    address,
+    inFlight: () => sockets.size,
+    stopAccepting() {
+      stopped ??= stopListening(server);
+    },
+    async close() {
+      stopped ??= stopListening(server);
+      for (const socket of sockets) socket.destroy();
+      await stopped;
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * The sidecar's data path contract (see ../../docs/architecture.md and STYLE.md):
+ *
+ *   listener → protocol → route (which service) → pipeline of layers:
+ *     timeout → retry (budget) → circuit breaker → balance (pick, skipping ejected) → upstream
+ *   response → classified once; retry, outlier detection and metrics read that verdict.
+ *
+ * A Layer wraps a Handler: `type Layer = (next: Handler) => Handler`. Each layer is one module
+ * with one concern and reads its settings from the request's target (never from globals);
+ * the order is declared in one place (src/proxy/pipeline.ts).
+ *
+ * Expected failures on the data path are values (`Outcome` with ok: false), not exceptions.
+ */
+import type { Readable } from 'node:stream';
+import type { Endpoint } from '../balancer/types.js';
+import type { TrellisError } from '../errors.js';
+
+export type Direction = 'inbound' | 'outbound';
+
+/** Resilience settings for one upstream service, validated and frozen at start-up. */
+export interface UpstreamPolicy {
+  /** Whole-request deadline, all attempts included (0 = none). Default 15 s. */
+  readonly timeoutMs: number;
+  /** Deadline of one attempt (0 = none). */
+  readonly perTryTimeoutMs: number;
+  readonly retry: {
+    /** Attempts in all, the first included (1 = no retries). */
+    readonly maxAttempts: number;
+    /** Linkerd's budget: retries may add this share of requests (0.2 = 20%)… */
+    readonly budgetRatio: number;
+    /** …plus this many retries per second regardless. */
+    readonly minRetriesPerSecond: number;
+    readonly backoffBaseMs: number;
+    readonly backoffMaxMs: number;
+    /** Response statuses that are retried for idempotent methods (default 502, 503, 504). */
+    readonly retryOnStatus: readonly number[];
+  };
+  readonly circuitBreaker: {
+    readonly maxConcurrent: number;
+    readonly maxPending: number;
+  };
+  readonly outlierDetection: {
+    readonly consecutive5xx: number;
+    readonly consecutiveConnectFailures: number;
+    readonly baseEjectionMs: number;
+    readonly maxEjectionMs: number;
+    /** Never eject more than this share of the endpoints (0–100). */
+    readonly maxEjectionPercent: number;
+  };
+  readonly loadBalancer: { readonly strategy: string; readonly config?: unknown };
+  /** Request header whose value is the hash key for ring-hash / maglev. */
+  readonly hashHeader?: string;
+}
+
+/** What a stack is built for (linkerd's "target"): the service and its settings. */
+export interface Target {
+  readonly direction: Direction;
+  readonly service: string;
+  readonly policy: UpstreamPolicy;
+}
+
+/** A request body that can be sent again for a retry while it is small enough to keep. */
+export interface RequestBody {
+  /** A stream of the body for one attempt, or null when there is no body. */
+  open(): Readable | null;
+  /** False once part of a streamed body was sent and could not be kept for a replay. */
+  readonly replayable: boolean;
+}
+
+export interface ProxyRequest {
+  /** x-request-id: taken from the client or made here. */
+  readonly id: string;
+  readonly method: string;
+  /** Path and query as received. */
+  readonly path: string;
+  /** Lower-case names; hop-by-hop headers already removed. */
+  readonly headers: Readonly<Record<string, string | string[]>>;
+  readonly body: RequestBody;
+  readonly target: Target;
+  /** Aborted when the client goes away or a deadline passes. */
+  readonly signal: AbortSignal;
+  /** Monotonic ms (performance.now()) when the request arrived. */
+  readonly startedAt: number;
+  /** Endpoint ids this request already tried: the balance layer excludes them. */
+  readonly tried: Set<string>;
+}
+
+export interface ProxyResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[]>>;
+  /** Streamed, never buffered whole. */
+  readonly body: Readable | null;
+  /** The endpoint that answered. */
+  readonly endpoint: Endpoint | undefined;
+}
+
+/** The one verdict on a response, read by retry, outlier detection and metrics. */
+export type Classification = 'success' | 'failure';
+
+/**
+ * An error the proxy itself answers with: a specific status, a `trellis-error: <code>`
+ * header and a body naming the service and the reason. `reachedApp` is false when the
+ * request provably never reached the application (connect refused, reset before a byte was
+ * sent), which makes any method safe to retry.
+ */
+export interface ProxyFailure {
+  readonly error: TrellisError;
+  readonly reachedApp: boolean;
+  readonly endpoint: Endpoint | undefined;
+  /** Seconds from an upstream Retry-After, when it gave one. */
+  readonly retryAfterSeconds?: number;
+}
+
+export type Outcome =
+  | { readonly ok: true; readonly response: ProxyResponse; readonly classification: Classification }
+  | { readonly ok: false; readonly failure: ProxyFailure };
+
+export type Handler = (request: ProxyRequest) => Promise<Outcome>;
+export type Layer = (next: Handler) => Handler;
+
+/** Sends a request to one endpoint (the balance layer picked it): the innermost handler, a protocol's upstream. */
+export type EndpointHandler = (request: ProxyRequest, endpoint: Endpoint) => Promise<Outcome>;

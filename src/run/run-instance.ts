@@ -1,0 +1,118 @@
+/**
+ * One instance = an app and its sidecar:
+ *   start the sidecar (its outbound side is there before the app's first call; it registers
+ *   the instance only once the app passes its health check) → start the app (PORT and the
+ *   TRELLIS_* variables) → wait until the app is ready and registered → run until the app
+ *   exits or a stop is asked → drain the sidecar (deregister, finish in-flight) → stop the
+ *   app (SIGTERM to its process group, SIGKILL after the grace period).
+ * `finished` resolves with the app's exit code, so one-shot jobs end `trellis run`. An app
+ * that exits before it is ready is reported as `{ ready: false }` with its exit code.
+ */
+import type { Logger } from 'pino';
+import { messageOf } from '../errors.js';
+import { appEnvironment } from './app-env.js';
+import { describeExit, exitCodeOf, startApp, type AppExit, type AppOutput } from './app-process.js';
+import { freePort } from './free-port.js';
+import { waitUntilReady, waitUntilRegistered } from './readiness.js';
+import { startInstanceSidecar } from './sidecar.js';
+import type { InstanceInfo, RunSpec } from './types.js';
+
+export interface RunRuntime {
+  /** The environment the app inherits (the caller's own). */
+  readonly inheritedEnv: NodeJS.ProcessEnv;
+  readonly output: AppOutput;
+  readonly logger: Logger;
+  /** Aborting it stops the instance (before it is ready: the start fails). */
+  readonly signal?: AbortSignal;
+}
+
+export interface RunningInstance {
+  readonly ready: true;
+  readonly info: InstanceInfo;
+  /** The app's exit code (128 + signal number when a signal ended it), after the sidecar drained. */
+  readonly finished: Promise<number>;
+}
+
+/** The app exited before it was ready: it was never registered. */
+export interface ExitedEarly {
+  readonly ready: false;
+  readonly exit: AppExit;
+  readonly exitCode: number;
+  /** "my-service-1: the app exited with code 3 before it was ready (it was never registered)" */
+  readonly message: string;
+}
+
+const LOCALHOST = '127.0.0.1';
+
+export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise<RunningInstance | ExitedEarly> {
+  const { logger, signal } = runtime;
+  const appPort = spec.port ?? await freePort(LOCALHOST);
+  const deadline = Date.now() + spec.readyTimeoutMs;
+  const sidecar = await startInstanceSidecar(spec, appPort, logger);
+  const app = startApp({
+    command: spec.command,
+    ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+    env: appEnvironment(runtime.inheritedEnv, spec.env ?? {}, {
+      service: spec.service,
+      id: spec.id,
+      appPort,
+      controlPlane: spec.controlPlane,
+      outboundPort: sidecar.outboundPort,
+      upstreamPorts: sidecar.upstreamPorts,
+    }),
+    output: runtime.output,
+  });
+
+  let started: boolean | AppExit | undefined;
+  try {
+    started = await waitUntilReady({
+      name: spec.id,
+      host: LOCALHOST,
+      port: appPort,
+      ...(spec.healthPath === undefined ? {} : { healthPath: spec.healthPath }),
+      timeoutMs: spec.readyTimeoutMs,
+      exited: app.exited,
+      ...(signal === undefined ? {} : { signal }),
+    }) ?? await waitUntilRegistered({
+      name: spec.id, registered: sidecar.registered, deadline, exited: app.exited, ...(signal === undefined ? {} : { signal }),
+    });
+  } catch (err) {
+    await Promise.all([sidecar.drain(), app.stop(spec.stopGraceMs)]);
+    throw err;
+  }
+  if (typeof started === 'object') {
+    await sidecar.drain();
+    return { ready: false, exit: started, exitCode: exitCodeOf(started), message: `${spec.id}: the app ${describeExit(started)} before it was ready (it was never registered)` };
+  }
+  if (!started) logger.warn({ id: spec.id }, 'the app is ready but its sidecar has not registered it yet (is the control plane reachable?); it keeps trying');
+
+  const stopRequested = new Promise<void>((resolve) => {
+    if (signal?.aborted) resolve();
+    signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+  const finished = (async (): Promise<number> => {
+    const first = await Promise.race([app.exited, stopRequested.then(() => undefined)]);
+    if (first !== undefined) logger.info({ id: spec.id }, `the app ${describeExit(first)}: draining the sidecar`);
+    try {
+      await sidecar.drain();
+    } catch (err) {
+      logger.warn({ id: spec.id, err: messageOf(err) }, 'the sidecar did not drain cleanly');
+    }
+    return exitCodeOf(first ?? await app.stop(spec.stopGraceMs));
+  })();
+
+  return {
+    ready: true,
+    info: {
+      service: spec.service,
+      id: spec.id,
+      appPid: app.pid ?? 0,
+      appPort,
+      inbound: sidecar.inbound,
+      registered: started,
+      outbound: `http://${LOCALHOST}:${sidecar.outboundPort}`,
+      upstreams: Object.fromEntries(sidecar.upstreamPorts),
+    },
+    finished,
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * The one place that turns a RunSpec into a sidecar config (src/proxy/config.ts), so
+ * `trellis run` and every replica of `trellis up` start their sidecars the same way.
+ */
+import type { Logger } from 'pino';
+import { startSidecar } from '../proxy/sidecar.js';
+import { formatHostPort } from '../util/host-port.js';
+import type { RunSpec } from './types.js';
+
+export interface InstanceSidecar {
+  /** host:port the instance registers with (the inbound listener). */
+  readonly inbound: string;
+  /** The bound outbound listener port (TRELLIS_OUTBOUND). */
+  readonly outboundPort: number;
+  /** The bound local port of each upstream. */
+  readonly upstreamPorts: ReadonlyMap<string, number>;
+  /** Whether the instance is registered (the app passed the sidecar's own health check). */
+  registered(): boolean;
+  /** Deregister, finish in-flight requests, close. */
+  drain(): Promise<void>;
+}
+
+export async function startInstanceSidecar(spec: RunSpec, appPort: number, logger: Logger): Promise<InstanceSidecar> {
+  const health = {
+    ...(spec.healthPath === undefined ? {} : { http: spec.healthPath }),
+    ...(spec.healthIntervalMs === undefined ? {} : { interval: spec.healthIntervalMs }),
+  };
+  const sidecar = await startSidecar({
+    config: {
+      service: spec.service,
+      id: spec.id,
+      controlPlane: spec.controlPlane,
+      app: { host: '127.0.0.1', port: appPort, ...(Object.keys(health).length === 0 ? {} : { health }) },
+      inbound: { listen: '127.0.0.1:0' },
+      outbound: { listen: '127.0.0.1:0' },
+      ...(spec.weight === undefined ? {} : { weight: spec.weight }),
+      ...(spec.metadata === undefined ? {} : { metadata: { ...spec.metadata } }),
+      upstreams: spec.upstreams.map((u) => ({ ...u.policy, service: u.service, port: u.port ?? 0 })),
+    },
+    logger,
+  });
+  return {
+    inbound: sidecar.inbound === undefined ? '-' : formatHostPort(sidecar.inbound),
+    outboundPort: sidecar.outbound.port,
+    upstreamPorts: new Map(Object.entries(sidecar.upstreamPorts).map(([service, at]) => [service, at.port])),
+    registered: () => sidecar.status().registration === 'registered',
+    drain: () => sidecar.drain(),
+  };
+}

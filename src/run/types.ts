@@ -1,0 +1,53 @@
+/** What `trellis run` (and each replica of `trellis up`) is asked to run: plain data, so it can cross a process boundary. */
+
+export interface UpstreamSpec {
+  readonly service: string;
+  /** Local port for this upstream; any free port when absent. */
+  readonly port?: number;
+  /** The rest of the sidecar's upstream entry (protocol, loadBalancer, timeout, retry, …), in its config format. */
+  readonly policy?: Readonly<Record<string, unknown>>;
+}
+
+export interface RunSpec {
+  readonly service: string;
+  readonly id: string;
+  /** Program and arguments. */
+  readonly command: readonly string[];
+  readonly cwd?: string;
+  /** Extra environment variables for the app (Trellis's own variables win). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The app's port (PORT); a free one is picked when absent. */
+  readonly port?: number;
+  /** HTTP path answering 2xx when the app is healthy; a TCP connect otherwise. */
+  readonly healthPath?: string;
+  readonly healthIntervalMs?: number;
+  readonly weight?: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly upstreams: readonly UpstreamSpec[];
+  /** Control plane URL. */
+  readonly controlPlane: string;
+  readonly readyTimeoutMs: number;
+  /** After SIGTERM, how long the app may take before SIGKILL. */
+  readonly stopGraceMs: number;
+}
+
+/** What a ready instance reports. */
+export interface InstanceInfo {
+  readonly service: string;
+  readonly id: string;
+  readonly appPid: number;
+  readonly appPort: number;
+  /** host:port the sidecar registered (inbound), as the sidecar reports it. */
+  readonly inbound: string;
+  /** Whether the sidecar had registered it when it was reported ready (it keeps trying if not). */
+  readonly registered: boolean;
+  /** The sidecar's outbound listener, http://127.0.0.1:P (TRELLIS_OUTBOUND). */
+  readonly outbound: string;
+  /** Local port of each upstream. */
+  readonly upstreams: Readonly<Record<string, number>>;
+}
+
+export const RUN_DEFAULTS = {
+  readyTimeoutMs: 30_000,
+  stopGraceMs: 10_000,
+} as const;
