@@ -45,7 +45,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   try {
     const ttl = await startTtlMonitor(registry, logger);
     closers.push(() => ttl.close());
-    const reaper = startCriticalReaper(registry, logger);
+    const reaper = await startCriticalReaper(registry, logger);
     closers.push(() => reaper.close());
     const checks: ActiveChecks = await startActiveChecks(registry, logger, {
       ...(options.minCheckIntervalMs === undefined ? {} : { minIntervalMs: options.minCheckIntervalMs }),

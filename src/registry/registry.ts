@@ -4,7 +4,7 @@
  */
 import { ErrorCodes, TrellisError } from '../errors.js';
 import type { HealthStatus } from '../health/status.js';
-import type { KeyValue, KvStore, LeaseId, Watcher } from '../store/types.js';
+import type { KeyValue, KvStore, LeaseId, Watcher, WatchEvent } from '../store/types.js';
 import { formatDuration } from '../util/duration.js';
 import {
   heartbeatKey, instanceKey, parseInstanceKey, servicePrefix, SERVICES_PREFIX,
@@ -39,6 +39,32 @@ const MAX_CAS_ATTEMPTS = 20;
 
 function decode(kv: KeyValue): Instance {
   return { ...(JSON.parse(kv.value) as InstanceRecord), revision: kv.modRevision };
+}
+
+/**
+ * Store events are shared by every watcher of a prefix: translate each once, however many
+ * watchers there are (1,000 watchers must not parse the same JSON 1,000 times).
+ */
+const translated = new WeakMap<WatchEvent, RegistryEvent | null>();
+
+function toRegistryEvent(e: WatchEvent): RegistryEvent | undefined {
+  const cached = translated.get(e);
+  if (cached !== undefined) return cached ?? undefined;
+  const ref = parseInstanceKey(e.key);
+  const previous = e.prevValue === undefined ? undefined : (JSON.parse(e.prevValue) as InstanceRecord);
+  const current = e.value === undefined ? undefined : (JSON.parse(e.value) as InstanceRecord);
+  const instance = current ?? previous;
+  const event: RegistryEvent | null = ref === undefined || instance === undefined ? null : Object.freeze({
+    revision: e.revision,
+    type: e.type === 'delete' ? 'deregistered' : previous === undefined ? 'registered' : 'updated',
+    service: ref.service,
+    id: ref.id,
+    instance,
+    previousStatus: previous?.status ?? null,
+    statusChanged: previous !== undefined && current !== undefined && previous.status !== current.status,
+  });
+  translated.set(e, event);
+  return event ?? undefined;
 }
 
 function instanceNotFound(service: string, id: string): TrellisError {
@@ -182,23 +208,19 @@ export class Registry {
     }
   }
 
-  /** Deregister instances critical for longer than their deregisterCriticalAfter. Returns their refs. */
-  async deregisterExpiredCritical(): Promise<Array<{ service: string; id: string }>> {
-    const now = this.#now();
-    const { instances } = await this.listAll();
-    const removed: Array<{ service: string; id: string }> = [];
-    for (const i of instances) {
-      if (i.criticalSince === null || Date.parse(i.criticalSince) + i.deregisterCriticalAfterMs > now) continue;
-      try {
-        await this.#store.delete(instanceKey(i.service, i.id), { ifModRevision: i.revision });
-      } catch (err) {
-        if (err instanceof TrellisError && err.code === ErrorCodes.CONFLICT) continue; // it changed: look again next sweep
-        throw err;
-      }
-      if (i.lease) await this.#revokeQuietly(i.lease);
-      removed.push({ service: i.service, id: i.id });
+  /**
+   * Deregister an instance that has been critical too long, unless it changed since
+   * `revision` (it recovered, or was re-registered). Returns whether it was removed.
+   */
+  async deregisterIfUnchanged(service: string, id: string, revision: number, lease: LeaseId | null): Promise<boolean> {
+    try {
+      await this.#store.delete(instanceKey(service, id), { ifModRevision: revision });
+    } catch (err) {
+      if (err instanceof TrellisError && err.code === ErrorCodes.CONFLICT) return false;
+      throw err;
     }
-    return removed;
+    if (lease) await this.#revokeQuietly(lease);
+    return true;
   }
 
   /**
@@ -210,22 +232,8 @@ export class Registry {
     const prefix = options.service === undefined ? SERVICES_PREFIX : servicePrefix(options.service);
     return this.#store.watch(prefix, { afterRevision: options.afterRevision }, {
       onEvent: (e) => {
-        const ref = parseInstanceKey(e.key);
-        if (ref === undefined) return;
-        const previous = e.prevValue === undefined ? undefined : (JSON.parse(e.prevValue) as InstanceRecord);
-        const current = e.value === undefined ? undefined : (JSON.parse(e.value) as InstanceRecord);
-        const instance = current ?? previous;
-        if (instance === undefined) return;
-        const type = e.type === 'delete' ? 'deregistered' : previous === undefined ? 'registered' : 'updated';
-        listener.onEvent({
-          revision: e.revision,
-          type,
-          service: ref.service,
-          id: ref.id,
-          instance,
-          previousStatus: previous?.status ?? null,
-          statusChanged: previous !== undefined && current !== undefined && previous.status !== current.status,
-        });
+        const event = toRegistryEvent(e);
+        if (event !== undefined) listener.onEvent(event);
       },
       onError: (err) => listener.onError(err),
     });

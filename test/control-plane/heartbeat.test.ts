@@ -81,3 +81,27 @@ describe('TTL heartbeats', () => {
     assert.equal(watch.events.filter((e) => e.type === 'registered').length, 3);
   });
 });
+
+describe('deregistration of instances critical too long', () => {
+  const dir = tempDir('reaper');
+  after(() => { killAll(); dir.remove(); });
+
+  it('deregisters after deregisterCriticalAfter, with a watch event, and spares one that recovers', async () => {
+    const server = await startServer(dir.path);
+    const client = new ControlPlaneClient(server.url);
+    const watch = collectEvents(server.url, { service: 'flaky', after: (await client.services()).revision });
+    await client.register('flaky', 'gone', { address: '127.0.0.1', port: 9100, ttl: '500ms', deregisterCriticalAfter: '1s' });
+    await client.register('flaky', 'back', { address: '127.0.0.1', port: 9101, ttl: '500ms', deregisterCriticalAfter: '1s' });
+    await waitFor('both critical', async () => (await client.instances('flaky')).instances.every((i) => i.status === 'critical'));
+    await client.heartbeat('flaky', 'back');
+    const keepBack = setInterval(() => { client.heartbeat('flaky', 'back').catch(() => undefined); }, 150);
+    after(() => clearInterval(keepBack));
+    const criticalAt = Date.now();
+    const event = await waitFor('gone to be deregistered', () => watch.events.find((e) => e.id === 'gone' && e.type === 'deregistered'), { timeoutMs: 5_000 });
+    assert.equal(event.instance.status, 'critical');
+    assert.ok(Date.now() - criticalAt < 3_000);
+    const { instances } = await client.instances('flaky');
+    assert.deepEqual(instances.map((i) => i.id), ['back'], 'the instance that heartbeats again stays registered');
+    watch.stop();
+  });
+});

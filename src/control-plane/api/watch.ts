@@ -28,9 +28,16 @@ function parseRevision(raw: string | undefined, field: string): number | undefin
 
 type Format = 'sse' | 'ndjson';
 
+/** Serialized once per event and format, however many watchers write it. */
+const frames = { sse: new WeakMap<RegistryEvent, string>(), ndjson: new WeakMap<RegistryEvent, string>() };
+
 function frame(format: Format, event: RegistryEvent): string {
+  const cached = frames[format].get(event);
+  if (cached !== undefined) return cached;
   const json = JSON.stringify(event);
-  return format === 'sse' ? `id: ${event.revision}\nevent: ${event.type}\ndata: ${json}\n\n` : `${json}\n`;
+  const text = format === 'sse' ? `id: ${event.revision}\nevent: ${event.type}\ndata: ${json}\n\n` : `${json}\n`;
+  frames[format].set(event, text);
+  return text;
 }
 
 function errorFrame(format: Format, error: TrellisError): string {
