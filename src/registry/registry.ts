@@ -97,14 +97,17 @@ export class Registry {
     const previous = existing === undefined ? undefined : decode(existing);
 
     let lease: LeaseId | null = null;
+    // Issued together so that a store with group commit makes them durable in one commit.
+    const writes: Array<Promise<{ revision: number }>> = [];
     if (valid.ttl !== undefined) {
       lease = (await this.#store.grantLease(valid.ttl)).id;
-      await this.#store.put(heartbeatKey(service, id), lease, { lease });
+      writes.push(this.#store.put(heartbeatKey(service, id), lease, { lease }));
     } else if (previous?.lease) {
-      await this.#store.delete(heartbeatKey(service, id));
+      writes.push(this.#store.delete(heartbeatKey(service, id)));
     }
     const record = newRecord(service, id, valid, lease, new Date(this.#now()));
-    const { revision } = await this.#store.put(instanceKey(service, id), JSON.stringify(record));
+    writes.push(this.#store.put(instanceKey(service, id), JSON.stringify(record)));
+    const { revision } = (await Promise.all(writes)).at(-1) ?? { revision: 0 };
     if (previous?.lease) await this.#revokeQuietly(previous.lease);
     return { instance: { ...record, revision }, created: previous === undefined };
   }

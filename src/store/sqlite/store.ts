@@ -202,7 +202,9 @@ export class SqliteStore implements KvStore {
     this.#inTransaction(() => sql.insertLease.run(id, ttlMs));
     this.#leases.add(id, ttlMs);
     this.#batch?.grantedLeases.push(id);
-    await this.#settled();
+    // Not awaiting the commit: the lease row commits with the batch, together with any key a
+    // caller attaches to it in the same turn — so a key never outlives a lost lease, and a
+    // registration costs one commit, not two.
     return { id, ttlMs };
   }
 
