@@ -93,21 +93,21 @@ export class Registry {
     parseOrThrow(serviceNameSchema, service, 'service');
     parseOrThrow(instanceIdSchema, id, 'id');
     const valid = parseOrThrow(registrationBodySchema, body);
-    const existing = (await this.#store.get(instanceKey(service, id))).kv;
-    const previous = existing === undefined ? undefined : decode(existing);
 
     let lease: LeaseId | null = null;
-    // Issued together so that a store with group commit makes them durable in one commit.
+    // Issued together, with no read first, so that a store with group commit makes a
+    // registration durable in one commit. The previous record comes back from the put.
     const writes: Array<Promise<{ revision: number }>> = [];
     if (valid.ttl !== undefined) {
       lease = (await this.#store.grantLease(valid.ttl)).id;
       writes.push(this.#store.put(heartbeatKey(service, id), lease, { lease }));
-    } else if (previous?.lease) {
-      writes.push(this.#store.delete(heartbeatKey(service, id)));
+    } else {
+      writes.push(this.#store.delete(heartbeatKey(service, id))); // no-op unless it had a TTL before
     }
     const record = newRecord(service, id, valid, lease, new Date(this.#now()));
-    writes.push(this.#store.put(instanceKey(service, id), JSON.stringify(record)));
-    const { revision } = (await Promise.all(writes)).at(-1) ?? { revision: 0 };
+    const instanceWrite = this.#store.put(instanceKey(service, id), JSON.stringify(record));
+    const [, { revision, prevKv }] = await Promise.all([Promise.all(writes), instanceWrite]);
+    const previous = prevKv === undefined ? undefined : decode(prevKv);
     if (previous?.lease) await this.#revokeQuietly(previous.lease);
     return { instance: { ...record, revision }, created: previous === undefined };
   }
