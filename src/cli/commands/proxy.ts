@@ -5,9 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { readEnvironment } from '../../config/env.js';
-import { readConfigFile } from '../../proxy/config-file.js';
 import type { SidecarConfigInput } from '../../proxy/config.js';
-import { startSidecar } from '../../proxy/sidecar.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { collectLabel, durationArg, intArg } from '../options.js';
 
@@ -111,6 +109,8 @@ export function proxyCommand(program: Command): void {
     .option('--headers-timeout <duration>', 'clients slower to send their headers get 408 (default 10s)', durationArg('--headers-timeout'))
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .action(async (flags: ProxyFlags) => {
+      // Loaded on use: a sidecar process must not carry the other commands' modules, nor they its.
+      const [{ readConfigFile }, { startSidecar }] = await Promise.all([import('../../proxy/config-file.js'), import('../../proxy/sidecar.js')]);
       const file = flags.config === undefined ? undefined : await readConfigFile(flags.config);
       const logger = createLogger({ level: flags.logLevel, name: 'trellis-proxy' });
       let sidecar;

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../../util/duration.js';
 import { stderrLogger } from '../../run/stderr-logger.js';
-import { startInstance } from '../../run/run-instance.js';
 import { RUN_DEFAULTS, type UpstreamSpec } from '../../run/types.js';
 import { collectLabel, durationArg, intArg, withClientOptions, type GlobalOptions } from '../options.js';
 
@@ -49,6 +48,7 @@ export function runCommand(program: Command): void {
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       process.once('SIGTERM', () => stop.abort());
+      const { startInstance } = await import('../../run/run-instance.js'); // loaded on use
       const instance = await startInstance({
         service: options.service,
         id,

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { DEFAULT_DNS, DEFAULT_LISTEN, readEnvironment } from '../../config/env.js';
-import { startControlPlane } from '../../control-plane/server.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { parseHostPort } from '../../util/host-port.js';
 import { intArg } from '../options.js';
@@ -26,6 +25,8 @@ export function serverCommand(program: Command): void {
       const listen = parseHostPort(options.listen, '--listen');
       const dns = options.dns === 'off' ? false : parseHostPort(options.dns, '--dns');
       const logger = createLogger({ level: options.logLevel, name: 'trellis-server' });
+      // Loaded here, not at the top: every CLI command would otherwise pay for the server's modules.
+      const { startControlPlane } = await import('../../control-plane/server.js');
       const controlPlane = await startControlPlane({
         dataDir: options.dataDir,
         listen,

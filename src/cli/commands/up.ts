@@ -1,6 +1,5 @@
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { startMesh } from '../../mesh/mesh.js';
 import { describeMeshEvent } from '../../mesh/progress.js';
 import { loadMeshFile } from '../../mesh/load.js';
 import { formatSummary, summarize } from '../../mesh/summary.js';
@@ -24,6 +23,7 @@ export function upCommand(program: Command): void {
     .option('--log-level <level>', 'log level of the control plane and sidecars (JSON lines on stderr)', 'warn')
     .option('--json', 'print progress and the summary as JSON lines (replica output goes to stderr)')
     .action(async (file: string, options: UpOptions) => {
+      const { startMesh } = await import('../../mesh/mesh.js'); // loaded on use
       const mesh = await loadMeshFile(file);
       const baseDir = dirname(resolve(file));
       const say = (line: string): void => { process.stdout.write(`${line}\n`); };
