@@ -1,7 +1,10 @@
 /** `make bench`: every benchmark, each against its reference in the same run. */
 import { cpus } from 'node:os';
+import { dataplaneBench } from './dataplane.js';
 import { registryBench } from './registry.js';
 
 process.stdout.write(`Trellis benchmarks — ${new Date().toISOString()} — node ${process.version} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n\n`);
 process.stdout.write('## Registry (issue 2)\n');
 await registryBench();
+process.stdout.write('\n## Data plane (issue 3)\n');
+await dataplaneBench();
