@@ -1,5 +1,6 @@
 /** `make bench`: every benchmark, each against its reference in the same run. */
 import { cpus } from 'node:os';
+import { balancerBench } from './balancer.js';
 import { dataplaneBench } from './dataplane.js';
 import { registryBench } from './registry.js';
 
@@ -8,3 +9,5 @@ process.stdout.write('## Registry (issue 2)\n');
 await registryBench();
 process.stdout.write('\n## Data plane (issue 3)\n');
 await dataplaneBench();
+process.stdout.write('\n## Load-balancer picks (issue 3)\n');
+balancerBench();

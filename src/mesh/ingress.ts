@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { ErrorCodes, TrellisError, isTrellisError } from '../errors.js';
+import type { Protocol } from '../proxy/config.js';
 import { startSidecar } from '../proxy/sidecar.js';
 import { formatHostPort } from '../util/host-port.js';
 
@@ -13,6 +14,8 @@ export interface ExposedService {
   readonly port: number;
   /** The service's loadBalancer as declared (raw), if any. */
   readonly loadBalancer?: unknown;
+  /** What the service speaks (an http2/grpc service is exposed as h2c). */
+  readonly protocol?: Protocol;
 }
 
 export interface IngressOptions {
@@ -44,6 +47,7 @@ async function start(options: IngressOptions, anyPort: boolean): Promise<Ingress
         service: s.service,
         port: anyPort ? 0 : s.port,
         ...(s.loadBalancer === undefined ? {} : { loadBalancer: s.loadBalancer }),
+        ...(s.protocol === undefined ? {} : { protocol: s.protocol }),
       })),
     },
     logger: options.logger,

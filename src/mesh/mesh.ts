@@ -126,6 +126,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
       service,
       port: declaration.port,
       ...(declaration.loadBalancer === undefined ? {} : { loadBalancer: declaration.loadBalancer }),
+      ...(declaration.protocol === undefined ? {} : { protocol: declaration.protocol }),
     }]));
     if (services.length > 0) {
       ingress = await startIngress({ services, controlPlane: controlPlane.url, busyPorts: options.busyPorts ?? 'fail', file: options.file, logger: options.logger });

@@ -1,7 +1,7 @@
 /**
  * From a mesh file to what to run: one RunSpec per replica, in start order (services a
- * caller depends on first), ids `<service>-<n>`. An upstream's load balancer is the one the
- * upstream entry names, else the one the called service declares.
+ * caller depends on first), ids `<service>-<n>`. An upstream's load balancer and protocol
+ * are the ones the upstream entry names, else the ones the called service declares.
  */
 import { isAbsolute, resolve } from 'node:path';
 import { RUN_DEFAULTS, type RunSpec, type UpstreamSpec } from '../run/types.js';
@@ -37,9 +37,14 @@ export function startOrder(mesh: MeshFile): string[] {
 }
 
 function upstreamSpec(mesh: MeshFile, upstream: UpstreamDeclaration): UpstreamSpec {
-  const { service, port, loadBalancer, ...rest } = upstream;
+  const { service, port, loadBalancer, protocol, ...rest } = upstream;
   const balancer = loadBalancer ?? mesh.services[service]?.loadBalancer;
-  const policy = { ...rest, ...(balancer === undefined ? {} : { loadBalancer: balancer }) };
+  const speaks = protocol ?? mesh.services[service]?.protocol;
+  const policy = {
+    ...rest,
+    ...(speaks === undefined ? {} : { protocol: speaks }),
+    ...(balancer === undefined ? {} : { loadBalancer: balancer }),
+  };
   return {
     service,
     ...(port === undefined ? {} : { port }),
@@ -55,6 +60,7 @@ function replicaSpec(mesh: MeshFile, name: string, service: ServiceDeclaration, 
     command: service.command,
     cwd,
     ...(service.env === undefined ? {} : { env: service.env }),
+    ...(service.protocol === undefined ? {} : { appProtocol: service.protocol }),
     ...(service.health.http === undefined ? {} : { healthPath: service.health.http }),
     ...(service.health.interval === undefined ? {} : { healthIntervalMs: service.health.interval }),
     ...(service.weight === undefined ? {} : { weight: service.weight }),

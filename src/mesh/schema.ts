@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { messageOf } from '../errors.js';
+import { PROTOCOLS } from '../proxy/config.js';
 import { upstreamPolicySchema } from '../proxy/policy.js';
 import { serviceNameSchema } from '../registry/schema.js';
 import { Limits } from '../registry/limits.js';
@@ -51,6 +52,9 @@ const loadBalancerSchema = z.unknown().superRefine((loadBalancer, ctx) => checkP
 
 const portSchema = integerField('port', 1, 65_535);
 
+/** What an app or an upstream speaks (see src/proxy/config.ts). */
+const protocolSchema = z.enum(PROTOCOLS, { errorMap: () => ({ message: 'protocol must be "http", "http2", "grpc" or "tcp"' }) });
+
 /**
  * An upstream: a service name, or `{ service, port?, protocol?, ...policy }`. Everything
  * but service and port goes to the caller's sidecar as it is.
@@ -60,7 +64,7 @@ const upstreamSchema = z.preprocess(
   z.object({
     service: serviceNameSchema,
     port: portSchema.optional(),
-    protocol: z.enum(['http', 'tcp'], { errorMap: () => ({ message: 'protocol must be "http" or "tcp"' }) }).optional(),
+    protocol: protocolSchema.optional(),
   }, {
     invalid_type_error: 'each upstream must be a service name or { service: NAME, port: LOCALPORT, ... }',
   }).passthrough().superRefine(({ service: _service, port: _port, protocol: _protocol, ...policy }, ctx) => checkPolicy(policy, ctx)),
@@ -79,6 +83,7 @@ const serviceSchema = z.object({
   cwd: z.string({ invalid_type_error: 'cwd must be a directory path' }).optional(),
   env: labelsSchema.optional(),
   port: portSchema.optional(),
+  protocol: protocolSchema.optional(),
   health: healthSchema.default({}),
   loadBalancer: loadBalancerSchema.optional(),
   weight: integerField('weight', 0, Limits.weightMax).optional(),

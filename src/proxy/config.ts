@@ -7,7 +7,7 @@
  *     service: payments            # this instance's service (a DNS label)
  *     id: payments-1               # default: payments-<random>
  *     controlPlane: http://127.0.0.1:7700
- *     app: { port: 8080, host: 127.0.0.1, protocol: http,
+ *     app: { port: 8080, host: 127.0.0.1, protocol: http,      # http | http2 | grpc | tcp
  *            health: { http: /healthz, interval: 1s } }   # omit app for an outbound-only sidecar
  *     inbound: { listen: 127.0.0.1:0, advertise: 127.0.0.1 }
  *     outbound: { listen: 127.0.0.1:0 }
@@ -21,6 +21,7 @@
  *     upstreams:                   # the services this sidecar calls — and only those are watched
  *       - service: ledger          # by HTTP proxy / Host header only
  *       - { service: db, port: 9192, protocol: tcp }
+ *       - { service: ledger-rpc, port: 9194, protocol: grpc }   # h2c on the local port and to the peer
  *       - { service: search, port: 9193, loadBalancer: peak-ewma, timeout: 2s, retry: { maxAttempts: 2 } }
  *
  * Everything in an upstream besides service, port and protocol is its policy (policy.ts).
@@ -50,8 +51,17 @@ const hostPortField = (name: string) => z.string({ invalid_type_error: `${name} 
     }
   });
 
-const protocolField = (name: string) => z.enum(['http', 'tcp'], {
-  errorMap: () => ({ message: `${name} must be "http" or "tcp"` }),
+/** What an app or an upstream speaks: HTTP/1.1, HTTP/2 cleartext (h2c, prior knowledge), gRPC (h2c too), raw TCP. */
+export const PROTOCOLS = ['http', 'http2', 'grpc', 'tcp'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+/** http2 and grpc are both h2c on the wire (grpc only names the intent). */
+export function speaksHttp2(protocol: Protocol): boolean {
+  return protocol === 'http2' || protocol === 'grpc';
+}
+
+const protocolField = (name: string) => z.enum(PROTOCOLS, {
+  errorMap: () => ({ message: `${name} must be "http", "http2", "grpc" or "tcp"` }),
 });
 
 const healthSchema = z.object({
@@ -124,14 +134,14 @@ export interface UpstreamConfig {
   readonly service: string;
   /** A local port for this service only (0 = any free port); absent = reached through the outbound listener. */
   readonly listen: HostPort | undefined;
-  readonly protocol: 'http' | 'tcp';
+  readonly protocol: Protocol;
   readonly policy: UpstreamPolicy;
 }
 
 export interface AppConfig {
   readonly host: string;
   readonly port: number;
-  readonly protocol: 'http' | 'tcp';
+  readonly protocol: Protocol;
   /** The local check that gates heartbeats. Default: a TCP connect every second. */
   readonly health: ActiveCheckSpec;
 }

@@ -8,7 +8,7 @@ import type { Endpoint } from '../balancer/types.js';
 import type { ControlPlaneClient } from '../cli/client.js';
 import { ErrorCodes } from '../errors.js';
 import { formatHostPort } from '../util/host-port.js';
-import type { AppConfig, SidecarConfig } from './config.js';
+import { speaksHttp2, type AppConfig, type SidecarConfig } from './config.js';
 import { AppHealth } from './lifecycle/app-health.js';
 import { Registration } from './lifecycle/registration.js';
 import { startInboundListener } from './listeners/inbound.js';
@@ -17,6 +17,8 @@ import type { SiteContext } from './listeners/site.js';
 import { DEFAULT_UPSTREAM_POLICY } from './policy.js';
 import type { RelayOptions } from './tcp/relay.js';
 import { createHttpUpstream } from './upstream/http.js';
+import { createHttp2Upstream } from './upstream/http2.js';
+import { createUpgradeUpstream } from './upstream/upgrade.js';
 
 /** Connections from the inbound listener to the local app. */
 const APP_CONNECTIONS = 128;
@@ -40,7 +42,10 @@ export interface InstanceOptions {
 
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
   const { config, app, logger } = options;
-  const appUpstream = createHttpUpstream({ unreachable: ErrorCodes.APP_UNAVAILABLE, connectionsPerEndpoint: APP_CONNECTIONS, connectTimeoutMs: config.connectTimeoutMs });
+  const unreachable = ErrorCodes.APP_UNAVAILABLE;
+  const appUpstream = speaksHttp2(app.protocol)
+    ? createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs })
+    : createHttpUpstream({ unreachable, connectionsPerEndpoint: APP_CONNECTIONS, connectTimeoutMs: config.connectTimeoutMs });
   const appEndpoint: Endpoint = Object.freeze({ id: `${config.id}-app`, address: app.host, port: app.port, weight: 1, metadata: Object.freeze({}) });
   let inbound: Listener;
   try {
@@ -50,6 +55,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       target: Object.freeze({ direction: 'inbound', service: config.service, policy: DEFAULT_UPSTREAM_POLICY }),
       app: appEndpoint,
       upstream: appUpstream.send,
+      upgrade: createUpgradeUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs }),
       context: options.context,
       limits: config.http,
       relay: options.relay,

@@ -10,6 +10,10 @@
  *       "message":"no healthy instance of payments: 3 registered, 2 critical, 1 ejected by outlier
  *       detection — see `trellis instances payments` for each instance's health checks"}}
  *
+ * A gRPC request gets the same failure as a gRPC status instead (a "trailers-only" answer:
+ * HTTP 200, `grpc-status`, `grpc-message` with the same sentence, `trellis-error` as
+ * metadata): UNAVAILABLE when no instance can take the call, DEADLINE_EXCEEDED for timeouts.
+ *
  * The division of work: whoever makes a failure writes what happened into the error's
  * message, with the facts only it knows (the instance, the counts, the underlying error);
  * this module picks the status (from the code, src/errors.ts), makes sure the service is
@@ -99,4 +103,45 @@ export function failureResponse(failure: ProxyFailure, target: Target): FailureA
     },
   });
   return { status: error.status, headers, body };
+}
+
+/** gRPC status codes (grpc/doc/statuscodes.md) the proxy answers with. */
+export const GrpcStatus = {
+  DEADLINE_EXCEEDED: 4,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+
+const grpcStatusByCode: Partial<Record<ErrorCode, number>> = {
+  [ErrorCodes.UPSTREAM_TIMEOUT]: GrpcStatus.DEADLINE_EXCEEDED,
+  [ErrorCodes.NO_HEALTHY_ENDPOINT]: GrpcStatus.UNAVAILABLE,
+  [ErrorCodes.UPSTREAM_CONNECT]: GrpcStatus.UNAVAILABLE,
+  [ErrorCodes.UPSTREAM_RESET]: GrpcStatus.UNAVAILABLE,
+  [ErrorCodes.APP_UNAVAILABLE]: GrpcStatus.UNAVAILABLE,
+  [ErrorCodes.DRAINING]: GrpcStatus.UNAVAILABLE,
+  [ErrorCodes.CIRCUIT_OPEN]: GrpcStatus.UNAVAILABLE,
+  [ErrorCodes.NO_ROUTE]: GrpcStatus.UNIMPLEMENTED,
+  [ErrorCodes.HEADERS_TOO_LARGE]: GrpcStatus.RESOURCE_EXHAUSTED,
+};
+
+/** grpc-message is percent-encoded UTF-8: bytes outside printable ASCII, and `%` itself. */
+function percentEncode(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** The headers of a trailers-only gRPC answer (with `:status` 200) for a failure the proxy makes itself. */
+export function grpcFailureHeaders(failure: ProxyFailure, target: Target): Record<string, string> {
+  const { code } = failure.error;
+  return {
+    'content-type': 'application/grpc',
+    'grpc-status': String(grpcStatusByCode[code] ?? GrpcStatus.INTERNAL),
+    'grpc-message': percentEncode(explain(failure, target)),
+    'trellis-error': code,
+  };
 }

@@ -1,9 +1,9 @@
 /**
  * The sidecar (`trellis proxy`), one per service instance: composition of the pieces.
  *
- *   outbound listener (HTTP proxy / Host) ─┐
- *   per-upstream ports (http | tcp) ───────┼→ outbound pipeline → endpoint tables (watch) → peer sidecars
- *   inbound listener ──────────────────────→ local app (own pool)
+ *   outbound listener (HTTP proxy / Host) ──┐
+ *   per-upstream ports (http | h2c | tcp) ──┼→ outbound pipeline (per protocol) → endpoint tables (watch) → peer sidecars
+ *   inbound listener (http | h2c | tcp) ────→ local app (own pool / session)
  *   app health check → registration + TTL heartbeats while it passes
  *
  * `drain()` (SIGTERM): stop accepting inbound connections, deregister, let in-flight
@@ -27,8 +27,11 @@ import { startUpstreamPortListener } from './listeners/upstream-port.js';
 import { outboundStack } from './pipeline.js';
 import { DEFAULT_UPSTREAM_POLICY } from './policy.js';
 import { sidecarStatus, type SidecarStatus } from './status.js';
+import { serviceRoute, type Pipelines, type ServiceRoute } from './routes.js';
 import { createHttpUpstream, originOf, type HttpUpstream } from './upstream/http.js';
-import type { Target } from './types.js';
+import { createHttp2Upstream } from './upstream/http2.js';
+import { createUpgradeUpstream } from './upstream/upgrade.js';
+import type { EndpointHandler, Handler, Target } from './types.js';
 
 export type { SidecarStatus };
 
@@ -84,40 +87,54 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
   try {
     const detectors = new OutlierDetectors({ onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
-    const upstream: HttpUpstream = createHttpUpstream({ unreachable: ErrorCodes.UPSTREAM_CONNECT, connectTimeoutMs: config.connectTimeoutMs });
-    closers.push(() => upstream.close());
+    const unreachable = ErrorCodes.UPSTREAM_CONNECT;
+    const http1: HttpUpstream = createHttpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs });
+    closers.push(() => http1.close());
+    const http2: HttpUpstream = createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs });
+    closers.push(() => http2.close());
     let retainScheduled = false;
     const tables: EndpointTables = new EndpointTables({
       client, logger, detectors, upstreams: config.upstreams,
       onChange: () => {
-        // Close pools of endpoints that left every table, once per burst of changes.
+        // Close pools and sessions of endpoints that left every table, once per burst of changes.
         if (retainScheduled) return;
         retainScheduled = true;
         queueMicrotask(() => {
           retainScheduled = false;
-          upstream.retain(new Set(Array.from(tables.endpoints(), originOf)));
+          const origins = new Set(Array.from(tables.endpoints(), originOf));
+          http1.retain(origins);
+          http2.retain(origins);
         });
       },
     });
     closers.push(() => tables.close());
     await tables.start(INITIAL_SYNC_TIMEOUT_MS);
 
-    const handler = outboundStack({ clusters: (service) => tables.get(service), detectors, upstream: upstream.send, ...(options.random === undefined ? {} : { random: options.random }) });
+    const stack = (upstream: EndpointHandler): Handler => outboundStack({
+      clusters: (service) => tables.get(service), detectors, upstream, ...(options.random === undefined ? {} : { random: options.random }),
+    });
+    const pipelines: Pipelines = {
+      http: stack(http1.send),
+      http2: stack(http2.send),
+      upgrade: stack(createUpgradeUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs })),
+    };
     const context = siteContext(logger, limits.replayBufferBytes, () => draining);
-    const targets = new Map<string, Target>(config.upstreams.map((u) => [u.service, Object.freeze({ direction: 'outbound', service: u.service, policy: u.policy })]));
+    const routes = new Map<string, ServiceRoute>(config.upstreams.map((u) => [
+      u.service, serviceRoute(Object.freeze({ direction: 'outbound', service: u.service, policy: u.policy }), u.protocol, pipelines),
+    ]));
     const localTarget: Target = Object.freeze({ direction: 'outbound', service: config.service, policy: DEFAULT_UPSTREAM_POLICY });
 
     const listeners: Listener[] = [];
     closers.push(() => Promise.all(listeners.map((l) => l.close())).then(() => undefined));
-    const outbound = await startOutboundListener({ at: config.outbound.listen, targets, handler, localTarget, context, limits });
+    const outbound = await startOutboundListener({ at: config.outbound.listen, routes, localTarget, context, limits });
     listeners.push(outbound);
     const upstreamPorts: Record<string, HostPort> = {};
     for (const [index, u] of config.upstreams.entries()) {
       const cluster = tables.get(u.service);
-      const target = targets.get(u.service);
-      if (u.listen === undefined || cluster === undefined || target === undefined) continue;
+      const route = routes.get(u.service);
+      if (u.listen === undefined || cluster === undefined || route === undefined) continue;
       const listener = await startUpstreamPortListener({
-        at: u.listen, field: `upstreams.${index}.port`, protocol: u.protocol, target, cluster, handler, context, limits, relay,
+        at: u.listen, field: `upstreams.${index}.port`, protocol: u.protocol, route, cluster, context, limits, relay,
       });
       listeners.push(listener);
       upstreamPorts[u.service] = listener.address;

@@ -31,6 +31,7 @@ export interface ListenerStatus {
   readonly requests?: number;
   readonly clientErrors?: number;
   readonly brokenResponses?: number;
+  readonly upgrades?: number;
 }
 
 function listenerStatus(listener: Listener): ListenerStatus {
@@ -38,7 +39,7 @@ function listenerStatus(listener: Listener): ListenerStatus {
   return {
     address: formatHostPort(listener.address),
     inFlight: listener.inFlight(),
-    ...(stats === undefined ? {} : { requests: stats.requests, clientErrors: stats.clientErrors, brokenResponses: stats.brokenResponses }),
+    ...(stats === undefined ? {} : { requests: stats.requests, clientErrors: stats.clientErrors, brokenResponses: stats.brokenResponses, upgrades: stats.upgrades }),
   };
 }
 

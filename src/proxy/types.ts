@@ -90,6 +90,11 @@ export interface ProxyResponse {
   readonly headers: Readonly<Record<string, string | string[]>>;
   /** Streamed, never buffered whole. */
   readonly body: Readable | null;
+  /**
+   * Trailing headers (HTTP/2: gRPC's grpc-status, grpc-message), as received so far: read
+   * once the body has ended. Absent for protocols without trailers.
+   */
+  readonly trailers?: () => Readonly<Record<string, string | string[]>> | undefined;
   /** The endpoint that answered. */
   readonly endpoint: Endpoint | undefined;
 }

@@ -30,7 +30,12 @@ export async function startInstanceSidecar(spec: RunSpec, appPort: number, logge
       service: spec.service,
       id: spec.id,
       controlPlane: spec.controlPlane,
-      app: { host: '127.0.0.1', port: appPort, ...(Object.keys(health).length === 0 ? {} : { health }) },
+      app: {
+        host: '127.0.0.1',
+        port: appPort,
+        ...(spec.appProtocol === undefined ? {} : { protocol: spec.appProtocol }),
+        ...(Object.keys(health).length === 0 ? {} : { health }),
+      },
       inbound: { listen: '127.0.0.1:0' },
       outbound: { listen: '127.0.0.1:0' },
       ...(spec.weight === undefined ? {} : { weight: spec.weight }),

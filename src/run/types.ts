@@ -1,3 +1,5 @@
+import type { Protocol } from '../proxy/config.js';
+
 /** What `trellis run` (and each replica of `trellis up`) is asked to run: plain data, so it can cross a process boundary. */
 
 export interface UpstreamSpec {
@@ -18,6 +20,8 @@ export interface RunSpec {
   readonly env?: Readonly<Record<string, string>>;
   /** The app's port (PORT); a free one is picked when absent. */
   readonly port?: number;
+  /** What the app speaks: http (default), http2, grpc (h2c) or tcp. */
+  readonly appProtocol?: Protocol;
   /** HTTP path answering 2xx when the app is healthy; a TCP connect otherwise. */
   readonly healthPath?: string;
   readonly healthIntervalMs?: number;

@@ -43,7 +43,7 @@ const bad: Array<[string, string, string]> = [
   ['fixed upstream port with replicas', 'services:\n  a:\n    command: [x]\n  b:\n    replicas: 2\n    command: [x]\n    upstreams: [{ service: a, port: 9191 }]\n',
     '7: services.b.upstreams.0.port: a fixed local port cannot be shared by 2 replicas'],
   ['bad upstream protocol', 'services:\n  a:\n    command: [x]\n    upstreams:\n      - service: a\n        protocol: udp\n',
-    '6: services.a.upstreams.0.protocol must be "http" or "tcp"'],
+    '6: services.a.upstreams.0.protocol must be "http", "http2", "grpc" or "tcp"'],
   ['bad upstream policy', 'services:\n  a:\n    command: [x]\n    upstreams:\n      - service: a\n        retry: { maxAttempts: 0 }\n',
     '6: services.a.upstreams.0.retry.maxAttempts must be a whole number between 1 and 10'],
   ['unknown upstream field', 'services:\n  a:\n    command: [x]\n    upstreams:\n      - service: a\n        retries: 3\n',

@@ -68,6 +68,6 @@ describe('sidecar config', () => {
   it('`trellis proxy` names the flag value that cannot be used', async () => {
     const result = await runCli(['proxy', '--service', 'x', '--upstream', 'Not A Service']);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /--upstream takes SERVICE\[:PORT\]\[\/tcp\]/);
+    assert.match(result.stderr, /--upstream takes SERVICE\[:PORT\]\[\/http2\|grpc\|tcp\]/);
   });
 });

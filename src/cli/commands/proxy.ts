@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { readEnvironment } from '../../config/env.js';
-import type { SidecarConfigInput } from '../../proxy/config.js';
+import { PROTOCOLS, type Protocol, type SidecarConfigInput } from '../../proxy/config.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { collectLabel, durationArg, intArg } from '../options.js';
 
@@ -16,7 +16,7 @@ interface ProxyFlags {
   controlPlane?: string;
   appPort?: number;
   appHost?: string;
-  appProtocol?: 'http' | 'tcp';
+  appProtocol?: Protocol;
   healthHttp?: string;
   healthInterval?: string;
   inbound?: string;
@@ -32,21 +32,22 @@ interface ProxyFlags {
   logLevel: string;
 }
 
-const UPSTREAM_FLAG = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?::(\d{1,5}))?(?:\/(http|tcp))?$/;
+const UPSTREAM_FLAG = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?::(\d{1,5}))?(?:\/(http|http2|grpc|tcp))?$/;
 
-/** --upstream SERVICE[:PORT][/http|tcp], repeatable. */
+/** --upstream SERVICE[:PORT][/http|http2|grpc|tcp], repeatable. */
 function collectUpstream(value: string, previous: Array<Record<string, unknown>> = []): Array<Record<string, unknown>> {
   const match = UPSTREAM_FLAG.exec(value);
   if (match === null) {
-    throw new InvalidArgumentError(`--upstream takes SERVICE[:PORT][/tcp], e.g. payments, payments:9191 or db:5432/tcp (got ${JSON.stringify(value)}).`);
+    throw new InvalidArgumentError(`--upstream takes SERVICE[:PORT][/http2|grpc|tcp], e.g. payments, payments:9191, ledger:9193/grpc or db:5432/tcp (got ${JSON.stringify(value)}).`);
   }
   const [, service, port, protocol] = match;
   return [...previous, { service, ...(port === undefined ? {} : { port: Number(port) }), ...(protocol === undefined ? {} : { protocol }) }];
 }
 
-function protocolArg(value: string): 'http' | 'tcp' {
-  if (value !== 'http' && value !== 'tcp') throw new InvalidArgumentError('--app-protocol must be http or tcp.');
-  return value;
+function protocolArg(value: string): Protocol {
+  const protocol = PROTOCOLS.find((p) => p === value);
+  if (protocol === undefined) throw new InvalidArgumentError(`--app-protocol must be one of ${PROTOCOLS.join(', ')}.`);
+  return protocol;
 }
 
 function section(base: unknown, overlay: Record<string, unknown>): Record<string, unknown> | undefined {
@@ -94,13 +95,13 @@ export function proxyCommand(program: Command): void {
     .option('--control-plane <url>', 'control plane URL (env TRELLIS_CONTROL_PLANE)')
     .option('--app-port <port>', 'the local app port (omit for an outbound-only sidecar)', intArg('--app-port', 1, 65535))
     .option('--app-host <host>', 'the local app address (default 127.0.0.1)')
-    .option('--app-protocol <http|tcp>', 'what the app speaks (default http)', protocolArg)
+    .option('--app-protocol <http|http2|grpc|tcp>', 'what the app speaks (default http; http2 and grpc are h2c)', protocolArg)
     .option('--health-http <path>', 'check the app with GET on this path (default: a TCP connect)')
     .option('--health-interval <duration>', 'app check interval (default 1s)', durationArg('--health-interval'))
     .option('--inbound <host:port>', 'inbound listener (default 127.0.0.1:0)')
     .option('--advertise <host>', 'address registered for the inbound listener (default: its host)')
     .option('--outbound <host:port>', 'outbound listener: HTTP proxy / Host header (default 127.0.0.1:0)')
-    .option('--upstream <service[:port][/tcp]>', 'a service this sidecar calls, repeatable; with a port, also on that local port', collectUpstream)
+    .option('--upstream <service[:port][/http2|grpc|tcp]>', 'a service this sidecar calls, repeatable; with a port, also on that local port', collectUpstream)
     .option('--weight <weight>', 'load-balancing weight, 0 = drained (default 1)', intArg('--weight', 0, 65535))
     .option('--meta <key=value>', 'a metadata label, repeatable', collectLabel)
     .option('--ttl <duration>', 'heartbeat TTL (default 3s)', durationArg('--ttl'))

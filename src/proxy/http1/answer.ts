@@ -19,6 +19,8 @@ export class ListenerStats {
   clientErrors = 0;
   /** Responses cut off because the upstream failed mid-body. */
   brokenResponses = 0;
+  /** Upgraded connections (WebSocket) relayed after a 101, in all; open ones count in inFlight. */
+  upgrades = 0;
 }
 
 /** Logging of failures a peer can cause at will: every one at debug, a warning at most once a minute. */
@@ -91,14 +93,21 @@ export function writeOutcome(res: ServerResponse, outcome: Outcome, target: Targ
   return body;
 }
 
+/** A response head as raw HTTP/1.1 text, up to the blank line; `connection`, when given, replaces the one in `headers`. */
+export function rawHead(status: number, headers: Readonly<Record<string, string | readonly string[]>>, connection?: string): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    if (connection !== undefined && name === 'connection') continue;
+    if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+    else for (const one of value) head += `${name}: ${one}\r\n`;
+  }
+  return connection === undefined ? `${head}\r\n` : `${head}connection: ${connection}\r\n\r\n`;
+}
+
 /** The answer as raw HTTP/1.1 bytes, for a socket Node's parser gave up on (the connection closes after it). */
 function rawAnswer(failure: ProxyFailure, target: Target): string {
   const answer = failureResponse(failure, target);
-  let head = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ''}\r\n`;
-  for (const [name, value] of Object.entries(answer.headers)) {
-    if (name !== 'content-length' && name !== 'connection') head += `${name}: ${value}\r\n`;
-  }
-  return `${head}content-length: ${Buffer.byteLength(answer.body)}\r\nconnection: close\r\n\r\n${answer.body}`;
+  return rawHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) }, 'close') + answer.body;
 }
 
 /** Answer on a raw socket and close it; a socket with a response already under way is just destroyed. */

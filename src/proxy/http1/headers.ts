@@ -85,12 +85,15 @@ export function requestHead(raw: readonly string[], clientAddress: string | unde
     requestId = randomUUID();
     headers['x-request-id'] = requestId;
   }
-  if (clientAddress !== undefined) {
-    const forwarded = headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = forwarded === undefined ? clientAddress
-      : `${typeof forwarded === 'string' ? forwarded : forwarded.join(', ')}, ${clientAddress}`;
-  }
+  if (clientAddress !== undefined) appendForwardedFor(headers, clientAddress);
   return { headers, requestId, host, hasBody };
+}
+
+/** Add the client's address to `x-forwarded-for`. */
+export function appendForwardedFor(headers: HeaderRecord, clientAddress: string): void {
+  const forwarded = headers['x-forwarded-for'];
+  headers['x-forwarded-for'] = forwarded === undefined ? clientAddress
+    : `${typeof forwarded === 'string' ? forwarded : forwarded.join(', ')}, ${clientAddress}`;
 }
 
 /** Response headers from undici's raw list ([name, value, …] as Buffers), hop-by-hop removed. */
@@ -100,6 +103,20 @@ export function responseHeaders(raw: readonly Buffer[]): HeaderRecord {
     const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
     if (HOP_BY_HOP.has(name)) continue;
     append(headers, name, (raw[i + 1] as Buffer).toString('latin1'));
+  }
+  return headers;
+}
+
+/**
+ * Response headers from Node's string `rawHeaders` ([name, value, …]); hop-by-hop ones
+ * removed unless `keepHopByHop` (a 101's Upgrade and Connection are the handshake itself).
+ */
+export function rawResponseHeaders(raw: readonly string[], keepHopByHop: boolean): HeaderRecord {
+  const headers: HeaderRecord = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (name === '__proto__' || (!keepHopByHop && HOP_BY_HOP.has(name))) continue;
+    append(headers, name, raw[i + 1] as string);
   }
   return headers;
 }

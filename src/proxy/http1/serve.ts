@@ -16,16 +16,19 @@ import { writeFailure, writeOutcome, type AnswerLogs, type ListenerStats } from 
 import { requestHead } from './headers.js';
 import { parseRequestTarget } from './target-uri.js';
 
-/** Where a request goes: its target, or the failure to answer with (no such service). */
+/**
+ * Where a request goes: its target and the pipeline that serves it (and the one that serves
+ * its WebSocket upgrades, when the target takes them), or the failure to answer with (no
+ * such service).
+ */
 export type Route =
-  | { readonly target: Target; readonly failure?: undefined }
+  | { readonly target: Target; readonly handler: Handler; readonly upgrade: Handler | ProxyFailure; readonly failure?: undefined }
   | { readonly target: Target; readonly failure: ProxyFailure };
 
-/** What one HTTP/1 listener serves. */
+/** What one listener serves (HTTP/1 and HTTP/2 alike). */
 export interface Http1Site {
   /** The route for a request, from its authority (absolute-form) or Host header, as received. */
   route(authority: string | undefined): Route;
-  readonly handler: Handler;
   /** The target named in answers that concern no particular service (a malformed request, draining). */
   readonly localTarget: Target;
   /** True while the sidecar drains: new requests are refused, answers close their connection. */
@@ -37,7 +40,71 @@ export interface Http1Site {
   readonly logger: Logger;
 }
 
-const CLIENT_GONE = Object.freeze(new Error('the client closed the connection'));
+export const CLIENT_GONE = Object.freeze(new Error('the client closed the connection'));
+
+/** The answer to a new request while the sidecar drains. */
+export function drainingFailure(site: Http1Site): ProxyFailure {
+  return proxyFailure(ErrorCodes.DRAINING, `${site.localTarget.service} is shutting down and takes no new requests: send them to another instance`);
+}
+
+/** A request the listener answers itself (draining, unreadable target, no such service). */
+export interface Refusal {
+  readonly failure: ProxyFailure;
+  readonly target: Target;
+  /** Close the connection after the answer. */
+  readonly close: boolean;
+  readonly request?: undefined;
+}
+
+/** A request that goes on, with the route that serves it. */
+export interface Accepted {
+  readonly request: ProxyRequest;
+  readonly route: Route & { readonly failure?: undefined };
+}
+
+/**
+ * Read an HTTP/1 request into a ProxyRequest and find its route — or the refusal to answer
+ * with. For an upgrade request (`upgrade`: its Upgrade header) the Upgrade and Connection
+ * headers are kept and no body is read (the bytes after the head belong to the tunnel).
+ */
+export function readRequest(req: IncomingMessage, site: Http1Site, signal: AbortSignal, upgrade?: string): Accepted | Refusal {
+  if (site.draining()) return { failure: drainingFailure(site), target: site.localTarget, close: true };
+  const head = requestHead(req.rawHeaders, req.socket.remoteAddress);
+  const requestTarget = parseRequestTarget(req.url ?? '/');
+  if (requestTarget === undefined) {
+    return {
+      failure: proxyFailure(ErrorCodes.BAD_REQUEST, `the request target ${JSON.stringify((req.url ?? '').slice(0, 200))} is neither a path nor an http:// URL`),
+      target: site.localTarget,
+      close: false,
+    };
+  }
+  const authority = requestTarget.authority ?? head.host;
+  if (requestTarget.authority !== undefined) head.headers['host'] = requestTarget.authority;
+  if (upgrade !== undefined) {
+    head.headers['connection'] = 'upgrade';
+    head.headers['upgrade'] = upgrade;
+  }
+  const route = site.route(authority);
+  if (route.failure !== undefined) return { failure: route.failure, target: route.target, close: false };
+  const request: ProxyRequest = {
+    id: head.requestId,
+    method: req.method ?? 'GET',
+    path: requestTarget.path,
+    headers: head.headers,
+    body: upgrade === undefined && head.hasBody ? replayableBody(req, site.replayBufferBytes) : NO_BODY,
+    target: route.target,
+    signal,
+    startedAt: performance.now(),
+    tried: new Set(),
+  };
+  return { request, route };
+}
+
+/** Log a handler that threw (a bug: handlers return failures as values) and make the failure to answer with. */
+export function handlerBug(err: unknown, site: Http1Site, request: ProxyRequest): ProxyFailure {
+  site.logger.error({ err: messageOf(err), service: request.target.service, requestId: request.id }, 'bug: the data path threw');
+  return proxyFailure(ErrorCodes.INTERNAL, `the proxy failed on this request (request id ${request.id}): ${messageOf(err)}`);
+}
 
 export function serveRequest(req: IncomingMessage, res: ServerResponse, site: Http1Site): void {
   const { stats } = site;
@@ -53,40 +120,15 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, site: Ht
     if (body !== null && !body.readableEnded) body.destroy();
   });
 
-  if (site.draining()) {
-    writeFailure(res, proxyFailure(ErrorCodes.DRAINING, `${site.localTarget.service} is shutting down and takes no new requests: send them to another instance`), site.localTarget, true);
+  const read = readRequest(req, site, controller.signal);
+  if (read.request === undefined) {
+    writeFailure(res, read.failure, read.target, read.close);
     return;
   }
-  const head = requestHead(req.rawHeaders, req.socket.remoteAddress);
-  const requestTarget = parseRequestTarget(req.url ?? '/');
-  if (requestTarget === undefined) {
-    writeFailure(res, proxyFailure(ErrorCodes.BAD_REQUEST, `the request target ${JSON.stringify((req.url ?? '').slice(0, 200))} is neither a path nor an http:// URL`), site.localTarget, false);
-    return;
-  }
-  const authority = requestTarget.authority ?? head.host;
-  if (requestTarget.authority !== undefined) head.headers['host'] = requestTarget.authority;
-  const route = site.route(authority);
-  if (route.failure !== undefined) {
-    writeFailure(res, route.failure, route.target, false);
-    return;
-  }
-  const request: ProxyRequest = {
-    id: head.requestId,
-    method: req.method ?? 'GET',
-    path: requestTarget.path,
-    headers: head.headers,
-    body: head.hasBody ? replayableBody(req, site.replayBufferBytes) : NO_BODY,
-    target: route.target,
-    signal: controller.signal,
-    startedAt: performance.now(),
-    tried: new Set(),
-  };
-  site.handler(request).then(
+  const { request, route } = read;
+  route.handler(request).then(
     (outcome) => { body = writeOutcome(res, outcome, route.target, site.draining(), stats, site.logs); },
-    (err: unknown) => {
-      // Handlers return failures as values; an exception here is a bug. Answer, log, keep serving.
-      site.logger.error({ err: messageOf(err), service: route.target.service, requestId: request.id }, 'bug: the data path threw');
-      writeFailure(res, proxyFailure(ErrorCodes.INTERNAL, `the proxy failed on this request (request id ${request.id}): ${messageOf(err)}`), route.target, true);
-    },
+    // An exception here is a bug: answer, log, keep serving.
+    (err: unknown) => writeFailure(res, handlerBug(err, site, request), route.target, true),
   );
 }

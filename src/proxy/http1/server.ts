@@ -1,21 +1,24 @@
 /**
  * An HTTP/1.1 server for a listener: Node's parser with the configured limits
  * (maxHeaderSize, headersTimeout, requestTimeout, keep-alive) — no hand-written parsing.
- * What the parser rejects is answered through rescue.ts; CONNECT tunnels are refused.
+ * What the parser rejects is answered through rescue.ts; CONNECT tunnels are refused;
+ * upgrades (WebSocket) are relayed (./upgrade.ts), their connections kept in `tunnels`.
  */
 import { createServer, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ErrorCodes } from '../../errors.js';
 import { proxyFailure } from '../failure.js';
 import { writeRawFailure } from './answer.js';
 import { clientErrorFailure, type ParserLimits } from './client-error.js';
 import { serveRequest, type Http1Site } from './serve.js';
+import { serveUpgrade } from './upgrade.js';
 
 export interface Http1Limits extends ParserLimits {
   /** Idle keep-alive connections from clients close after this long. */
   readonly keepAliveTimeoutMs: number;
 }
 
-export function createHttp1Server(site: Http1Site, limits: Http1Limits): Server {
+export function createHttp1Server(site: Http1Site, limits: Http1Limits, tunnels: Set<Duplex>): Server {
   const server = createServer({
     maxHeaderSize: limits.maxHeaderSize,
     headersTimeout: limits.headersTimeoutMs,
@@ -37,6 +40,8 @@ export function createHttp1Server(site: Http1Site, limits: Http1Limits): Server 
     site.logs.clientError.report({ code: err.code, error: failure.error.code });
     writeRawFailure(socket, failure, site.localTarget);
   });
+
+  server.on('upgrade', (req, socket, head: Buffer) => serveUpgrade(req, socket, head, site, tunnels));
 
   server.on('connect', (_req, socket) => {
     site.stats.clientErrors += 1;

@@ -12,16 +12,15 @@ import type { Http1Limits } from '../http1/server.js';
 import type { Http1Site, Route } from '../http1/serve.js';
 import { hostOf } from '../http1/target-uri.js';
 import { DEFAULT_UPSTREAM_POLICY } from '../policy.js';
-import type { Handler, Target } from '../types.js';
+import type { Target } from '../types.js';
 import { startHttpListener } from './http.js';
 import type { Listener } from './listener.js';
 import type { SiteContext } from './site.js';
 
 export interface OutboundOptions {
   readonly at: HostPort;
-  /** The services this sidecar calls, by name. */
-  readonly targets: ReadonlyMap<string, Target>;
-  readonly handler: Handler;
+  /** The services this sidecar calls, by name: their target and pipelines (per protocol). */
+  readonly routes: ReadonlyMap<string, Route>;
   /** Named in answers about no particular service (this sidecar's own service). */
   readonly localTarget: Target;
   readonly context: SiteContext;
@@ -29,9 +28,8 @@ export interface OutboundOptions {
 }
 
 function outboundSite(options: OutboundOptions): Http1Site {
-  const routes = new Map<string, Route>();
-  for (const [service, target] of options.targets) routes.set(service, Object.freeze({ target }));
-  const known = [...options.targets.keys()].join(', ') || 'none';
+  const { routes } = options;
+  const known = [...routes.keys()].join(', ') || 'none';
   const missingHost: Route = Object.freeze({
     target: options.localTarget,
     failure: proxyFailure(ErrorCodes.BAD_REQUEST, 'the request names no service: send it as http://SERVICE/path through this proxy, or with a Host: SERVICE header'),
@@ -46,7 +44,6 @@ function outboundSite(options: OutboundOptions): Http1Site {
         failure: proxyFailure(ErrorCodes.NO_ROUTE, `no route to service ${JSON.stringify(service)}: it is not an upstream of this sidecar (its upstreams: ${known})`),
       };
     },
-    handler: options.handler,
     localTarget: options.localTarget,
     draining: () => false, // the app may still call out while its sidecar drains
     replayBufferBytes: context.replayBufferBytes,

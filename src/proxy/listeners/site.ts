@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import { answerLogs, ListenerStats, type AnswerLogs } from '../http1/answer.js';
 import type { Http1Site, Route } from '../http1/serve.js';
-import type { Handler, Target } from '../types.js';
+import type { Handler, ProxyFailure, Target } from '../types.js';
 
 export interface SiteContext {
   readonly logger: Logger;
@@ -18,14 +18,15 @@ export function siteContext(logger: Logger, replayBufferBytes: number, draining:
 const never = (): boolean => false;
 
 /**
- * A site that sends every request to one target, whatever its Host. Only a site that
- * `drains` (the inbound one) refuses new requests while the sidecar drains.
+ * A site that sends every request to one target, whatever its Host: through `handler`,
+ * and WebSocket upgrades through `upgrade` (or answered with the failure when the target
+ * cannot take them). Only a site that `drains` (the inbound one) refuses new requests
+ * while the sidecar drains.
  */
-export function fixedSite(context: SiteContext, target: Target, handler: Handler, drains: boolean): Http1Site {
-  const route: Route = Object.freeze({ target });
+export function fixedSite(context: SiteContext, target: Target, handler: Handler, upgrade: Handler | ProxyFailure, drains: boolean): Http1Site {
+  const route: Route = Object.freeze({ target, handler, upgrade });
   return {
     route: () => route,
-    handler,
     localTarget: target,
     draining: drains ? context.draining : never,
     replayBufferBytes: context.replayBufferBytes,

@@ -1,15 +1,19 @@
 /**
  * Per-upstream local ports (`upstreams: [{service, port, protocol}]`): an http port sends
- * every request to its service whatever the Host; a tcp port relays raw connections to a
- * picked endpoint of the service, trying another endpoint when a connect fails.
+ * every request to its service whatever the Host (WebSocket upgrades too); an http2/grpc
+ * port takes h2c with prior knowledge (what gRPC clients speak) and sends every stream to
+ * its service; a tcp port relays raw connections to a picked endpoint of the service,
+ * trying another endpoint when a connect fails.
  */
 import type { HostPort } from '../../util/host-port.js';
+import { speaksHttp2, type Protocol } from '../config.js';
 import type { Cluster } from '../discovery/cluster.js';
 import type { Http1Limits } from '../http1/server.js';
+import type { ServiceRoute } from '../routes.js';
 import { relayToCluster, type RelayOptions } from '../tcp/relay.js';
 import { startTcpListener } from '../tcp/listener.js';
-import type { Handler, Target } from '../types.js';
 import { startHttpListener } from './http.js';
+import { startHttp2Listener } from './http2.js';
 import type { Listener } from './listener.js';
 import { fixedSite, type SiteContext } from './site.js';
 
@@ -17,20 +21,23 @@ export interface UpstreamPortOptions {
   readonly at: HostPort;
   /** Where the port sits in the config, for errors (`upstreams.0.port`). */
   readonly field: string;
-  readonly protocol: 'http' | 'tcp';
-  readonly target: Target;
+  readonly protocol: Protocol;
+  readonly route: ServiceRoute;
   readonly cluster: Cluster;
-  readonly handler: Handler;
   readonly context: SiteContext;
   readonly limits: Http1Limits;
   readonly relay: RelayOptions;
 }
 
 export function startUpstreamPortListener(options: UpstreamPortOptions): Promise<Listener> {
-  const name = `upstream ${options.target.service}`;
+  const { route } = options;
+  const name = `upstream ${route.target.service}`;
   if (options.protocol === 'tcp') {
-    const attempts = Math.max(1, options.target.policy.retry.maxAttempts);
+    const attempts = Math.max(1, route.target.policy.retry.maxAttempts);
     return startTcpListener(name, options.at, options.field, relayToCluster(options.cluster, attempts, options.relay));
   }
-  return startHttpListener(name, options.at, options.field, fixedSite(options.context, options.target, options.handler, false), options.limits);
+  const site = fixedSite(options.context, route.target, route.handler, route.upgrade, false);
+  return speaksHttp2(options.protocol)
+    ? startHttp2Listener(name, options.at, options.field, site, options.limits)
+    : startHttpListener(name, options.at, options.field, site, options.limits);
 }

@@ -1,12 +1,23 @@
 /**
- * Raw TCP relaying: bytes both ways with backpressure (pipe), half-close passed on
- * (a FIN from one side ends the other's writable side), and an error or reset on either
- * side destroys both.
+ * Raw TCP relaying (and upgraded HTTP connections): bytes both ways with backpressure
+ * (pipe), half-close passed on (a FIN from one side ends the other's writable side), an
+ * error or reset on either side destroys both, and a side that closed takes the other
+ * with it (once what it sent has been written on).
  */
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/** When `from` closes: the other side goes too — at once if `from` was cut off, else once its writes are done. */
+function follow(from: Duplex, to: Duplex): void {
+  from.once('close', () => {
+    if (to.destroyed) return;
+    if (!from.readableEnded || to.writableFinished) to.destroy();
+    else to.once('finish', () => to.destroy());
+  });
+}
 
 /** Relay between two connected sockets; `onClose` runs once both are closed. */
-export function splice(client: Socket, upstream: Socket, onClose: () => void): void {
+export function splice(client: Duplex, upstream: Duplex, onClose: () => void): void {
   let closed = 0;
   const closeOne = (): void => {
     closed += 1;
@@ -18,6 +29,8 @@ export function splice(client: Socket, upstream: Socket, onClose: () => void): v
   };
   client.once('error', fail).once('close', closeOne);
   upstream.once('error', fail).once('close', closeOne);
+  follow(client, upstream);
+  follow(upstream, client);
   client.pipe(upstream);
   upstream.pipe(client);
 }

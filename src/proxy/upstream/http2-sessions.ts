@@ -1,0 +1,60 @@
+/**
+ * One long-lived HTTP/2 (h2c) session per endpoint, shared by every stream to it. A
+ * session that gets a GOAWAY, fails or closes is forgotten at once (its streams in flight
+ * finish on it), and the next stream to that endpoint connects anew. A connect that takes
+ * longer than the connect timeout fails the session (ETIMEDOUT).
+ */
+import { connect, type ClientHttp2Session } from 'node:http2';
+import { connect as netConnect } from 'node:net';
+import type { Endpoint } from '../../balancer/types.js';
+import { originOf } from './http.js';
+
+/** Per-stream flow-control window: larger than HTTP/2's 64 KiB default so that one stream can fill a fast link. */
+const STREAM_WINDOW_BYTES = 1024 * 1024;
+
+export class Http2Sessions {
+  readonly #sessions = new Map<string, ClientHttp2Session>();
+  readonly #connectTimeoutMs: number;
+
+  constructor(connectTimeoutMs: number) {
+    this.#connectTimeoutMs = connectTimeoutMs;
+  }
+
+  /** The endpoint's session: the open one, or a new one (still connecting). */
+  get(endpoint: Endpoint): ClientHttp2Session {
+    const origin = originOf(endpoint);
+    const existing = this.#sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
+    const session = connect(origin, {
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
+      createConnection: () => netConnect({ host: endpoint.address, port: endpoint.port, noDelay: true }),
+    });
+    const timer = setTimeout(() => {
+      session.destroy(Object.assign(new Error(`connect to ${origin} timed out after ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    }, this.#connectTimeoutMs);
+    const forget = (): void => {
+      clearTimeout(timer);
+      if (this.#sessions.get(origin) === session) this.#sessions.delete(origin);
+    };
+    session.once('connect', () => clearTimeout(timer));
+    session.once('goaway', forget);
+    session.once('close', forget);
+    session.on('error', forget); // its streams fail with their own errors
+    this.#sessions.set(origin, session);
+    return session;
+  }
+
+  /** Close (gracefully) the sessions of endpoints whose origin is not in `origins`. */
+  retain(origins: ReadonlySet<string>): void {
+    for (const [origin, session] of this.#sessions) {
+      if (origins.has(origin)) continue;
+      this.#sessions.delete(origin);
+      session.close();
+    }
+  }
+
+  close(): void {
+    for (const session of this.#sessions.values()) session.destroy();
+    this.#sessions.clear();
+  }
+}
