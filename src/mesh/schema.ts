@@ -4,31 +4,20 @@
  * field it is about (the loader adds the file and line). See docs/mesh-file.md.
  */
 import { z } from 'zod';
-import { messageOf } from '../errors.js';
 import { PROTOCOLS } from '../proxy/config.js';
 import { upstreamPolicySchema } from '../proxy/policy.js';
 import { serviceNameSchema } from '../registry/schema.js';
 import { Limits } from '../registry/limits.js';
-import { parseHostPort, type HostPort } from '../util/host-port.js';
-import { durationField, integerField } from '../util/validation.js';
+import { durationField, integerField, hostPortField } from '../util/validation.js';
 
 export const MAX_REPLICAS = 100;
 /** Instance ids are `<service>-<n>` and must stay DNS labels. */
 const MAX_SERVICE_NAME = Limits.nameMaxLength - 1 - String(MAX_REPLICAS).length;
 
-const hostPort = (name: string) => z.string({ invalid_type_error: `${name} must be HOST:PORT such as 127.0.0.1:7700` })
-  .transform((raw, ctx): HostPort => {
-    try {
-      return parseHostPort(raw, name);
-    } catch (err) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: messageOf(err) });
-      return z.NEVER;
-    }
-  });
 
 const controlPlaneSchema = z.object({
-  listen: hostPort('listen').optional(),
-  dns: z.union([z.literal('off'), hostPort('dns')], { invalid_type_error: 'dns must be HOST:PORT or "off"' }).optional(),
+  listen: hostPortField('listen').optional(),
+  dns: z.union([z.literal('off'), hostPortField('dns')], { invalid_type_error: 'dns must be HOST:PORT or "off"' }).optional(),
 }, { invalid_type_error: 'controlPlane must be a map with listen and dns' }).strict();
 
 const healthSchema = z.object({

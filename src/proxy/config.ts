@@ -29,27 +29,18 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { DEFAULT_CONTROL_PLANE } from '../config/env.js';
-import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
+import { ErrorCodes, TrellisError } from '../errors.js';
 import type { ActiveCheckSpec } from '../health/checks/types.js';
 import { Limits } from '../registry/limits.js';
 import { instanceIdSchema, serviceNameSchema } from '../registry/schema.js';
-import { parseHostPort, type HostPort } from '../util/host-port.js';
-import { durationField, integerField, parseOrThrow } from '../util/validation.js';
+import type { HostPort } from '../util/host-port.js';
+import { durationField, integerField, parseOrThrow, hostPortField } from '../util/validation.js';
 import { DEFAULT_REPLAY_BUFFER_BYTES } from './body.js';
 import { parseUpstreamPolicy } from './policy.js';
 import type { UpstreamPolicy } from './types.js';
 
 const HOUR_MS = 3_600_000;
 
-const hostPortField = (name: string) => z.string({ invalid_type_error: `${name} must be HOST:PORT such as 127.0.0.1:15001` })
-  .transform((raw, ctx): HostPort => {
-    try {
-      return parseHostPort(raw, name);
-    } catch (err) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: messageOf(err) });
-      return z.NEVER;
-    }
-  });
 
 /** What an app or an upstream speaks: HTTP/1.1, HTTP/2 cleartext (h2c, prior knowledge), gRPC (h2c too), raw TCP. */
 export const PROTOCOLS = ['http', 'http2', 'grpc', 'tcp'] as const;

@@ -3,8 +3,9 @@
  * TrellisError VALIDATION naming the field — used by the registry API and config parsers.
  */
 import { z } from 'zod';
-import { ErrorCodes, TrellisError } from '../errors.js';
 import { parseDuration } from './duration.js';
+import { parseHostPort, type HostPort } from './host-port.js';
+import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 
 /** Dotted path from parts, skipping empty ones. */
 export function joinPath(...parts: string[]): string {
@@ -59,4 +60,17 @@ export function durationField(name: string, minMs: number, maxMs: number) {
 export function integerField(name: string, min: number, max: number) {
   const range = `${name} must be a whole number between ${min} and ${max}`;
   return z.number({ required_error: `${name} is required`, invalid_type_error: `${name} must be a number` }).int(range).min(min, range).max(max, range);
+}
+
+/** A field holding "HOST:PORT" ("127.0.0.1:7700", "[::1]:0"), parsed to { host, port }. */
+export function hostPortField(name: string) {
+  return z.string({ invalid_type_error: `${name} must be HOST:PORT such as 127.0.0.1:7700` })
+    .transform((raw, ctx): HostPort => {
+      try {
+        return parseHostPort(raw, name);
+      } catch (err) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: messageOf(err) });
+        return z.NEVER;
+      }
+    });
 }
