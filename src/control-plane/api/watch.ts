@@ -82,7 +82,7 @@ export function watchRoutes(app: FastifyInstance, registry: Registry, options: W
       lastRevision = event.revision;
       res.write(frame(format, event));
       if (res.writableLength > maxBuffered) {
-        end(new TrellisError(ErrorCodes.CONFLICT, `watcher too slow: resume with after=${lastRevision}`, { details: { lastRevision } }));
+        end(new TrellisError(ErrorCodes.WATCHER_TOO_SLOW, `watcher too slow: it fell more than ${maxBuffered} bytes behind; reconnect with after=${lastRevision}`, { details: { lastRevision } }));
       }
     };
     const watcher = await registry.watch({ afterRevision: after, ...(query.service === undefined ? {} : { service: query.service }) }, {
