@@ -8,6 +8,9 @@ import { ErrorCodes, TrellisError, type ErrorCode, messageOf } from '../errors.j
 import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
 
+/** Three of the server's 15 s keep-alives. */
+export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
+
 interface ErrorBody { error?: { code?: string; message?: string; field?: string } }
 
 export class ControlPlaneClient {
@@ -79,8 +82,41 @@ export class ControlPlaneClient {
     return this.#call('GET', '/v1/status');
   }
 
-  /** Stream registry events (NDJSON) until the signal aborts or the server ends the stream. */
-  async watch(options: { service?: string; after?: number; signal?: AbortSignal }, onEvent: (event: RegistryEvent) => void): Promise<void> {
+  /**
+   * Stream registry events (NDJSON) until the signal aborts or the server ends the stream.
+   * The server sends a keep-alive line every 15 s; when nothing at all arrives for
+   * `idleTimeoutMs` (default 45 s) the control plane is taken as gone even without a TCP
+   * reset (a frozen host, a dropped network path) and the watch fails with
+   * TRELLIS_ERR_CONTROL_PLANE_UNREACHABLE, so callers can mark their tables stale.
+   */
+  async watch(options: { service?: string; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: RegistryEvent) => void): Promise<void> {
+    const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_WATCH_IDLE_TIMEOUT_MS;
+    const idle = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const touch = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(), idleTimeoutMs);
+      timer.unref();
+    };
+    const signal = options.signal === undefined ? idle.signal : AbortSignal.any([options.signal, idle.signal]);
+    touch();
+    try {
+      await this.#watch({ ...options, signal }, onEvent, touch);
+    } catch (err) {
+      if (idle.signal.aborted && !options.signal?.aborted) throw this.#idleError(idleTimeoutMs);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (idle.signal.aborted && !options.signal?.aborted) throw this.#idleError(idleTimeoutMs);
+  }
+
+  #idleError(idleTimeoutMs: number): TrellisError {
+    return new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE,
+      `the control plane at ${this.baseUrl} sent nothing, not even a keep-alive, for ${idleTimeoutMs} ms: taking it as gone`);
+  }
+
+  async #watch(options: { service?: string; after?: number; signal: AbortSignal }, onEvent: (event: RegistryEvent) => void, touch: () => void): Promise<void> {
     const query = new URLSearchParams({ format: 'ndjson' });
     if (options.service !== undefined) query.set('service', options.service);
     if (options.after !== undefined) query.set('after', String(options.after));
@@ -100,6 +136,7 @@ export class ControlPlaneClient {
     const lines = createInterface({ input: response.body, crlfDelay: Infinity });
     try {
       for await (const line of lines) {
+        touch();
         if (line.trim() === '') continue;
         const parsed = JSON.parse(line) as RegistryEvent | ErrorBody;
         if ('error' in parsed && parsed.error !== undefined) {

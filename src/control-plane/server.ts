@@ -22,6 +22,8 @@ export interface ControlPlaneOptions {
   logger: Logger;
   /** Active health checks never run more often than this. */
   minCheckIntervalMs?: number;
+  /** A keep-alive line is sent on idle watch streams this often (default 15 s). */
+  watchKeepAliveMs?: number;
 }
 
 export interface ControlPlane {
@@ -52,7 +54,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     closers.push(() => checks.close());
 
-    const api = buildApi({ registry, logger });
+    const api = buildApi({ registry, logger, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });
     } catch (err) {

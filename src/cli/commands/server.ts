@@ -10,6 +10,7 @@ interface ServerOptions {
   dns: string;
   logLevel: string;
   minCheckInterval?: number;
+  watchKeepalive?: number;
 }
 
 export function serverCommand(program: Command): void {
@@ -21,6 +22,7 @@ export function serverCommand(program: Command): void {
     .option('--dns <host:port|off>', 'DNS address (UDP and TCP), or "off"', DEFAULT_DNS)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .option('--min-check-interval <ms>', 'active checks never run more often than this (default 100)', intArg('--min-check-interval', 1, 3_600_000))
+    .option('--watch-keepalive <ms>', 'keep-alive interval on idle watch streams (default 15000)', intArg('--watch-keepalive', 10, 3_600_000))
     .action(async (options: ServerOptions) => {
       const listen = parseHostPort(options.listen, '--listen');
       const dns = options.dns === 'off' ? false : parseHostPort(options.dns, '--dns');
@@ -33,6 +35,7 @@ export function serverCommand(program: Command): void {
         dns,
         logger,
         ...(options.minCheckInterval === undefined ? {} : { minCheckIntervalMs: options.minCheckInterval }),
+        ...(options.watchKeepalive === undefined ? {} : { watchKeepAliveMs: options.watchKeepalive }),
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
