@@ -14,6 +14,7 @@
 import type { Readable } from 'node:stream';
 import type { Endpoint } from '../balancer/types.js';
 import type { TrellisError } from '../errors.js';
+import type { CancelSignal } from './cancel.js';
 
 export type Direction = 'inbound' | 'outbound';
 
@@ -78,7 +79,7 @@ export interface ProxyRequest {
   readonly body: RequestBody;
   readonly target: Target;
   /** Aborted when the client goes away or a deadline passes. */
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
   /** Monotonic ms (performance.now()) when the request arrived. */
   readonly startedAt: number;
   /** Endpoint ids this request already tried: the balance layer excludes them. */

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { ErrorCodes, messageOf } from '../../errors.js';
 import { NO_BODY, replayableBody } from '../body.js';
+import { Cancellation, type CancelSignal } from '../cancel.js';
 import { proxyFailure } from '../failure.js';
 import type { Handler, ProxyFailure, ProxyRequest, Target } from '../types.js';
 import { writeFailure, writeOutcome, type AnswerLogs, type ListenerStats } from './answer.js';
@@ -67,7 +68,7 @@ export interface Accepted {
  * with. For an upgrade request (`upgrade`: its Upgrade header) the Upgrade and Connection
  * headers are kept and no body is read (the bytes after the head belong to the tunnel).
  */
-export function readRequest(req: IncomingMessage, site: Http1Site, signal: AbortSignal, upgrade?: string): Accepted | Refusal {
+export function readRequest(req: IncomingMessage, site: Http1Site, signal: CancelSignal, upgrade?: string): Accepted | Refusal {
   if (site.draining()) return { failure: drainingFailure(site), target: site.localTarget, close: true };
   const head = requestHead(req.rawHeaders, req.socket.remoteAddress);
   const requestTarget = parseRequestTarget(req.url ?? '/');
@@ -110,7 +111,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, site: Ht
   const { stats } = site;
   stats.requests += 1;
   stats.inFlight += 1;
-  const controller = new AbortController();
+  const controller = new Cancellation();
   let body: Readable | null = null;
   res.once('close', () => {
     stats.inFlight -= 1;
@@ -120,7 +121,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, site: Ht
     if (body !== null && !body.readableEnded) body.destroy();
   });
 
-  const read = readRequest(req, site, controller.signal);
+  const read = readRequest(req, site, controller);
   if (read.request === undefined) {
     writeFailure(res, read.failure, read.target, read.close);
     return;

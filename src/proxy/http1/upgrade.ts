@@ -10,6 +10,7 @@
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Duplex, type Readable } from 'node:stream';
+import { Cancellation } from '../cancel.js';
 import { splice } from '../tcp/splice.js';
 import type { Outcome, ProxyResponse, Target } from '../types.js';
 import { rawHead, writeRawFailure } from './answer.js';
@@ -20,7 +21,7 @@ export function serveUpgrade(req: IncomingMessage, client: Duplex, head: Buffer,
   stats.requests += 1;
   stats.inFlight += 1;
   tunnels.add(client);
-  const controller = new AbortController();
+  const controller = new Cancellation();
   client.on('error', ignore); // a reset client just closes; the close below does the rest
   client.once('close', () => {
     stats.inFlight -= 1;
@@ -28,7 +29,7 @@ export function serveUpgrade(req: IncomingMessage, client: Duplex, head: Buffer,
     controller.abort(CLIENT_GONE);
   });
 
-  const read = readRequest(req, site, controller.signal, req.headers.upgrade ?? '');
+  const read = readRequest(req, site, controller, req.headers.upgrade ?? '');
   if (read.request === undefined) {
     writeRawFailure(client, read.failure, read.target);
     return;

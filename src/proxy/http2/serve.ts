@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { ErrorCodes } from '../../errors.js';
 import { NO_BODY, replayableBody } from '../body.js';
+import { Cancellation } from '../cancel.js';
 import { proxyFailure } from '../failure.js';
 import { CLIENT_GONE, drainingFailure, handlerBug, type Http1Site } from '../http1/serve.js';
 import type { ProxyRequest } from '../types.js';
@@ -20,7 +21,7 @@ export function serveStream(stream: ServerHttp2Stream, received: IncomingHttpHea
   const { stats } = site;
   stats.requests += 1;
   stats.inFlight += 1;
-  const controller = new AbortController();
+  const controller = new Cancellation();
   const grpc = isGrpc(received['content-type']);
   let body: Readable | null = null;
   stream.on('error', ignore); // a reset stream just closes; the close below does the rest
@@ -52,7 +53,7 @@ export function serveStream(stream: ServerHttp2Stream, received: IncomingHttpHea
     headers: head.headers,
     body: (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0 ? NO_BODY : replayableBody(stream, site.replayBufferBytes),
     target: route.target,
-    signal: controller.signal,
+    signal: controller,
     startedAt: performance.now(),
     tried: new Set(),
   };

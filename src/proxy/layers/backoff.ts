@@ -3,6 +3,7 @@
  * blog's "full jitter"), so that proxies retrying together spread out instead of
  * hitting a recovering endpoint in waves.
  */
+import type { CancelSignal } from '../cancel.js';
 
 /**
  * The wait before retry number `retry` (1 = the first retry): uniform in
@@ -14,7 +15,7 @@ export function backoffDelay(retry: number, baseMs: number, maxMs: number, rando
 }
 
 /** Wait `ms`, unless `signal` aborts first. Resolves true when the whole wait passed. */
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+export function sleep(ms: number, signal: CancelSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   if (ms <= 0) return Promise.resolve(true);
   return new Promise((resolve) => {

@@ -38,19 +38,20 @@ function explain(cluster: Cluster, reason: NoPickReason, request: ProxyRequest):
 }
 
 export function createBalanceLayer(clusters: ClusterLookup): (send: EndpointHandler) => Handler {
-  return (send) => async (request): Promise<Outcome> => {
+  return (send) => (request): Promise<Outcome> => {
     const cluster = clusters(request.target.service);
     if (cluster === undefined) {
-      return failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, `service ${JSON.stringify(request.target.service)} is not an upstream of this sidecar`));
+      return Promise.resolve(failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, `service ${JSON.stringify(request.target.service)} is not an upstream of this sidecar`)));
     }
     const pick = cluster.pick(request.tried, hashKeyOf(request));
     if (pick.kind === 'none') {
-      return failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, explain(cluster, pick.reason, request)));
+      return Promise.resolve(failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, explain(cluster, pick.reason, request))));
     }
     request.tried.add(pick.endpoint.id);
     const startedAt = performance.now();
-    const outcome = await send(request, pick.endpoint);
-    pick.done({ latencyMs: performance.now() - startedAt, success: outcome.ok && outcome.classification === 'success' });
-    return outcome;
+    return send(request, pick.endpoint).then((outcome) => {
+      pick.done({ latencyMs: performance.now() - startedAt, success: outcome.ok && outcome.classification === 'success' });
+      return outcome;
+    });
   };
 }

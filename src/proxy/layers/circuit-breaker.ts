@@ -10,8 +10,9 @@
  */
 import { finished } from 'node:stream';
 import { ErrorCodes, TrellisError } from '../../errors.js';
+import type { CancelSignal } from '../cancel.js';
 import { failed } from '../failure.js';
-import type { Layer, Outcome, ProxyFailure, UpstreamPolicy } from '../types.js';
+import type { Handler, Layer, Outcome, ProxyFailure, ProxyRequest, UpstreamPolicy } from '../types.js';
 import { cancelledFailure } from './deadline.js';
 import { Counters } from './stats.js';
 
@@ -48,7 +49,7 @@ export class ConcurrencyLimit {
    * Take a slot: `true` at once, `false` when the queue is full too, or a promise that
    * resolves true when a slot is handed over and false when `signal` aborts first.
    */
-  acquire(limits: Limits, signal: AbortSignal): boolean | Promise<boolean> {
+  acquire(limits: Limits, signal: CancelSignal): boolean | Promise<boolean> {
     this.#maxConcurrent = limits.maxConcurrent;
     if (this.#inFlight < limits.maxConcurrent && this.#waiting.size === 0) {
       this.#inFlight += 1;
@@ -96,32 +97,40 @@ export function createCircuitBreakerLayer(options: CircuitBreakerLayerOptions = 
     return limit;
   };
 
-  return (next) => async (request) => {
+  return (next) => (request) => {
     const { service, policy } = request.target;
     const limit = limitFor(service);
-    let admitted = limit.acquire(policy.circuitBreaker, request.signal);
+    const admitted = limit.acquire(policy.circuitBreaker, request.signal);
+    if (admitted === true) return sendHoldingSlot(next, request, limit);
     if (admitted === false) {
       stats.add(service, 'rejected');
-      return failed(overflow(service, policy.circuitBreaker, limit));
+      return Promise.resolve(failed(overflow(service, policy.circuitBreaker, limit)));
     }
-    if (admitted !== true) {
-      stats.add(service, 'queued');
-      admitted = await admitted;
-      if (!admitted) {
-        stats.add(service, 'cancelled');
-        return failed(cancelledFailure(request, 'while it waited for a free slot'));
-      }
-    }
-    let outcome: Outcome;
-    try {
-      outcome = await next(request);
-    } catch (err) {
-      limit.release();
-      throw err;
-    }
+    stats.add(service, 'queued');
+    return admitted.then((slot) => {
+      if (slot) return sendHoldingSlot(next, request, limit);
+      stats.add(service, 'cancelled');
+      return failed(cancelledFailure(request, 'while it waited for a free slot'));
+    });
+  };
+}
+
+/** Send with a slot taken: it is given back when the response is done, or at once when `next` throws. */
+function sendHoldingSlot(next: Handler, request: ProxyRequest, limit: ConcurrencyLimit): Promise<Outcome> {
+  let pending: Promise<Outcome>;
+  try {
+    pending = next(request);
+  } catch (err) {
+    limit.release();
+    return Promise.reject(err);
+  }
+  return pending.then((outcome) => {
     releaseWhenDone(outcome, limit);
     return outcome;
-  };
+  }, (err: unknown) => {
+    limit.release();
+    throw err;
+  });
 }
 
 /** Release when the response body has ended or was destroyed; at once when there is none. */

@@ -11,6 +11,7 @@
 import type { Endpoint } from '../../balancer/types.js';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import { formatDuration } from '../../util/duration.js';
+import { Cancellation, type CancelSignal } from '../cancel.js';
 import { failed, proxyFailure } from '../failure.js';
 import type { Handler, Outcome, ProxyFailure, ProxyRequest } from '../types.js';
 import { discardOutcome, endpointOf } from './outcome.js';
@@ -51,66 +52,89 @@ export function cancelledFailure(request: ProxyRequest, during: string, endpoint
 }
 
 /**
- * A signal that aborts when `parent` does (with its reason) or when `abort` is called.
- * `unlink` stops following the parent; call it when nothing watches the signal any more
- * (the attempt failed), so that a request with several attempts does not pile up listeners.
+ * A cancellation that aborts when `parent` does (with its reason) or when `abort` is
+ * called. It is its own listener on the parent (no closure, no AbortController). `unlink`
+ * stops following the parent; call it when nothing watches the signal any more (the
+ * attempt failed), so that a request with several attempts does not pile up listeners.
  */
-export function linkSignal(parent: AbortSignal): { signal: AbortSignal; abort(reason: unknown): void; unlink(): void } {
-  const controller = new AbortController();
-  const follow = (): void => controller.abort(parent.reason);
-  if (parent.aborted) follow();
-  else parent.addEventListener('abort', follow, { once: true });
-  return {
-    signal: controller.signal,
-    abort: (reason) => controller.abort(reason),
-    unlink: () => parent.removeEventListener('abort', follow),
-  };
+export class LinkedCancellation extends Cancellation {
+  readonly #parent: CancelSignal;
+
+  constructor(parent: CancelSignal) {
+    super();
+    this.#parent = parent;
+    if (parent.aborted) this.abort(parent.reason);
+    else parent.addEventListener('abort', this, { once: true });
+  }
+
+  /** The parent aborted. */
+  handleEvent(): void {
+    this.abort(this.#parent.reason);
+  }
+
+  unlink(): void {
+    this.#parent.removeEventListener('abort', this);
+  }
+}
+
+/** {@link LinkedCancellation} as a signal and its two controls. */
+export function linkSignal(parent: CancelSignal): { signal: CancelSignal; abort(reason: unknown): void; unlink(): void } {
+  const link = new LinkedCancellation(parent);
+  return { signal: link, abort: (reason) => link.abort(reason), unlink: () => link.unlink() };
 }
 
 /**
  * Run `next` for `request` so that it ends by the deadline. Handlers never throw for
  * expected failures; a handler that throws anyway propagates its exception.
+ *
+ * One promise and one timer per run (no async wrapper): the outcome is worked out in the
+ * attempt's settle callback.
  */
-export async function runWithDeadline(next: Handler, request: ProxyRequest, deadline: Deadline): Promise<Outcome> {
+export function runWithDeadline(next: Handler, request: ProxyRequest, deadline: Deadline): Promise<Outcome> {
   const { service } = request.target;
-  if (deadline.remainingMs <= 0) return failed({ error: timeoutError(service, deadline), reachedApp: false, endpoint: undefined });
+  if (deadline.remainingMs <= 0) return Promise.resolve(failed({ error: timeoutError(service, deadline), reachedApp: false, endpoint: undefined }));
 
-  const link = linkSignal(request.signal);
-  let timedOut = false;
-  let gaveUp = false;
-  const outcome = await new Promise<Outcome | undefined>((resolve, reject) => {
+  const link = new LinkedCancellation(request.signal);
+  return new Promise<Outcome>((resolve, reject) => {
+    let timedOut = false;
+    let gaveUp = false;
     let grace: NodeJS.Timeout | undefined;
+    // Whole ms, rounded up (Node's timers have ms resolution anyway): Node keeps one list per
+    // duration, and a fractional duration (from performance.now) made a new list per request.
     const timer = setTimeout(() => {
       timedOut = true;
       link.abort(timeoutError(service, deadline));
       // The attempt should settle at once now; if it does not, stop waiting for it.
       grace = setTimeout(() => {
         gaveUp = true;
-        resolve(undefined);
+        resolve(timedOutOutcome(link, service, deadline, undefined));
       }, ABORT_GRACE_MS);
-    }, deadline.remainingMs);
-    next({ ...request, signal: link.signal }).then((settled) => {
+    }, Math.ceil(deadline.remainingMs));
+    next({ ...request, signal: link }).then((settled) => {
       clearTimeout(timer);
       clearTimeout(grace);
       // Settled after we stopped waiting: nobody will read it.
       if (gaveUp) discardOutcome(settled);
-      else resolve(settled);
+      else if (timedOut) resolve(timedOutOutcome(link, service, deadline, settled));
+      else {
+        if (!settled.ok) link.unlink();
+        resolve(settled);
+      }
     }, (err: unknown) => {
       clearTimeout(timer);
       clearTimeout(grace);
       reject(err);
     });
   });
+}
 
-  if (!timedOut && outcome !== undefined) {
-    if (!outcome.ok) link.unlink();
-    return outcome;
-  }
+/** The answer once the deadline passed: `outcome` is what the aborted attempt settled with, undefined when we gave up waiting. */
+function timedOutOutcome(link: LinkedCancellation, service: string, deadline: Deadline, outcome: Outcome | undefined): Outcome {
   link.unlink();
   if (outcome !== undefined) discardOutcome(outcome);
   // The attempt was sent when it answered, or when it failed after reaching the app; unknown
   // (gave up waiting) counts as sent, so that only idempotent requests are retried.
   const reachedApp = outcome === undefined || outcome.ok || outcome.failure.reachedApp;
-  const error = link.signal.reason instanceof TrellisError ? link.signal.reason : timeoutError(service, deadline);
+  const error = link.reason instanceof TrellisError ? link.reason : timeoutError(service, deadline);
   return failed({ error, reachedApp, endpoint: outcome === undefined ? undefined : endpointOf(outcome) });
 }

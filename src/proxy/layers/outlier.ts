@@ -9,6 +9,7 @@
  * endpoint and are not counted; timeouts are (as in Envoy, where they count as 504s).
  */
 import { ErrorCodes, type ErrorCode } from '../../errors.js';
+import type { CancelSignal } from '../cancel.js';
 import type { Layer, Outcome } from '../types.js';
 import type { OutlierDetectors, OutlierResult } from './outlier-detector.js';
 import { endpointOf } from './outcome.js';
@@ -35,7 +36,7 @@ const resultByCode: ReadonlyMap<ErrorCode, OutlierResult> = new Map<ErrorCode, O
 ]);
 
 /** How an attempt counts for outlier detection; undefined when it does not count. */
-export function outlierResult(outcome: Outcome, signal: AbortSignal): OutlierResult | undefined {
+export function outlierResult(outcome: Outcome, signal: CancelSignal): OutlierResult | undefined {
   if (outcome.ok) return outcome.classification === 'failure' ? 'http-5xx' : 'success';
   const { code } = outcome.failure.error;
   // Aborted for any reason but a deadline: the client went away, the endpoint is not to blame.
@@ -44,8 +45,7 @@ export function outlierResult(outcome: Outcome, signal: AbortSignal): OutlierRes
 }
 
 export function createOutlierLayer(detectors: OutlierDetectors): Layer {
-  return (next) => async (request) => {
-    const outcome = await next(request);
+  return (next) => (request) => next(request).then((outcome) => {
     const endpoint = endpointOf(outcome);
     const result = endpoint === undefined ? undefined : outlierResult(outcome, request.signal);
     if (endpoint !== undefined && result !== undefined) {
@@ -53,5 +53,5 @@ export function createOutlierLayer(detectors: OutlierDetectors): Layer {
       detectors.for(service, policy.outlierDetection).record(endpoint.id, result);
     }
     return outcome;
-  };
+  });
 }

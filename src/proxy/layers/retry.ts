@@ -87,26 +87,23 @@ export function createRetryLayer(options: RetryLayerOptions = {}): Layer {
   return (next) => {
     const attempt: Handler = (request) => {
       const { perTryTimeoutMs } = request.target.policy;
-      const pending = perTryTimeoutMs > 0
+      return perTryTimeoutMs > 0
         ? runWithDeadline(next, request, { scope: 'try', timeoutMs: perTryTimeoutMs, remainingMs: perTryTimeoutMs })
         : next(request);
-      return pending.then((outcome) => {
-        const endpoint = endpointOf(outcome);
-        if (endpoint !== undefined) request.tried.add(endpoint.id);
-        return outcome;
-      });
+    };
+    /** After every attempt: the endpoint it went to is not picked again for this request. */
+    const noteTried = (request: ProxyRequest, outcome: Outcome): Outcome => {
+      const endpoint = endpointOf(outcome);
+      if (endpoint !== undefined) request.tried.add(endpoint.id);
+      return outcome;
     };
 
-    return async (request) => {
+    /** Retries from the first outcome on, its wait already worked out (`delay`). */
+    const retry = async (request: ProxyRequest, budget: RetryBudget, first: Outcome, firstDelay: number): Promise<Outcome> => {
       const { service, policy } = request.target;
-      const budget = budgetFor(service);
-      budget.deposit(now());
-      stats.add(service, 'requests');
-
-      let outcome = await attempt(request);
-      for (let attempts = 1; ; attempts++) {
-        const delay = retryDelay(request, outcome, attempts);
-        if (delay === undefined) return outcome;
+      let outcome = first;
+      let delay: number | undefined = firstDelay;
+      for (let attempts = 1; delay !== undefined; attempts++) {
         if (!budget.withdraw(now(), policy.retry)) {
           stats.add(service, 'budgetExhausted');
           return outcome;
@@ -115,14 +112,34 @@ export function createRetryLayer(options: RetryLayerOptions = {}): Layer {
         // Keep this answer aside, in case the retry finds no instance to send to, while the back-off runs.
         const [kept, waited] = await Promise.all([keepAside(outcome), sleep(delay, request.signal)]);
         if (!waited) return kept ?? failed(cancelledFailure(request, 'while it waited to be retried', endpointOf(outcome), true));
-        const retried = await attempt(request);
+        const retried = noteTried(request, await attempt(request));
         if (kept !== undefined && endpointOf(retried) === undefined) {
           discardOutcome(retried);
           return kept;
         }
         if (kept !== undefined) discardOutcome(kept);
         outcome = retried;
+        delay = retryDelay(request, outcome, attempts + 1);
       }
+      return outcome;
+    };
+
+    // The first attempt without an async frame: most requests end with it.
+    return (request) => {
+      const budget = budgetFor(request.target.service);
+      budget.deposit(now());
+      stats.add(request.target.service, 'requests');
+      let first: Promise<Outcome>;
+      try {
+        first = attempt(request);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return first.then((outcome) => {
+        noteTried(request, outcome);
+        const delay = retryDelay(request, outcome, 1);
+        return delay === undefined ? outcome : retry(request, budget, outcome, delay);
+      });
     };
   };
 }

@@ -55,7 +55,7 @@ export function failure(code: ErrorCode, from: Endpoint | undefined, reachedApp:
 }
 
 /** What an upstream answers once the request's signal aborted: the reason when it is ours, else a cancellation. */
-export function aborted(signal: AbortSignal, from: Endpoint | undefined, reachedApp = true): Outcome {
+export function aborted(signal: ProxyRequest['signal'], from: Endpoint | undefined, reachedApp = true): Outcome {
   const error = signal.reason instanceof TrellisError ? signal.reason : new TrellisError(ErrorCodes.UPSTREAM_RESET, 'cancelled');
   return { ok: false, failure: { error, reachedApp, endpoint: from } };
 }
