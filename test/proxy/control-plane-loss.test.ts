@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
-import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { distribution, endpointsReached, replica, sidecar, startApp, type App } from './helpers.js';
+import { distribution, endpointsReached, replica, sidecar, startApp, type App, tearDown } from './helpers.js';
 
 describe('losing the control plane', () => {
   const dir = tempDir('proxy-cp-loss');
@@ -30,12 +30,7 @@ describe('losing the control plane', () => {
     await endpointsReached(caller, 'svc', 2);
   });
 
-  after(async () => {
-    await Promise.all(sidecars.map((s) => s.close()));
-    await Promise.all(apps.map((a) => a.close()));
-    killAll();
-    dir.remove();
-  });
+  after(() => tearDown(dir, sidecars, apps));
 
   it('keeps routing with the last endpoints while it is down, and resyncs when it is back', async () => {
     assert.equal(caller.status().controlPlane, 'connected');

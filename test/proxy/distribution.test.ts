@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
-import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
-import { distribution, endpointsReached, replica, sidecar, startApp, type App } from './helpers.js';
+import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { distribution, endpointsReached, replica, sidecar, startApp, type App, tearDown } from './helpers.js';
 
 const TOTAL = 3_000;
 
@@ -49,12 +49,7 @@ describe('load distribution through sidecars', () => {
     await endpointsReached(caller, 'weighted', 3);
   });
 
-  after(async () => {
-    await Promise.all(sidecars.map((s) => s.close()));
-    await Promise.all(apps.map((a) => a.close()));
-    killAll();
-    dir.remove();
-  });
+  after(() => tearDown(dir, sidecars, apps));
 
   it('spreads 3,000 requests evenly under round-robin', async () => {
     const counts = await distribution(caller.outbound, 'even', TOTAL);

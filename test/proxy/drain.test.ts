@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ControlPlaneClient } from '../../src/cli/client.js';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
-import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { endpointsReached, replica, send, sidecar, startApp, url, type App } from './helpers.js';
+import { endpointsReached, replica, send, sidecar, startApp, url, type App, tearDown } from './helpers.js';
 import { killProxies, startProxy } from './proxy-process.js';
 
 /** An app whose /slow requests wait until released. */
@@ -42,10 +42,7 @@ describe('draining a replica', () => {
 
   after(async () => {
     killProxies();
-    await Promise.all(sidecars.map((s) => s.close()));
-    await Promise.all(apps.map((a) => a.close()));
-    killAll();
-    dir.remove();
+    await tearDown(dir, sidecars, apps);
   });
 
   it('drain(): finishes the in-flight request, refuses new ones, deregisters, and callers go elsewhere', async () => {

@@ -6,6 +6,7 @@ import { startSidecar, type Sidecar } from '../../src/proxy/sidecar.js';
 import type { SidecarConfigInput } from '../../src/proxy/config.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { formatHostPort, type HostPort } from '../../src/util/host-port.js';
+import { killAll } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 export const quiet = createLogger({ level: 'silent' });
@@ -107,4 +108,12 @@ export async function distribution(outbound: HostPort, service: string, total: n
     await pool.close();
   }
   return counts;
+}
+
+/** after(): close the sidecars, then the apps, kill every spawned process, remove the temp dir. */
+export async function tearDown(dir: { remove(): void }, sidecars: readonly Sidecar[], apps: readonly App[]): Promise<void> {
+  await Promise.all(sidecars.map((s) => s.close()));
+  await Promise.all(apps.map((a) => a.close()));
+  killAll();
+  dir.remove();
 }

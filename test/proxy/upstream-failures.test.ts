@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
-import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
-import { endpointsReached, replica, send, sidecar, startApp, url, type App } from './helpers.js';
+import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { endpointsReached, replica, send, sidecar, startApp, url, type App, tearDown } from './helpers.js';
 
 describe('upstream failures', () => {
   const dir = tempDir('proxy-upstream-failures');
@@ -36,12 +36,7 @@ describe('upstream failures', () => {
     await endpointsReached(caller, 'cut', 1);
   });
 
-  after(async () => {
-    await Promise.all(sidecars.map((s) => s.close()));
-    await Promise.all(apps.map((a) => a.close()));
-    killAll();
-    dir.remove();
-  });
+  after(() => tearDown(dir, sidecars, apps));
 
   it('resets the client connection when the upstream closes mid-response, counts it, and keeps serving', async () => {
     const response = await request(url(caller.outbound, '/cut'), { headers: { host: 'cut' } });
