@@ -84,6 +84,19 @@ export interface ProxyRequest {
   readonly startedAt: number;
   /** Endpoint ids this request already tried: the balance layer excludes them. */
   readonly tried: Set<string>;
+  /**
+   * Inbound only: who is calling, as authenticated by mutual TLS (the SPIFFE ID in the
+   * peer certificate's URI SAN). Undefined for plaintext (permissive mode) and outbound.
+   */
+  readonly peer?: PeerIdentity;
+}
+
+/** A workload identity: `spiffe://<trustDomain>/ns/<namespace>/svc/<service>`. */
+export interface PeerIdentity {
+  readonly spiffeId: string;
+  readonly trustDomain: string;
+  readonly namespace: string;
+  readonly service: string;
 }
 
 export interface ProxyResponse {
