@@ -65,6 +65,7 @@ export function populate(endpoints: readonly Endpoint[], tableSize: number): Uin
 
 export const maglev = defineStrategy({
   name: 'maglev',
+  hashesOnKey: true,
   summary: "Google's Maglev consistent hashing: a prime-size lookup table, O(1) lookups; random without a hash key.",
   config: {
     tableSize: integerField('tableSize', 3, TABLE_SIZE_LIMIT)

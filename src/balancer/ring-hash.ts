@@ -61,6 +61,7 @@ function buildRing(endpoints: readonly Endpoint[], minimumRingSize: number, maxi
 
 export const ringHash = defineStrategy({
   name: 'ring-hash',
+  hashesOnKey: true,
   summary: 'Consistent hashing on a ring with weighted points (Envoy ring_hash); random without a hash key.',
   config: {
     minimumRingSize: integerField('minimumRingSize', 1, RING_SIZE_LIMIT).default(1024),

@@ -14,6 +14,8 @@ export interface Strategy {
   readonly name: string;
   /** One line for docs and `--help`. */
   readonly summary: string;
+  /** True for consistent-hashing strategies: a request without a hash key is placed at random. */
+  readonly hashesOnKey: boolean;
   /**
    * Validate raw config (`undefined` = all defaults) and bind it.
    * @param field where the config sits in the caller's document, for error messages.
@@ -39,6 +41,8 @@ export interface StrategyDefinition<Shape extends z.ZodRawShape> {
   /** The config fields; unknown fields are rejected. Use `.default()` for defaults. */
   readonly config: Shape;
   readonly check?: ConfigCheck<StrategyConfig<Shape>>;
+  /** Consistent hashing: placement follows each request's hash key (default false). */
+  readonly hashesOnKey?: boolean;
   create(config: StrategyConfig<Shape>, runtime: BalancerRuntime): Balancer;
 }
 
@@ -59,6 +63,7 @@ export function defineStrategy<Shape extends z.ZodRawShape>(definition: Strategy
   return Object.freeze({
     name: definition.name,
     summary: definition.summary,
+    hashesOnKey: definition.hashesOnKey ?? false,
     configure(raw: unknown = {}, field = 'config'): BalancerFactory {
       const result = schema.safeParse(raw);
       if (!result.success) throw validationError(result.error, field, unknownField);

@@ -104,6 +104,9 @@ export const upstreamPolicySchema = z.object(policyShape, {
   if (p.retry.backoffBase > p.retry.backoffMax) {
     problem(['retry', 'backoffMax'], `backoffMax (${p.retry.backoffMax} ms) must be at least backoffBase (${p.retry.backoffBase} ms)`);
   }
+  if (p.hashHeader === undefined && strategies.get(p.loadBalancer.strategy)?.hashesOnKey === true) {
+    problem(['hashHeader'], `loadBalancer ${p.loadBalancer.strategy} places requests by a hash key, so it needs hashHeader (the request header to hash, such as x-user-id); without one every request would land at random`);
+  }
   if (p.outlierDetection.baseEjection > p.outlierDetection.maxEjection) {
     problem(['outlierDetection', 'maxEjection'], `maxEjection (${p.outlierDetection.maxEjection} ms) must be at least baseEjection (${p.outlierDetection.baseEjection} ms)`);
   }

@@ -44,6 +44,7 @@ describe('sidecar config', () => {
     fails({ service: 'x', upstreams: ['a', 'a'] }, 'upstreams.1.service', /listed twice/);
     fails({ service: 'x', upstreams: [{ service: 'a', retry: { maxAttempts: 0 } }] }, 'upstreams.0.retry.maxAttempts', /maxAttempts/);
     fails({ service: 'x', upstreams: [{ service: 'a', loadBalancer: 'random' }] }, 'upstreams.0.loadBalancer.strategy', /unknown load-balancing strategy/);
+    fails({ service: 'x', upstreams: [{ service: 'a', loadBalancer: 'maglev' }] }, 'upstreams.0.hashHeader', /maglev places requests by a hash key, so it needs hashHeader/);
     fails({ service: 'x', http: { headersTimeout: '10m', requestTimeout: '1m' } }, 'http.headersTimeout', /must not be longer than requestTimeout/);
   });
 
