@@ -111,8 +111,9 @@ export function proxyCommand(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .action(async (flags: ProxyFlags) => {
       // Loaded on use: a sidecar process must not carry the other commands' modules, nor they its.
-      const [{ readConfigFile }, { startSidecar }] = await Promise.all([import('../../proxy/config-file.js'), import('../../proxy/sidecar.js')]);
-      const file = flags.config === undefined ? undefined : await readConfigFile(flags.config);
+      // The YAML parser only when there is a file: it is a few MB of a sidecar's memory.
+      const { startSidecar } = await import('../../proxy/sidecar.js');
+      const file = flags.config === undefined ? undefined : await (await import('../../proxy/config-file.js')).readConfigFile(flags.config);
       const logger = createLogger({ level: flags.logLevel, name: 'trellis-proxy' });
       let sidecar;
       try {
