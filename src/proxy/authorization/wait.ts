@@ -16,7 +16,6 @@ export function whenReady(table: AuthorizationTable, waitMs: number, signal?: Ca
     };
     const onAbort = (): void => done(false);
     const timer = setTimeout(() => done(table.ready), waitMs);
-    timer.unref();
     signal?.addEventListener('abort', onAbort, { once: true });
     void table.synced.then(() => done(true));
   });

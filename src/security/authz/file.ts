@@ -27,7 +27,8 @@ export function parsePolicyFile(text: string, file: string): Policy[] {
   const doc = parseConfigText(text, file);
   const value = doc.value;
   const fail = (message: string, field?: string): never => {
-    throw doc.locate(new TrellisError(ErrorCodes.VALIDATION, message, field === undefined ? {} : { field }));
+    if (field === undefined) throw new TrellisError(ErrorCodes.CONFIG, `${file}:1: ${message}`, { details: { file, line: 1 } });
+    throw doc.locate(new TrellisError(ErrorCodes.VALIDATION, message, { field }));
   };
   try {
     if (!isMap(value)) {

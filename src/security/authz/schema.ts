@@ -16,7 +16,6 @@
  *         paths: [/api, /healthz]
  */
 import { z } from 'zod';
-import { serviceNameSchema } from '../../registry/schema.js';
 import { validationError } from '../../util/validation.js';
 import { parseSpiffeId } from './identity.js';
 import { ANY_AUTHENTICATED, SPIFFE_PREFIX, UNAUTHENTICATED } from './sources.js';
@@ -82,13 +81,12 @@ const ruleSchema = z.object(ruleShape, { invalid_type_error: 'each rule must be 
 
 const policyShape = {
   name: policyNameSchema,
-  service: z.union([z.literal(MESH_WIDE), serviceNameSchema], {
-    errorMap: (issue, ctx) => ({
-      message: issue.code === z.ZodIssueCode.invalid_union && ctx.data !== undefined
-        ? `service must be the destination service's name or "*" for every service (got ${JSON.stringify(ctx.data).slice(0, 80)})`
-        : 'service is required: the destination service\'s name, or "*" for every service',
-    }),
-  }),
+  service: z.string({
+    required_error: 'service is required: the destination service\'s name, or "*" for every service',
+    invalid_type_error: 'service must be the destination service\'s name, or "*" for every service',
+  }).refine((s) => s === MESH_WIDE || DNS_LABEL.test(s), (s) => ({
+    message: `service must be the destination service's name (a DNS label) or "*" for every service (got ${JSON.stringify(s).slice(0, 80)})`,
+  })),
   default: actionSchema('default').optional(),
   rules: z.array(ruleSchema, { invalid_type_error: 'rules must be a list such as [{ action: allow, from: [frontend] }]' })
     .max(POLICY_LIMITS.rules, `a policy may have at most ${POLICY_LIMITS.rules} rules`).default([]),
