@@ -27,6 +27,8 @@ interface CompiledRule {
   readonly from: SourceMatcher;
   readonly methods: ReadonlySet<string> | undefined;
   readonly paths: readonly string[] | undefined;
+  /** The decision source naming this rule, made once. */
+  readonly by: DecisionSource;
 }
 
 interface ScopeDefault {
@@ -53,6 +55,7 @@ function compileRules(policies: readonly Policy[], action: Action): CompiledRule
         from: compileSources(rule.from),
         methods: rule.methods === undefined ? undefined : new Set(rule.methods),
         paths: rule.paths,
+        by: Object.freeze({ kind: 'rule', policy: policy.name, rule: index, ...(rule.name === undefined ? {} : { ruleName: rule.name }) }),
       });
     }
   }
@@ -78,6 +81,22 @@ function what(request: AccessRequest): string {
   return request.protocol === 'tcp'
     ? `a TCP connection to ${request.service}`
     : `${request.method ?? 'GET'} ${normalizePath(request.path ?? '/')} on ${request.service}`;
+}
+
+function matches(rule: CompiledRule, request: AccessRequest, path: string | undefined): boolean {
+  if (!rule.from(request.peer)) return false;
+  if (rule.methods !== undefined && (request.protocol !== 'http' || !rule.methods.has(request.method ?? 'GET'))) return false;
+  if (rule.paths !== undefined) {
+    if (path === undefined) return false;
+    for (const prefix of rule.paths) if (underPrefix(path, prefix)) return true;
+    return false;
+  }
+  return true;
+}
+
+function firstMatch(rules: readonly CompiledRule[], request: AccessRequest, path: string | undefined): CompiledRule | undefined {
+  for (const rule of rules) if (matches(rule, request, path)) return rule;
+  return undefined;
 }
 
 export class PolicySet {
@@ -114,49 +133,52 @@ export class PolicySet {
 
   decide(request: AccessRequest): Decision {
     const path = this.#needsPath && request.protocol === 'http' ? normalizePath(request.path ?? '/') : undefined;
-    const matches = (rule: CompiledRule): boolean => {
-      if (!rule.from(request.peer)) return false;
-      if (rule.methods !== undefined && (request.protocol !== 'http' || !rule.methods.has(request.method ?? 'GET'))) return false;
-      if (rule.paths !== undefined && (path === undefined || !rule.paths.some((prefix) => underPrefix(path, prefix)))) return false;
-      return true;
-    };
-    const denied = this.#denies.find(matches);
+    const denied = firstMatch(this.#denies, request, path);
     if (denied !== undefined) return this.#byRule('deny', denied, request);
-    const allowed = this.#allows.find(matches);
+    const allowed = firstMatch(this.#allows, request, path);
     if (allowed !== undefined) return this.#byRule('allow', allowed, request);
     const action = this.#defaultAction;
     const source = this.#default;
     const caller = callerName(request.peer);
     const service = this.service;
-    const names = this.policies.map((p) => p.name);
+    const names = this.policies;
     return explained(action, source, caller, () => {
       const whose = source.scope === 'built-in'
         ? `the built-in default (${action}: no policy for ${service} sets one)`
         : `the default of policy ${source.policy} (${source.scope === 'mesh' ? 'the whole mesh' : `service ${service}`}: ${action})`;
-      const considered = names.length === 0 ? 'no policy applies' : `no rule of ${names.join(', ')} matched`;
+      const considered = names.length === 0 ? 'no policy applies' : `no rule of ${names.map((p) => p.name).join(', ')} matched`;
       return `${action === 'allow' ? 'allowed' : 'denied'} by ${whose}: ${considered} for ${caller} calling ${what(request)}`;
     });
   }
 
   #byRule(action: Action, rule: CompiledRule, request: AccessRequest): Decision {
     const caller = callerName(request.peer);
-    const by: DecisionSource = Object.freeze({ kind: 'rule', policy: rule.policy, rule: rule.index, ...(rule.name === undefined ? {} : { ruleName: rule.name }) });
-    return explained(action, by, caller, () =>
+    return explained(action, rule.by, caller, () =>
       `${action === 'allow' ? 'allowed' : 'denied'} by ${ruleRef(rule)} of policy ${rule.policy}: ${caller} calling ${what(request)}`);
   }
 }
 
 /** A decision whose sentence is written only when read (allowed requests on the data path never read it). */
+class LazyDecision implements Decision {
+  readonly allowed: boolean;
+  #text: string | undefined;
+  readonly #explain: () => string;
+
+  constructor(readonly action: Action, readonly by: DecisionSource, readonly caller: string, explain: () => string) {
+    this.allowed = action === 'allow';
+    this.#explain = explain;
+  }
+
+  get explanation(): string {
+    this.#text ??= this.#explain();
+    return this.#text;
+  }
+
+  toJSON(): Decision {
+    return { action: this.action, allowed: this.allowed, by: this.by, caller: this.caller, explanation: this.explanation };
+  }
+}
+
 function explained(action: Action, by: DecisionSource, caller: string, explain: () => string): Decision {
-  let text: string | undefined;
-  return {
-    action,
-    allowed: action === 'allow',
-    by,
-    caller,
-    get explanation(): string {
-      text ??= explain();
-      return text;
-    },
-  };
+  return new LazyDecision(action, by, caller, explain);
 }

@@ -9,9 +9,15 @@
 
 const UNRESERVED_ESCAPE = /%(4[1-9A-F]|5[0-9A]|6[1-9A-F]|7[0-9A]|3[0-9]|2D|2E|5F|7E)/gi;
 
+/** Whatever normalisation could change: an escape, a doubled slash, a dot segment. */
+const NEEDS_WORK = /%|\/\/|\/\.\.?(?:\/|$)/;
+
 export function normalizePath(raw: string): string {
-  const cut = raw.search(/[?#]/);
-  let path = cut === -1 ? raw : raw.slice(0, cut);
+  let end = raw.indexOf('?');
+  const hash = raw.indexOf('#');
+  if (hash !== -1 && (end === -1 || hash < end)) end = hash;
+  let path = end === -1 ? raw : raw.slice(0, end);
+  if (path.charCodeAt(0) === 47 /* / */ && !NEEDS_WORK.test(path)) return path;
   if (!path.startsWith('/')) path = `/${path}`;
   path = path.replace(UNRESERVED_ESCAPE, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
   const out: string[] = [];

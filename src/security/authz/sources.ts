@@ -32,5 +32,9 @@ export function compileSource(source: string): SourceMatcher {
 export function compileSources(from: readonly string[] | undefined): SourceMatcher {
   if (from === undefined) return () => true;
   const matchers = from.map(compileSource);
-  return (peer) => matchers.some((match) => match(peer));
+  if (matchers.length === 1 && matchers[0] !== undefined) return matchers[0];
+  return (peer) => {
+    for (const match of matchers) if (match(peer)) return true;
+    return false;
+  };
 }
