@@ -133,6 +133,28 @@ describe('authorization policy in the sidecars', () => {
     await waitFor('no policies at b', () => b.status().authorization?.policies.length === 0);
   });
 
+  it('a WebSocket upgrade the policy denies is answered 403 before it reaches the app', async () => {
+    await propagation(() => put('b-no-ws', { service: 'b', rules: [{ name: 'no-chat', action: 'deny', paths: ['/chat'] }] }), 200);
+    await waitFor('b-no-ws at b', () => b.status().authorization?.policies.includes('b-no-ws'));
+    const at = b.inbound;
+    assert.ok(at !== undefined);
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = connect(at.port, at.host, () => socket.write([
+        'GET /chat HTTP/1.1', 'Host: b', 'Connection: Upgrade', 'Upgrade: websocket',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', '',
+      ].join('\r\n')));
+      let got = '';
+      socket.on('data', (d: Buffer) => { got += d.toString(); });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+      socket.setTimeout(5_000, () => socket.destroy());
+    });
+    assert.match(head, /^HTTP\/1\.1 403 /);
+    assert.match(head, /trellis-error: TRELLIS_ERR_FORBIDDEN/i);
+    assert.match(head, /"rule":"no-chat"/);
+    await remove('b-no-ws');
+  });
+
   it('raw TCP: a denied connection is closed before a byte reaches the app', async () => {
     const tcpServer = createServer((socket) => socket.pipe(socket));
     await new Promise<void>((resolve) => tcpServer.listen(0, '127.0.0.1', resolve));
