@@ -9,6 +9,7 @@ import { serviceNameSchema } from '../../registry/schema.js';
 import { parseOrThrow } from '../../util/validation.js';
 import { parseSpiffeId, serviceIdentity } from './identity.js';
 import { SPIFFE_PREFIX, UNAUTHENTICATED } from './sources.js';
+import type { PeerIdentity } from '../../proxy/types.js';
 import type { AccessRequest } from './types.js';
 
 const checkSchema = z.object({
@@ -25,7 +26,7 @@ const checkSchema = z.object({
 /** @throws TrellisError VALIDATION naming the field. */
 export function parseCheckRequest(raw: unknown, trustDomain: string): AccessRequest {
   const c = parseOrThrow(checkSchema, raw ?? {});
-  let peer;
+  let peer: PeerIdentity | undefined;
   if (c.from === UNAUTHENTICATED) {
     peer = undefined;
   } else if (c.from.startsWith(SPIFFE_PREFIX)) {
