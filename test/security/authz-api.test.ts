@@ -90,6 +90,16 @@ describe('authorization policy: API and CLI', () => {
     await api(`${server.url}/v1/policies/b-callers`, 'DELETE');
   });
 
+  it('CLI: a file of several YAML documents applies them all', async () => {
+    const file = join(dir.path, 'docs.yaml');
+    writeFileSync(file, 'name: d1\nservice: b\ndefault: deny\n---\nname: d2\nservice: "*"\nrules:\n  - { action: deny, from: [unauthenticated] }\n');
+    const applied = await cli('policy', 'apply', '-f', file, '--json');
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.deepEqual((JSON.parse(applied.stdout) as { policies: Array<{ policy: { name: string }; created: boolean }> }).policies.map((p) => [p.policy.name, p.created]), [['d1', true], ['d2', true]]);
+    assert.deepEqual(await names(), ['d1', 'd2']);
+    for (const name of ['d1', 'd2']) await cli('policy', 'delete', name);
+  });
+
   it('CLI: apply a file, list, check (explanation and exit codes), delete', async () => {
     const file = join(dir.path, 'policies.yaml');
     writeFileSync(file, [
@@ -147,7 +157,10 @@ describe('authorization policy: API and CLI', () => {
     ['an unknown field', 'name: p\nservice: b\nrules:\n  - action: allow\n    form: [a]\n', /:5: rules\.0\.form: unknown field "form".*accepted in a rule: name, action, from, methods, paths/],
     ['a bad second policy of a list', 'policies:\n  - name: p1\n    service: b\n    default: deny\n  - name: p2\n    service: B\n    default: deny\n', /:6: policies\.1\.service must be the destination service's name \(a DNS label\) or "\*" for every service \(got "B"\)/],
     ['a YAML syntax error', 'name: p\nservice: [b\n', /:\d: YAML syntax error/],
-    ['a list that is not a policy', '- a\n- b\n', /:1: a policy file must be a map/],
+    ['a list that is not a policy', '- a\n- b\n', /:1: a policy file must hold maps/],
+    ['a bad policy in a second document', 'name: p1\nservice: b\ndefault: deny\n---\nname: p2\nservice: b\nrules:\n  - { action: allow, methods: [] }\n', /:8: rules\.0\.methods must not be empty/],
+    ['one name in two documents', 'name: p1\nservice: b\ndefault: deny\n---\nname: p1\nservice: c\ndefault: deny\n', /:5: name: policy name "p1" appears twice in the file/],
+    ['nothing in it', '# just a comment\n', /:1: the policy file is empty/],
   ];
 
   for (const [name, text, expected] of badFiles) {
