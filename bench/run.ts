@@ -1,5 +1,6 @@
 /** `make bench`: every benchmark, each against its reference in the same run. */
 import { cpus } from 'node:os';
+import { authzBench } from './authz.js';
 import { balancerBench } from './balancer.js';
 import { dataplaneBench } from './dataplane.js';
 import { registryBench } from './registry.js';
@@ -11,3 +12,5 @@ process.stdout.write('\n## Data plane (issue 3)\n');
 await dataplaneBench();
 process.stdout.write('\n## Load-balancer picks (issue 3)\n');
 balancerBench();
+process.stdout.write('\n## Authorization decisions (issue 4)\n');
+authzBench();

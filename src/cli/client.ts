@@ -7,6 +7,8 @@ import { request } from 'undici';
 import { ErrorCodes, TrellisError, type ErrorCode, messageOf } from '../errors.js';
 import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
+import type { CheckResult, PolicyEvent } from '../security/authz/store.js';
+import type { StoredPolicy } from '../security/authz/types.js';
 
 /** Three of the server's 15 s keep-alives. */
 export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
@@ -29,7 +31,7 @@ export class ControlPlaneClient {
     this.baseUrl = url.origin;
   }
 
-  async #call<T>(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  async #call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     let response;
     try {
       response = await request(`${this.baseUrl}${path}`, {
@@ -82,6 +84,29 @@ export class ControlPlaneClient {
     return this.#call('GET', '/v1/status');
   }
 
+  /** Every policy, or those that apply to `service` (its own and the mesh-wide ones). */
+  policies(service?: string): Promise<{ policies: StoredPolicy[]; revision: number }> {
+    return this.#call('GET', `/v1/policies${service === undefined ? '' : `?service=${encodeURIComponent(service)}`}`);
+  }
+
+  /** Validate every policy, then store them all (nothing is stored when one is invalid). */
+  applyPolicies(policies: readonly unknown[]): Promise<{ policies: Array<{ policy: StoredPolicy; created: boolean }>; revision: number }> {
+    return this.#call('PUT', '/v1/policies', { policies });
+  }
+
+  deletePolicy(name: string): Promise<{ revision: number }> {
+    return this.#call('DELETE', `/v1/policies/${encodeURIComponent(name)}`);
+  }
+
+  checkPolicy(request: { from?: string; to: string; method?: string; path?: string; protocol?: 'http' | 'tcp' }): Promise<CheckResult> {
+    return this.#call('POST', '/v1/policies/check', request);
+  }
+
+  /** Stream changes to the policies that apply to `service` (see `watch` for the idle timeout). */
+  watchPolicies(options: { service: string; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: PolicyEvent) => void): Promise<void> {
+    return this.#stream('/v1/watch/policies', options, onEvent);
+  }
+
   /**
    * Stream registry events (NDJSON) until the signal aborts or the server ends the stream.
    * The server sends a keep-alive line every 15 s; when nothing at all arrives for
@@ -89,7 +114,11 @@ export class ControlPlaneClient {
    * reset (a frozen host, a dropped network path) and the watch fails with
    * TRELLIS_ERR_CONTROL_PLANE_UNREACHABLE, so callers can mark their tables stale.
    */
-  async watch(options: { service?: string; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: RegistryEvent) => void): Promise<void> {
+  watch(options: { service?: string; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: RegistryEvent) => void): Promise<void> {
+    return this.#stream('/v1/watch', options, onEvent);
+  }
+
+  async #stream<E>(path: string, options: { service?: string; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: E) => void): Promise<void> {
     const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_WATCH_IDLE_TIMEOUT_MS;
     const idle = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -101,7 +130,7 @@ export class ControlPlaneClient {
     const signal = options.signal === undefined ? idle.signal : AbortSignal.any([options.signal, idle.signal]);
     touch();
     try {
-      await this.#watch({ ...options, signal }, onEvent, touch);
+      await this.#watch(path, { ...options, signal }, onEvent, touch);
     } catch (err) {
       if (idle.signal.aborted && !options.signal?.aborted) throw this.#idleError(idleTimeoutMs);
       throw err;
@@ -116,13 +145,13 @@ export class ControlPlaneClient {
       `the control plane at ${this.baseUrl} sent nothing, not even a keep-alive, for ${idleTimeoutMs} ms: taking it as gone`);
   }
 
-  async #watch(options: { service?: string; after?: number; signal: AbortSignal }, onEvent: (event: RegistryEvent) => void, touch: () => void): Promise<void> {
+  async #watch<E>(path: string, options: { service?: string; after?: number; signal: AbortSignal }, onEvent: (event: E) => void, touch: () => void): Promise<void> {
     const query = new URLSearchParams({ format: 'ndjson' });
     if (options.service !== undefined) query.set('service', options.service);
     if (options.after !== undefined) query.set('after', String(options.after));
     let response;
     try {
-      response = await request(`${this.baseUrl}/v1/watch?${query.toString()}`, {
+      response = await request(`${this.baseUrl}${path}?${query.toString()}`, {
         method: 'GET', bodyTimeout: 0, ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
     } catch (err) {
@@ -138,11 +167,11 @@ export class ControlPlaneClient {
       for await (const line of lines) {
         touch();
         if (line.trim() === '') continue;
-        const parsed = JSON.parse(line) as RegistryEvent | ErrorBody;
-        if ('error' in parsed && parsed.error !== undefined) {
+        const parsed = JSON.parse(line) as E | ErrorBody;
+        if (typeof parsed === 'object' && parsed !== null && 'error' in parsed && parsed.error !== undefined) {
           throw new TrellisError((parsed.error.code ?? ErrorCodes.INTERNAL) as ErrorCode, parsed.error.message ?? 'watch ended');
         }
-        onEvent(parsed as RegistryEvent);
+        onEvent(parsed as E);
       }
     } catch (err) {
       if (options.signal?.aborted) return;

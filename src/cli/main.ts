@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { deregisterCommand } from './commands/deregister.js';
 import { heartbeatCommand } from './commands/heartbeat.js';
 import { instancesCommand } from './commands/instances.js';
+import { policyCommand } from './commands/policy/index.js';
 import { proxyCommand } from './commands/proxy.js';
 import { registerCommand } from './commands/register.js';
 import { runCommand } from './commands/run.js';
@@ -20,7 +21,7 @@ const program = new Command('trellis')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand]) {
+for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand, policyCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

@@ -10,6 +10,7 @@ import { startDnsServer, type DnsServer } from '../dns/index.js';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { Registry } from '../registry/registry.js';
 import { isHealthy } from '../registry/types.js';
+import { PolicyStore } from '../security/authz/store.js';
 import { openStore } from '../store/open.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { buildApi } from './api/app.js';
@@ -54,7 +55,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     closers.push(() => checks.close());
 
-    const api = buildApi({ registry, logger, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
+    const policies = new PolicyStore(store);
+    const api = buildApi({ registry, policies, logger, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });
     } catch (err) {

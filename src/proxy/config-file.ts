@@ -4,7 +4,7 @@
  * becomes TrellisError CONFIG naming the file and line: `sidecar.yaml:7: app.port must …`.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseAllDocuments, parseDocument, type Document } from 'yaml';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../errors.js';
 import { describeIssue } from '../mesh/load.js';
 import { lineOf } from '../mesh/source-lines.js';
@@ -29,13 +29,14 @@ function pathOf(field: string): Array<string | number> {
   return field.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part));
 }
 
-export function parseConfigText(text: string, file: string): ConfigFile {
-  const lines = new LineCounter();
-  const doc: Document = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+function syntaxCheck(doc: Document, file: string): void {
   const syntax = doc.errors[0];
   if (syntax !== undefined) {
     throw configError(file, syntax.linePos?.[0]?.line ?? 1, `YAML syntax error: ${(syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '')}`);
   }
+}
+
+function configFile(doc: Document, lines: LineCounter, file: string): ConfigFile {
   return {
     file,
     value: doc.toJS({ maxAliasCount: 100 }) ?? undefined,
@@ -45,6 +46,22 @@ export function parseConfigText(text: string, file: string): ConfigFile {
       return configError(file, lineOf(doc, lines, path), describeIssue(path, err.message), err.field, err);
     },
   };
+}
+
+export function parseConfigText(text: string, file: string): ConfigFile {
+  const lines = new LineCounter();
+  const doc: Document = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  syntaxCheck(doc, file);
+  return configFile(doc, lines, file);
+}
+
+/** Every document of a multi-document file (`---` between them), each locating its own errors. */
+export function parseConfigDocuments(text: string, file: string): ConfigFile[] {
+  const lines = new LineCounter();
+  const parsed = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const docs: Document[] = Array.isArray(parsed) ? parsed : [];
+  for (const doc of docs) syntaxCheck(doc, file);
+  return docs.map((doc) => configFile(doc, lines, file));
 }
 
 export async function readConfigFile(file: string): Promise<ConfigFile> {

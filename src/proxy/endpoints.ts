@@ -1,14 +1,14 @@
 /**
  * The endpoint tables of the services this sidecar calls — only those: one Cluster per
  * upstream (its Balancer, its OutlierDetector, its instances), each kept current by a
- * ServiceFollower on the control plane's watch.
+ * FeedFollower on the control plane's watch.
  */
 import type { Logger } from 'pino';
 import { strategies } from '../balancer/registry.js';
 import type { Endpoint } from '../balancer/types.js';
 import type { ControlPlaneClient } from '../cli/client.js';
 import { Cluster, type ClusterStatus, type SyncState } from './discovery/cluster.js';
-import { ServiceFollower } from './discovery/follower.js';
+import { clusterFeed, FeedFollower } from './discovery/follower.js';
 import type { OutlierDetectors } from './layers/outlier.js';
 import type { UpstreamPolicy } from './types.js';
 
@@ -27,7 +27,7 @@ const severity: Record<SyncState, number> = { connected: 0, connecting: 1, stale
 
 export class EndpointTables {
   readonly #clusters = new Map<string, Cluster>();
-  readonly #followers: ServiceFollower[] = [];
+  readonly #followers: FeedFollower[] = [];
 
   constructor(options: EndpointTablesOptions) {
     for (const upstream of options.upstreams) {
@@ -35,7 +35,7 @@ export class EndpointTables {
       const balancer = strategies.configure(policy.loadBalancer, 'loadBalancer').create();
       const cluster = new Cluster(service, balancer, options.detectors.for(service, policy.outlierDetection), options.onChange);
       this.#clusters.set(upstream.service, cluster);
-      this.#followers.push(new ServiceFollower({ client: options.client, cluster, logger: options.logger }));
+      this.#followers.push(new FeedFollower({ feed: clusterFeed(options.client, cluster), logger: options.logger }));
     }
   }
 

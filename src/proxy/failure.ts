@@ -12,11 +12,16 @@ export interface FailureOptions {
   readonly reachedApp?: boolean;
   readonly endpoint?: Endpoint | undefined;
   readonly cause?: unknown;
+  /** Machine-readable facts for the answer's body (e.g. the policy that denied a request). */
+  readonly details?: Record<string, unknown>;
 }
 
 export function proxyFailure(code: ErrorCode, message: string, options: FailureOptions = {}): ProxyFailure {
   return {
-    error: new TrellisError(code, message, options.cause === undefined ? {} : { cause: options.cause }),
+    error: new TrellisError(code, message, {
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+      ...(options.details === undefined ? {} : { details: options.details }),
+    }),
     reachedApp: options.reachedApp ?? false,
     endpoint: options.endpoint,
   };

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Endpoint } from '../balancer/types.js';
 import type { ControlPlaneClient } from '../cli/client.js';
 import { ErrorCodes } from '../errors.js';
+import type { AuthorizationTable } from './authorization/table.js';
 import { formatHostPort } from '../util/host-port.js';
 import { speaksHttp2, type AppConfig, type SidecarConfig } from './config.js';
 import { AppHealth } from './lifecycle/app-health.js';
@@ -38,6 +39,8 @@ export interface InstanceOptions {
   readonly context: SiteContext;
   readonly relay: RelayOptions;
   readonly logger: Logger;
+  /** This service's authorization policies, enforced on the inbound listener. */
+  readonly authorization?: AuthorizationTable;
 }
 
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
@@ -59,6 +62,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       context: options.context,
       limits: config.http,
       relay: options.relay,
+      ...(options.authorization === undefined ? {} : { authorization: options.authorization }),
     });
   } catch (err) {
     await appUpstream.close();

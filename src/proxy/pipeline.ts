@@ -2,11 +2,12 @@
  * The one place that declares the order of the data path's layers.
  *
  *   outbound: timeout → retry → circuit breaker → outlier detection → balance → upstream
- *   inbound:  straight to the local app (its own small pool)
+ *   inbound:  authorization (the service's policies) → the local app (its own small pool)
  *
  * Layers are built once per sidecar and read their settings from each request's target
  * (its service's policy); per-service state is keyed by `request.target.service`.
  */
+import { createAuthorizationLayer, type AuthorizationLookup } from './layers/authorize.js';
 import { createBalanceLayer, type ClusterLookup } from './layers/balance.js';
 import { createCircuitBreakerLayer } from './layers/circuit-breaker.js';
 import { createOutlierLayer, type OutlierDetectors } from './layers/outlier.js';
@@ -38,6 +39,10 @@ export function outboundStack(options: OutboundStackOptions): Handler {
   return compose(layers, createBalanceLayer(options.clusters)(options.upstream));
 }
 
-export function inboundStack(upstream: EndpointHandler, app: Endpoint): Handler {
-  return (request) => upstream(request, app);
+/** `authorization` absent: no authorization layer (every request goes to the app). */
+export function inboundStack(upstream: EndpointHandler, app: Endpoint, authorization?: AuthorizationLookup): Handler {
+  const layers: readonly Layer[] = [
+    ...(authorization === undefined ? [] : [createAuthorizationLayer(authorization)]),
+  ];
+  return compose(layers, (request) => upstream(request, app));
 }

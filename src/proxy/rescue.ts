@@ -42,7 +42,9 @@ export type ProxyErrorCode =
   | typeof ErrorCodes.DRAINING
   | typeof ErrorCodes.BAD_REQUEST
   | typeof ErrorCodes.HEADERS_TOO_LARGE
-  | typeof ErrorCodes.REQUEST_TIMEOUT;
+  | typeof ErrorCodes.REQUEST_TIMEOUT
+  | typeof ErrorCodes.FORBIDDEN
+  | typeof ErrorCodes.POLICY_UNAVAILABLE;
 
 /** Seconds a client should wait after a CIRCUIT_OPEN: in-flight requests finish quickly. */
 const CIRCUIT_OPEN_RETRY_AFTER_SECONDS = 1;
@@ -60,6 +62,8 @@ const remedies: { readonly [C in ProxyErrorCode]: (service: string) => string } 
   [ErrorCodes.BAD_REQUEST]: () => 'fix the request: the proxy could not read it as HTTP',
   [ErrorCodes.HEADERS_TOO_LARGE]: () => "send smaller headers (cookies are the usual culprit), or raise the sidecar's header size limit",
   [ErrorCodes.REQUEST_TIMEOUT]: () => 'the client sent its request too slowly: send the whole request at once',
+  [ErrorCodes.FORBIDDEN]: (s) => `if this caller should be let in, change the policies of ${s}: \`trellis policy list --service ${s}\`, and \`trellis policy check\` to try a change`,
+  [ErrorCodes.POLICY_UNAVAILABLE]: () => 'retry shortly; if it lasts, check that this sidecar reaches the control plane',
 };
 
 function remedyFor(code: ErrorCode, service: string): string | undefined {
@@ -99,6 +103,7 @@ export function failureResponse(failure: ProxyFailure, target: Target): FailureA
       message: explain(failure, target),
       service: target.service,
       direction: target.direction,
+      ...(error.details ?? {}),
       ...(endpoint === undefined ? {} : { endpoint: { id: endpoint.id, address: formatHostPort({ host: endpoint.address, port: endpoint.port }) } }),
     },
   });
@@ -108,6 +113,7 @@ export function failureResponse(failure: ProxyFailure, target: Target): FailureA
 /** gRPC status codes (grpc/doc/statuscodes.md) the proxy answers with. */
 export const GrpcStatus = {
   DEADLINE_EXCEEDED: 4,
+  PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
@@ -124,6 +130,8 @@ const grpcStatusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.CIRCUIT_OPEN]: GrpcStatus.UNAVAILABLE,
   [ErrorCodes.NO_ROUTE]: GrpcStatus.UNIMPLEMENTED,
   [ErrorCodes.HEADERS_TOO_LARGE]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [ErrorCodes.FORBIDDEN]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCodes.POLICY_UNAVAILABLE]: GrpcStatus.UNAVAILABLE,
 };
 
 /** grpc-message is percent-encoded UTF-8: bytes outside printable ASCII, and `%` itself. */

@@ -16,7 +16,9 @@ import { ThrottledLog } from '../dns/throttled-log.js';
 import { ErrorCodes } from '../errors.js';
 import { createLogger } from '../telemetry/logger.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
+import { AuthorizationTable, policyFeed } from './authorization/table.js';
 import { parseSidecarConfig, type SidecarConfig, type SidecarConfigInput } from './config.js';
+import { FeedFollower } from './discovery/follower.js';
 import { EndpointTables } from './endpoints.js';
 import { startInstance, type Instance } from './instance.js';
 import { OutlierDetectors } from './layers/outlier.js';
@@ -141,8 +143,14 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     }
 
     let instance: Instance | undefined;
+    let authorization: AuthorizationTable | undefined;
     if (config.app !== undefined) {
-      instance = await startInstance({ config, app: config.app, client, context, relay, logger });
+      // Inbound authorization: this service's policies, followed like the endpoint tables.
+      authorization = new AuthorizationTable(config.service, logger);
+      const policies = new FeedFollower({ feed: policyFeed(client, authorization), logger });
+      policies.start();
+      closers.push(() => policies.close());
+      instance = await startInstance({ config, app: config.app, client, context, relay, logger, authorization });
       const started = instance;
       closers.push(() => started.close());
       listeners.push(started.inbound);
@@ -162,7 +170,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       inbound: inbound?.address,
       outbound: outbound.address,
       upstreamPorts: Object.freeze(upstreamPorts),
-      status: () => sidecarStatus({ config, closed, draining, tables, listeners, registration, health }),
+      status: () => sidecarStatus({ config, closed, draining, tables, listeners, registration, health, authorization }),
       drain() {
         drained ??= (async () => {
           draining = true;

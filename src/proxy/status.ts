@@ -1,6 +1,7 @@
 /** `sidecar.status()`: what the sidecar knows and does, as plain data (for tests, logs and an admin endpoint). */
 import type { HealthStatus } from '../health/status.js';
 import { formatHostPort } from '../util/host-port.js';
+import type { AuthorizationStatus, AuthorizationTable } from './authorization/table.js';
 import type { SidecarConfig } from './config.js';
 import type { ClusterStatus, EndpointTables, SyncState } from './endpoints.js';
 import type { AppHealth } from './lifecycle/app-health.js';
@@ -23,6 +24,8 @@ export interface SidecarStatus {
   readonly upstreams: Readonly<Record<string, ClusterStatus>>;
   /** Per listener: bound address, requests (or TCP connections) in flight, and an HTTP listener's counters. */
   readonly listeners: Readonly<Record<string, ListenerStatus>>;
+  /** Inbound authorization: policies in force, their sync state, allowed / denied counters. */
+  readonly authorization: AuthorizationStatus | undefined;
 }
 
 export interface ListenerStatus {
@@ -51,6 +54,7 @@ export interface StatusParts {
   readonly listeners: readonly Listener[];
   readonly registration: Registration | undefined;
   readonly health: AppHealth | undefined;
+  readonly authorization?: AuthorizationTable | undefined;
 }
 
 function controlPlaneState(parts: StatusParts): SyncState {
@@ -71,5 +75,6 @@ export function sidecarStatus(parts: StatusParts): SidecarStatus {
     registration: parts.registration?.state,
     upstreams: parts.tables.status(),
     listeners: Object.fromEntries(parts.listeners.map((l) => [l.name, listenerStatus(l)])),
+    authorization: parts.authorization?.status(),
   };
 }

@@ -11,7 +11,8 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { formatHostPort } from '../../src/util/host-port.js';
-import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { api, killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, sidecar } from './helpers.js';
 
 interface EchoRequest { text: string }
@@ -153,5 +154,21 @@ describe('gRPC through two sidecars', () => {
       assert.deepEqual(err.metadata.get('trellis-error'), ['TRELLIS_ERR_NO_HEALTHY_ENDPOINT']);
       return true;
     });
+  });
+
+  it("fails a call the echo service's policy denies with PERMISSION_DENIED naming the policy", async () => {
+    await api(`${server.url}/v1/policies/echo-closed`, 'PUT', { service: 'echo', default: 'deny' });
+    const err = await waitFor('a call to be denied', async () => {
+      try {
+        await unary(clientFor('echo'), { text: 'let me in' });
+        return undefined;
+      } catch (e) {
+        return isServiceError(e) && e.code === grpc.status.PERMISSION_DENIED ? e : undefined;
+      }
+    });
+    assert.match(err.details, /denied by the default of policy echo-closed/);
+    assert.deepEqual(err.metadata.get('trellis-error'), ['TRELLIS_ERR_FORBIDDEN']);
+    await api(`${server.url}/v1/policies/echo-closed`, 'DELETE');
+    await waitFor('calls to be allowed again', async () => (await unary(clientFor('echo'), { text: 'back' }).catch(() => undefined))?.reply.text === 'back');
   });
 });

@@ -1,14 +1,18 @@
 /** The control plane's HTTP API: a fastify app with our error shape on every failure. */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from '../../registry/registry.js';
+import type { PolicyStore } from '../../security/authz/store.js';
 import { Limits } from '../../registry/limits.js';
 import { routeNotFound, sendError } from './errors.js';
+import { policyRoutes } from './policies.js';
 import { servicesRoutes } from './services.js';
 import { statusRoutes } from './status.js';
 import { watchRoutes, type WatchRouteOptions } from './watch.js';
 
 export interface ApiOptions {
   registry: Registry;
+  /** Authorization policies (/v1/policies); absent = no policy API. */
+  policies?: PolicyStore;
   logger: FastifyBaseLogger;
   watch?: WatchRouteOptions;
 }
@@ -30,5 +34,6 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   statusRoutes(app, options.registry, Date.now());
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
+  if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);
   return app;
 }

@@ -1,28 +1,60 @@
 /**
- * Follows one upstream service on the control plane: list it (a full table and the
- * revision it was read at), then watch from that revision. When the control plane goes
- * away the table is kept and marked stale, and the follower retries with back-off; each
- * reconnect re-lists, so whatever changed meanwhile (including deletions) is picked up.
+ * Follows one thing on the control plane — an upstream's endpoint table, this service's
+ * authorization policies — as a Feed: read it whole (and the revision it was read at),
+ * then watch from that revision. When the control plane goes away the last state is kept
+ * and marked stale, and the follower retries with back-off; each reconnect re-reads the
+ * whole state, so whatever changed meanwhile (including deletions) is picked up.
  */
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../../cli/client.js';
 import { messageOf } from '../../errors.js';
 import { backoffDelay, sleep } from '../layers/backoff.js';
-import type { Cluster } from './cluster.js';
+import type { Cluster, SyncState } from './cluster.js';
+
+/** What a follower keeps current. */
+export interface Feed {
+  /** connecting until the first read; stale while the control plane is away. */
+  state: SyncState;
+  /** Read the whole state and replace the local copy; resolves with the revision it was read at. */
+  resync(): Promise<number>;
+  /** Apply changes after `revision` until the stream ends (resolves) or fails (rejects). */
+  follow(revision: number, signal: AbortSignal): Promise<void>;
+  /** Log fields and messages for "back" and "lost". */
+  describe(): Record<string, unknown>;
+  readonly messages: { readonly resynced: string; readonly lost: string };
+}
 
 export interface FollowerOptions {
-  readonly client: ControlPlaneClient;
-  readonly cluster: Cluster;
+  readonly feed: Feed;
   readonly logger: Logger;
   /** Reconnect back-off: first delay and cap (default 200 ms, 5 s). */
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
 }
 
-export class ServiceFollower {
+/** An upstream service's endpoint table as a Feed. */
+export function clusterFeed(client: ControlPlaneClient, cluster: Cluster): Feed {
+  return {
+    get state() { return cluster.state; },
+    set state(state: SyncState) { cluster.state = state; },
+    async resync() {
+      const listing = await client.instances(cluster.service);
+      cluster.replace(listing.instances, listing.revision);
+      return listing.revision;
+    },
+    follow: (revision, signal) => client.watch({ service: cluster.service, after: revision, signal }, (event) => cluster.apply(event)),
+    describe: () => ({ service: cluster.service, revision: cluster.revision, endpoints: cluster.healthy }),
+    messages: {
+      resynced: 'control plane back: endpoint table resynced',
+      lost: 'lost the control plane: routing with the last known endpoints until it is back',
+    },
+  };
+}
+
+export class FeedFollower {
   readonly #options: FollowerOptions;
   readonly #abort = new AbortController();
-  /** Resolves after the first successful listing (never rejects). */
+  /** Resolves after the first successful read (never rejects). */
   readonly synced: Promise<void>;
   #markSynced: () => void = () => undefined;
 
@@ -40,29 +72,27 @@ export class ServiceFollower {
   }
 
   async #run(): Promise<void> {
-    const { client, cluster, logger } = this.#options;
+    const { feed, logger } = this.#options;
     const signal = this.#abort.signal;
     let attempt = 0;
     while (!signal.aborted) {
       try {
-        const listing = await client.instances(cluster.service);
+        const revision = await feed.resync();
         if (signal.aborted) return;
-        cluster.replace(listing.instances, listing.revision);
-        if (cluster.state !== 'connected') {
-          if (cluster.state === 'stale') logger.info({ service: cluster.service, revision: listing.revision }, 'control plane back: endpoint table resynced');
-          cluster.state = 'connected';
+        if (feed.state !== 'connected') {
+          if (feed.state === 'stale') logger.info(feed.describe(), feed.messages.resynced);
+          feed.state = 'connected';
         }
         this.#markSynced();
         attempt = 0;
-        await client.watch({ service: cluster.service, after: listing.revision, signal }, (event) => cluster.apply(event));
+        await feed.follow(revision, signal);
         if (signal.aborted) return;
         throw new Error('the watch stream ended');
       } catch (err) {
         if (signal.aborted) return;
-        if (cluster.state === 'connected') {
-          cluster.state = 'stale';
-          logger.warn({ service: cluster.service, err: messageOf(err), endpoints: cluster.healthy },
-            'lost the control plane: routing with the last known endpoints until it is back');
+        if (feed.state === 'connected') {
+          feed.state = 'stale';
+          logger.warn({ ...feed.describe(), err: messageOf(err) }, feed.messages.lost);
         }
       }
       attempt += 1;

@@ -10,8 +10,10 @@ import type { Endpoint } from '../../balancer/types.js';
 import type { HostPort } from '../../util/host-port.js';
 import { speaksHttp2, type Protocol } from '../config.js';
 import type { Http1Limits } from '../http1/server.js';
+import type { AuthorizationTable } from '../authorization/table.js';
 import { inboundStack } from '../pipeline.js';
 import { upgradeRefused } from '../routes.js';
+import { authorizeConnections } from '../tcp/authorize.js';
 import { relayTo, type RelayOptions } from '../tcp/relay.js';
 import { startTcpListener } from '../tcp/listener.js';
 import type { EndpointHandler, Target } from '../types.js';
@@ -33,18 +35,24 @@ export interface InboundOptions {
   readonly context: SiteContext;
   readonly limits: Http1Limits;
   readonly relay: RelayOptions;
+  /** The service's authorization policies; absent = no authorization. */
+  readonly authorization?: AuthorizationTable;
 }
 
 export function startInboundListener(options: InboundOptions): Promise<Listener> {
-  const { protocol, target, app, context } = options;
+  const { protocol, target, app, context, authorization } = options;
   if (protocol === 'tcp') {
-    return startTcpListener('inbound', options.at, 'inbound.listen', relayTo(app.address, app.port, options.relay, target.service));
+    const relay = relayTo(app.address, app.port, options.relay, target.service);
+    return startTcpListener('inbound', options.at, 'inbound.listen', authorization === undefined ? relay : authorizeConnections(authorization, relay, {
+      onUnavailable: (socket) => options.relay.failures.report({ service: target.service, remoteAddress: socket.remoteAddress, err: 'no authorization policy read yet' }),
+    }));
   }
-  const handler = inboundStack(options.upstream, app);
+  const tables = authorization === undefined ? undefined : (service: string) => (service === authorization.service ? authorization : undefined);
+  const handler = inboundStack(options.upstream, app, tables);
   if (speaksHttp2(protocol)) {
     const site = fixedSite(context, target, handler, upgradeRefused(target.service, protocol), true);
     return startHttp2Listener('inbound', options.at, 'inbound.listen', site, options.limits);
   }
-  const site = fixedSite(context, target, handler, inboundStack(options.upgrade, app), true);
+  const site = fixedSite(context, target, handler, inboundStack(options.upgrade, app, tables), true);
   return startHttpListener('inbound', options.at, 'inbound.listen', site, options.limits);
 }
