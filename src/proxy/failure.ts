@@ -12,18 +12,16 @@ export interface FailureOptions {
   readonly reachedApp?: boolean;
   readonly endpoint?: Endpoint | undefined;
   readonly cause?: unknown;
-  /** Machine-readable facts for the answer's body (e.g. the policy that denied a request). */
-  readonly details?: Record<string, unknown>;
+  /** Facts the answer's body shows besides the message (e.g. the policy that denied a request). */
+  readonly answer?: Readonly<Record<string, string>>;
 }
 
 export function proxyFailure(code: ErrorCode, message: string, options: FailureOptions = {}): ProxyFailure {
   return {
-    error: new TrellisError(code, message, {
-      ...(options.cause === undefined ? {} : { cause: options.cause }),
-      ...(options.details === undefined ? {} : { details: options.details }),
-    }),
+    error: new TrellisError(code, message, options.cause === undefined ? {} : { cause: options.cause }),
     reachedApp: options.reachedApp ?? false,
     endpoint: options.endpoint,
+    ...(options.answer === undefined ? {} : { answer: options.answer }),
   };
 }
 

@@ -103,7 +103,7 @@ export function failureResponse(failure: ProxyFailure, target: Target): FailureA
       message: explain(failure, target),
       service: target.service,
       direction: target.direction,
-      ...(error.details ?? {}),
+      ...failure.answer,
       ...(endpoint === undefined ? {} : { endpoint: { id: endpoint.id, address: formatHostPort({ host: endpoint.address, port: endpoint.port }) } }),
     },
   });

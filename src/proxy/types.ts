@@ -128,6 +128,8 @@ export interface ProxyFailure {
   readonly endpoint: Endpoint | undefined;
   /** Seconds from an upstream Retry-After, when it gave one. */
   readonly retryAfterSeconds?: number;
+  /** Facts the answer's body shows besides the message (the policy that denied a request, the caller). */
+  readonly answer?: Readonly<Record<string, string>>;
 }
 
 export type Outcome =

@@ -76,6 +76,25 @@ describe('inbound authorization layer', () => {
     assert.equal(table.status().denied, 2);
   });
 
+  it('logs each denial with the caller, policy, rule and request id, at most maxDenialLogsPerSecond a second', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger({ level: 'info', destination: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } } });
+    const table = new AuthorizationTable('b', logger, { maxDenialLogsPerSecond: 3 });
+    table.replace([bCallers], 1);
+    const handler = createAuthorizationLayer(() => table)(async () => response(200, undefined));
+    lines.length = 0;
+    for (let i = 0; i < 10; i += 1) await handler(request(serviceIdentity('a'), 'GET', '/admin'));
+    const denials = lines.filter((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('authorization denied: '));
+    assert.ok(denials.length >= 3 && denials.length <= 6, `${denials.length} denial lines for 10 denials`);
+    const first = denials[0];
+    assert.equal(first?.['caller'], 'spiffe://trellis.local/ns/default/svc/a');
+    assert.equal(first?.['policy'], 'b-callers');
+    assert.equal(first?.['ruleName'], 'no-admin');
+    assert.equal(first?.['path'], '/admin');
+    assert.equal(first?.['requestId'], 'req-1');
+    assert.equal(table.status().denied, 10, 'every denial is counted, logged or not');
+  });
+
   it('a gRPC call that is denied gets PERMISSION_DENIED', async () => {
     const { table, handler } = harness();
     table.replace([bCallers], 1);

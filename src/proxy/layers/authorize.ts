@@ -33,7 +33,7 @@ function authorize(table: AuthorizationTable, request: ProxyRequest, next: Handl
   if (decision.allowed) return next(request);
   const by = decision.by;
   return Promise.resolve(failed(proxyFailure(ErrorCodes.FORBIDDEN, decision.explanation, {
-    details: {
+    answer: {
       caller: decision.caller,
       ...(by.policy === undefined ? {} : { policy: by.policy }),
       ...(by.kind === 'rule' ? { rule: by.ruleName ?? `rules.${by.rule}` } : { default: by.scope }),
