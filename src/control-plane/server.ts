@@ -12,6 +12,9 @@ import { Registry } from '../registry/registry.js';
 import { isHealthy } from '../registry/types.js';
 import { openStore } from '../store/open.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
+import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
+import type { CertificateAuthority } from '../security/ca/authority.js';
+import type { JoinTokens } from '../security/tokens/join-tokens.js';
 import { buildApi } from './api/app.js';
 
 export interface ControlPlaneOptions {
@@ -24,6 +27,8 @@ export interface ControlPlaneOptions {
   minCheckIntervalMs?: number;
   /** A keep-alive line is sent on idle watch streams this often (default 15 s). */
   watchKeepAliveMs?: number;
+  /** The CA and join tokens (trust domain, a given root, the longest certificate lifetime). */
+  security?: SecurityOptions;
 }
 
 export interface ControlPlane {
@@ -31,6 +36,9 @@ export interface ControlPlane {
   readonly url: string;
   readonly dns: HostPort | undefined;
   readonly registry: Registry;
+  readonly ca: CertificateAuthority;
+  /** Join tokens: `trellis up` mints its replicas' tokens here. */
+  readonly tokens: JoinTokens;
   close(): Promise<void>;
 }
 
@@ -54,7 +62,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     closers.push(() => checks.close());
 
-    const api = buildApi({ registry, logger, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
+    const security = await startSecurity({ store, dataDir: options.dataDir, logger, ...options.security });
+    const api = buildApi({ registry, logger, security, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });
     } catch (err) {
@@ -85,7 +94,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
     const dnsAddress = dns === undefined ? undefined : { host: dns.host, port: dns.port };
     logger.info({ api: url, dns: dnsAddress === undefined ? null : formatHostPort(dnsAddress), dataDir: options.dataDir, backend: store.backend }, 'control plane ready');
-    return { url, dns: dnsAddress, registry, close };
+    return { url, dns: dnsAddress, registry, ca: security.ca, tokens: security.tokens, close };
   } catch (err) {
     await close();
     throw err;

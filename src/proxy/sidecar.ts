@@ -32,6 +32,7 @@ import { createHttpUpstream, originOf, type HttpUpstream } from './upstream/http
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
 import type { EndpointHandler, Handler, Target } from './types.js';
+import { startSidecarTls, type SidecarTls } from '../security/mtls/sidecar-tls.js';
 
 export type { SidecarStatus };
 
@@ -45,6 +46,8 @@ export interface SidecarOptions {
   readonly logger?: Logger;
   /** Jitter source for retry back-off (tests inject one). */
   readonly random?: () => number;
+  /** The join token for the mTLS certificate (kept out of the config: never logged). */
+  readonly token?: string;
 }
 
 export interface Sidecar {
@@ -60,6 +63,8 @@ export interface Sidecar {
   drain(): Promise<void>;
   /** Close everything now (no deregistration). */
   close(): Promise<void>;
+  /** Mutual TLS (identity, handshake counters and their hook); undefined in mode off. */
+  readonly tls: SidecarTls | undefined;
 }
 
 function whenIdle(listener: Listener | undefined, timeoutMs: number): Promise<void> {
@@ -78,7 +83,6 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const logger = (options.logger ?? createLogger({ name: 'trellis-proxy' })).child({ service: config.service, id: config.id });
   const client = new ControlPlaneClient(config.controlPlane);
   const limits = config.http;
-  const relay = { connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed') };
   let draining = false;
   const closers: Array<() => Promise<void> | void> = [];
   const close = async (): Promise<void> => {
@@ -86,11 +90,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   };
 
   try {
+    const tls = await startSidecarTls({ config: config.mtls, service: config.service, client, token: options.token, logger });
+    if (tls !== undefined) closers.push(() => tls.close());
+    const peerTls = tls === undefined ? {} : { tls: tls.client };
+    const relay = { connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed'), ...peerTls };
     const detectors = new OutlierDetectors({ onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
     const unreachable = ErrorCodes.UPSTREAM_CONNECT;
-    const http1: HttpUpstream = createHttpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs });
+    const http1: HttpUpstream = createHttpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
     closers.push(() => http1.close());
-    const http2: HttpUpstream = createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs });
+    const http2: HttpUpstream = createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
     closers.push(() => http2.close());
     let retainScheduled = false;
     const tables: EndpointTables = new EndpointTables({
@@ -116,7 +124,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     const pipelines: Pipelines = {
       http: stack(http1.send),
       http2: stack(http2.send),
-      upgrade: stack(createUpgradeUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs })),
+      upgrade: stack(createUpgradeUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls })),
     };
     const context = siteContext(logger, limits.replayBufferBytes, () => draining);
     const routes = new Map<string, ServiceRoute>(config.upstreams.map((u) => [
@@ -142,7 +150,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
     let instance: Instance | undefined;
     if (config.app !== undefined) {
-      instance = await startInstance({ config, app: config.app, client, context, relay, logger });
+      instance = await startInstance({ config, app: config.app, client, context, relay: { ...relay, tls: undefined }, logger, tls });
       const started = instance;
       closers.push(() => started.close());
       listeners.push(started.inbound);
@@ -162,7 +170,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       inbound: inbound?.address,
       outbound: outbound.address,
       upstreamPorts: Object.freeze(upstreamPorts),
-      status: () => sidecarStatus({ config, closed, draining, tables, listeners, registration, health }),
+      status: () => sidecarStatus({ config, closed, draining, tables, listeners, registration, health, tls }),
+      tls,
       drain() {
         drained ??= (async () => {
           draining = true;
@@ -183,6 +192,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       outbound: formatHostPort(outbound.address),
       upstreams: Object.fromEntries(Object.entries(upstreamPorts).map(([service, at]) => [service, formatHostPort(at)])),
       controlPlane: config.controlPlane,
+      mtls: tls === undefined ? 'off' : { mode: tls.mode, spiffeId: tls.identity.current()?.spiffeId ?? null },
     }, 'sidecar ready');
     return sidecar;
   } catch (err) {

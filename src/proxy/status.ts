@@ -6,6 +6,7 @@ import type { ClusterStatus, EndpointTables, SyncState } from './endpoints.js';
 import type { AppHealth } from './lifecycle/app-health.js';
 import type { Registration, RegistrationState } from './lifecycle/registration.js';
 import type { Listener } from './listeners/listener.js';
+import type { SidecarTls, SidecarTlsStatus } from '../security/mtls/sidecar-tls.js';
 
 export interface SidecarStatus {
   readonly service: string;
@@ -23,6 +24,8 @@ export interface SidecarStatus {
   readonly upstreams: Readonly<Record<string, ClusterStatus>>;
   /** Per listener: bound address, requests (or TCP connections) in flight, and an HTTP listener's counters. */
   readonly listeners: Readonly<Record<string, ListenerStatus>>;
+  /** Mutual TLS: mode, SPIFFE ID, certificate expiry, renewals, handshakes and refusals by reason; undefined when off. */
+  readonly mtls: SidecarTlsStatus | undefined;
 }
 
 export interface ListenerStatus {
@@ -51,12 +54,13 @@ export interface StatusParts {
   readonly listeners: readonly Listener[];
   readonly registration: Registration | undefined;
   readonly health: AppHealth | undefined;
+  readonly tls: SidecarTls | undefined;
 }
 
 function controlPlaneState(parts: StatusParts): SyncState {
   const fromTables = parts.tables.state();
   if (fromTables !== undefined) return fromTables;
-  const reachable = parts.registration?.reachable;
+  const reachable = parts.registration?.reachable ?? parts.tls?.identity.reachable;
   return reachable === undefined ? 'connecting' : reachable ? 'connected' : 'stale';
 }
 
@@ -71,5 +75,6 @@ export function sidecarStatus(parts: StatusParts): SidecarStatus {
     registration: parts.registration?.state,
     upstreams: parts.tables.status(),
     listeners: Object.fromEntries(parts.listeners.map((l) => [l.name, listenerStatus(l)])),
+    mtls: parts.tls?.status(),
   };
 }

@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Registry } from '../../registry/registry.js';
 import { Limits } from '../../registry/limits.js';
 import { routeNotFound, sendError } from './errors.js';
+import { securityRoutes, type SecurityRouteOptions } from './security.js';
 import { servicesRoutes } from './services.js';
 import { statusRoutes } from './status.js';
 import { watchRoutes, type WatchRouteOptions } from './watch.js';
@@ -11,6 +12,7 @@ export interface ApiOptions {
   registry: Registry;
   logger: FastifyBaseLogger;
   watch?: WatchRouteOptions;
+  security: SecurityRouteOptions;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -30,5 +32,6 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   statusRoutes(app, options.registry, Date.now());
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
+  securityRoutes(app, options.security);
   return app;
 }
