@@ -36,7 +36,8 @@ interface ReadyLine { event: 'ready'; id: string; appPort: number; appPid: numbe
 
 describe('trellis run', () => {
   it('registers the instance only after the app is ready, and deregisters it on SIGTERM', async () => {
-    const run = await spawnRun(['run', '--service', 'gated', '--id', 'gated-1', '--health-path', '/healthz', '--json', '--control-plane', server.url, '--', process.execPath, GATED_APP]);
+    // --mtls permissive: this test calls the inbound listener itself, without a mesh certificate.
+    const run = await spawnRun(['run', '--service', 'gated', '--id', 'gated-1', '--health-path', '/healthz', '--json', '--mtls', 'permissive', '--control-plane', server.url, '--', process.execPath, GATED_APP]);
     const port = Number((await run.line(/listening on \d+/)).match(/listening on (\d+)/)?.[1]);
     await run.line(/healthz 503/);
     // The app was probed and is not ready: nothing may be registered yet.
@@ -58,7 +59,7 @@ describe('trellis run', () => {
   });
 
   it('exits with the exit code of a one-shot app after its sidecar drained', async () => {
-    const run = await spawnRun(['run', '--service', 'job', '--json', '--control-plane', server.url, '--', process.execPath, GATED_APP]);
+    const run = await spawnRun(['run', '--service', 'job', '--json', '--mtls', 'permissive', '--control-plane', server.url, '--', process.execPath, GATED_APP]);
     const port = Number((await run.line(/listening on \d+/)).match(/listening on (\d+)/)?.[1]);
     await fetch(`http://127.0.0.1:${port}/open`).then((r) => r.text());
     const ready = JSON.parse(await run.line(/"event":"ready"/)) as ReadyLine;

@@ -49,6 +49,10 @@ export interface LocalCaOptions {
   readonly now?: () => number;
 }
 
+function newRootId(): string {
+  return `root-${randomBytes(4).toString('hex')}`;
+}
+
 function keyPath(dataDir: string, id: string): string {
   return join(dataDir, 'ca', `${id}.key`);
 }
@@ -57,11 +61,12 @@ function fingerprintOf(pem: string): string {
   return new NodeX509(pem).fingerprint256.replaceAll(':', '').toLowerCase();
 }
 
-async function makeRoot(trustDomain: string, now: number): Promise<{ certificatePem: string; keyPem: string }> {
+/** A self-signed root; its subject names its id, so that roots overlapping in a rotation never share a name. */
+async function makeRoot(id: string, trustDomain: string, now: number): Promise<{ certificatePem: string; keyPem: string }> {
   const keys = await generateKeyPair();
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
-    name: `CN=Trellis root ${new Date(now).toISOString().slice(0, 10)}, O=${trustDomain}`,
+    name: `CN=Trellis root ${id}, O=${trustDomain}`,
     notBefore: new Date(now - BACKDATE_MS),
     notAfter: new Date(now + ROOT_LIFETIME_MS),
     signingAlgorithm: SIGNING_ALGORITHM,
@@ -120,9 +125,9 @@ export class LocalCertificateAuthority implements CertificateAuthority {
     const { store, dataDir, logger, given } = this.#options;
     const { kv } = await store.get(ROOTS_KEY);
     if (kv === undefined) {
-      const first = given ?? await makeRoot(this.trustDomain, this.#now());
+      const id = newRootId();
+      const first = given ?? await makeRoot(id, this.trustDomain, this.#now());
       if (given !== undefined) await checkGivenRoot(given.certificatePem, given.keyPem);
-      const id = `root-${randomBytes(4).toString('hex')}`;
       writeKeyFile(keyPath(dataDir, id), first.keyPem);
       await this.#save([{ id, certificatePem: first.certificatePem, signingFrom: 0, retireAt: null }]);
       logger.info({ root: id, fingerprint: fingerprintOf(first.certificatePem), given: given !== undefined, trustDomain: this.trustDomain }, given === undefined ? 'CA: made a new root' : 'CA: took the given root');
@@ -218,8 +223,8 @@ export class LocalCertificateAuthority implements CertificateAuthority {
       throw new TrellisError(ErrorCodes.CONFLICT, `a rotation is under way: root ${pending.id} signs from ${new Date(pending.signingFrom).toISOString()}; rotate again after that`);
     }
     const current = this.#signer(now);
-    const made = await makeRoot(this.trustDomain, now);
-    const id = `root-${randomBytes(4).toString('hex')}`;
+    const id = newRootId();
+    const made = await makeRoot(id, this.trustDomain, now);
     writeKeyFile(keyPath(this.#options.dataDir, id), made.keyPem);
     const signingFrom = now + this.maxLifetimeMs;
     const kept = this.#trusted(now).map((r): StoredRoot => (r.id === current.id ? { ...r, retireAt: signingFrom + this.maxLifetimeMs } : r));
