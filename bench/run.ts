@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import { balancerBench } from './balancer.js';
 import { dataplaneBench } from './dataplane.js';
 import { registryBench } from './registry.js';
+import { securityBench } from './security.js';
 
 process.stdout.write(`Trellis benchmarks — ${new Date().toISOString()} — node ${process.version} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n\n`);
 process.stdout.write('## Registry (issue 2)\n');
@@ -11,3 +12,5 @@ process.stdout.write('\n## Data plane (issue 3)\n');
 await dataplaneBench();
 process.stdout.write('\n## Load-balancer picks (issue 3)\n');
 balancerBench();
+process.stdout.write('\n## Security: the cost of mutual TLS (issue 4)\n');
+await securityBench();
