@@ -23,6 +23,8 @@ export class ClientTls {
   /** Undefined until the first certificate: a connection then has none to present, and fails. */
   #context: SecureContext | undefined;
   readonly #sessions = new Map<string, Buffer>();
+  /** Bumped with each certificate: a session ticket that arrives for a connection of an older one is not kept. */
+  #generation = 0;
   #connectors = new Map<string, buildConnector.connector>();
 
   constructor(identity: WorkloadIdentity, namespace: string, stats: TlsStats) {
@@ -33,6 +35,7 @@ export class ClientTls {
     this.#context = first === undefined ? undefined : ClientTls.#contextOf(first);
     identity.onRenewed((certificate) => {
       this.#context = ClientTls.#contextOf(certificate);
+      this.#generation += 1;
       this.#sessions.clear();
       this.#connectors = new Map();
     });
@@ -72,7 +75,11 @@ export class ClientTls {
     socket.setNoDelay(true);
     let secured = false;
     socket.once('secureConnect', () => { secured = true; });
-    socket.once('session', (ticket: Buffer) => this.#sessions.set(key, ticket));
+    // A resumed session carries the certificate it was made with: keep only sessions of the current one.
+    const generation = this.#generation;
+    socket.once('session', (ticket: Buffer) => {
+      if (generation === this.#generation) this.#sessions.set(key, ticket);
+    });
     socket.once('error', (err: Error & { code?: string }) => {
       this.#sessions.delete(key);
       // Handshake failures only (connection refused is not TLS's); a wrong identity is counted where it is found.
