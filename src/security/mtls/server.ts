@@ -31,7 +31,7 @@ export interface InboundTlsOptions {
 export interface InboundFront {
   /** The server to bind in place of the protocol server. */
   readonly server: NetServer;
-  /** Close connections still in their handshake. */
+  /** Close every connection it accepted that is still open (those in their handshake included). */
   destroyPending(): void;
 }
 
@@ -110,19 +110,22 @@ export function inboundTlsFront(options: InboundTlsOptions, deliver: (socket: Du
       refuse(socket, 'identity-pending', 'this sidecar has no workload certificate yet (the control plane is unreachable)');
       return;
     }
-    pending.add(socket);
-    socket.once('close', () => pending.delete(socket));
     tlsServer.emit('connection', socket);
   };
 
   const server = createNetServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: options.mode === 'permissive' }, (socket) => {
     socket.on('error', () => undefined); // a reset while in the handshake: tlsClientError has it, or it just closes
+    // Tracked until closed: close() ends connections still in their handshake (or silent, in permissive mode).
+    pending.add(socket);
+    socket.once('close', () => pending.delete(socket));
     if (options.mode === 'strict') {
       handshake(socket);
       return;
     }
-    // Permissive: peek at the first byte.
+    // Permissive: peek at the first byte (a client that sends nothing is closed after the handshake timeout).
+    socket.setTimeout(HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
     socket.once('readable', () => {
+      socket.setTimeout(0);
       const first = socket.read(1) as Buffer | null;
       if (first === null) {
         socket.destroy();
