@@ -11,7 +11,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { PolicySet } from '../src/security/authz/engine.js';
-import { serviceIdentity } from '../src/security/authz/identity.js';
+import { serviceIdentity } from '../src/security/spiffe.js';
 import { parsePolicy } from '../src/security/authz/schema.js';
 import type { AccessRequest, Policy } from '../src/security/authz/types.js';
 import { median } from './lib.js';

@@ -195,7 +195,9 @@ async function startNginx(round: Round, name: string, conf: string, url: string)
 interface SidecarReady { inbound: string | null; outbound: string; upstreams: Record<string, string> }
 
 async function startTrellisProxy(args: string[]): Promise<{ child: Child; ready: SidecarReady }> {
-  const child = await startChild([CLI, 'proxy', '--log-level', 'info', ...args], (line) => {
+  // mTLS off: this benchmark measures the proxy path against HAProxy and nginx in plaintext, as before
+  // issue 4; bench/security.ts measures what mutual TLS costs.
+  const child = await startChild([CLI, 'proxy', '--log-level', 'info', '--mtls', 'off', ...args], (line) => {
     try {
       return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
     } catch {

@@ -9,9 +9,9 @@ export const CLI = resolve(here, '../src/cli/main.js');
 
 export interface Child { url: string; child: ChildProcess; stop(): Promise<void> }
 
-/** Start a process and wait for a stdout line that `ready` turns into a URL. */
-export function startChild(args: string[], ready: (line: string) => string | undefined): Promise<Child> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Start a process (with `env` added to ours) and wait for a stdout line that `ready` turns into a URL. */
+export function startChild(args: string[], ready: (line: string) => string | undefined, env?: NodeJS.ProcessEnv): Promise<Child> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return new Promise((resolvePromise, reject) => {
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));

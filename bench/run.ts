@@ -4,6 +4,7 @@ import { authzBench } from './authz.js';
 import { balancerBench } from './balancer.js';
 import { dataplaneBench } from './dataplane.js';
 import { registryBench } from './registry.js';
+import { securityBench } from './security.js';
 
 process.stdout.write(`Trellis benchmarks — ${new Date().toISOString()} — node ${process.version} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n\n`);
 process.stdout.write('## Registry (issue 2)\n');
@@ -14,3 +15,5 @@ process.stdout.write('\n## Load-balancer picks (issue 3)\n');
 balancerBench();
 process.stdout.write('\n## Authorization decisions (issue 4)\n');
 authzBench();
+process.stdout.write('\n## Security: the cost of mutual TLS (issue 4)\n');
+await securityBench();

@@ -119,6 +119,8 @@ function instructions(mesh: Mesh): void {
     [`npx trellis watch --service ${SERVICE}`, 'changes as they happen'],
     ...(dns === undefined ? [] : [[`dig @${dns.host} -p ${dns.port} ${SERVICE}.service.trellis SRV`, 'DNS: healthy instances only'] as [string, string]]),
     [`kill -9 ${replica(`${SERVICE}-1`)?.info.appPid ?? '<pid>'}`, `${SERVICE}-1's app: then look at the caller's counts again`],
+    ['npx trellis ca status', 'the mesh CA: roots, certificates issued, requests refused'],
+    ...(replica(`${SERVICE}-1`) === undefined ? [] : [[`curl -k https://${replica(`${SERVICE}-1`)?.info.inbound ?? ''}/`, 'a sidecar\'s inbound port without a mesh certificate: refused'] as [string, string]]),
   ];
   const width = Math.max(...lines.map(([command]) => command.length));
   say(bold('The mesh keeps running. In another terminal, try:'));
@@ -132,8 +134,9 @@ async function main(): Promise<void> {
   mkdirSync(work, { recursive: true });
   const log = createWriteStream(resolve(work, 'mesh.log'));
   say(bold(`1. Starting ${meshFile.slice(repo.length + 1)} (what \`trellis up\` does):`));
+  const loaded = await loadMeshFile(meshFile);
   const mesh = await startMesh({
-    mesh: await loadMeshFile(meshFile),
+    mesh: loaded,
     file: meshFile,
     baseDir: dirname(meshFile),
     dataDir: resolve(work, 'data'),
@@ -147,6 +150,8 @@ async function main(): Promise<void> {
   try {
     say();
     for (const line of formatSummary(summarize(mesh)).split('\n')) say(line === '' ? '' : `   ${line}`);
+    const ca = await mesh.controlPlane.ca.status();
+    say(`   mutual TLS: ${loaded.mtls} between every sidecar; identities spiffe://${ca.trustDomain}/ns/default/svc/<service>, certificates from root ${ca.roots[0]?.id ?? '?'}`);
     say();
     await tour(mesh);
   } catch (err) {

@@ -9,6 +9,15 @@ import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
 import type { CheckResult, PolicyEvent } from '../security/authz/store.js';
 import type { StoredPolicy } from '../security/authz/types.js';
+import type { CaStatus } from '../security/ca/authority.js';
+import type { IssuedCertificate } from '../security/ca/issuer.js';
+import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';
+
+export interface SignBody {
+  readonly csr: string;
+  readonly lifetime?: number;
+  readonly renew?: { readonly certificate: string; readonly signature: string };
+}
 
 /** Three of the server's 15 s keep-alives. */
 export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
@@ -31,12 +40,12 @@ export class ControlPlaneClient {
     this.baseUrl = url.origin;
   }
 
-  async #call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  async #call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     let response;
     try {
       response = await request(`${this.baseUrl}${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         headersTimeout: 10_000,
         bodyTimeout: 10_000,
@@ -78,6 +87,35 @@ export class ControlPlaneClient {
 
   heartbeat(service: string, id: string): Promise<HeartbeatResult> {
     return this.#call('PUT', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}/heartbeat`);
+  }
+
+  /** Ask the CA for a certificate: with a join token (first time) or a renewal proof in the body. */
+  signCertificate(body: SignBody, token?: string): Promise<IssuedCertificate> {
+    return this.#call('POST', '/v1/ca/sign', body, token === undefined ? {} : { authorization: `Bearer ${token}` });
+  }
+
+  caBundle(): Promise<{ trustDomain: string; roots: string[] }> {
+    return this.#call('GET', '/v1/ca/bundle');
+  }
+
+  createToken(body: { service: string; namespace?: string; ttl?: string }): Promise<NewJoinToken> {
+    return this.#call('POST', '/v1/tokens', body);
+  }
+
+  listTokens(): Promise<{ tokens: JoinTokenRecord[] }> {
+    return this.#call('GET', '/v1/tokens');
+  }
+
+  revokeToken(id: string): Promise<{ revoked: string }> {
+    return this.#call('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
+  }
+
+  caStatus(): Promise<CaStatus & { issued: number; renewed: number; refused: Record<string, number> }> {
+    return this.#call('GET', '/v1/ca');
+  }
+
+  rotateCa(): Promise<CaStatus> {
+    return this.#call('POST', '/v1/ca/rotate', {});
   }
 
   status(): Promise<{ version: string; revision: number; store: Record<string, unknown> }> {

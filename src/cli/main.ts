@@ -13,6 +13,8 @@ import { serverCommand } from './commands/server.js';
 import { servicesCommand } from './commands/services.js';
 import { upCommand } from './commands/up.js';
 import { watchCommand } from './commands/watch.js';
+import { tokenCommand } from './commands/token.js';
+import { caCommand } from './commands/ca.js';
 import { printError } from './output.js';
 
 const program = new Command('trellis')
@@ -21,7 +23,7 @@ const program = new Command('trellis')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand, policyCommand]) {
+for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand, policyCommand, tokenCommand, caCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

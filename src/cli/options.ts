@@ -1,6 +1,9 @@
 /** Shared flag parsers for commander: each error names the flag and the fix. */
 import { InvalidArgumentError, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { readEnvironment } from '../config/env.js';
+import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
+import { MTLS_MODES, type MtlsMode } from '../security/mtls/mode.js';
 import { parseDuration } from '../util/duration.js';
 import { ControlPlaneClient } from './client.js';
 
@@ -33,6 +36,22 @@ export function durationArg(name: string) {
     if (parseDuration(value) === undefined) throw new InvalidArgumentError(`${name} must be a duration such as 10s, 500ms or 1m.`);
     return value;
   };
+}
+
+/** The join token: from --token-file, else TRELLIS_TOKEN (never a flag's value: argv is visible to every user). */
+export function readToken(tokenFile: string | undefined): string | undefined {
+  if (tokenFile === undefined) return readEnvironment().token;
+  try {
+    return readFileSync(tokenFile, 'utf8').trim();
+  } catch (err) {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, `--token-file: cannot read ${tokenFile}: ${messageOf(err)}`, { field: 'token-file' });
+  }
+}
+
+export function mtlsModeArg(value: string): MtlsMode {
+  const mode = MTLS_MODES.find((m) => m === value);
+  if (mode === undefined) throw new InvalidArgumentError(`--mtls must be one of ${MTLS_MODES.join(', ')}.`);
+  return mode;
 }
 
 /** --meta k=v, repeatable. */

@@ -6,10 +6,15 @@ export const DEFAULT_LISTEN = '127.0.0.1:7700';
 export const DEFAULT_DNS = '127.0.0.1:7753';
 export const DEFAULT_DATA_DIR = '.trellis/data';
 
+/** The variable a sidecar's join token is passed in (never a flag: argv is visible to every user). */
+export const TOKEN_VARIABLE = 'TRELLIS_TOKEN';
+
 export interface Environment {
   controlPlane: string;
   dataDir: string;
   logLevel: string;
+  /** A join token for `trellis proxy` / `trellis run` (TRELLIS_TOKEN). */
+  token: string | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -17,5 +22,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     controlPlane: env['TRELLIS_CONTROL_PLANE'] || DEFAULT_CONTROL_PLANE,
     dataDir: env['TRELLIS_DATA_DIR'] || DEFAULT_DATA_DIR,
     logLevel: env['TRELLIS_LOG_LEVEL'] || 'info',
+    token: env[TOKEN_VARIABLE] || undefined,
   };
 }

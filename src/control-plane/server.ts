@@ -13,6 +13,9 @@ import { isHealthy } from '../registry/types.js';
 import { PolicyStore } from '../security/authz/store.js';
 import { openStore } from '../store/open.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
+import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
+import type { CertificateAuthority } from '../security/ca/authority.js';
+import type { JoinTokens } from '../security/tokens/join-tokens.js';
 import { buildApi } from './api/app.js';
 
 export interface ControlPlaneOptions {
@@ -25,6 +28,8 @@ export interface ControlPlaneOptions {
   minCheckIntervalMs?: number;
   /** A keep-alive line is sent on idle watch streams this often (default 15 s). */
   watchKeepAliveMs?: number;
+  /** The CA and join tokens (trust domain, a given root, the longest certificate lifetime). */
+  security?: SecurityOptions;
 }
 
 export interface ControlPlane {
@@ -32,6 +37,9 @@ export interface ControlPlane {
   readonly url: string;
   readonly dns: HostPort | undefined;
   readonly registry: Registry;
+  readonly ca: CertificateAuthority;
+  /** Join tokens: `trellis up` mints its replicas' tokens here. */
+  readonly tokens: JoinTokens;
   close(): Promise<void>;
 }
 
@@ -55,8 +63,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     closers.push(() => checks.close());
 
-    const policies = new PolicyStore(store);
-    const api = buildApi({ registry, policies, logger, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
+    const security = await startSecurity({ store, dataDir: options.dataDir, logger, ...options.security });
+    const policies = new PolicyStore(store, { trustDomain: security.ca.trustDomain });
+    const api = buildApi({ registry, policies, logger, security, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });
     } catch (err) {
@@ -87,7 +96,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
     const dnsAddress = dns === undefined ? undefined : { host: dns.host, port: dns.port };
     logger.info({ api: url, dns: dnsAddress === undefined ? null : formatHostPort(dnsAddress), dataDir: options.dataDir, backend: store.backend }, 'control plane ready');
-    return { url, dns: dnsAddress, registry, close };
+    return { url, dns: dnsAddress, registry, ca: security.ca, tokens: security.tokens, close };
   } catch (err) {
     await close();
     throw err;

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { ErrorCodes, TrellisError, isTrellisError } from '../errors.js';
 import type { Protocol } from '../proxy/config.js';
 import { startSidecar } from '../proxy/sidecar.js';
+import type { MtlsMode } from '../security/mtls/mode.js';
 import { formatHostPort } from '../util/host-port.js';
 
 export interface ExposedService {
@@ -26,6 +27,9 @@ export interface IngressOptions {
   /** The mesh file, for messages. */
   readonly file: string;
   readonly logger: Logger;
+  readonly mtlsMode: MtlsMode;
+  /** Its join token (for the certificate it calls the services with). */
+  readonly token?: string;
 }
 
 export interface Ingress {
@@ -34,7 +38,7 @@ export interface Ingress {
   close(): Promise<void>;
 }
 
-const INGRESS_SERVICE = 'ingress';
+export const INGRESS_SERVICE = 'ingress';
 
 async function start(options: IngressOptions, anyPort: boolean): Promise<Ingress> {
   const sidecar = await startSidecar({
@@ -43,6 +47,7 @@ async function start(options: IngressOptions, anyPort: boolean): Promise<Ingress
       id: `${INGRESS_SERVICE}-1`,
       controlPlane: options.controlPlane,
       outbound: { listen: '127.0.0.1:0' },
+      mtls: { mode: options.mtlsMode },
       upstreams: options.services.map((s) => ({
         service: s.service,
         port: anyPort ? 0 : s.port,
@@ -51,6 +56,7 @@ async function start(options: IngressOptions, anyPort: boolean): Promise<Ingress
       })),
     },
     logger: options.logger,
+    ...(options.token === undefined ? {} : { token: options.token }),
   });
   return {
     addresses: new Map(Object.entries(sidecar.upstreamPorts).map(([service, at]) => [service, formatHostPort(at)])),

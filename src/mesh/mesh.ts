@@ -13,7 +13,7 @@ import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../errors.j
 import { freePorts } from '../run/free-port.js';
 import { RUN_DEFAULTS, type InstanceInfo } from '../run/types.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../util/host-port.js';
-import { startIngress, type Ingress } from './ingress.js';
+import { INGRESS_SERVICE, startIngress, type Ingress } from './ingress.js';
 import { planReplicas, type ReplicaPlan } from './plan.js';
 import { startReplica, type Replica } from './replica.js';
 import type { MeshFile } from './schema.js';
@@ -61,6 +61,9 @@ export interface Mesh {
   stop(): Promise<void>;
 }
 
+/** A replica's join token only has to last until its sidecar has its first certificate (renewals prove the certificate). */
+const REPLICA_TOKEN_TTL = '10m';
+
 /** Drain time on top of the app's grace period before a replica is killed. */
 const STOP_MARGIN_MS = 10_000;
 
@@ -105,9 +108,15 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     await controlPlane.close();
   };
 
+  /** This control plane is ours: each replica's sidecar gets a join token minted for it, valid for its start only. */
+  const joinToken = async (service: string, mode: string | undefined): Promise<{ token?: string }> => (mode === 'off'
+    ? {}
+    : { token: (await controlPlane.tokens.create({ service, ttl: REPLICA_TOKEN_TTL })).token });
+
   const launch = async (plan: ReplicaPlan): Promise<Replica> => {
     emit({ kind: 'starting', service: plan.service, index: plan.index, replicas: plan.replicas });
-    const replica = await startReplica(plan.spec, {
+    const spec = { ...plan.spec, ...(await joinToken(plan.service, plan.spec.mtlsMode)) };
+    const replica = await startReplica(spec, {
       stdout: options.replicaOutput.stdout,
       stderr: options.replicaOutput.stderr,
       logLevel: options.replicaLogLevel ?? 'warn',
@@ -129,7 +138,10 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
       ...(declaration.protocol === undefined ? {} : { protocol: declaration.protocol }),
     }]));
     if (services.length > 0) {
-      ingress = await startIngress({ services, controlPlane: controlPlane.url, busyPorts: options.busyPorts ?? 'fail', file: options.file, logger: options.logger });
+      ingress = await startIngress({
+        services, controlPlane: controlPlane.url, busyPorts: options.busyPorts ?? 'fail', file: options.file, logger: options.logger,
+        mtlsMode: options.mesh.mtls, ...(await joinToken(INGRESS_SERVICE, options.mesh.mtls)),
+      });
       for (const [service, address] of ingress.addresses) {
         exposed.set(service, address);
         emit({ kind: 'exposed', service, address });

@@ -68,6 +68,7 @@ function replicaSpec(mesh: MeshFile, name: string, service: ServiceDeclaration, 
     upstreams: service.upstreams.map((u) => upstreamSpec(mesh, u)),
     controlPlane: options.controlPlane,
     readyTimeoutMs: service.readyTimeout ?? RUN_DEFAULTS.readyTimeoutMs,
+    mtlsMode: service.mtls ?? mesh.mtls,
     stopGraceMs: options.stopGraceMs ?? RUN_DEFAULTS.stopGraceMs,
   };
 }

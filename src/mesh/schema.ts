@@ -4,6 +4,7 @@
  * field it is about (the loader adds the file and line). See docs/mesh-file.md.
  */
 import { z } from 'zod';
+import { DEFAULT_MTLS_MODE, MTLS_MODES } from '../security/mtls/mode.js';
 import { PROTOCOLS } from '../proxy/config.js';
 import { upstreamPolicySchema } from '../proxy/policy.js';
 import { serviceNameSchema } from '../registry/schema.js';
@@ -63,6 +64,8 @@ const labelsSchema = z.record(z.string({ invalid_type_error: 'values must be str
   invalid_type_error: 'must be a map of string labels',
 });
 
+const mtlsSchema = z.enum(MTLS_MODES, { errorMap: () => ({ message: 'mtls must be "strict", "permissive" or "off"' }) });
+
 const serviceSchema = z.object({
   replicas: integerField('replicas', 1, MAX_REPLICAS).default(1),
   command: z.array(z.string({ invalid_type_error: 'command items must be strings' }), {
@@ -79,10 +82,13 @@ const serviceSchema = z.object({
   metadata: labelsSchema.optional(),
   upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list of service names or { service, port }' }).default([]),
   readyTimeout: durationField('readyTimeout', 100, 600_000).optional(),
+  mtls: mtlsSchema.optional(),
 }, { invalid_type_error: 'each service must be a map with at least command' }).strict();
 
 export const meshFileSchema = z.object({
   controlPlane: controlPlaneSchema.optional(),
+  /** The mesh's mTLS mode (a service's own mtls wins); default strict. */
+  mtls: mtlsSchema.default(DEFAULT_MTLS_MODE),
   services: z.record(serviceNameSchema, serviceSchema, {
     required_error: 'services is required: a map of service names to { replicas, command, ... }',
     invalid_type_error: 'services must be a map of service names to { replicas, command, ... }',

@@ -18,6 +18,8 @@
  *     connectTimeout: 5s
  *     http: { maxHeaderSize: 16384, headersTimeout: 10s, requestTimeout: 5m,
  *             keepAliveTimeout: 5s, replayBuffer: 65536 }
+ *     mtls: { mode: strict, certificateLifetime: 24h, namespace: default }   # strict | permissive | off (docs/security.md)
+ *     accessLog: false             # a log line per inbound request (method, path, status, caller's SPIFFE ID)
  *     upstreams:                   # the services this sidecar calls — and only those are watched
  *       - service: ledger          # by HTTP proxy / Host header only
  *       - { service: db, port: 9192, protocol: tcp }
@@ -38,6 +40,9 @@ import { durationField, integerField, parseOrThrow, hostPortField } from '../uti
 import { DEFAULT_REPLAY_BUFFER_BYTES } from './body.js';
 import { parseUpstreamPolicy } from './policy.js';
 import type { UpstreamPolicy } from './types.js';
+import { DEFAULT_MTLS_MODE, MTLS_MODES } from '../security/mtls/mode.js';
+import type { MtlsConfig } from '../security/mtls/sidecar-tls.js';
+import { DEFAULT_NAMESPACE } from '../security/spiffe.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -115,6 +120,13 @@ const configSchema = z.object({
   drainTimeout: durationField('drainTimeout', 0, HOUR_MS).default('10s'),
   connectTimeout: durationField('connectTimeout', 10, 10 * 60_000).default('5s'),
   http: httpSchema.default({}),
+  mtls: z.object({
+    mode: z.enum(MTLS_MODES, { errorMap: () => ({ message: 'mode must be "strict", "permissive" or "off"' }) }).default(DEFAULT_MTLS_MODE),
+    certificateLifetime: durationField('certificateLifetime', 1_000, 365 * 24 * HOUR_MS).default('24h'),
+    namespace: z.string({ invalid_type_error: 'namespace must be a name such as default' })
+      .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'namespace must be lower-case letters, digits and dashes, such as default').default(DEFAULT_NAMESPACE),
+  }, { invalid_type_error: 'mtls must be a map such as { mode: strict }' }).strict().default({}),
+  accessLog: z.boolean({ invalid_type_error: 'accessLog must be true or false' }).default(false),
   upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list such as [payments, { service: db, port: 9192, protocol: tcp }]' }).default([]),
 }, { invalid_type_error: 'the sidecar config must be a map with at least service' }).strict();
 
@@ -159,6 +171,9 @@ export interface SidecarConfig {
   readonly drainTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly http: HttpLimitsConfig;
+  readonly mtls: MtlsConfig;
+  /** Log each inbound request with the caller's identity. */
+  readonly accessLog: boolean;
   readonly upstreams: readonly UpstreamConfig[];
 }
 
@@ -243,6 +258,8 @@ export function parseSidecarConfig(input: unknown): SidecarConfig {
       keepAliveTimeoutMs: raw.http.keepAliveTimeout,
       replayBufferBytes: raw.http.replayBuffer,
     }),
+    mtls: Object.freeze({ mode: raw.mtls.mode, namespace: raw.mtls.namespace, certificateLifetimeMs: raw.mtls.certificateLifetime }),
+    accessLog: raw.accessLog,
     upstreams: Object.freeze(upstreamConfigs(raw.upstreams, raw.outbound.listen.host)),
   });
 }

@@ -20,6 +20,7 @@ import type { RelayOptions } from './tcp/relay.js';
 import { createHttpUpstream } from './upstream/http.js';
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
+import type { SidecarTls } from '../security/mtls/sidecar-tls.js';
 
 /** Connections from the inbound listener to the local app. */
 const APP_CONNECTIONS = 128;
@@ -41,6 +42,8 @@ export interface InstanceOptions {
   readonly logger: Logger;
   /** This service's authorization policies, enforced on the inbound listener. */
   readonly authorization?: AuthorizationTable;
+  /** Mutual TLS for the inbound listener; undefined in mode off. */
+  readonly tls: SidecarTls | undefined;
 }
 
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
@@ -63,6 +66,8 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       limits: config.http,
       relay: options.relay,
       ...(options.authorization === undefined ? {} : { authorization: options.authorization }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(config.accessLog ? { accessLog: logger } : {}),
     });
   } catch (err) {
     await appUpstream.close();
@@ -80,10 +85,15 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     },
   });
   const where = formatHostPort({ host: app.host, port: app.port });
+  // Registered only while the app passes and (with mTLS) the sidecar has its certificate.
+  let appPassing = false;
+  const gate = (): void => registration.setAppPassing(appPassing && (options.tls === undefined || options.tls.identity.current() !== undefined));
   const health = new AppHealth(app.health, { address: app.host, port: app.port }, (passing) => {
     logger.info({ app: where, output: health.state.output }, passing ? 'app is passing its health check' : 'app is failing its health check: heartbeats stop');
-    registration.setAppPassing(passing);
+    appPassing = passing;
+    gate();
   });
+  options.tls?.identity.onRenewed(gate);
   health.start();
   return {
     inbound,

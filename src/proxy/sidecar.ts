@@ -34,6 +34,7 @@ import { createHttpUpstream, originOf, type HttpUpstream } from './upstream/http
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
 import type { EndpointHandler, Handler, Target } from './types.js';
+import { startSidecarTls, type SidecarTls } from '../security/mtls/sidecar-tls.js';
 
 export type { SidecarStatus };
 
@@ -47,6 +48,8 @@ export interface SidecarOptions {
   readonly logger?: Logger;
   /** Jitter source for retry back-off (tests inject one). */
   readonly random?: () => number;
+  /** The join token for the mTLS certificate (kept out of the config: never logged). */
+  readonly token?: string;
 }
 
 export interface Sidecar {
@@ -62,6 +65,8 @@ export interface Sidecar {
   drain(): Promise<void>;
   /** Close everything now (no deregistration). */
   close(): Promise<void>;
+  /** Mutual TLS (identity, handshake counters and their hook); undefined in mode off. */
+  readonly tls: SidecarTls | undefined;
 }
 
 function whenIdle(listener: Listener | undefined, timeoutMs: number): Promise<void> {
@@ -80,7 +85,6 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const logger = (options.logger ?? createLogger({ name: 'trellis-proxy' })).child({ service: config.service, id: config.id });
   const client = new ControlPlaneClient(config.controlPlane);
   const limits = config.http;
-  const relay = { connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed') };
   let draining = false;
   const closers: Array<() => Promise<void> | void> = [];
   const close = async (): Promise<void> => {
@@ -88,11 +92,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   };
 
   try {
+    const tls = await startSidecarTls({ config: config.mtls, service: config.service, client, token: options.token, logger });
+    if (tls !== undefined) closers.push(() => tls.close());
+    const peerTls = tls === undefined ? {} : { tls: tls.client };
+    const relay = { connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed'), ...peerTls };
     const detectors = new OutlierDetectors({ onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
     const unreachable = ErrorCodes.UPSTREAM_CONNECT;
-    const http1: HttpUpstream = createHttpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs });
+    const http1: HttpUpstream = createHttpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
     closers.push(() => http1.close());
-    const http2: HttpUpstream = createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs });
+    const http2: HttpUpstream = createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
     closers.push(() => http2.close());
     let retainScheduled = false;
     const tables: EndpointTables = new EndpointTables({
@@ -118,7 +126,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     const pipelines: Pipelines = {
       http: stack(http1.send),
       http2: stack(http2.send),
-      upgrade: stack(createUpgradeUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs })),
+      upgrade: stack(createUpgradeUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls })),
     };
     const context = siteContext(logger, limits.replayBufferBytes, () => draining);
     const routes = new Map<string, ServiceRoute>(config.upstreams.map((u) => [
@@ -150,7 +158,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       const policies = new FeedFollower({ feed: policyFeed(client, authorization), logger });
       policies.start();
       closers.push(() => policies.close());
-      instance = await startInstance({ config, app: config.app, client, context, relay, logger, authorization });
+      instance = await startInstance({ config, app: config.app, client, context, relay: { ...relay, tls: undefined }, logger, tls, authorization });
       const started = instance;
       closers.push(() => started.close());
       listeners.push(started.inbound);
@@ -170,7 +178,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       inbound: inbound?.address,
       outbound: outbound.address,
       upstreamPorts: Object.freeze(upstreamPorts),
-      status: () => sidecarStatus({ config, closed, draining, tables, listeners, registration, health, authorization }),
+      status: () => sidecarStatus({ config, closed, draining, tables, listeners, registration, health, authorization, tls }),
+      tls,
       drain() {
         drained ??= (async () => {
           draining = true;
@@ -191,6 +200,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       outbound: formatHostPort(outbound.address),
       upstreams: Object.fromEntries(Object.entries(upstreamPorts).map(([service, at]) => [service, formatHostPort(at)])),
       controlPlane: config.controlPlane,
+      mtls: tls === undefined ? 'off' : { mode: tls.mode, spiffeId: tls.identity.current()?.spiffeId ?? null },
     }, 'sidecar ready');
     return sidecar;
   } catch (err) {

@@ -7,6 +7,7 @@ import type { ClusterStatus, EndpointTables, SyncState } from './endpoints.js';
 import type { AppHealth } from './lifecycle/app-health.js';
 import type { Registration, RegistrationState } from './lifecycle/registration.js';
 import type { Listener } from './listeners/listener.js';
+import type { SidecarTls, SidecarTlsStatus } from '../security/mtls/sidecar-tls.js';
 
 export interface SidecarStatus {
   readonly service: string;
@@ -26,6 +27,8 @@ export interface SidecarStatus {
   readonly listeners: Readonly<Record<string, ListenerStatus>>;
   /** Inbound authorization: policies in force, their sync state, allowed / denied counters. */
   readonly authorization: AuthorizationStatus | undefined;
+  /** Mutual TLS: mode, SPIFFE ID, certificate expiry, renewals, handshakes and refusals by reason; undefined when off. */
+  readonly mtls: SidecarTlsStatus | undefined;
 }
 
 export interface ListenerStatus {
@@ -55,12 +58,13 @@ export interface StatusParts {
   readonly registration: Registration | undefined;
   readonly health: AppHealth | undefined;
   readonly authorization?: AuthorizationTable | undefined;
+  readonly tls: SidecarTls | undefined;
 }
 
 function controlPlaneState(parts: StatusParts): SyncState {
   const fromTables = parts.tables.state();
   if (fromTables !== undefined) return fromTables;
-  const reachable = parts.registration?.reachable;
+  const reachable = parts.registration?.reachable ?? parts.tls?.identity.reachable;
   return reachable === undefined ? 'connecting' : reachable ? 'connected' : 'stale';
 }
 
@@ -76,5 +80,6 @@ export function sidecarStatus(parts: StatusParts): SidecarStatus {
     upstreams: parts.tables.status(),
     listeners: Object.fromEntries(parts.listeners.map((l) => [l.name, listenerStatus(l)])),
     authorization: parts.authorization?.status(),
+    mtls: parts.tls?.status(),
   };
 }

@@ -14,6 +14,8 @@
  * HTTP_PROXY itself is not set: it would send every HTTP call of the app, including calls
  * outside the mesh, through the sidecar.
  */
+import { TOKEN_VARIABLE } from '../config/env.js';
+
 export interface AppEnvironment {
   readonly service: string;
   readonly id: string;
@@ -36,8 +38,10 @@ export function appEnvironment(
   mesh: AppEnvironment,
 ): NodeJS.ProcessEnv {
   const upstreams = Object.fromEntries([...mesh.upstreamPorts].map(([service, port]) => [upstreamVariable(service), `http://127.0.0.1:${port}`]));
+  // The sidecar's join token is for the sidecar alone.
+  const { [TOKEN_VARIABLE]: _token, ...parent } = inherited;
   return {
-    ...inherited,
+    ...parent,
     ...extra,
     PORT: String(mesh.appPort),
     TRELLIS_SERVICE: mesh.service,

@@ -41,8 +41,10 @@ export async function startInstanceSidecar(spec: RunSpec, appPort: number, logge
       ...(spec.weight === undefined ? {} : { weight: spec.weight }),
       ...(spec.metadata === undefined ? {} : { metadata: { ...spec.metadata } }),
       upstreams: spec.upstreams.map((u) => ({ ...u.policy, service: u.service, port: u.port ?? 0 })),
+      ...(spec.mtlsMode === undefined ? {} : { mtls: { mode: spec.mtlsMode } }),
     },
     logger,
+    ...(spec.token === undefined ? {} : { token: spec.token }),
   });
   return {
     inbound: sidecar.inbound === undefined ? '-' : formatHostPort(sidecar.inbound),

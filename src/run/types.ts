@@ -1,4 +1,5 @@
 import type { Protocol } from '../proxy/config.js';
+import type { MtlsMode } from '../security/mtls/mode.js';
 
 /** What `trellis run` (and each replica of `trellis up`) is asked to run: plain data, so it can cross a process boundary. */
 
@@ -31,6 +32,10 @@ export interface RunSpec {
   /** Control plane URL. */
   readonly controlPlane: string;
   readonly readyTimeoutMs: number;
+  /** The sidecar's join token (crosses to a replica over IPC, never in argv). */
+  readonly token?: string;
+  /** The sidecar's mTLS mode (default strict). */
+  readonly mtlsMode?: MtlsMode;
   /** After SIGTERM, how long the app may take before SIGKILL. */
   readonly stopGraceMs: number;
 }

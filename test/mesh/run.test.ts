@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ControlPlaneClient } from '../../src/cli/client.js';
 import { killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { tokenEnv } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { killSpawned, spawnCli } from './spawn.js';
 
@@ -23,11 +24,20 @@ before(async () => {
 });
 after(() => { killSpawned(); killAll(); dir.remove(); });
 
+/** `trellis run` with a join token for its service, in TRELLIS_TOKEN as an operator would pass it. */
+async function run(args: string[]): ReturnType<typeof runCli> {
+  return runCli(args, await tokenEnv(args));
+}
+async function spawnRun(args: string[]): Promise<ReturnType<typeof spawnCli>> {
+  return spawnCli(args, { env: await tokenEnv(args) });
+}
+
 interface ReadyLine { event: 'ready'; id: string; appPort: number; appPid: number; inbound: string }
 
 describe('trellis run', () => {
   it('registers the instance only after the app is ready, and deregisters it on SIGTERM', async () => {
-    const run = spawnCli(['run', '--service', 'gated', '--id', 'gated-1', '--health-path', '/healthz', '--json', '--control-plane', server.url, '--', process.execPath, GATED_APP]);
+    // --mtls permissive: this test calls the inbound listener itself, without a mesh certificate.
+    const run = await spawnRun(['run', '--service', 'gated', '--id', 'gated-1', '--health-path', '/healthz', '--json', '--mtls', 'permissive', '--control-plane', server.url, '--', process.execPath, GATED_APP]);
     const port = Number((await run.line(/listening on \d+/)).match(/listening on (\d+)/)?.[1]);
     await run.line(/healthz 503/);
     // The app was probed and is not ready: nothing may be registered yet.
@@ -49,7 +59,7 @@ describe('trellis run', () => {
   });
 
   it('exits with the exit code of a one-shot app after its sidecar drained', async () => {
-    const run = spawnCli(['run', '--service', 'job', '--json', '--control-plane', server.url, '--', process.execPath, GATED_APP]);
+    const run = await spawnRun(['run', '--service', 'job', '--json', '--mtls', 'permissive', '--control-plane', server.url, '--', process.execPath, GATED_APP]);
     const port = Number((await run.line(/listening on \d+/)).match(/listening on (\d+)/)?.[1]);
     await fetch(`http://127.0.0.1:${port}/open`).then((r) => r.text());
     const ready = JSON.parse(await run.line(/"event":"ready"/)) as ReadyLine;
@@ -61,30 +71,30 @@ describe('trellis run', () => {
   });
 
   it('ends by itself when the command finishes before it ever listens, with its exit code', async () => {
-    const ok = await runCli(['run', '--service', 'job', '--control-plane', server.url, '--', 'sh', '-c', 'exit 0']);
+    const ok = await run(['run', '--service', 'job', '--control-plane', server.url, '--', 'sh', '-c', 'exit 0']);
     assert.equal(ok.code, 0, ok.stderr);
-    const failed = await runCli(['run', '--service', 'job', '--control-plane', server.url, '--', 'sh', '-c', 'echo oops; exit 3']);
+    const failed = await run(['run', '--service', 'job', '--control-plane', server.url, '--', 'sh', '-c', 'echo oops; exit 3']);
     assert.equal(failed.code, 3, failed.stderr);
     assert.match(failed.stdout, /^\[job-[0-9a-f]+\] oops$/m);
     assert.match(failed.stderr, /the app exited with code 3 before it was ready \(it was never registered\)/);
-    const missing = await runCli(['run', '--service', 'job', '--control-plane', server.url, '--', 'no-such-program-here']);
+    const missing = await run(['run', '--service', 'job', '--control-plane', server.url, '--', 'no-such-program-here']);
     assert.equal(missing.code, 127, missing.stderr);
     assert.match(missing.stderr, /could not be started: spawn no-such-program-here ENOENT/);
   });
 
   it('gives the app PORT and the TRELLIS_* variables', async () => {
-    const result = await runCli(['run', '--service', 'envcheck', '--id', 'envcheck-1', '--upstream', 'my-service', '--upstream', 'other-svc:0', '--control-plane', server.url, '--',
+    const result = await run(['run', '--service', 'envcheck', '--id', 'envcheck-1', '--upstream', 'my-service', '--upstream', 'other-svc:0', '--control-plane', server.url, '--',
       'sh', '-c', 'echo "PORT=$PORT ID=$TRELLIS_INSTANCE_ID SVC=$TRELLIS_SERVICE CP=$TRELLIS_CONTROL_PLANE OUT=$TRELLIS_OUTBOUND UP=$TRELLIS_UPSTREAM_MY_SERVICE"']);
     assert.equal(result.code, 2, 'LOCALPORT 0 is refused');
     assert.match(result.stderr, /--upstream LOCALPORT must be between 1 and 65535/);
-    const good = await runCli(['run', '--service', 'envcheck', '--id', 'envcheck-1', '--upstream', 'my-service', '--control-plane', server.url, '--',
+    const good = await run(['run', '--service', 'envcheck', '--id', 'envcheck-1', '--upstream', 'my-service', '--control-plane', server.url, '--',
       'sh', '-c', 'echo "PORT=$PORT ID=$TRELLIS_INSTANCE_ID SVC=$TRELLIS_SERVICE CP=$TRELLIS_CONTROL_PLANE OUT=$TRELLIS_OUTBOUND UP=$TRELLIS_UPSTREAM_MY_SERVICE"']);
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, new RegExp(`PORT=\\d+ ID=envcheck-1 SVC=envcheck CP=${server.url} OUT=http://127\\.0\\.0\\.1:\\d+ UP=http://127\\.0\\.0\\.1:\\d+`));
   });
 
   it('fails with a clear error when the app never gets ready, and stops it', async () => {
-    const result = await runCli(['run', '--service', 'slow', '--ready-timeout', '500ms', '--stop-grace', '1s', '--control-plane', server.url, '--', 'sleep', '30']);
+    const result = await run(['run', '--service', 'slow', '--ready-timeout', '500ms', '--stop-grace', '1s', '--control-plane', server.url, '--', 'sleep', '30']);
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /the app was not ready within 500ms \(waited for port \d+ to accept connections; .*\) — does it listen on \$PORT\?/);
     assert.deepEqual((await client.instances('slow')).instances, []);

@@ -49,7 +49,8 @@ describe('draining a replica', () => {
     const slow = await slowApp('a');
     const other = await startApp('b');
     apps.push(slow, other);
-    const draining = await replica(server.url, 'svc', slow, { drainTimeout: '10s' });
+    // Permissive: the test itself calls the inbound port without a mesh certificate.
+    const draining = await replica(server.url, 'svc', slow, { drainTimeout: '10s', mtls: { mode: 'permissive' } });
     sidecars.push(draining, await replica(server.url, 'svc', other));
     const caller = await sidecar({ service: 'caller', controlPlane: server.url, upstreams: [{ service: 'svc', loadBalancer: 'round-robin' }] });
     sidecars.push(caller);
@@ -80,7 +81,7 @@ describe('draining a replica', () => {
     const slow = await slowApp('c');
     apps.push(slow);
     const proxy = await startProxy(['--service', 'term', '--id', 'term-1', '--app-port', String(slow.port), '--control-plane', server.url,
-      '--ttl', '1s', '--health-interval', '200ms', '--drain-timeout', '10s']);
+      '--ttl', '1s', '--health-interval', '200ms', '--drain-timeout', '10s', '--mtls', 'permissive']);
     assert.ok(proxy.inbound !== undefined);
     await waitFor('registration', async () => (await client.instances('term')).instances.length === 1);
 

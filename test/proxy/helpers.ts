@@ -6,7 +6,10 @@ import { startSidecar, type Sidecar } from '../../src/proxy/sidecar.js';
 import type { SidecarConfigInput } from '../../src/proxy/config.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { formatHostPort, type HostPort } from '../../src/util/host-port.js';
+import type { Logger } from 'pino';
+import { DEFAULT_CONTROL_PLANE } from '../../src/config/env.js';
 import { killAll } from '../helpers/processes.js';
+import { mintToken } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 
 export const quiet = createLogger({ level: 'silent' });
@@ -40,9 +43,10 @@ export async function startApp(name: string, handle?: Handle): Promise<App> {
   };
 }
 
-/** A sidecar in this process with silent logs. */
-export function sidecar(config: SidecarConfigInput): Promise<Sidecar> {
-  return startSidecar({ config, logger: quiet });
+/** A sidecar in this process with silent logs; unless its mtls mode is off, with a join token minted for its service. */
+export async function sidecar(config: SidecarConfigInput, logger: Logger = quiet): Promise<Sidecar> {
+  const token = config.mtls?.mode === 'off' ? undefined : await mintToken(config.controlPlane ?? DEFAULT_CONTROL_PLANE, config.service);
+  return startSidecar({ config, logger, ...(token === undefined ? {} : { token }) });
 }
 
 /** A replica: `app` behind a sidecar registered as `service`, id `<service>-<app name>`. */

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseHostPort, type HostPort } from '../../src/util/host-port.js';
 import { CLI } from '../helpers/processes.js';
+import { tokenEnv } from '../helpers/tokens.js';
 
 export interface ProxyProcess {
   readonly child: ChildProcess;
@@ -34,8 +35,10 @@ function kib(status: string, field: string): number {
   return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
 }
 
-export function startProxy(args: string[]): Promise<ProxyProcess> {
-  const child = spawn(process.execPath, [CLI, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `trellis proxy ARGS`, with a join token minted for its --service in TRELLIS_TOKEN (unless --mtls off). */
+export async function startProxy(args: string[]): Promise<ProxyProcess> {
+  const env = { ...process.env, ...(await tokenEnv(args)) };
+  const child = spawn(process.execPath, [CLI, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   running.add(child);
   let output = '';
   child.stderr.on('data', (d: Buffer) => { output += d.toString(); });

@@ -50,7 +50,7 @@ describe('upstream failures', () => {
 
   it('answers 503 APP_UNAVAILABLE at the inbound side when the app is down', async () => {
     const app = await startApp('gone');
-    const gone = await replica(server.url, 'gone', app);
+    const gone = await replica(server.url, 'gone', app, { mtls: { mode: 'permissive' } }); // called here without a mesh certificate
     sidecars.push(gone);
     await app.close();
     assert.ok(gone.inbound !== undefined);

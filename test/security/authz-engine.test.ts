@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PolicySet } from '../../src/security/authz/engine.js';
-import { parseSpiffeId, serviceIdentity } from '../../src/security/authz/identity.js';
+import { parseSpiffeId, serviceIdentity } from '../../src/security/spiffe.js';
 import { normalizePath, underPrefix } from '../../src/security/authz/paths.js';
 import { parsePolicy } from '../../src/security/authz/schema.js';
 import type { AccessRequest, Policy } from '../../src/security/authz/types.js';

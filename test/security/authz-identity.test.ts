@@ -4,9 +4,7 @@
  * explains the same decisions from the control plane.
  *
  * The caller's identity reaches `b`'s sidecar as `ProxyRequest.peer`, which mutual TLS
- * (issue 4, part A) sets from the caller's certificate. On a branch without mTLS every
- * caller arrives unauthenticated, so `a` is refused as well; CALLERS_AUTHENTICATED is the
- * one line to change when mTLS is wired in — the expectations follow from it.
+ * sets from the caller's certificate (the SPIFFE ID in its URI SAN).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -15,10 +13,7 @@ import { api, killAll, runCli, startServer, tempDir, type ServerProcess } from '
 import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, replica, send, sidecar, startApp, tearDown, url, type App } from '../proxy/helpers.js';
 
-/** True once sidecars talk mTLS and `b` sees who calls (part A of issue 4). */
-const CALLERS_AUTHENTICATED = false;
-
-const identity = (service: string): string => (CALLERS_AUTHENTICATED ? `spiffe://trellis.local/ns/default/svc/${service}` : 'unauthenticated');
+const identity = (service: string): string => `spiffe://trellis.local/ns/default/svc/${service}`;
 
 interface Forbidden { error: { code: string; message: string; policy: string; caller: string } }
 
@@ -60,15 +55,10 @@ describe('A may call B, C may not', () => {
     killAll();
   });
 
-  it(`A → B: ${CALLERS_AUTHENTICATED ? '200' : '403 while callers are unauthenticated'}`, async () => {
+  it('A → B: 200, known by its certificate', async () => {
     const answer = await callB('a');
-    if (CALLERS_AUTHENTICATED) {
-      assert.equal(answer.status, 200);
-      assert.equal(answer.body, 'b');
-    } else {
-      assert.equal(answer.status, 403);
-      assert.equal((JSON.parse(answer.body) as Forbidden).error.caller, 'unauthenticated');
-    }
+    assert.equal(answer.status, 200, answer.body);
+    assert.equal(answer.body, 'b');
   });
 
   it('C → B: 403 naming the policy and the caller', async () => {

@@ -10,7 +10,7 @@ import { AuthorizationTable } from '../../src/proxy/authorization/table.js';
 import { createAuthorizationLayer } from '../../src/proxy/layers/authorize.js';
 import { failureResponse, grpcFailureHeaders, GrpcStatus } from '../../src/proxy/rescue.js';
 import type { Handler, Outcome, PeerIdentity, ProxyRequest, Target } from '../../src/proxy/types.js';
-import { serviceIdentity } from '../../src/security/authz/identity.js';
+import { serviceIdentity } from '../../src/security/spiffe.js';
 import { parsePolicy } from '../../src/security/authz/schema.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { DEFAULT_UPSTREAM_POLICY } from '../../src/proxy/policy.js';

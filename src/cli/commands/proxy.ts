@@ -7,7 +7,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { readEnvironment } from '../../config/env.js';
 import { PROTOCOLS, type Protocol, type SidecarConfigInput } from '../../proxy/config.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { collectLabel, durationArg, intArg } from '../options.js';
+import type { MtlsMode } from '../../security/mtls/mode.js';
+import { collectLabel, durationArg, intArg, mtlsModeArg, readToken } from '../options.js';
 
 interface ProxyFlags {
   config?: string;
@@ -29,6 +30,11 @@ interface ProxyFlags {
   drainTimeout?: string;
   maxHeaderSize?: number;
   headersTimeout?: string;
+  mtls?: MtlsMode;
+  certLifetime?: string;
+  namespace?: string;
+  accessLog?: boolean;
+  tokenFile?: string;
   logLevel: string;
 }
 
@@ -82,6 +88,9 @@ function configFrom(file: unknown, flags: ProxyFlags, envControlPlane: string): 
   if (outbound !== undefined) merged['outbound'] = outbound;
   const http = section(base['http'], { maxHeaderSize: flags.maxHeaderSize, headersTimeout: flags.headersTimeout });
   if (http !== undefined) merged['http'] = http;
+  const mtls = section(base['mtls'], { mode: flags.mtls, certificateLifetime: flags.certLifetime, namespace: flags.namespace });
+  if (mtls !== undefined) merged['mtls'] = mtls;
+  if (flags.accessLog !== undefined) merged['accessLog'] = flags.accessLog;
   return merged as SidecarConfigInput;
 }
 
@@ -108,6 +117,11 @@ export function proxyCommand(program: Command): void {
     .option('--drain-timeout <duration>', 'how long in-flight requests get on SIGTERM (default 10s)', durationArg('--drain-timeout'))
     .option('--max-header-size <bytes>', 'larger request headers get 431 (default 16384)', intArg('--max-header-size', 1024, 1_048_576))
     .option('--headers-timeout <duration>', 'clients slower to send their headers get 408 (default 10s)', durationArg('--headers-timeout'))
+    .option('--mtls <strict|permissive|off>', 'mutual TLS between sidecars (default strict; docs/security.md)', mtlsModeArg)
+    .option('--token-file <file>', 'a file holding the join token (default: env TRELLIS_TOKEN); never pass the token itself as a flag')
+    .option('--cert-lifetime <duration>', 'lifetime asked for the workload certificate, renewed at 70% (default 24h)', durationArg('--cert-lifetime'))
+    .option('--namespace <name>', "this workload's namespace in its SPIFFE ID (default default)")
+    .option('--access-log', 'log each inbound request with the caller\'s SPIFFE ID')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .action(async (flags: ProxyFlags) => {
       // Loaded on use: a sidecar process must not carry the other commands' modules, nor they its.
@@ -117,7 +131,8 @@ export function proxyCommand(program: Command): void {
       const logger = createLogger({ level: flags.logLevel, name: 'trellis-proxy' });
       let sidecar;
       try {
-        sidecar = await startSidecar({ config: configFrom(file?.value, flags, env.controlPlane), logger });
+        const token = readToken(flags.tokenFile);
+        sidecar = await startSidecar({ config: configFrom(file?.value, flags, env.controlPlane), logger, ...(token === undefined ? {} : { token }) });
       } catch (err) {
         throw file === undefined ? err : file.locate(err);
       }

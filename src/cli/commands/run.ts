@@ -3,7 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../../util/duration.js';
 import { stderrLogger } from '../../run/stderr-logger.js';
 import { RUN_DEFAULTS, type UpstreamSpec } from '../../run/types.js';
-import { collectLabel, durationArg, intArg, withClientOptions, type GlobalOptions } from '../options.js';
+import type { MtlsMode } from '../../security/mtls/mode.js';
+import { collectLabel, durationArg, intArg, mtlsModeArg, readToken, withClientOptions, type GlobalOptions } from '../options.js';
 
 interface RunOptions extends GlobalOptions {
   service: string;
@@ -17,6 +18,8 @@ interface RunOptions extends GlobalOptions {
   readyTimeout: string;
   stopGrace: string;
   logLevel: string;
+  mtls?: MtlsMode;
+  tokenFile?: string;
 }
 
 const portArg = intArg('--upstream LOCALPORT', 1, 65_535);
@@ -42,6 +45,8 @@ export function runCommand(program: Command): void {
     .option('--meta <key=value>', 'a metadata label, repeatable', collectLabel)
     .option('--ready-timeout <duration>', 'how long the app may take to get ready', durationArg('--ready-timeout'), `${RUN_DEFAULTS.readyTimeoutMs / 1000}s`)
     .option('--stop-grace <duration>', 'after SIGTERM, how long the app may take before SIGKILL', durationArg('--stop-grace'), `${RUN_DEFAULTS.stopGraceMs / 1000}s`)
+    .option('--mtls <strict|permissive|off>', "the sidecar's mutual TLS (default strict; docs/security.md)", mtlsModeArg)
+    .option('--token-file <file>', "a file holding the sidecar's join token (default: env TRELLIS_TOKEN, which the app does not see)")
     .option('--log-level <level>', "the sidecar's log level (JSON lines on stderr)", 'warn'))
     .action(async (command: string[], options: RunOptions) => {
       const id = options.id ?? `${options.service}-${randomBytes(3).toString('hex')}`;
@@ -49,6 +54,7 @@ export function runCommand(program: Command): void {
       process.once('SIGINT', () => stop.abort());
       process.once('SIGTERM', () => stop.abort());
       const { startInstance } = await import('../../run/run-instance.js'); // loaded on use
+      const token = readToken(options.tokenFile);
       const instance = await startInstance({
         service: options.service,
         id,
@@ -62,6 +68,8 @@ export function runCommand(program: Command): void {
         controlPlane: options.controlPlane,
         readyTimeoutMs: parseDuration(options.readyTimeout) ?? RUN_DEFAULTS.readyTimeoutMs,
         stopGraceMs: parseDuration(options.stopGrace) ?? RUN_DEFAULTS.stopGraceMs,
+        ...(token === undefined ? {} : { token }),
+        ...(options.mtls === undefined ? {} : { mtlsMode: options.mtls }),
       }, {
         inheritedEnv: process.env,
         output: { stdout: process.stdout, stderr: process.stderr, ...(process.stdout.isTTY ? {} : { prefix: `[${id}] ` }) },

@@ -2,7 +2,40 @@ import type { Command } from 'commander';
 import { DEFAULT_DNS, DEFAULT_LISTEN, readEnvironment } from '../../config/env.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { parseHostPort } from '../../util/host-port.js';
-import { intArg } from '../options.js';
+import { readFileSync } from 'node:fs';
+import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
+import type { SecurityOptions } from '../../security/control-plane.js';
+import { TRUST_DOMAIN } from '../../security/spiffe.js';
+import { parseDuration } from '../../util/duration.js';
+import { durationArg, intArg } from '../options.js';
+
+function readPem(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, `${flag}: cannot read ${file}: ${messageOf(err)}`, { field: flag.slice(2) });
+  }
+}
+
+function securityOptions(options: ServerOptions): SecurityOptions {
+  if ((options.caCert === undefined) !== (options.caKey === undefined)) {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, '--ca-cert and --ca-key go together: give both, or neither (a root is made on first start)', { field: options.caCert === undefined ? 'ca-cert' : 'ca-key' });
+  }
+  if (options.trustDomain !== undefined && !TRUST_DOMAIN.test(options.trustDomain)) {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, `--trust-domain must be lower-case letters, digits, dots and dashes, such as example.org (got ${JSON.stringify(options.trustDomain)})`, { field: 'trust-domain' });
+  }
+  const maxLifetime = options.certMaxLifetime === undefined ? undefined : parseDuration(options.certMaxLifetime);
+  if (maxLifetime !== undefined && maxLifetime < 1_000) {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, '--cert-max-lifetime must be at least 1s', { field: 'cert-max-lifetime' });
+  }
+  return {
+    ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
+    ...(maxLifetime === undefined ? {} : { maxCertLifetimeMs: maxLifetime }),
+    ...(options.caCert === undefined || options.caKey === undefined ? {} : {
+      givenRoot: { certificatePem: readPem(options.caCert, '--ca-cert'), keyPem: readPem(options.caKey, '--ca-key') },
+    }),
+  };
+}
 
 interface ServerOptions {
   dataDir: string;
@@ -11,6 +44,10 @@ interface ServerOptions {
   logLevel: string;
   minCheckInterval?: number;
   watchKeepalive?: number;
+  trustDomain?: string;
+  caCert?: string;
+  caKey?: string;
+  certMaxLifetime?: string;
 }
 
 export function serverCommand(program: Command): void {
@@ -23,6 +60,10 @@ export function serverCommand(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .option('--min-check-interval <ms>', 'active checks never run more often than this (default 100)', intArg('--min-check-interval', 1, 3_600_000))
     .option('--watch-keepalive <ms>', 'keep-alive interval on idle watch streams (default 15000)', intArg('--watch-keepalive', 10, 3_600_000))
+    .option('--trust-domain <domain>', 'the SPIFFE trust domain of workload identities (default trellis.local)')
+    .option('--ca-cert <file>', 'on first start, take this root certificate (PEM, ECDSA P-256) instead of making one')
+    .option('--ca-key <file>', "the root's private key (PEM); copied into the data dir with mode 0600")
+    .option('--cert-max-lifetime <duration>', 'longest workload certificate lifetime, also the root rotation step (default 24h)', durationArg('--cert-max-lifetime'))
     .action(async (options: ServerOptions) => {
       const listen = parseHostPort(options.listen, '--listen');
       const dns = options.dns === 'off' ? false : parseHostPort(options.dns, '--dns');
@@ -36,6 +77,7 @@ export function serverCommand(program: Command): void {
         logger,
         ...(options.minCheckInterval === undefined ? {} : { minCheckIntervalMs: options.minCheckInterval }),
         ...(options.watchKeepalive === undefined ? {} : { watchKeepAliveMs: options.watchKeepalive }),
+        security: securityOptions(options),
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {

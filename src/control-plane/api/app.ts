@@ -5,6 +5,7 @@ import type { PolicyStore } from '../../security/authz/store.js';
 import { Limits } from '../../registry/limits.js';
 import { routeNotFound, sendError } from './errors.js';
 import { policyRoutes } from './policies.js';
+import { securityRoutes, type SecurityRouteOptions } from './security.js';
 import { servicesRoutes } from './services.js';
 import { statusRoutes } from './status.js';
 import { watchRoutes, type WatchRouteOptions } from './watch.js';
@@ -15,6 +16,7 @@ export interface ApiOptions {
   policies?: PolicyStore;
   logger: FastifyBaseLogger;
   watch?: WatchRouteOptions;
+  security: SecurityRouteOptions;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -35,5 +37,6 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);
+  securityRoutes(app, options.security);
   return app;
 }

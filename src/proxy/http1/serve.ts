@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { ErrorCodes, messageOf } from '../../errors.js';
+import { peerOf } from '../../security/mtls/peer.js';
 import { NO_BODY, replayableBody } from '../body.js';
 import { Cancellation, type CancelSignal } from '../cancel.js';
 import { proxyFailure } from '../failure.js';
@@ -97,6 +98,7 @@ export function readRequest(req: IncomingMessage, site: Http1Site, signal: Cance
     signal,
     startedAt: performance.now(),
     tried: new Set(),
+    peer: peerOf(req.socket),
   };
   return { request, route };
 }

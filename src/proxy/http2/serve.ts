@@ -9,6 +9,7 @@ import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'nod
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { ErrorCodes } from '../../errors.js';
+import { peerOf } from '../../security/mtls/peer.js';
 import { NO_BODY, replayableBody } from '../body.js';
 import { Cancellation } from '../cancel.js';
 import { proxyFailure } from '../failure.js';
@@ -56,6 +57,7 @@ export function serveStream(stream: ServerHttp2Stream, received: IncomingHttpHea
     signal: controller,
     startedAt: performance.now(),
     tried: new Set(),
+    peer: peerOf(stream.session?.socket),
   };
   route.handler(request).then(
     (outcome) => { body = writeHttp2Outcome(stream, outcome, route.target, grpc, stats, site.logs); },

@@ -4,12 +4,15 @@ import type { HostPort } from '../../util/host-port.js';
 import type { Http1Limits } from '../http1/server.js';
 import type { Http1Site } from '../http1/serve.js';
 import { createHttp2Server } from '../http2/server.js';
-import { bind, stopListening, type Listener } from './listener.js';
+import { bind, stopListening, type Front, type Listener } from './listener.js';
 
-export async function startHttp2Listener(name: string, at: HostPort, field: string, site: Http1Site, limits: Http1Limits): Promise<Listener> {
+export async function startHttp2Listener(name: string, at: HostPort, field: string, site: Http1Site, limits: Http1Limits, front?: Front): Promise<Listener> {
   const sessions = new Set<ServerHttp2Session>();
   const server = createHttp2Server(site, limits, sessions);
-  const address = await bind(server, at, name, field);
+  // With a front (mTLS), the front listens and hands its connections to the protocol server.
+  const accepting = front?.((socket) => server.emit('connection', socket));
+  const listening = accepting?.server ?? server;
+  const address = await bind(listening, at, name, field);
   let stopped: Promise<void> | undefined;
   return {
     name,
@@ -17,13 +20,14 @@ export async function startHttp2Listener(name: string, at: HostPort, field: stri
     inFlight: () => site.stats.inFlight,
     stats: site.stats,
     stopAccepting() {
-      stopped ??= stopListening(server);
+      stopped ??= stopListening(listening);
       // GOAWAY: streams in flight finish; clients open new ones elsewhere.
       for (const session of sessions) session.close();
     },
     async close() {
-      stopped ??= stopListening(server);
+      stopped ??= stopListening(listening);
       for (const session of sessions) session.destroy();
+      accepting?.destroyPending();
       await stopped;
     },
   };

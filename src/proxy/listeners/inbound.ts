@@ -6,7 +6,12 @@
  * is reached over h2c and its listener takes h2c from the peer sidecars; a tcp app gets
  * raw TCP relayed to it.
  */
+import type { Logger } from 'pino';
 import type { Endpoint } from '../../balancer/types.js';
+import { ALPN_H2, ALPN_HTTP1 } from '../../security/mtls/client.js';
+import { peerOf } from '../../security/mtls/peer.js';
+import type { SidecarTls } from '../../security/mtls/sidecar-tls.js';
+import { createAccessLogLayer } from '../layers/access-log.js';
 import type { HostPort } from '../../util/host-port.js';
 import { speaksHttp2, type Protocol } from '../config.js';
 import type { Http1Limits } from '../http1/server.js';
@@ -37,22 +42,29 @@ export interface InboundOptions {
   readonly relay: RelayOptions;
   /** The service's authorization policies; absent = no authorization. */
   readonly authorization?: AuthorizationTable;
+  /** Mutual TLS in front of the listener (strict or permissive); absent in mode off. */
+  readonly tls?: SidecarTls;
+  /** Log each request (with the caller's SPIFFE ID) here. */
+  readonly accessLog?: Logger;
 }
 
 export function startInboundListener(options: InboundOptions): Promise<Listener> {
-  const { protocol, target, app, context, authorization } = options;
+  const { protocol, target, app, context, authorization, tls } = options;
   if (protocol === 'tcp') {
     const relay = relayTo(app.address, app.port, options.relay, target.service);
     return startTcpListener('inbound', options.at, 'inbound.listen', authorization === undefined ? relay : authorizeConnections(authorization, relay, {
+      identify: peerOf,
       onUnavailable: (socket) => options.relay.failures.report({ service: target.service, remoteAddress: socket.remoteAddress, err: 'no authorization policy read yet' }),
-    }));
+    }), tls?.inboundFront(undefined));
   }
   const tables = authorization === undefined ? undefined : (service: string) => (service === authorization.service ? authorization : undefined);
-  const handler = inboundStack(options.upstream, app, tables);
+  const logged = options.accessLog === undefined ? undefined : createAccessLogLayer(options.accessLog);
+  const stack = inboundStack(options.upstream, app, tables);
+  const handler = logged === undefined ? stack : logged(stack);
   if (speaksHttp2(protocol)) {
     const site = fixedSite(context, target, handler, upgradeRefused(target.service, protocol), true);
-    return startHttp2Listener('inbound', options.at, 'inbound.listen', site, options.limits);
+    return startHttp2Listener('inbound', options.at, 'inbound.listen', site, options.limits, tls?.inboundFront(ALPN_H2));
   }
   const site = fixedSite(context, target, handler, inboundStack(options.upgrade, app, tables), true);
-  return startHttpListener('inbound', options.at, 'inbound.listen', site, options.limits);
+  return startHttpListener('inbound', options.at, 'inbound.listen', site, options.limits, tls?.inboundFront(ALPN_HTTP1));
 }

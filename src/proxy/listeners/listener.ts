@@ -4,6 +4,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
 import { formatHostPort, type HostPort } from '../../util/host-port.js';
 import type { ListenerStats } from '../http1/answer.js';
@@ -48,3 +49,10 @@ export function stopListening(server: HttpServer | NetServer): Promise<void> {
     server.close(() => resolve());
   });
 }
+
+/**
+ * What binds in front of a listener's protocol server when connections need work before
+ * the protocol sees them (mutual TLS on the inbound listener): it accepts, and passes each
+ * ready connection to `deliver`.
+ */
+export type Front = (deliver: (socket: Duplex) => void) => { readonly server: NetServer; destroyPending(): void };

@@ -8,13 +8,16 @@ import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import type { ThrottledLog } from '../../dns/throttled-log.js';
 import { messageOf } from '../../errors.js';
+import type { ClientTls } from '../../security/mtls/client.js';
 import type { Cluster } from '../discovery/cluster.js';
-import { connectTcp, splice } from './splice.js';
+import { connectTcp, connectTls, splice } from './splice.js';
 
 export interface RelayOptions {
   readonly connectTimeoutMs: number;
   /** Reports connections that could not be relayed. */
   readonly failures: ThrottledLog;
+  /** Mutual TLS to peer sidecars (relayToCluster only; the local app is plaintext). */
+  readonly tls?: ClientTls;
 }
 
 /** Relay each connection to an endpoint of `cluster`, trying up to `attempts` endpoints. */
@@ -31,7 +34,9 @@ export function relayToCluster(cluster: Cluster, attempts: number, options: Rela
         }
         tried.add(pick.endpoint.id);
         const startedAt = performance.now();
-        const upstream = await connectTcp(pick.endpoint.address, pick.endpoint.port, options.connectTimeoutMs);
+        const upstream = options.tls === undefined
+          ? await connectTcp(pick.endpoint.address, pick.endpoint.port, options.connectTimeoutMs)
+          : await connectTls(options.tls.connect(pick.endpoint.address, pick.endpoint.port, cluster.service, undefined), options.connectTimeoutMs);
         if (upstream instanceof Error) {
           pick.done({ latencyMs: performance.now() - startedAt, success: false });
           lastError = `${pick.endpoint.id}: ${messageOf(upstream)}`;

@@ -5,6 +5,7 @@
  * with it (once what it sent has been written on).
  */
 import { connect, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 
 /** When `from` closes: the other side goes too — at once if `from` was cut off, else once its writes are done. */
@@ -50,6 +51,27 @@ export function connectTcp(host: string, port: number, timeoutMs: number): Promi
     };
     socket.once('error', onError);
     socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+/** Wait for a TLS connection's handshake; resolves with the socket or the error (never rejects). */
+export function connectTls(socket: TLSSocket, timeoutMs: number): Promise<TLSSocket | Error> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(Object.assign(new Error(`TLS connect timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(err);
+    };
+    socket.once('error', onError);
+    socket.once('secureConnect', () => {
       clearTimeout(timer);
       socket.off('error', onError);
       resolve(socket);

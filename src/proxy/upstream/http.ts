@@ -6,6 +6,7 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { Endpoint } from '../../balancer/types.js';
 import type { ErrorCode } from '../../errors.js';
+import type { ClientTls } from '../../security/mtls/client.js';
 import { formatHostPort } from '../../util/host-port.js';
 import type { EndpointHandler, Outcome, ProxyRequest } from '../types.js';
 import { Exchange } from './exchange.js';
@@ -19,6 +20,8 @@ export interface HttpUpstreamOptions {
   readonly keepAliveTimeoutMs?: number;
   /** Default 5 s. */
   readonly connectTimeoutMs?: number;
+  /** Mutual TLS to peer sidecars (absent: plaintext, as to the local app). */
+  readonly tls?: ClientTls;
 }
 
 export interface HttpUpstream {
@@ -45,14 +48,17 @@ export function createHttpUpstream(options: HttpUpstreamOptions): HttpUpstream {
     pipelining: 1,
   };
 
-  const poolFor = (endpoint: Endpoint): Pool => {
+  const { tls } = options;
+  const poolFor = (endpoint: Endpoint, service: string): Pool => {
     let pool = byEndpoint.get(endpoint);
     if (pool !== undefined && !pool.closed) return pool;
     const origin = originOf(endpoint);
-    pool = pools.get(origin);
+    // With mTLS a pool also belongs to the service it verifies the peer against.
+    const key = tls === undefined ? origin : `${origin} ${service}`;
+    pool = pools.get(key);
     if (pool === undefined || pool.closed) {
-      pool = new Pool(origin, poolOptions);
-      pools.set(origin, pool);
+      pool = new Pool(origin, tls === undefined ? poolOptions : { ...poolOptions, connect: tls.undici(service, poolOptions.connectTimeout ?? 5_000) });
+      pools.set(key, pool);
     }
     byEndpoint.set(endpoint, pool);
     return pool;
@@ -60,7 +66,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): HttpUpstream {
 
   const send: EndpointHandler = (request: ProxyRequest, endpoint: Endpoint) => new Promise<Outcome>((resolve) => {
     const exchange = new Exchange(request, endpoint, options.unreachable, resolve);
-    poolFor(endpoint).dispatch({
+    poolFor(endpoint, request.target.service).dispatch({
       path: request.path,
       method: request.method as Dispatcher.HttpMethod,
       headers: request.headers,
@@ -71,9 +77,9 @@ export function createHttpUpstream(options: HttpUpstreamOptions): HttpUpstream {
   return {
     send,
     retain(origins) {
-      for (const [origin, pool] of pools) {
-        if (origins.has(origin)) continue;
-        pools.delete(origin);
+      for (const [key, pool] of pools) {
+        if (origins.has(key.split(' ')[0] as string)) continue;
+        pools.delete(key);
         pool.close().catch(() => undefined);
       }
       byEndpoint = new WeakMap();

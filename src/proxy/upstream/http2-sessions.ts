@@ -7,6 +7,7 @@
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import type { Endpoint } from '../../balancer/types.js';
+import { ALPN_H2, type ClientTls } from '../../security/mtls/client.js';
 import { originOf } from './http.js';
 
 /** Per-stream flow-control window: larger than HTTP/2's 64 KiB default so that one stream can fill a fast link. */
@@ -15,22 +16,28 @@ const STREAM_WINDOW_BYTES = 1024 * 1024;
 export class Http2Sessions {
   readonly #sessions = new Map<string, ClientHttp2Session>();
   readonly #connectTimeoutMs: number;
+  readonly #tls: ClientTls | undefined;
 
-  constructor(connectTimeoutMs: number) {
+  /** With `tls`, sessions to peer sidecars run over mutual TLS (ALPN h2). */
+  constructor(connectTimeoutMs: number, tls?: ClientTls) {
     this.#connectTimeoutMs = connectTimeoutMs;
+    this.#tls = tls;
   }
 
-  /** The endpoint's session: the open one, or a new one (still connecting). */
-  get(endpoint: Endpoint): ClientHttp2Session {
-    const origin = originOf(endpoint);
+  /** The endpoint's session (to a sidecar of `service`): the open one, or a new one (still connecting). */
+  get(endpoint: Endpoint, service: string): ClientHttp2Session {
+    const tls = this.#tls;
+    const origin = tls === undefined ? originOf(endpoint) : `${originOf(endpoint)} ${service}`;
     const existing = this.#sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
-    const session = connect(origin, {
+    const session = connect(originOf(endpoint), {
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
-      createConnection: () => netConnect({ host: endpoint.address, port: endpoint.port, noDelay: true }),
+      createConnection: () => (tls === undefined
+        ? netConnect({ host: endpoint.address, port: endpoint.port, noDelay: true })
+        : tls.connect(endpoint.address, endpoint.port, service, ALPN_H2)),
     });
     const timer = setTimeout(() => {
-      session.destroy(Object.assign(new Error(`connect to ${origin} timed out after ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      session.destroy(Object.assign(new Error(`connect to ${originOf(endpoint)} timed out after ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
     }, this.#connectTimeoutMs);
     const forget = (): void => {
       clearTimeout(timer);
@@ -46,9 +53,9 @@ export class Http2Sessions {
 
   /** Close (gracefully) the sessions of endpoints whose origin is not in `origins`. */
   retain(origins: ReadonlySet<string>): void {
-    for (const [origin, session] of this.#sessions) {
-      if (origins.has(origin)) continue;
-      this.#sessions.delete(origin);
+    for (const [key, session] of this.#sessions) {
+      if (origins.has(key.split(' ')[0] as string)) continue;
+      this.#sessions.delete(key);
       session.close();
     }
   }

@@ -21,11 +21,14 @@ import type { Outcome, ProxyFailure, ProxyRequest } from '../types.js';
 import { abortedFailure, describeEndpoint, upstreamFailure, type FailureContext } from './errors.js';
 import { Http2Sessions } from './http2-sessions.js';
 import type { HttpUpstream } from './http.js';
+import type { ClientTls } from '../../security/mtls/client.js';
 
 export interface Http2UpstreamOptions {
   /** The failure code for "cannot connect": UPSTREAM_CONNECT (a peer sidecar) or APP_UNAVAILABLE (the local app). */
   readonly unreachable: ErrorCode;
   readonly connectTimeoutMs: number;
+  /** Mutual TLS to peer sidecars (absent: h2c, as to the local app). */
+  readonly tls?: ClientTls;
 }
 
 function requestHeaders(request: ProxyRequest, endpoint: Endpoint): OutgoingHttpHeaders {
@@ -55,7 +58,7 @@ function streamFailure(err: Error | undefined, stream: ClientHttp2Stream, contex
 
 function send(sessions: Http2Sessions, unreachable: ErrorCode, request: ProxyRequest, endpoint: Endpoint): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
-    const session = sessions.get(endpoint);
+    const session = sessions.get(endpoint, request.target.service);
     let sent = false;
     let settled = false;
     const context = (): FailureContext => ({ service: request.target.service, endpoint, sent, unreachable });
@@ -105,7 +108,7 @@ function send(sessions: Http2Sessions, unreachable: ErrorCode, request: ProxyReq
 }
 
 export function createHttp2Upstream(options: Http2UpstreamOptions): HttpUpstream {
-  const sessions = new Http2Sessions(options.connectTimeoutMs);
+  const sessions = new Http2Sessions(options.connectTimeoutMs, options.tls);
   return {
     send: (request, endpoint) => send(sessions, options.unreachable, request, endpoint),
     retain: (origins) => sessions.retain(origins),

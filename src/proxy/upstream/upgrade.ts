@@ -9,6 +9,7 @@
 import { request as httpRequest } from 'node:http';
 import type { Endpoint } from '../../balancer/types.js';
 import type { ErrorCode } from '../../errors.js';
+import { ALPN_HTTP1, type ClientTls } from '../../security/mtls/client.js';
 import { classify } from '../classify.js';
 import { failed } from '../failure.js';
 import { rawResponseHeaders } from '../http1/headers.js';
@@ -19,9 +20,12 @@ export interface UpgradeUpstreamOptions {
   /** The failure code for "cannot connect": UPSTREAM_CONNECT (a peer sidecar) or APP_UNAVAILABLE (the local app). */
   readonly unreachable: ErrorCode;
   readonly connectTimeoutMs: number;
+  /** Mutual TLS to peer sidecars (absent: plaintext, as to the local app). */
+  readonly tls?: ClientTls;
 }
 
 export function createUpgradeUpstream(options: UpgradeUpstreamOptions): EndpointHandler {
+  const { tls } = options;
   return (request: ProxyRequest, endpoint: Endpoint) => new Promise<Outcome>((resolve) => {
     let sent = false;
     let settled = false;
@@ -32,8 +36,9 @@ export function createUpgradeUpstream(options: UpgradeUpstreamOptions): Endpoint
       method: request.method,
       path: request.path,
       headers: request.headers,
-      agent: false,
       setHost: false,
+      // Node uses createConnection only without an agent (agent: false would make one).
+      ...(tls === undefined ? { agent: false } : { createConnection: () => tls.connect(endpoint.address, endpoint.port, request.target.service, ALPN_HTTP1) }),
     });
     const onAbort = (): void => {
       req.destroy(request.signal.reason instanceof Error ? request.signal.reason : new Error('aborted'));
@@ -51,7 +56,7 @@ export function createUpgradeUpstream(options: UpgradeUpstreamOptions): Endpoint
 
     req.once('socket', (socket) => {
       socket.setNoDelay(true);
-      socket.once('connect', () => {
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
         sent = true;
         clearTimeout(connectTimer);
       });

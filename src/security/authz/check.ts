@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import { serviceNameSchema } from '../../registry/schema.js';
 import { parseOrThrow } from '../../util/validation.js';
-import { parseSpiffeId, serviceIdentity } from './identity.js';
+import { parseSpiffeId, serviceIdentity } from '../spiffe.js';
 import { SPIFFE_PREFIX, UNAUTHENTICATED } from './sources.js';
 import type { PeerIdentity } from '../../proxy/types.js';
 import type { AccessRequest } from './types.js';

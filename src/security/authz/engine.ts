@@ -15,7 +15,7 @@
  * A rule with methods or paths is about HTTP: it never matches a TCP connection.
  * A set is compiled once per policy change; `decide` does no allocation beyond the answer.
  */
-import { callerName } from './identity.js';
+import { callerName } from '../spiffe.js';
 import { normalizePath, underPrefix } from './paths.js';
 import { compileSources, type SourceMatcher } from './sources.js';
 import { MESH_WIDE, type AccessRequest, type Action, type Decision, type DecisionSource, type Policy } from './types.js';

@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import { validationError } from '../../util/validation.js';
-import { parseSpiffeId } from './identity.js';
+import { parseSpiffeId } from '../spiffe.js';
 import { ANY_AUTHENTICATED, SPIFFE_PREFIX, UNAUTHENTICATED } from './sources.js';
 import { MESH_WIDE, type Policy, type PolicyRule } from './types.js';
 

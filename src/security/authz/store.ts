@@ -11,7 +11,7 @@ import type { KeyValue, KvStore, Watcher, WatchEvent } from '../../store/types.j
 import { parseOrThrow } from '../../util/validation.js';
 import { parseCheckRequest } from './check.js';
 import { PolicySet } from './engine.js';
-import { DEFAULT_TRUST_DOMAIN } from './identity.js';
+import { DEFAULT_TRUST_DOMAIN } from '../spiffe.js';
 import { parsePolicy, policyNameSchema } from './schema.js';
 import { MESH_WIDE, type AccessRequest, type Decision, type Policy, type StoredPolicy } from './types.js';
 

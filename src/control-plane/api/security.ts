@@ -1,0 +1,40 @@
+/**
+ * /v1/tokens and /v1/ca — join tokens, certificate signing, the trust bundle, root rotation.
+ * A join token is in one answer only: the one to the POST that made it.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ErrorCodes, TrellisError } from '../../errors.js';
+import type { CertificateAuthority } from '../../security/ca/authority.js';
+import type { CertificateIssuer } from '../../security/ca/issuer.js';
+import type { JoinTokens } from '../../security/tokens/join-tokens.js';
+
+export interface SecurityRouteOptions {
+  readonly ca: CertificateAuthority;
+  readonly issuer: CertificateIssuer;
+  readonly tokens: JoinTokens;
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match === null ? '' : match[1];
+}
+
+export function securityRoutes(app: FastifyInstance, options: SecurityRouteOptions): void {
+  const { ca, issuer, tokens } = options;
+
+  app.post('/v1/tokens', async (request, reply) => reply.code(201).send(await tokens.create(request.body ?? {})));
+  app.get('/v1/tokens', async () => ({ tokens: await tokens.list() }));
+  app.delete<{ Params: { id: string } }>('/v1/tokens/:id', async (request) => {
+    if (!(await tokens.revoke(request.params.id))) {
+      throw new TrellisError(ErrorCodes.NOT_FOUND, `no join token ${JSON.stringify(request.params.id)} (see \`trellis token list\`)`);
+    }
+    return { revoked: request.params.id };
+  });
+
+  app.post('/v1/ca/sign', async (request) => issuer.issue(request.body, bearer(request)));
+  app.get('/v1/ca/bundle', async () => ({ trustDomain: ca.trustDomain, roots: await ca.trustBundle() }));
+  app.get('/v1/ca', async () => ({ ...(await ca.status()), issued: issuer.stats.issued, renewed: issuer.stats.renewed, refused: issuer.stats.refused }));
+  app.post('/v1/ca/rotate', async () => ca.rotate());
+}

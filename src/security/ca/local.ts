@@ -1,0 +1,250 @@
+/**
+ * The local CA: roots made here (or given with --ca-cert/--ca-key), their keys in
+ * `<data-dir>/ca/<id>.key` (mode 0600), their certificates and rotation schedule in the
+ * store under /ca/roots. Workload certificates are ECDSA P-256 leaves signed directly by
+ * the active root, with the SPIFFE ID as their only SAN (an X.509-SVID).
+ *
+ * Rotation (no connection breaks):
+ *   t0               new root added: trusted by every workload at its next renewal
+ *   t0 + L           new root signs (every workload renewed at least once since t0: all trust it)
+ *   t0 + 2L          old root retired (every certificate it signed has expired)
+ * where L is the maximum certificate lifetime; workloads renew at 70% of their lifetime.
+ */
+import { X509Certificate as NodeX509, createPrivateKey, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
+import type { KvStore } from '../../store/types.js';
+import { SIGNING_ALGORITHM, generateKeyPair, importPrivateKeyPem, privateKeyPem, x509 } from '../crypto.js';
+import type { CaStatus, CertificateAuthority, RootInfo, SignRequest, SignedCertificate } from './authority.js';
+import { readKeyFile, writeKeyFile } from './key-file.js';
+
+export const ROOTS_KEY = '/ca/roots';
+const ROOT_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
+/** Leaves start a little in the past, for clocks that lag. */
+const BACKDATE_MS = 1_000;
+
+interface StoredRoot {
+  readonly id: string;
+  readonly certificatePem: string;
+  /** ms since the epoch. */
+  readonly signingFrom: number;
+  readonly retireAt: number | null;
+}
+
+interface LoadedRoot extends StoredRoot {
+  readonly certificate: x509.X509Certificate;
+  readonly key: CryptoKey;
+  readonly fingerprint: string;
+}
+
+export interface LocalCaOptions {
+  readonly store: KvStore;
+  readonly dataDir: string;
+  readonly trustDomain: string;
+  readonly maxLifetimeMs: number;
+  readonly logger: Logger;
+  /** A root to start with on first start (PEM files' contents). */
+  readonly given?: { readonly certificatePem: string; readonly keyPem: string };
+  readonly now?: () => number;
+}
+
+function newRootId(): string {
+  return `root-${randomBytes(4).toString('hex')}`;
+}
+
+function keyPath(dataDir: string, id: string): string {
+  return join(dataDir, 'ca', `${id}.key`);
+}
+
+function fingerprintOf(pem: string): string {
+  return new NodeX509(pem).fingerprint256.replaceAll(':', '').toLowerCase();
+}
+
+/** A self-signed root; its subject names its id, so that roots overlapping in a rotation never share a name. */
+async function makeRoot(id: string, trustDomain: string, now: number): Promise<{ certificatePem: string; keyPem: string }> {
+  const keys = await generateKeyPair();
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+    name: `CN=Trellis root ${id}, O=${trustDomain}`,
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + ROOT_LIFETIME_MS),
+    signingAlgorithm: SIGNING_ALGORITHM,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${trustDomain}` }]),
+    ],
+  });
+  return { certificatePem: certificate.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
+}
+
+/** A given root must be a CA certificate whose public key matches the key. */
+async function checkGivenRoot(certificatePem: string, keyPem: string): Promise<void> {
+  let cert: NodeX509;
+  try {
+    cert = new NodeX509(certificatePem);
+  } catch (err) {
+    throw new TrellisError(ErrorCodes.CA, `--ca-cert is not a readable PEM certificate: ${messageOf(err)}`, { field: 'ca-cert' });
+  }
+  if (!cert.ca) throw new TrellisError(ErrorCodes.CA, '--ca-cert is not a CA certificate (basicConstraints CA:TRUE is missing)', { field: 'ca-cert' });
+  try {
+    await importPrivateKeyPem(keyPem);
+  } catch (err) {
+    throw new TrellisError(ErrorCodes.CA, `--ca-key: ${messageOf(err)}`, { field: 'ca-key' });
+  }
+  if (!cert.checkPrivateKey(createPrivateKey(keyPem))) {
+    throw new TrellisError(ErrorCodes.CA, '--ca-key is not the private key of --ca-cert', { field: 'ca-key' });
+  }
+}
+
+export class LocalCertificateAuthority implements CertificateAuthority {
+  readonly trustDomain: string;
+  readonly maxLifetimeMs: number;
+  readonly #options: LocalCaOptions;
+  readonly #now: () => number;
+  #roots: LoadedRoot[] = [];
+
+  private constructor(options: LocalCaOptions) {
+    this.#options = options;
+    this.trustDomain = options.trustDomain;
+    this.maxLifetimeMs = options.maxLifetimeMs;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Load the roots from the store and data dir, or make (or take) the first one. */
+  static async open(options: LocalCaOptions): Promise<LocalCertificateAuthority> {
+    const ca = new LocalCertificateAuthority(options);
+    await ca.#load();
+    return ca;
+  }
+
+  async #load(): Promise<void> {
+    const { store, dataDir, logger, given } = this.#options;
+    const { kv } = await store.get(ROOTS_KEY);
+    if (kv === undefined) {
+      const id = newRootId();
+      const first = given ?? await makeRoot(id, this.trustDomain, this.#now());
+      if (given !== undefined) await checkGivenRoot(given.certificatePem, given.keyPem);
+      writeKeyFile(keyPath(dataDir, id), first.keyPem);
+      await this.#save([{ id, certificatePem: first.certificatePem, signingFrom: 0, retireAt: null }]);
+      logger.info({ root: id, fingerprint: fingerprintOf(first.certificatePem), given: given !== undefined, trustDomain: this.trustDomain }, given === undefined ? 'CA: made a new root' : 'CA: took the given root');
+      return;
+    }
+    let stored: StoredRoot[];
+    try {
+      stored = JSON.parse(kv.value) as StoredRoot[];
+    } catch (err) {
+      throw new TrellisError(ErrorCodes.DATA_CORRUPT, `the CA roots in the store (${ROOTS_KEY}) are not JSON: ${messageOf(err)}`, { cause: err });
+    }
+    if (given !== undefined && !stored.some((r) => fingerprintOf(r.certificatePem) === fingerprintOf(given.certificatePem))) {
+      throw new TrellisError(ErrorCodes.CA, 'this data dir already has a CA root and --ca-cert is not one of its roots: start without --ca-cert/--ca-key, or with an empty data dir', { field: 'ca-cert' });
+    }
+    this.#roots = await Promise.all(stored.map((r) => this.#loaded(r)));
+  }
+
+  async #loaded(root: StoredRoot): Promise<LoadedRoot> {
+    const pem = readKeyFile(keyPath(this.#options.dataDir, root.id), this.#options.logger);
+    let key: CryptoKey;
+    try {
+      key = await importPrivateKeyPem(pem);
+    } catch (err) {
+      throw new TrellisError(ErrorCodes.CA, `the CA key of ${root.id} cannot be read: ${messageOf(err)}`, { cause: err });
+    }
+    return { ...root, certificate: new x509.X509Certificate(root.certificatePem), key, fingerprint: fingerprintOf(root.certificatePem) };
+  }
+
+  async #save(roots: StoredRoot[]): Promise<void> {
+    const plain = roots.map(({ id, certificatePem, signingFrom, retireAt }) => ({ id, certificatePem, signingFrom, retireAt }));
+    await this.#options.store.put(ROOTS_KEY, JSON.stringify(plain));
+    this.#roots = await Promise.all(plain.map((r) => {
+      const loaded = this.#roots.find((l) => l.id === r.id);
+      return loaded === undefined ? this.#loaded(r) : { ...loaded, ...r };
+    }));
+  }
+
+  /** The roots trusted now (not retired, not expired), newest first. */
+  #trusted(now: number): LoadedRoot[] {
+    return this.#roots
+      .filter((r) => (r.retireAt === null || now < r.retireAt) && r.certificate.notAfter.getTime() > now)
+      .sort((a, b) => b.signingFrom - a.signingFrom);
+  }
+
+  #signer(now: number): LoadedRoot {
+    const signer = this.#trusted(now).find((r) => r.signingFrom <= now);
+    if (signer === undefined) throw new TrellisError(ErrorCodes.CA, 'the CA has no usable root (all expired or retired): run `trellis ca rotate`');
+    return signer;
+  }
+
+  async trustBundle(): Promise<readonly string[]> {
+    return this.#trusted(this.#now()).map((r) => r.certificatePem);
+  }
+
+  async sign(request: SignRequest): Promise<SignedCertificate> {
+    const now = this.#now();
+    const signer = this.#signer(now);
+    const csr = new x509.Pkcs10CertificateRequest(request.csrPem);
+    const lifetime = Math.min(request.lifetimeMs, this.maxLifetimeMs);
+    const notAfter = new Date(Math.min(now + lifetime, signer.certificate.notAfter.getTime()));
+    const service = request.spiffeId.split('/').pop() ?? 'workload';
+    const certificate = await x509.X509CertificateGenerator.create({
+      serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+      subject: `CN=${service}, O=${this.trustDomain}`,
+      issuer: signer.certificate.subject,
+      notBefore: new Date(now - BACKDATE_MS),
+      notAfter,
+      signingAlgorithm: SIGNING_ALGORITHM,
+      publicKey: csr.publicKey,
+      signingKey: signer.key,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: request.spiffeId }], true),
+        await x509.AuthorityKeyIdentifierExtension.create(signer.certificate.publicKey),
+        await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
+      ],
+    });
+    return {
+      certificatePem: certificate.toString('pem'),
+      spiffeId: request.spiffeId,
+      notBefore: certificate.notBefore,
+      notAfter: certificate.notAfter,
+      trustBundle: await this.trustBundle(),
+    };
+  }
+
+  async rotate(): Promise<CaStatus> {
+    const now = this.#now();
+    const pending = this.#roots.find((r) => r.signingFrom > now);
+    if (pending !== undefined) {
+      throw new TrellisError(ErrorCodes.CONFLICT, `a rotation is under way: root ${pending.id} signs from ${new Date(pending.signingFrom).toISOString()}; rotate again after that`);
+    }
+    const current = this.#signer(now);
+    const id = newRootId();
+    const made = await makeRoot(id, this.trustDomain, now);
+    writeKeyFile(keyPath(this.#options.dataDir, id), made.keyPem);
+    const signingFrom = now + this.maxLifetimeMs;
+    const kept = this.#trusted(now).map((r): StoredRoot => (r.id === current.id ? { ...r, retireAt: signingFrom + this.maxLifetimeMs } : r));
+    await this.#save([...kept, { id, certificatePem: made.certificatePem, signingFrom, retireAt: null }]);
+    this.#options.logger.info({ root: id, fingerprint: fingerprintOf(made.certificatePem), signingFrom: new Date(signingFrom).toISOString(), retiring: current.id },
+      'CA: rotation started: the new root is trusted now and signs from signingFrom; the old one retires one lifetime later');
+    return this.status();
+  }
+
+  async status(): Promise<CaStatus> {
+    const now = this.#now();
+    const signer = this.#signer(now);
+    const roots: RootInfo[] = this.#trusted(now).map((r) => ({
+      id: r.id,
+      fingerprint: r.fingerprint,
+      state: r.id === signer.id ? 'active' : r.signingFrom > now ? 'pending' : 'retiring',
+      notAfter: r.certificate.notAfter.toISOString(),
+      signingFrom: new Date(r.signingFrom).toISOString(),
+      retireAt: r.retireAt === null ? null : new Date(r.retireAt).toISOString(),
+    }));
+    return { trustDomain: this.trustDomain, maxLifetimeMs: this.maxLifetimeMs, roots };
+  }
+}

@@ -1,0 +1,36 @@
+/** The control plane's security pieces, put together: the local CA, join tokens, the issuer. */
+import type { Logger } from 'pino';
+import type { KvStore } from '../store/types.js';
+import { LocalCertificateAuthority } from './ca/local.js';
+import { CertificateIssuer } from './ca/issuer.js';
+import { DEFAULT_TRUST_DOMAIN } from './spiffe.js';
+import { JoinTokens } from './tokens/join-tokens.js';
+
+export const DEFAULT_MAX_CERT_LIFETIME_MS = 24 * 3_600_000;
+
+export interface SecurityOptions {
+  readonly trustDomain?: string;
+  /** A root to start with (the contents of --ca-cert and --ca-key). */
+  readonly givenRoot?: { readonly certificatePem: string; readonly keyPem: string };
+  /** Longest workload certificate lifetime (default 24 h); also the rotation's overlap step. */
+  readonly maxCertLifetimeMs?: number;
+}
+
+export interface Security {
+  readonly ca: LocalCertificateAuthority;
+  readonly tokens: JoinTokens;
+  readonly issuer: CertificateIssuer;
+}
+
+export async function startSecurity(options: SecurityOptions & { store: KvStore; dataDir: string; logger: Logger }): Promise<Security> {
+  const ca = await LocalCertificateAuthority.open({
+    store: options.store,
+    dataDir: options.dataDir,
+    trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+    maxLifetimeMs: options.maxCertLifetimeMs ?? DEFAULT_MAX_CERT_LIFETIME_MS,
+    logger: options.logger,
+    ...(options.givenRoot === undefined ? {} : { given: options.givenRoot }),
+  });
+  const tokens = new JoinTokens(options.store);
+  return { ca, tokens, issuer: new CertificateIssuer(ca, tokens, options.logger) };
+}
