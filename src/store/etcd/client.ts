@@ -1,0 +1,22 @@
+/** The etcd3 client for a cluster: every member's address, TLS, a user, per-call deadlines. */
+import { Etcd3 } from 'etcd3';
+import { readTlsFiles, type EtcdConnectionOptions } from './options.js';
+
+export function createEtcdClient(options: EtcdConnectionOptions, callTimeoutMs: number): Etcd3 {
+  const scheme = options.tls === undefined ? 'http' : 'https';
+  return new Etcd3({
+    hosts: options.endpoints.map((endpoint) => `${scheme}://${endpoint}`),
+    ...(options.tls === undefined ? {} : { credentials: readTlsFiles(options.tls) }),
+    ...(options.auth === undefined ? {} : { auth: { username: options.auth.username, password: options.auth.password } }),
+    dialTimeout: callTimeoutMs,
+    // Unary calls get a deadline (a dead member must not hang a request); streams (watch,
+    // keep-alive) live as long as they are wanted.
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    grpcOptions: {
+      // Notice a member that vanished without a TCP reset (kill -9 of a VM, a dropped path).
+      'grpc.keepalive_time_ms': 5_000,
+      'grpc.keepalive_timeout_ms': 2_000,
+      'grpc.keepalive_permit_without_calls': 1,
+    },
+  });
+}

@@ -1,0 +1,92 @@
+/**
+ * The etcd store on a real 3-member etcd cluster: the shared KvStore contract (the same suite
+ * the embedded store passes), then what only a cluster has — the namespace prefix, a leader
+ * killed under writes, and an unreachable cluster at start-up.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ErrorCodes } from '../../src/errors.js';
+import { openEtcdStore, parseEtcdUrl, type EtcdStore } from '../../src/store/etcd/index.js';
+import { freePorts } from '../../src/run/free-port.js';
+import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js';
+import { rejectsWith, storeContract } from './contract.js';
+
+let cluster: EtcdCluster;
+before(async () => { cluster = await startEtcdCluster(); });
+after(async () => { await cluster?.stop(); });
+
+let stores = 0;
+/** Each store gets a namespace of its own on the shared cluster. */
+async function openFresh(prefix = `/test-${process.pid}-${(stores += 1)}`): Promise<EtcdStore> {
+  return openEtcdStore({ endpoints: parseEtcdUrl(cluster.url), prefix });
+}
+
+storeContract('etcd', async () => {
+  const store = await openFresh();
+  return { store, close: () => store.close() };
+});
+
+describe('etcd store: a cluster', () => {
+  it('keeps every key under its namespace prefix, invisible to another namespace', async () => {
+    const a = await openFresh('/ns-a');
+    const b = await openFresh('/ns-b');
+    try {
+      await a.put('/services/x', 'from a');
+      assert.equal((await b.get('/services/x')).kv, undefined);
+      assert.deepEqual((await a.range('/')).kvs.map((kv) => kv.key), ['/services/x']);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('keeps acknowledged writes and leases when the leader is killed under a stream of writes', async () => {
+    const store = await openFresh();
+    const lease = await store.grantLease(3_000);
+    const acknowledged = new Map<string, number>();
+    let failures = 0;
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; !stop; i += 1) {
+        try {
+          const { revision } = await store.put(`/stream/${i}`, String(i), i % 2 === 0 ? { lease: lease.id } : {});
+          acknowledged.set(`/stream/${i}`, revision);
+          await store.keepAlive(lease.id);
+        } catch {
+          failures += 1;
+        }
+      }
+    })();
+    await waitForCount(() => acknowledged.size, 50);
+    await cluster.killLeader();
+    const atKill = acknowledged.size;
+    await waitForCount(() => acknowledged.size, atKill + 50);
+    stop = true;
+    await writer;
+    const { kvs } = await store.range('/stream/');
+    const stored = new Map(kvs.map((kv) => [kv.key, kv.modRevision]));
+    for (const [key, revision] of acknowledged) assert.equal(stored.get(key), revision, `acknowledged ${key} kept`);
+    assert.ok((await store.leaseInfo(lease.id)) !== undefined, 'the kept-alive lease survived the election');
+    assert.ok(failures < 50, `${failures} failed writes during the election`);
+    await store.close();
+  });
+
+  it('waits for an unreachable cluster with back-off instead of failing, and says so', async () => {
+    const [port] = await freePorts(1);
+    const abort = new AbortController();
+    const lines: string[] = [];
+    const logger = { warn: (o: unknown, m: string) => lines.push(m), info: () => undefined, debug: () => undefined } as unknown as import('pino').Logger;
+    const opening = openEtcdStore({ endpoints: [`127.0.0.1:${port}`], callTimeoutMs: 300 }, { logger, signal: abort.signal, maxBackoffMs: 200 });
+    const settled = opening.then(() => 'open', () => 'rejected');
+    await waitForCount(() => lines.length, 1);
+    assert.match(lines[0] ?? '', /etcd is unreachable at 127\.0\.0\.1:\d+; retrying/);
+    assert.equal(await Promise.race([settled, new Promise((r) => setTimeout(r, 500, 'pending'))]), 'pending');
+    abort.abort();
+    await rejectsWith(opening, ErrorCodes.STORE_UNAVAILABLE);
+  });
+});
+
+async function waitForCount(count: () => number, atLeast: number): Promise<void> {
+  const { waitFor } = await import('../helpers/wait.js');
+  await waitFor(`${atLeast} items`, () => count() >= atLeast, { timeoutMs: 20_000 });
+}
