@@ -7,9 +7,14 @@ export const DEFAULT_DNS = '127.0.0.1:7753';
 export const DEFAULT_DATA_DIR = '.trellis/data';
 
 export interface Environment {
+  /** One control-plane URL, or several separated by commas (replicas to fail over between). */
   controlPlane: string;
   dataDir: string;
   logLevel: string;
+  /** `trellis server --store` default: "embedded" or etcd://host:port,… */
+  store: string;
+  /** etcd password for --etcd-user: from the environment only, never on the command line. */
+  etcdPassword: string | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -17,5 +22,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     controlPlane: env['TRELLIS_CONTROL_PLANE'] || DEFAULT_CONTROL_PLANE,
     dataDir: env['TRELLIS_DATA_DIR'] || DEFAULT_DATA_DIR,
     logLevel: env['TRELLIS_LOG_LEVEL'] || 'info',
+    store: env['TRELLIS_STORE'] || 'embedded',
+    etcdPassword: env['TRELLIS_ETCD_PASSWORD'] || undefined,
   };
 }

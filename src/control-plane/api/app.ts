@@ -4,13 +4,15 @@ import type { Registry } from '../../registry/registry.js';
 import { Limits } from '../../registry/limits.js';
 import { routeNotFound, sendError } from './errors.js';
 import { servicesRoutes } from './services.js';
-import { statusRoutes } from './status.js';
+import { statusRoutes, type ReplicaStatus } from './status.js';
 import { watchRoutes, type WatchRouteOptions } from './watch.js';
 
 export interface ApiOptions {
   registry: Registry;
   logger: FastifyBaseLogger;
   watch?: WatchRouteOptions;
+  /** This replica and its peers, for /v1/status (several control planes on one store). */
+  replica?: () => ReplicaStatus | undefined;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -27,7 +29,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, request, reply) => sendError(reply, request, err));
   app.setNotFoundHandler((request, reply) => sendError(reply, request, routeNotFound(request.method, request.url)));
-  statusRoutes(app, options.registry, Date.now());
+  statusRoutes(app, options.registry, Date.now(), options.replica);
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
   return app;

@@ -20,6 +20,9 @@ import { KeyNamespace, toEtcdLease } from './keys.js';
 import { withRetry } from './retry.js';
 import { EtcdWatch } from './watch.js';
 
+/** How long reads stay local after a linearizable read failed. */
+const DEGRADED_READS_MS = 2_000;
+
 export interface EtcdStoreSettings {
   /** host:port list, for messages. */
   endpoints: string[];
@@ -37,6 +40,8 @@ export class EtcdStore implements KvStore {
   readonly #compaction: CompactionTracker;
   readonly #watches = new Set<EtcdWatch>();
   #closed = false;
+  /** Until then reads go to a member's own copy first (a linearizable read just failed). */
+  #degradedUntil = 0;
 
   constructor(client: Etcd3, settings: EtcdStoreSettings) {
     this.#client = client;
@@ -180,14 +185,29 @@ export class EtcdStore implements KvStore {
     return { revision, compactRevision, keys: Number(res.count) };
   }
 
-  /** A linearizable read; without a leader, the member's own copy (serializable). */
+  /**
+   * A linearizable read; when that fails for want of a quorum, the member's own copy
+   * (serializable) — and for a moment after, straight away, so a degraded cluster does not
+   * cost every read the full call budget.
+   */
   async #read(what: string, request: IRangeRequest): Promise<IRangeResponse> {
+    const local = (): Promise<IRangeResponse> => this.#call(what, () => this.#client.kv.range({ ...request, serializable: true }), 0);
+    if (Date.now() < this.#degradedUntil) {
+      try {
+        return await local();
+      } catch {
+        // fall through to a linearizable read: the cluster may be back
+      }
+    }
     try {
-      return await this.#call(what, () => this.#client.kv.range(request));
+      const res = await this.#call(what, () => this.#client.kv.range(request));
+      this.#degradedUntil = 0;
+      return res;
     } catch (err) {
       if (!(err instanceof TrellisError && err.code === ErrorCodes.STORE_UNAVAILABLE)) throw err;
+      this.#degradedUntil = Date.now() + DEGRADED_READS_MS;
       try {
-        return await this.#call(what, () => this.#client.kv.range({ ...request, serializable: true }), 0);
+        return await local();
       } catch {
         throw err;
       }
