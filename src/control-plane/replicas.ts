@@ -14,7 +14,7 @@ import type { KvStore, LeaseId } from '../store/types.js';
 import { follow, type Follower } from '../util/follow.js';
 
 export const MEMBERS_PREFIX = '/control-plane/members/';
-export const DEFAULT_MEMBER_TTL_MS = 3_000;
+export const DEFAULT_MEMBER_TTL_MS = 2_000;
 
 export interface MemberRecord {
   id: string;

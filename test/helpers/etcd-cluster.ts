@@ -35,8 +35,8 @@ export interface EtcdCluster {
   kill(member: EtcdMember): Promise<void>;
   /** kill -9 the leader; resolves once the others elected a new one. Returns the killed member. */
   killLeader(): Promise<EtcdMember>;
-  /** Start a killed member again (same data dir), and wait until it serves. */
-  restart(member: EtcdMember): Promise<void>;
+  /** Start killed members again (same data dirs), and wait until they serve. */
+  restart(...members: EtcdMember[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -149,10 +149,10 @@ export async function startEtcdCluster(): Promise<EtcdCluster> {
       if (next === current) throw new Error('the killed member is still reported as leader');
       return current;
     },
-    async restart(member) {
-      if (alive(member)) return;
-      spawnMember(dir, member, initialCluster, 'existing');
-      await waitHealthy([member], 20_000);
+    async restart(...restarted) {
+      const dead = restarted.filter((m) => !alive(m));
+      for (const member of dead) spawnMember(dir, member, initialCluster, 'existing');
+      await waitHealthy(dead, 20_000);
     },
     stop,
   };

@@ -162,8 +162,9 @@ export class EtcdStore implements KvStore {
     this.#compaction.compacted(revision);
   }
 
+  /** Always a linearizable read: a cluster without quorum reports itself unavailable here. */
   async status(): Promise<StoreStatus> {
-    const { revision, compactRevision, keys } = await this.#revisions();
+    const { revision, compactRevision, keys } = await this.#revisions(true);
     const leases = await this.#call('list leases', () => this.#client.leaseClient.leaseLeases());
     return { backend: this.backend, revision, compactRevision, leases: leases.leases.length, keys };
   }
@@ -178,8 +179,11 @@ export class EtcdStore implements KvStore {
   }
 
   /** Current revision, compact revision and key count, from one count-only range. */
-  async #revisions(): Promise<{ revision: number; compactRevision: number; keys: number }> {
-    const res = await this.#read('read the revision', { ...this.#ns.range(''), count_only: true });
+  async #revisions(strict = false): Promise<{ revision: number; compactRevision: number; keys: number }> {
+    const request = { ...this.#ns.range(''), count_only: true };
+    const res = strict
+      ? await this.#call('read the revision', () => this.#client.kv.range(request))
+      : await this.#read('read the revision', request);
     const revision = Number(res.header.revision);
     const compactRevision = await this.#call('find the compact revision', () => this.#compaction.compactRevision(revision));
     return { revision, compactRevision, keys: Number(res.count) };
