@@ -20,8 +20,8 @@ import { KeyNamespace, toEtcdLease } from './keys.js';
 import { withRetry } from './retry.js';
 import { EtcdWatch } from './watch.js';
 
-/** How long reads stay local after a linearizable read failed. */
-const DEGRADED_READS_MS = 2_000;
+/** Retries of a member-local read (a dead member refuses at once; another one answers). */
+const LOCAL_READ_BUDGET_MS = 500;
 
 export interface EtcdStoreSettings {
   /** host:port list, for messages. */
@@ -40,8 +40,9 @@ export class EtcdStore implements KvStore {
   readonly #compaction: CompactionTracker;
   readonly #watches = new Set<EtcdWatch>();
   #closed = false;
-  /** Until then reads go to a member's own copy first (a linearizable read just failed). */
-  #degradedUntil = 0;
+  /** A linearizable read failed: reads go to a member's own copy until one works again. */
+  #degraded = false;
+  #probing = false;
 
   constructor(client: Etcd3, settings: EtcdStoreSettings) {
     this.#client = client;
@@ -191,31 +192,35 @@ export class EtcdStore implements KvStore {
 
   /**
    * A linearizable read; when that fails for want of a quorum, the member's own copy
-   * (serializable) — and for a moment after, straight away, so a degraded cluster does not
-   * cost every read the full call budget.
+   * (serializable). Until a linearizable read works again (probed in the background, one at a
+   * time) reads go to the local copy straight away, so a degraded cluster does not cost every
+   * read the full call budget.
    */
   async #read(what: string, request: IRangeRequest): Promise<IRangeResponse> {
-    const local = (): Promise<IRangeResponse> => this.#call(what, () => this.#client.kv.range({ ...request, serializable: true }), 0);
-    if (Date.now() < this.#degradedUntil) {
-      try {
-        return await local();
-      } catch {
-        // fall through to a linearizable read: the cluster may be back
-      }
+    const local = (): Promise<IRangeResponse> => this.#call(what, () => this.#client.kv.range({ ...request, serializable: true }), LOCAL_READ_BUDGET_MS);
+    if (this.#degraded) {
+      this.#probeQuorum();
+      return local();
     }
     try {
-      const res = await this.#call(what, () => this.#client.kv.range(request));
-      this.#degradedUntil = 0;
-      return res;
+      return await this.#call(what, () => this.#client.kv.range(request));
     } catch (err) {
       if (!(err instanceof TrellisError && err.code === ErrorCodes.STORE_UNAVAILABLE)) throw err;
-      this.#degradedUntil = Date.now() + DEGRADED_READS_MS;
+      this.#degraded = true;
       try {
         return await local();
       } catch {
         throw err;
       }
     }
+  }
+
+  #probeQuorum(): void {
+    if (this.#probing || this.#closed) return;
+    this.#probing = true;
+    this.#client.kv.range({ ...this.#ns.range(''), count_only: true })
+      .then(() => { this.#degraded = false; }, () => undefined)
+      .finally(() => { this.#probing = false; });
   }
 
   /** A compare-and-swap on the key's modRevision around one operation. */
