@@ -60,7 +60,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     closers.push(() => ttl.close());
     const reaper = await startCriticalReaper(registry, logger);
     closers.push(() => reaper.close());
+    // Known once the API listens (the member record carries its URL); /v1/status reports them.
     let replicas: ReplicaSet | undefined;
+    let checks: ActiveChecks | undefined;
     const api = buildApi({
       registry, logger,
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
@@ -80,12 +82,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const replicaSet = await joinReplicaSet(store, logger, { url, ...options.replica });
     replicas = replicaSet;
     closers.push(() => replicaSet.close());
-    let checks: ActiveChecks | undefined;
-    checks = await startActiveChecks(registry, logger, {
+    const activeChecks = await startActiveChecks(registry, logger, {
       owns: (instance) => replicaSet.owns(instance),
       ...(options.minCheckIntervalMs === undefined ? {} : { minIntervalMs: options.minCheckIntervalMs }),
     });
-    const activeChecks = checks;
+    checks = activeChecks;
     closers.push(() => activeChecks.close());
     replicaSet.onChange(() => activeChecks.rebalance());
 
