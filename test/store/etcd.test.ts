@@ -90,3 +90,22 @@ async function waitForCount(count: () => number, atLeast: number): Promise<void>
   const { waitFor } = await import('../helpers/wait.js');
   await waitFor(`${atLeast} items`, () => count() >= atLeast, { timeoutMs: 20_000 });
 }
+
+describe('etcd store: flags', () => {
+  it('names the flag and the fix for a bad --store, --etcd-user without a password, and a missing CA file', async () => {
+    const { runCli } = await import('../helpers/processes.js');
+    const cases: Array<{ args: string[]; env?: Record<string, string>; match: RegExp }> = [
+      { args: ['server', '--store', 'etcd://'], match: /--store "etcd:\/\/": it names no etcd member; use etcd:\/\/host1:2379/ },
+      { args: ['server', '--store', 'etcd://h1:2379,nonsense'], match: /"nonsense" is not host:port/ },
+      { args: ['server', '--store', 'consul://h:8500'], match: /use "embedded" \(SQLite in --data-dir\) or etcd:\/\// },
+      { args: ['server', '--store', cluster.url, '--etcd-user', 'root'], env: { TRELLIS_ETCD_PASSWORD: '' }, match: /--etcd-user needs its password in the environment: set TRELLIS_ETCD_PASSWORD/ },
+      { args: ['server', '--store', cluster.url, '--etcd-ca', '/nonexistent/ca.pem', '--listen', '127.0.0.1:0', '--dns', 'off'], match: /--etcd-ca \/nonexistent\/ca.pem: cannot read it/ },
+    ];
+    for (const c of cases) {
+      const result = await runCli(c.args, c.env);
+      assert.equal(result.code, 1, `${c.args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, c.match);
+      assert.match(result.stderr, /TRELLIS_ERR_BAD_FLAG/);
+    }
+  });
+});

@@ -59,7 +59,7 @@ export function watchRoutes(app: FastifyInstance, registry: Registry, options: W
     const lastEventId = request.headers['last-event-id'];
     const after = parseRevision(query.after, 'after')
       ?? parseRevision(typeof lastEventId === 'string' ? lastEventId : undefined, 'Last-Event-ID')
-      ?? (await registry.store.status()).revision;
+      ?? await registry.currentRevision();
 
     // Events replayed while the watch starts are held until the response head is written.
     const pending: RegistryEvent[] = [];

@@ -25,8 +25,10 @@ export function createEtcdClient(options: EtcdConnectionOptions, callTimeoutMs: 
     },
     grpcOptions: {
       // Notice a member that vanished without a TCP reset (kill -9 of a VM, a dropped path).
-      'grpc.keepalive_time_ms': 5_000,
-      'grpc.keepalive_timeout_ms': 2_000,
+      // Not more often: etcd drops a connection that pings more than every 5 s
+      // (--grpc-keepalive-min-time), and every watch on it with the connection.
+      'grpc.keepalive_time_ms': 15_000,
+      'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
     },
   });

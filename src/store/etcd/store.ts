@@ -19,6 +19,7 @@ import { KeepAliveChannel } from './keep-alive.js';
 import { KeyNamespace, toEtcdLease } from './keys.js';
 import { withRetry } from './retry.js';
 import { EtcdWatch } from './watch.js';
+import { WatchHub } from './watch-hub.js';
 
 /** Retries of a member-local read (a dead member refuses at once; another one answers). */
 const LOCAL_READ_BUDGET_MS = 500;
@@ -39,6 +40,7 @@ export class EtcdStore implements KvStore {
   readonly #keepAlive: KeepAliveChannel;
   readonly #compaction: CompactionTracker;
   readonly #watches = new Set<EtcdWatch>();
+  readonly #hub: WatchHub;
   #closed = false;
   /** A linearizable read failed: reads go to a member's own copy until one works again. */
   #degraded = false;
@@ -51,6 +53,9 @@ export class EtcdStore implements KvStore {
     this.#timeoutMs = settings.callTimeoutMs;
     this.#keepAlive = new KeepAliveChannel(client, settings.callTimeoutMs);
     this.#compaction = new CompactionTracker(client, this.#ns.key('\0compaction-probe'));
+    this.#hub = new WatchHub({
+      open: (prefix, afterRevision, feed) => this.#openEtcdWatch(prefix, afterRevision, feed, (revision) => feed.progress(revision)),
+    });
   }
 
   async get(key: string): Promise<GetResult> {
@@ -125,21 +130,46 @@ export class EtcdStore implements KvStore {
   }
 
   async watch(prefix: string, options: WatchOptions, listener: WatchListener): Promise<Watcher> {
-    const { revision, compactRevision } = await this.#revisions();
-    if (options.afterRevision > revision) {
-      throw new TrellisError(ErrorCodes.INVALID_REVISION,
-        `cannot watch from revision ${options.afterRevision}: the store is only at revision ${revision}`, { field: 'afterRevision', details: { revision } });
+    this.#check();
+    const after = options.afterRevision;
+    const future = async (revision: number): Promise<void> => {
+      if (after > revision) {
+        throw new TrellisError(ErrorCodes.INVALID_REVISION,
+          `cannot watch from revision ${after}: the store is only at revision ${revision}`, { field: 'afterRevision', details: { revision } });
+      }
+    };
+    const start = async (): Promise<void> => {
+      const { revision, compactRevision } = await this.#revisions();
+      await future(revision);
+      if (after < compactRevision) throw this.#compacted(after, compactRevision);
+    };
+    const joined = await this.#hub.join(prefix, after, listener, {
+      start,
+      future: async () => future(Number((await this.#read('read the revision', { ...this.#ns.range(''), count_only: true })).header.revision)),
+    });
+    if (joined !== undefined) {
+      if (this.#closed) {
+        joined.close();
+        throw this.#closedError();
+      }
+      return joined;
     }
-    if (options.afterRevision < compactRevision) throw this.#compacted(options.afterRevision, compactRevision);
+    // Older than the shared feed remembers: an etcd watch of its own.
+    await start();
+    return this.#openEtcdWatch(prefix, after, listener);
+  }
+
+  async #openEtcdWatch(prefix: string, afterRevision: number, listener: WatchListener, onProgress?: (revision: number) => void): Promise<EtcdWatch> {
     const watch = await EtcdWatch.start({
       client: this.#client,
       namespace: this.#ns,
       prefix,
-      afterRevision: options.afterRevision,
+      afterRevision,
       listener,
       timeoutMs: this.#timeoutMs,
-      describe: (err) => this.#describeWatchError(err, options.afterRevision),
+      describe: (err) => this.#describeWatchError(err, afterRevision),
       onEnd: (w) => this.#watches.delete(w),
+      ...(onProgress === undefined ? {} : { onProgress }),
     });
     if (this.#closed) {
       watch.close();
@@ -175,6 +205,7 @@ export class EtcdStore implements KvStore {
     this.#closed = true;
     const error = this.#closedError();
     for (const watch of [...this.#watches]) watch.fail(error);
+    this.#hub.close();
     this.#keepAlive.close();
     this.#client.close();
   }

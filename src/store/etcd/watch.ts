@@ -21,6 +21,8 @@ export interface StartWatchOptions {
   describe(err: Error): Promise<TrellisError>;
   /** Called once when the watch ends, whichever way. */
   onEnd(watch: EtcdWatch): void;
+  /** Every event up to this revision has been delivered (after each etcd response). */
+  onProgress?(revision: number): void;
 }
 
 function toWatchEvent(ev: IEvent, namespace: KeyNamespace): WatchEvent {
@@ -106,5 +108,6 @@ export class EtcdWatch implements Watcher {
         // A listener's failure is its own: the next event still goes to it, and to everyone else.
       }
     }
+    if (!this.#ended) this.#options.onProgress?.(Number(res.header.revision));
   }
 }
