@@ -98,10 +98,15 @@ export async function startEtcdCluster(): Promise<EtcdCluster> {
     child: undefined,
     output: '',
   }));
+  const alive = (m: EtcdMember): boolean => m.child !== undefined && m.child.exitCode === null && m.child.signalCode === null;
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   for (const member of members) spawnMember(dir, member, initialCluster, 'new');
+  // Even when the test process dies without its after() (an uncaught error), no member outlives it.
+  const killOnExit = (): void => {
+    for (const member of members) if (member.child !== undefined && alive(member)) member.child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
 
-  const alive = (m: EtcdMember): boolean => m.child !== undefined && m.child.exitCode === null && m.child.signalCode === null;
   const kill = async (member: EtcdMember): Promise<void> => {
     const child = member.child;
     if (child === undefined || !alive(member)) return;
@@ -110,6 +115,7 @@ export async function startEtcdCluster(): Promise<EtcdCluster> {
     await exited;
   };
   const stop = async (): Promise<void> => {
+    process.removeListener('exit', killOnExit);
     await Promise.all(members.map(kill));
     rmSync(dir, { recursive: true, force: true });
   };

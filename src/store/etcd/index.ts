@@ -6,6 +6,7 @@
  * An unreachable cluster at start-up is not fatal: one clear log line, then retries with
  * back-off until it answers (or `signal` aborts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { TrellisError, messageOf } from '../../errors.js';
 import { isTransient } from './errors.js';
@@ -49,10 +50,7 @@ export async function openEtcdStore(connection: EtcdConnectionOptions, options: 
       } else {
         options.logger?.debug({ etcd: endpoints, attempt, err: messageOf(err) }, 'etcd still unreachable');
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        options.signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
-      });
+      await sleep(delay, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => undefined);
       if (options.signal?.aborted) throw err;
       delay = Math.min(delay * 2, maxBackoffMs);
     }
