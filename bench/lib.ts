@@ -24,8 +24,8 @@ export function startChild(args: string[], ready: (line: string) => string | und
   });
 }
 
-export function startControlPlane(dataDir: string): Promise<Child> {
-  return startChild([CLI, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--dns', 'off', '--log-level', 'info'], (line) => {
+export function startControlPlane(dataDir: string, extraArgs: string[] = []): Promise<Child> {
+  return startChild([CLI, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--dns', 'off', '--log-level', 'info', ...extraArgs], (line) => {
     try {
       const parsed = JSON.parse(line) as { msg?: string; api?: string };
       return parsed.msg === 'control plane ready' ? parsed.api : undefined;

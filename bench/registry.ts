@@ -31,13 +31,64 @@ async function put(pool: Pool, path: string, payload?: string): Promise<void> {
   if (res.statusCode >= 300) throw new Error(`PUT ${path} → ${res.statusCode}`);
 }
 
-export interface RegistryFigures {
-  referencePutsPerSec: number;
-  registrationsPerSec: number;
-  heartbeatsPerSec: number;
+export interface FanoutFigures {
   fanoutP50Ms: number;
   fanoutP99Ms: number;
   fanoutMaxMs: number;
+}
+
+/**
+ * Fan-out: 1,000 NDJSON watchers on one service of the control plane at `url`; one registration
+ * at a time through `pool`, each timed from the PUT until every watcher has it.
+ */
+export async function watchFanout(url: string, pool: Pool, round: number): Promise<FanoutFigures> {
+  const agent = new Agent({ connections: WATCHERS + 10 });
+  const latencies: number[] = [];
+  const byName = new Map<string, { sentAt: bigint; arrivals: number[] }>();
+  const watchers = await Promise.all(Array.from({ length: WATCHERS }, async () => {
+    const res = await request(`${url}/v1/watch?service=fan&format=ndjson`, { dispatcher: agent, bodyTimeout: 0 });
+    res.body.on('error', () => undefined); // destroyed at the end of the round
+    const lines = createInterface({ input: res.body });
+    lines.on('error', () => undefined);
+    lines.on('line', (line) => {
+      if (line === '') return;
+      const at = process.hrtime.bigint();
+      const event = JSON.parse(line) as { id: string };
+      const entry = byName.get(event.id);
+      if (entry !== undefined) entry.arrivals.push(Number(at - entry.sentAt) / 1e6);
+    });
+    return res;
+  }));
+  // The first WARMUP changes warm the JIT and every connection; they are not counted.
+  for (let c = -WARMUP; c < CHANGES; c += 1) {
+    const id = `f${round}-${c + WARMUP}`;
+    const entry = { sentAt: process.hrtime.bigint(), arrivals: [] as number[] };
+    byName.set(id, entry);
+    await put(pool, `/v1/services/fan/instances/${id}`, body(c));
+    const deadline = Date.now() + 10_000;
+    while (entry.arrivals.length < WATCHERS && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    if (entry.arrivals.length < WATCHERS) throw new Error(`only ${entry.arrivals.length}/${WATCHERS} watchers got change ${c}`);
+    if (c >= 0) latencies.push(...entry.arrivals);
+  }
+  for (const w of watchers) w.body.destroy();
+  await agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    fanoutP50Ms: percentile(latencies, 50),
+    fanoutP99Ms: percentile(latencies, 99),
+    fanoutMaxMs: latencies.at(-1) ?? Number.NaN,
+  };
+}
+
+/** Registrations/s through the API: `total` PUTs with CONCURRENCY in flight. */
+export function registrations(pool: Pool, total: number, prefix = 'i'): Promise<number> {
+  return throughput(total, CONCURRENCY, (i) => put(pool, `/v1/services/bench/instances/${prefix}${i}`, body(i)));
+}
+
+export interface RegistryFigures extends FanoutFigures {
+  referencePutsPerSec: number;
+  registrationsPerSec: number;
+  heartbeatsPerSec: number;
 }
 
 async function once(round: number): Promise<RegistryFigures> {
@@ -50,50 +101,12 @@ async function once(round: number): Promise<RegistryFigures> {
     await refPool.close();
 
     const pool = new Pool(cp.url, { connections: CONCURRENCY });
-    const registrationsPerSec = await throughput(REGISTRATIONS, CONCURRENCY, (i) => put(pool, `/v1/services/bench/instances/i${i}`, body(i)));
+    const registrationsPerSec = await registrations(pool, REGISTRATIONS);
     const heartbeatsPerSec = await throughput(HEARTBEATS, CONCURRENCY, (i) => put(pool, `/v1/services/bench/instances/i${i % REGISTRATIONS}/heartbeat`));
 
-    // Fan-out: 1,000 NDJSON watchers on one service; one registration at a time.
-    const agent = new Agent({ connections: WATCHERS + 10 });
-    const latencies: number[] = [];
-    const byName = new Map<string, { sentAt: bigint; arrivals: number[] }>();
-    const watchers = await Promise.all(Array.from({ length: WATCHERS }, async () => {
-      const res = await request(`${cp.url}/v1/watch?service=fan&format=ndjson`, { dispatcher: agent, bodyTimeout: 0 });
-      res.body.on('error', () => undefined); // destroyed at the end of the round
-      const lines = createInterface({ input: res.body });
-      lines.on('error', () => undefined);
-      lines.on('line', (line) => {
-        if (line === '') return;
-        const at = process.hrtime.bigint();
-        const event = JSON.parse(line) as { id: string };
-        const entry = byName.get(event.id);
-        if (entry !== undefined) entry.arrivals.push(Number(at - entry.sentAt) / 1e6);
-      });
-      return res;
-    }));
-    // The first WARMUP changes warm the JIT and every connection; they are not counted.
-    for (let c = -WARMUP; c < CHANGES; c += 1) {
-      const id = `f${round}-${c + WARMUP}`;
-      const entry = { sentAt: process.hrtime.bigint(), arrivals: [] as number[] };
-      byName.set(id, entry);
-      await put(pool, `/v1/services/fan/instances/${id}`, body(c));
-      const deadline = Date.now() + 10_000;
-      while (entry.arrivals.length < WATCHERS && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-      if (entry.arrivals.length < WATCHERS) throw new Error(`only ${entry.arrivals.length}/${WATCHERS} watchers got change ${c}`);
-      if (c >= 0) latencies.push(...entry.arrivals);
-    }
-    for (const w of watchers) w.body.destroy();
-    await agent.destroy();
+    const fan = await watchFanout(cp.url, pool, round);
     await pool.close();
-    latencies.sort((a, b) => a - b);
-    return {
-      referencePutsPerSec,
-      registrationsPerSec,
-      heartbeatsPerSec,
-      fanoutP50Ms: percentile(latencies, 50),
-      fanoutP99Ms: percentile(latencies, 99),
-      fanoutMaxMs: latencies.at(-1) ?? Number.NaN,
-    };
+    return { referencePutsPerSec, registrationsPerSec, heartbeatsPerSec, ...fan };
   } finally {
     await cp.stop();
     await reference.stop();

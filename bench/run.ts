@@ -5,10 +5,13 @@ import { balancerBench } from './balancer.js';
 import { dataplaneBench } from './dataplane.js';
 import { registryBench } from './registry.js';
 import { securityBench } from './security.js';
+import { registryEtcdBench } from './registry-etcd.js';
 
 process.stdout.write(`Trellis benchmarks — ${new Date().toISOString()} — node ${process.version} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n\n`);
 process.stdout.write('## Registry (issue 2)\n');
 await registryBench();
+process.stdout.write('\n## Registry on etcd vs embedded (issue 6)\n');
+await registryEtcdBench();
 process.stdout.write('\n## Data plane (issue 3)\n');
 await dataplaneBench();
 process.stdout.write('\n## Load-balancer picks (issue 3)\n');

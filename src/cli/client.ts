@@ -3,7 +3,7 @@
  * TrellisErrors with the server's code; an unreachable control plane gets its own code.
  */
 import { createInterface } from 'node:readline';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { ErrorCodes, TrellisError, type ErrorCode, messageOf } from '../errors.js';
 import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
@@ -22,28 +22,85 @@ export interface SignBody {
 /** Three of the server's 15 s keep-alives. */
 export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
 
+type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
 interface ErrorBody { error?: { code?: string; message?: string; field?: string } }
 
-export class ControlPlaneClient {
-  readonly baseUrl: string;
+/** Answers after which the same request is worth sending to another replica. */
+function worthAnotherReplica(err: TrellisError): boolean {
+  return err.code === ErrorCodes.CONTROL_PLANE_UNREACHABLE || err.code === ErrorCodes.STORE_CLOSED || err.code === ErrorCodes.STORE_UNAVAILABLE;
+}
 
-  constructor(baseUrl: string) {
-    let url: URL;
-    try {
-      url = new URL(baseUrl);
-    } catch {
-      throw new TrellisError(ErrorCodes.BAD_FLAG, `--control-plane must be a URL such as http://127.0.0.1:7700 (got ${JSON.stringify(baseUrl)})`, { field: 'control-plane' });
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new TrellisError(ErrorCodes.BAD_FLAG, `--control-plane must be an http:// or https:// URL (got ${JSON.stringify(baseUrl)})`, { field: 'control-plane' });
-    }
-    this.baseUrl = url.origin;
+function parseBaseUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, `--control-plane must be a URL such as http://127.0.0.1:7700, or several separated by commas (got ${JSON.stringify(raw)})`, { field: 'control-plane' });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, `--control-plane must be an http:// or https:// URL (got ${JSON.stringify(raw)})`, { field: 'control-plane' });
+  }
+  return url.origin;
+}
+
+/** `http://a:7700,http://b:7700` (or an array) → the origins, in order, without duplicates. */
+export function parseControlPlanes(value: string | readonly string[]): string[] {
+  const list = (typeof value === 'string' ? value.split(',') : [...value]).map((v) => v.trim()).filter((v) => v !== '');
+  if (list.length === 0) {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, '--control-plane names no control plane: give a URL such as http://127.0.0.1:7700', { field: 'control-plane' });
+  }
+  return [...new Set(list.map(parseBaseUrl))];
+}
+
+/**
+ * Talks to one control plane, or to any of several replicas: a request that cannot be served
+ * by the current one (unreachable, shutting down, its store unavailable) goes to the next, and
+ * the one that answered becomes current.
+ */
+export class ControlPlaneClient {
+  readonly baseUrls: readonly string[];
+  #current = 0;
+
+  constructor(baseUrls: string | readonly string[]) {
+    this.baseUrls = parseControlPlanes(baseUrls);
   }
 
-  async #call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  /** The replica requests go to first. */
+  get baseUrl(): string {
+    return this.baseUrls[this.#current] ?? this.baseUrls[0] ?? '';
+  }
+
+  /** Try `attempt` on each replica in turn, starting with the current one. */
+  async #failover<T>(attempt: (baseUrl: string) => Promise<T>): Promise<T> {
+    let lastError: unknown;
+    for (let i = 0; i < this.baseUrls.length; i += 1) {
+      const index = (this.#current + i) % this.baseUrls.length;
+      try {
+        const result = await attempt(this.baseUrls[index] ?? '');
+        this.#current = index;
+        return result;
+      } catch (err) {
+        if (!(err instanceof TrellisError) || !worthAnotherReplica(err)) throw err;
+        lastError = err;
+      }
+    }
+    throw lastError;
+  }
+
+  /** The current replica failed mid-stream: start with the next one next time. */
+  #rotate(): void {
+    this.#current = (this.#current + 1) % this.baseUrls.length;
+  }
+
+  #call<T>(method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    return this.#failover((baseUrl) => this.#callOne<T>(baseUrl, method, path, body, headers));
+  }
+
+  async #callOne<T>(baseUrl: string, method: Method, path: string, body: unknown, headers: Record<string, string>): Promise<T> {
     let response;
     try {
-      response = await request(`${this.baseUrl}${path}`, {
+      response = await request(`${baseUrl}${path}`, {
         method,
         headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -52,18 +109,19 @@ export class ControlPlaneClient {
       });
     } catch (err) {
       throw new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE,
-        `cannot reach the control plane at ${this.baseUrl}: ${messageOf(err)} (is \`trellis server\` running? set --control-plane or TRELLIS_CONTROL_PLANE)`, { cause: err });
+        `cannot reach the control plane at ${baseUrl}: ${messageOf(err)} (is \`trellis server\` running? set --control-plane or TRELLIS_CONTROL_PLANE)`, { cause: err });
     }
     const text = await response.body.text();
     let parsed: unknown;
     try {
       parsed = text === '' ? undefined : JSON.parse(text);
     } catch {
-      throw new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE, `${this.baseUrl} answered ${response.statusCode} with a body that is not JSON: is it a Trellis control plane?`);
+      throw new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE, `${baseUrl} answered ${response.statusCode} with a body that is not JSON: is it a Trellis control plane?`);
     }
     if (response.statusCode >= 400) {
       const e = (parsed as ErrorBody | undefined)?.error;
-      const code = (e?.code ?? ErrorCodes.INTERNAL) as ErrorCode;
+      const fallback = response.statusCode === 503 ? ErrorCodes.CONTROL_PLANE_UNREACHABLE : ErrorCodes.INTERNAL;
+      const code = (e?.code ?? fallback) as ErrorCode;
       throw new TrellisError(code, e?.message ?? `HTTP ${response.statusCode}`, e?.field === undefined ? {} : { field: e.field });
     }
     return parsed as T;
@@ -167,15 +225,24 @@ export class ControlPlaneClient {
     };
     const signal = options.signal === undefined ? idle.signal : AbortSignal.any([options.signal, idle.signal]);
     touch();
+    const baseUrl = this.baseUrl;
     try {
-      await this.#watch(path, { ...options, signal }, onEvent, touch);
+      // Connecting fails over between replicas; once streaming, a replica that goes away ends
+      // the watch (callers resume from their last revision) and the next one is tried first.
+      const response = await this.#failover((url) => this.#openWatch(url, path, { ...options, signal }));
+      if (response === undefined) return;
+      await this.#readWatch(response, signal, onEvent, touch);
     } catch (err) {
+      if (!options.signal?.aborted && this.baseUrl === baseUrl) this.#rotate();
       if (idle.signal.aborted && !options.signal?.aborted) throw this.#idleError(idleTimeoutMs);
       throw err;
     } finally {
       clearTimeout(timer);
     }
-    if (idle.signal.aborted && !options.signal?.aborted) throw this.#idleError(idleTimeoutMs);
+    if (idle.signal.aborted && !options.signal?.aborted) {
+      this.#rotate();
+      throw this.#idleError(idleTimeoutMs);
+    }
   }
 
   #idleError(idleTimeoutMs: number): TrellisError {
@@ -183,23 +250,28 @@ export class ControlPlaneClient {
       `the control plane at ${this.baseUrl} sent nothing, not even a keep-alive, for ${idleTimeoutMs} ms: taking it as gone`);
   }
 
-  async #watch<E>(path: string, options: { service?: string; after?: number; signal: AbortSignal }, onEvent: (event: E) => void, touch: () => void): Promise<void> {
+  async #openWatch(baseUrl: string, path: string, options: { service?: string; after?: number; signal: AbortSignal }): Promise<Dispatcher.ResponseData | undefined> {
     const query = new URLSearchParams({ format: 'ndjson' });
     if (options.service !== undefined) query.set('service', options.service);
     if (options.after !== undefined) query.set('after', String(options.after));
     let response;
     try {
-      response = await request(`${this.baseUrl}${path}?${query.toString()}`, {
-        method: 'GET', bodyTimeout: 0, ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
+      response = await request(`${baseUrl}${path}?${query.toString()}`, { method: 'GET', bodyTimeout: 0, signal: options.signal });
     } catch (err) {
-      if (options.signal?.aborted) return;
-      throw new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE, `cannot reach the control plane at ${this.baseUrl}: ${messageOf(err)}`, { cause: err });
+      if (options.signal.aborted) return undefined;
+      throw new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE, `cannot reach the control plane at ${baseUrl}: ${messageOf(err)}`, { cause: err });
     }
     if (response.statusCode >= 400) {
-      const e = (JSON.parse(await response.body.text()) as ErrorBody).error;
-      throw new TrellisError((e?.code ?? ErrorCodes.INTERNAL) as ErrorCode, e?.message ?? `HTTP ${response.statusCode}`, e?.field === undefined ? {} : { field: e.field });
+      const text = await response.body.text();
+      let e: ErrorBody['error'];
+      try { e = (JSON.parse(text) as ErrorBody).error; } catch { e = undefined; }
+      const fallback = response.statusCode === 503 ? ErrorCodes.CONTROL_PLANE_UNREACHABLE : ErrorCodes.INTERNAL;
+      throw new TrellisError((e?.code ?? fallback) as ErrorCode, e?.message ?? `HTTP ${response.statusCode}`, e?.field === undefined ? {} : { field: e.field });
     }
+    return response;
+  }
+
+  async #readWatch<E>(response: Dispatcher.ResponseData, signal: AbortSignal, onEvent: (event: E) => void, touch: () => void): Promise<void> {
     const lines = createInterface({ input: response.body, crlfDelay: Infinity });
     try {
       for await (const line of lines) {
@@ -212,7 +284,7 @@ export class ControlPlaneClient {
         onEvent(parsed as E);
       }
     } catch (err) {
-      if (options.signal?.aborted) return;
+      if (signal.aborted) return;
       throw err;
     }
   }

@@ -14,7 +14,7 @@ export interface GlobalOptions {
 
 export function withClientOptions(command: Command): Command {
   return command
-    .option('--control-plane <url>', 'control plane URL (env TRELLIS_CONTROL_PLANE)', readEnvironment().controlPlane)
+    .option('--control-plane <url,…>', 'control plane URL, or several replicas separated by commas (env TRELLIS_CONTROL_PLANE)', readEnvironment().controlPlane)
     .option('--json', 'print JSON instead of a table');
 }
 

@@ -10,11 +10,16 @@ export const DEFAULT_DATA_DIR = '.trellis/data';
 export const TOKEN_VARIABLE = 'TRELLIS_TOKEN';
 
 export interface Environment {
+  /** One control-plane URL, or several separated by commas (replicas to fail over between). */
   controlPlane: string;
   dataDir: string;
   logLevel: string;
   /** A join token for `trellis proxy` / `trellis run` (TRELLIS_TOKEN). */
   token: string | undefined;
+  /** `trellis server --store` default: "embedded" or etcd://host:port,… */
+  store: string;
+  /** etcd password for --etcd-user: from the environment only, never on the command line. */
+  etcdPassword: string | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -23,5 +28,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     dataDir: env['TRELLIS_DATA_DIR'] || DEFAULT_DATA_DIR,
     logLevel: env['TRELLIS_LOG_LEVEL'] || 'info',
     token: env[TOKEN_VARIABLE] || undefined,
+    store: env['TRELLIS_STORE'] || 'embedded',
+    etcdPassword: env['TRELLIS_ETCD_PASSWORD'] || undefined,
   };
 }

@@ -11,15 +11,21 @@ import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { Registry } from '../registry/registry.js';
 import { isHealthy } from '../registry/types.js';
 import { PolicyStore } from '../security/authz/store.js';
-import { openStore } from '../store/open.js';
+import { openStore, type EtcdSettings } from '../store/open.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
 import type { CertificateAuthority } from '../security/ca/authority.js';
 import type { JoinTokens } from '../security/tokens/join-tokens.js';
 import { buildApi } from './api/app.js';
+import { joinReplicaSet, type ReplicaSet } from './replicas.js';
 
 export interface ControlPlaneOptions {
   dataDir: string;
+  /** "embedded" (default: SQLite in dataDir) or etcd://host1:2379,host2:2379,… */
+  store?: string;
+  etcd?: EtcdSettings;
+  /** This replica's name among several on one store, and its membership lease TTL. */
+  replica?: { id?: string; ttlMs?: number };
   listen: HostPort;
   /** DNS on UDP and TCP; false to turn it off. */
   dns: HostPort | false;
@@ -40,12 +46,17 @@ export interface ControlPlane {
   readonly ca: CertificateAuthority;
   /** Join tokens: `trellis up` mints its replicas' tokens here. */
   readonly tokens: JoinTokens;
+  readonly replicas: ReplicaSet;
   close(): Promise<void>;
 }
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { logger } = options;
-  const store = await openStore({ dataDir: options.dataDir, logger });
+  const store = await openStore({
+    dataDir: options.dataDir, logger,
+    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.etcd === undefined ? {} : { etcd: options.etcd }),
+  });
   const registry = new Registry(store);
   const closers: Array<() => Promise<void> | void> = [() => store.close()];
   const close = async (): Promise<void> => {
@@ -58,14 +69,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     closers.push(() => ttl.close());
     const reaper = await startCriticalReaper(registry, logger);
     closers.push(() => reaper.close());
-    const checks: ActiveChecks = await startActiveChecks(registry, logger, {
-      ...(options.minCheckIntervalMs === undefined ? {} : { minIntervalMs: options.minCheckIntervalMs }),
-    });
-    closers.push(() => checks.close());
-
     const security = await startSecurity({ store, dataDir: options.dataDir, logger, ...options.security });
     const policies = new PolicyStore(store, { trustDomain: security.ca.trustDomain });
-    const api = buildApi({ registry, policies, logger, security, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
+    // Known once the API listens (the member record carries its URL); /v1/status reports them.
+    let replicas: ReplicaSet | undefined;
+    let checks: ActiveChecks | undefined;
+    const api = buildApi({
+      registry, policies, logger, security,
+      replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
+      ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }),
+    });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });
     } catch (err) {
@@ -75,6 +88,18 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const address = api.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : options.listen.port;
     const url = `http://${formatHostPort({ host: options.listen.host, port })}`;
+
+    // Active checks are shared out among the replicas on this store (one replica: it owns all).
+    const replicaSet = await joinReplicaSet(store, logger, { url, ...options.replica });
+    replicas = replicaSet;
+    closers.push(() => replicaSet.close());
+    const activeChecks = await startActiveChecks(registry, logger, {
+      owns: (instance) => replicaSet.owns(instance),
+      ...(options.minCheckIntervalMs === undefined ? {} : { minIntervalMs: options.minCheckIntervalMs }),
+    });
+    checks = activeChecks;
+    closers.push(() => activeChecks.close());
+    replicaSet.onChange(() => activeChecks.rebalance());
 
     let dns: DnsServer | undefined;
     if (options.dns !== false) {
@@ -95,8 +120,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       closers.push(() => dnsServer.close());
     }
     const dnsAddress = dns === undefined ? undefined : { host: dns.host, port: dns.port };
-    logger.info({ api: url, dns: dnsAddress === undefined ? null : formatHostPort(dnsAddress), dataDir: options.dataDir, backend: store.backend }, 'control plane ready');
-    return { url, dns: dnsAddress, registry, ca: security.ca, tokens: security.tokens, close };
+    logger.info({ api: url, dns: dnsAddress === undefined ? null : formatHostPort(dnsAddress), dataDir: options.dataDir, backend: store.backend, replica: replicaSet.id }, 'control plane ready');
+    return { url, dns: dnsAddress, registry, ca: security.ca, tokens: security.tokens, replicas: replicaSet, close };
   } catch (err) {
     await close();
     throw err;

@@ -4,8 +4,8 @@
  * and go. A runner's status change is written to the registry (an event for every watcher).
  *
  * `owns` decides which instances this control plane checks; with one control plane it owns
- * all of them. (With several replicas on a shared store, each instance is to be checked by
- * exactly one of them.)
+ * all of them. With several replicas on a shared store, ownership follows the live replica set
+ * (src/control-plane/replicas.ts) and `rebalance()` re-applies it when the set changes.
  */
 import type { Logger } from 'pino';
 import type { Registry } from '../registry/registry.js';
@@ -21,6 +21,8 @@ export interface ActiveChecksOptions {
 export interface ActiveChecks {
   /** How many checks are running. */
   readonly running: number;
+  /** Ownership changed (a replica came or went): start and stop runners to match. */
+  rebalance(): void;
   close(): void;
 }
 
@@ -41,6 +43,8 @@ export async function startActiveChecks(registry: Registry, logger: Logger, opti
   const owns = options.owns ?? (() => true);
   /** instance ref → check name → runner */
   const byInstance = new Map<string, Map<string, Running>>();
+  /** Every instance with active checks, owned or not, for rebalancing. */
+  const known = new Map<string, InstanceRecord>();
 
   const stopInstance = (ref: string): void => {
     for (const { runner } of byInstance.get(ref)?.values() ?? []) runner.stop();
@@ -49,6 +53,7 @@ export async function startActiveChecks(registry: Registry, logger: Logger, opti
 
   const sync = (instance: InstanceRecord): void => {
     const ref = instanceRef(instance);
+    if (instance.activeChecks.length === 0) known.delete(ref); else known.set(ref, instance);
     if (!owns(instance) || instance.activeChecks.length === 0) { stopInstance(ref); return; }
     const current = byInstance.get(ref) ?? new Map<string, Running>();
     const wanted = new Set(instance.activeChecks.map((c) => c.name));
@@ -82,11 +87,16 @@ export async function startActiveChecks(registry: Registry, logger: Logger, opti
     const { instances, revision } = await registry.listAll();
     const present = new Set(instances.map(instanceRef));
     for (const ref of [...byInstance.keys()]) if (!present.has(ref)) stopInstance(ref);
+    for (const ref of [...known.keys()]) if (!present.has(ref)) known.delete(ref);
     for (const instance of instances) sync(instance);
     return registry.watch({ afterRevision: revision }, {
       onEvent: (event) => {
-        if (event.type === 'deregistered') stopInstance(instanceRef(event.instance));
-        else sync(event.instance);
+        if (event.type === 'deregistered') {
+          known.delete(instanceRef(event.instance));
+          stopInstance(instanceRef(event.instance));
+        } else {
+          sync(event.instance);
+        }
       },
       onError: fail,
     });
@@ -97,6 +107,9 @@ export async function startActiveChecks(registry: Registry, logger: Logger, opti
       let n = 0;
       for (const checks of byInstance.values()) n += checks.size;
       return n;
+    },
+    rebalance() {
+      for (const instance of [...known.values()]) sync(instance);
     },
     close() {
       follower.close();

@@ -18,7 +18,7 @@ export async function startTtlMonitor(registry: Registry, logger: Logger): Promi
   };
 
   return follow('ttl-monitor', logger, async (fail) => {
-    const { revision } = await store.status();
+    const revision = await registry.currentRevision();
     // Watch first, then reconcile: anything expiring in between is seen by one or the
     // other, and marking critical is idempotent.
     const watcher = await store.watch(HEARTBEATS_PREFIX, { afterRevision: revision }, {

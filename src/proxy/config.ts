@@ -103,7 +103,9 @@ const configSchema = z.object({
   service: serviceNameSchema,
   id: instanceIdSchema.optional(),
   controlPlane: z.string({ invalid_type_error: 'controlPlane must be a URL such as http://127.0.0.1:7700' })
-    .url('controlPlane must be a URL such as http://127.0.0.1:7700').default(DEFAULT_CONTROL_PLANE),
+    .refine((value) => value.split(',').every((url) => URL.canParse(url.trim())),
+      'controlPlane must be a URL such as http://127.0.0.1:7700, or several replicas separated by commas')
+    .default(DEFAULT_CONTROL_PLANE),
   app: appSchema.optional(),
   inbound: z.object({
     listen: hostPortField('listen').default('127.0.0.1:0'),

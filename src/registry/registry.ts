@@ -162,6 +162,12 @@ export class Registry {
     return decode(kv);
   }
 
+  /** The store's revision now: watch after it for "changes from now on". One cheap read
+   * (status() may count every key and lease, which a busy store should not do per watcher). */
+  async currentRevision(): Promise<number> {
+    return (await this.#store.get(SERVICES_PREFIX)).revision;
+  }
+
   async listInstances(service: string, options: { healthyOnly?: boolean } = {}): Promise<{ instances: Instance[]; revision: number }> {
     parseOrThrow(serviceNameSchema, service, 'service');
     const { kvs, revision } = await this.#store.range(servicePrefix(service));

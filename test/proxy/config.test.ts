@@ -48,6 +48,12 @@ describe('sidecar config', () => {
     fails({ service: 'x', http: { headersTimeout: '10m', requestTimeout: '1m' } }, 'http.headersTimeout', /must not be longer than requestTimeout/);
   });
 
+  it('takes several control-plane replicas, separated by commas, and names a bad one', () => {
+    const config = parseSidecarConfig({ service: 'payments', controlPlane: 'http://10.0.0.1:7700,http://10.0.0.2:7700' });
+    assert.equal(config.controlPlane, 'http://10.0.0.1:7700,http://10.0.0.2:7700');
+    fails({ service: 'x', controlPlane: 'http://10.0.0.1:7700,not a url' }, 'controlPlane', /several replicas separated by commas/);
+  });
+
   it('puts the file and line into errors from a YAML file', () => {
     const file = parseConfigText('service: payments\nupstreams:\n  - ledger\n  - service: db\n    port: 99999\n', 'sidecar.yaml');
     let thrown: unknown;

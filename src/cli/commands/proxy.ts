@@ -101,7 +101,7 @@ export function proxyCommand(program: Command): void {
     .option('--config <file>', 'a YAML sidecar config (flags override it)')
     .option('--service <name>', "this instance's service")
     .option('--id <id>', 'instance id (default: <service>-<random>)')
-    .option('--control-plane <url>', 'control plane URL (env TRELLIS_CONTROL_PLANE)')
+    .option('--control-plane <url,…>', 'control plane URL, or several replicas separated by commas (env TRELLIS_CONTROL_PLANE)')
     .option('--app-port <port>', 'the local app port (omit for an outbound-only sidecar)', intArg('--app-port', 1, 65535))
     .option('--app-host <host>', 'the local app address (default 127.0.0.1)')
     .option('--app-protocol <http|http2|grpc|tcp>', 'what the app speaks (default http; http2 and grpc are h2c)', protocolArg)

@@ -7,7 +7,7 @@ import { routeNotFound, sendError } from './errors.js';
 import { policyRoutes } from './policies.js';
 import { securityRoutes, type SecurityRouteOptions } from './security.js';
 import { servicesRoutes } from './services.js';
-import { statusRoutes } from './status.js';
+import { statusRoutes, type ReplicaStatus } from './status.js';
 import { watchRoutes, type WatchRouteOptions } from './watch.js';
 
 export interface ApiOptions {
@@ -17,6 +17,8 @@ export interface ApiOptions {
   logger: FastifyBaseLogger;
   watch?: WatchRouteOptions;
   security: SecurityRouteOptions;
+  /** This replica and its peers, for /v1/status (several control planes on one store). */
+  replica?: () => ReplicaStatus | undefined;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -33,7 +35,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, request, reply) => sendError(reply, request, err));
   app.setNotFoundHandler((request, reply) => sendError(reply, request, routeNotFound(request.method, request.url)));
-  statusRoutes(app, options.registry, Date.now());
+  statusRoutes(app, options.registry, Date.now(), options.replica);
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);

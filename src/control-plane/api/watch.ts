@@ -14,7 +14,7 @@ interface WatchQuery { service?: string; after?: string; format?: string }
 export function watchRoutes(app: FastifyInstance, registry: Registry, options: WatchRouteOptions = {}): void {
   app.get<{ Querystring: WatchQuery }>('/v1/watch', async (request, reply) => {
     const { service } = request.query;
-    await streamEvents<RegistryEvent>(request, reply, options, async () => (await registry.store.status()).revision,
+    await streamEvents<RegistryEvent>(request, reply, options, () => registry.currentRevision(),
       (afterRevision, sink) => registry.watch({ afterRevision, ...(service === undefined ? {} : { service }) }, sink));
   });
 }

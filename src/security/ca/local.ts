@@ -1,7 +1,11 @@
 /**
  * The local CA: roots made here (or given with --ca-cert/--ca-key), their keys in
  * `<data-dir>/ca/<id>.key` (mode 0600), their certificates and rotation schedule in the
- * store under /ca/roots. Workload certificates are ECDSA P-256 leaves signed directly by
+ * store under /ca/roots. Each key is also kept in the store (/ca/keys/<id>) so that every
+ * control-plane replica on a shared store (etcd) can sign: a replica without a root's key
+ * file copies it from there (as Consul keeps its built-in CA's key in its Raft state; an
+ * etcd holding it must be protected with TLS and auth). A replica re-reads the roots when
+ * they changed, so a rotation started on one replica reaches the others. Workload certificates are ECDSA P-256 leaves signed directly by
  * the active root, with the SPIFFE ID as their only SAN (an X.509-SVID).
  *
  * Rotation (no connection breaks):
@@ -11,6 +15,7 @@
  * where L is the maximum certificate lifetime; workloads renew at 70% of their lifetime.
  */
 import { X509Certificate as NodeX509, createPrivateKey, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
@@ -20,6 +25,7 @@ import type { CaStatus, CertificateAuthority, RootInfo, SignRequest, SignedCerti
 import { readKeyFile, writeKeyFile } from './key-file.js';
 
 export const ROOTS_KEY = '/ca/roots';
+const KEYS_PREFIX = '/ca/keys/';
 const ROOT_LIFETIME_MS = 10 * 365 * 24 * 3_600_000;
 /** Leaves start a little in the past, for clocks that lag. */
 const BACKDATE_MS = 1_000;
@@ -106,6 +112,8 @@ export class LocalCertificateAuthority implements CertificateAuthority {
   readonly #options: LocalCaOptions;
   readonly #now: () => number;
   #roots: LoadedRoot[] = [];
+  /** modRevision of /ca/roots as last read or written (0 = none yet). */
+  #rootsRevision = 0;
 
   private constructor(options: LocalCaOptions) {
     this.#options = options;
@@ -129,11 +137,21 @@ export class LocalCertificateAuthority implements CertificateAuthority {
       const first = given ?? await makeRoot(id, this.trustDomain, this.#now());
       if (given !== undefined) await checkGivenRoot(given.certificatePem, given.keyPem);
       writeKeyFile(keyPath(dataDir, id), first.keyPem);
-      await this.#save([{ id, certificatePem: first.certificatePem, signingFrom: 0, retireAt: null }]);
+      await store.put(`${KEYS_PREFIX}${id}`, first.keyPem);
+      try {
+        await this.#save([{ id, certificatePem: first.certificatePem, signingFrom: 0, retireAt: null }], 0);
+      } catch (err) {
+        // Another replica made the first root at the same moment: take theirs.
+        if (!(err instanceof TrellisError) || err.code !== ErrorCodes.CONFLICT) throw err;
+        await store.delete(`${KEYS_PREFIX}${id}`);
+        await this.#refresh();
+        return;
+      }
       logger.info({ root: id, fingerprint: fingerprintOf(first.certificatePem), given: given !== undefined, trustDomain: this.trustDomain }, given === undefined ? 'CA: made a new root' : 'CA: took the given root');
       return;
     }
     let stored: StoredRoot[];
+    this.#rootsRevision = kv.modRevision;
     try {
       stored = JSON.parse(kv.value) as StoredRoot[];
     } catch (err) {
@@ -145,8 +163,33 @@ export class LocalCertificateAuthority implements CertificateAuthority {
     this.#roots = await Promise.all(stored.map((r) => this.#loaded(r)));
   }
 
+  /** Reload the roots if another replica changed them (a rotation, or the first root). */
+  async #refresh(): Promise<void> {
+    const { kv } = await this.#options.store.get(ROOTS_KEY);
+    if (kv === undefined || kv.modRevision === this.#rootsRevision) return;
+    const stored = JSON.parse(kv.value) as StoredRoot[];
+    this.#roots = await Promise.all(stored.map((r) => {
+      const loaded = this.#roots.find((l) => l.id === r.id);
+      return loaded === undefined ? this.#loaded(r) : { ...loaded, ...r };
+    }));
+    this.#rootsRevision = kv.modRevision;
+  }
+
+  /** A root's key: the local file, else the store's copy (written to a local 0600 file). */
+  async #keyPem(id: string): Promise<string> {
+    const path = keyPath(this.#options.dataDir, id);
+    if (!existsSync(path)) {
+      const { kv } = await this.#options.store.get(`${KEYS_PREFIX}${id}`);
+      if (kv !== undefined) {
+        writeKeyFile(path, kv.value);
+        return kv.value;
+      }
+    }
+    return readKeyFile(path, this.#options.logger);
+  }
+
   async #loaded(root: StoredRoot): Promise<LoadedRoot> {
-    const pem = readKeyFile(keyPath(this.#options.dataDir, root.id), this.#options.logger);
+    const pem = await this.#keyPem(root.id);
     let key: CryptoKey;
     try {
       key = await importPrivateKeyPem(pem);
@@ -156,9 +199,11 @@ export class LocalCertificateAuthority implements CertificateAuthority {
     return { ...root, certificate: new x509.X509Certificate(root.certificatePem), key, fingerprint: fingerprintOf(root.certificatePem) };
   }
 
-  async #save(roots: StoredRoot[]): Promise<void> {
+  /** Store the roots; `ifModRevision` guards against a concurrent change by another replica. */
+  async #save(roots: StoredRoot[], ifModRevision = this.#rootsRevision): Promise<void> {
     const plain = roots.map(({ id, certificatePem, signingFrom, retireAt }) => ({ id, certificatePem, signingFrom, retireAt }));
-    await this.#options.store.put(ROOTS_KEY, JSON.stringify(plain));
+    const put = await this.#options.store.put(ROOTS_KEY, JSON.stringify(plain), { ifModRevision });
+    this.#rootsRevision = put.revision;
     this.#roots = await Promise.all(plain.map((r) => {
       const loaded = this.#roots.find((l) => l.id === r.id);
       return loaded === undefined ? this.#loaded(r) : { ...loaded, ...r };
@@ -179,10 +224,12 @@ export class LocalCertificateAuthority implements CertificateAuthority {
   }
 
   async trustBundle(): Promise<readonly string[]> {
+    await this.#refresh();
     return this.#trusted(this.#now()).map((r) => r.certificatePem);
   }
 
   async sign(request: SignRequest): Promise<SignedCertificate> {
+    await this.#refresh();
     const now = this.#now();
     const signer = this.#signer(now);
     const csr = new x509.Pkcs10CertificateRequest(request.csrPem);
@@ -217,6 +264,7 @@ export class LocalCertificateAuthority implements CertificateAuthority {
   }
 
   async rotate(): Promise<CaStatus> {
+    await this.#refresh();
     const now = this.#now();
     const pending = this.#roots.find((r) => r.signingFrom > now);
     if (pending !== undefined) {
@@ -226,6 +274,7 @@ export class LocalCertificateAuthority implements CertificateAuthority {
     const id = newRootId();
     const made = await makeRoot(id, this.trustDomain, now);
     writeKeyFile(keyPath(this.#options.dataDir, id), made.keyPem);
+    await this.#options.store.put(`${KEYS_PREFIX}${id}`, made.keyPem);
     const signingFrom = now + this.maxLifetimeMs;
     const kept = this.#trusted(now).map((r): StoredRoot => (r.id === current.id ? { ...r, retireAt: signingFrom + this.maxLifetimeMs } : r));
     await this.#save([...kept, { id, certificatePem: made.certificatePem, signingFrom, retireAt: null }]);
@@ -235,6 +284,7 @@ export class LocalCertificateAuthority implements CertificateAuthority {
   }
 
   async status(): Promise<CaStatus> {
+    await this.#refresh();
     const now = this.#now();
     const signer = this.#signer(now);
     const roots: RootInfo[] = this.#trusted(now).map((r) => ({
