@@ -24,8 +24,11 @@ interface ErrorBody { error?: { code?: string; message?: string; field?: string 
 
 export class ControlPlaneClient {
   readonly baseUrl: string;
+  readonly #adminToken: string | undefined;
 
-  constructor(baseUrl: string) {
+  /** `adminToken`: sent with calls that carry no other credential (the CLI's administrative commands). */
+  constructor(baseUrl: string, adminToken?: string) {
+    this.#adminToken = adminToken;
     let url: URL;
     try {
       url = new URL(baseUrl);
@@ -38,7 +41,8 @@ export class ControlPlaneClient {
     this.baseUrl = url.origin;
   }
 
-  async #call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  async #call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, given?: Record<string, string>): Promise<T> {
+    const headers = given ?? (this.#adminToken === undefined ? {} : { authorization: `Bearer ${this.#adminToken}` });
     let response;
     try {
       response = await request(`${this.baseUrl}${path}`, {
@@ -89,6 +93,7 @@ export class ControlPlaneClient {
 
   /** Ask the CA for a certificate: with a join token (first time) or a renewal proof in the body. */
   signCertificate(body: SignBody, token?: string): Promise<IssuedCertificate> {
+    // Never the admin token: a renewal carries its proof in the body.
     return this.#call('POST', '/v1/ca/sign', body, token === undefined ? {} : { authorization: `Bearer ${token}` });
   }
 

@@ -15,6 +15,8 @@ export interface Environment {
   logLevel: string;
   /** A join token for `trellis proxy` / `trellis run` (TRELLIS_TOKEN). */
   token: string | undefined;
+  /** The admin token for administrative CLI calls (TRELLIS_ADMIN_TOKEN). */
+  adminToken: string | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -23,5 +25,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     dataDir: env['TRELLIS_DATA_DIR'] || DEFAULT_DATA_DIR,
     logLevel: env['TRELLIS_LOG_LEVEL'] || 'info',
     token: env[TOKEN_VARIABLE] || undefined,
+    adminToken: env['TRELLIS_ADMIN_TOKEN'] || undefined,
   };
 }

@@ -39,6 +39,8 @@ export interface ControlPlane {
   readonly ca: CertificateAuthority;
   /** Join tokens: `trellis up` mints its replicas' tokens here. */
   readonly tokens: JoinTokens;
+  /** The admin token on the control plane's first start (to show once); undefined afterwards. */
+  readonly createdAdminToken: string | undefined;
   close(): Promise<void>;
 }
 
@@ -94,7 +96,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
     const dnsAddress = dns === undefined ? undefined : { host: dns.host, port: dns.port };
     logger.info({ api: url, dns: dnsAddress === undefined ? null : formatHostPort(dnsAddress), dataDir: options.dataDir, backend: store.backend }, 'control plane ready');
-    return { url, dns: dnsAddress, registry, ca: security.ca, tokens: security.tokens, close };
+    return { url, dns: dnsAddress, registry, ca: security.ca, tokens: security.tokens, createdAdminToken: security.createdAdminToken, close };
   } catch (err) {
     await close();
     throw err;
