@@ -51,8 +51,13 @@ interface ModeFigures {
   readonly resumedShare?: number;
 }
 
+/** The control plane's admin token, from the file it wrote in its data dir on first start. */
+let adminToken = '';
+
 async function mintToken(controlPlane: string, service: string): Promise<string> {
-  const response = await fetch(`${controlPlane}/v1/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service }) });
+  const response = await fetch(`${controlPlane}/v1/tokens`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ service }),
+  });
   return (await response.json() as { token: string }).token;
 }
 
@@ -181,6 +186,7 @@ export async function securityBench(): Promise<SecuritySummary> {
     const upstream = await startChild([referenceScript], (line) => (line.startsWith('listening ') ? line.slice(10) : undefined));
     track(upstream.child);
     try {
+      adminToken = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
       const cert = await clientCertificate(controlPlane.url, dir);
       const upstreamPort = Number(new URL(upstream.url).port);
       const order: Mode[] = round % 2 === 0 ? ['off', 'strict'] : ['strict', 'off'];

@@ -60,10 +60,13 @@ export function parseControlPlanes(value: string | readonly string[]): string[] 
  */
 export class ControlPlaneClient {
   readonly baseUrls: readonly string[];
+  readonly #adminToken: string | undefined;
   #current = 0;
 
-  constructor(baseUrls: string | readonly string[]) {
+  /** `adminToken`: sent with calls that carry no other credential (the CLI's administrative commands). */
+  constructor(baseUrls: string | readonly string[], adminToken?: string) {
     this.baseUrls = parseControlPlanes(baseUrls);
+    this.#adminToken = adminToken;
   }
 
   /** The replica requests go to first. */
@@ -93,7 +96,8 @@ export class ControlPlaneClient {
     this.#current = (this.#current + 1) % this.baseUrls.length;
   }
 
-  #call<T>(method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  #call<T>(method: Method, path: string, body?: unknown, given?: Record<string, string>): Promise<T> {
+    const headers = given ?? (this.#adminToken === undefined ? {} : { authorization: `Bearer ${this.#adminToken}` });
     return this.#failover((baseUrl) => this.#callOne<T>(baseUrl, method, path, body, headers));
   }
 
@@ -149,6 +153,7 @@ export class ControlPlaneClient {
 
   /** Ask the CA for a certificate: with a join token (first time) or a renewal proof in the body. */
   signCertificate(body: SignBody, token?: string): Promise<IssuedCertificate> {
+    // Never the admin token: a renewal carries its proof in the body.
     return this.#call('POST', '/v1/ca/sign', body, token === undefined ? {} : { authorization: `Bearer ${token}` });
   }
 

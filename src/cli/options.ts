@@ -1,6 +1,8 @@
 /** Shared flag parsers for commander: each error names the flag and the fix. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ADMIN_TOKEN_FILE } from '../security/tokens/admin-token.js';
 import { readEnvironment } from '../config/env.js';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { MTLS_MODES, type MtlsMode } from '../security/mtls/mode.js';
@@ -19,7 +21,18 @@ export function withClientOptions(command: Command): Command {
 }
 
 export function clientFrom(options: GlobalOptions): ControlPlaneClient {
-  return new ControlPlaneClient(options.controlPlane);
+  return new ControlPlaneClient(options.controlPlane, adminToken());
+}
+
+/** The admin token: TRELLIS_ADMIN_TOKEN, else the file a local control plane wrote in its data dir (TRELLIS_DATA_DIR). */
+function adminToken(): string | undefined {
+  const env = readEnvironment();
+  if (env.adminToken !== undefined) return env.adminToken;
+  try {
+    return readFileSync(join(env.dataDir, ADMIN_TOKEN_FILE), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 export function intArg(name: string, min: number, max: number) {

@@ -20,6 +20,8 @@ export interface Environment {
   store: string;
   /** etcd password for --etcd-user: from the environment only, never on the command line. */
   etcdPassword: string | undefined;
+  /** The admin token for administrative CLI calls (TRELLIS_ADMIN_TOKEN). */
+  adminToken: string | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -30,5 +32,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     token: env[TOKEN_VARIABLE] || undefined,
     store: env['TRELLIS_STORE'] || 'embedded',
     etcdPassword: env['TRELLIS_ETCD_PASSWORD'] || undefined,
+    adminToken: env['TRELLIS_ADMIN_TOKEN'] || undefined,
   };
 }

@@ -47,6 +47,8 @@ export interface ControlPlane {
   /** Join tokens: `trellis up` mints its replicas' tokens here. */
   readonly tokens: JoinTokens;
   readonly replicas: ReplicaSet;
+  /** The admin token on the control plane's first start (to show once); undefined afterwards. */
+  readonly createdAdminToken: string | undefined;
   close(): Promise<void>;
 }
 
@@ -121,7 +123,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
     const dnsAddress = dns === undefined ? undefined : { host: dns.host, port: dns.port };
     logger.info({ api: url, dns: dnsAddress === undefined ? null : formatHostPort(dnsAddress), dataDir: options.dataDir, backend: store.backend, replica: replicaSet.id }, 'control plane ready');
-    return { url, dns: dnsAddress, registry, ca: security.ca, tokens: security.tokens, replicas: replicaSet, close };
+    return { url, dns: dnsAddress, registry, ca: security.ca, tokens: security.tokens, createdAdminToken: security.createdAdminToken, replicas: replicaSet, close };
   } catch (err) {
     await close();
     throw err;

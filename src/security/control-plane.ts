@@ -4,6 +4,7 @@ import type { KvStore } from '../store/types.js';
 import { LocalCertificateAuthority } from './ca/local.js';
 import { CertificateIssuer } from './ca/issuer.js';
 import { DEFAULT_TRUST_DOMAIN } from './spiffe.js';
+import { AdminToken } from './tokens/admin-token.js';
 import { JoinTokens } from './tokens/join-tokens.js';
 
 export const DEFAULT_MAX_CERT_LIFETIME_MS = 24 * 3_600_000;
@@ -20,6 +21,9 @@ export interface Security {
   readonly ca: LocalCertificateAuthority;
   readonly tokens: JoinTokens;
   readonly issuer: CertificateIssuer;
+  readonly admin: AdminToken;
+  /** The admin token, on the first start only: to be shown once. */
+  readonly createdAdminToken: string | undefined;
 }
 
 export async function startSecurity(options: SecurityOptions & { store: KvStore; dataDir: string; logger: Logger }): Promise<Security> {
@@ -32,5 +36,6 @@ export async function startSecurity(options: SecurityOptions & { store: KvStore;
     ...(options.givenRoot === undefined ? {} : { given: options.givenRoot }),
   });
   const tokens = new JoinTokens(options.store);
-  return { ca, tokens, issuer: new CertificateIssuer(ca, tokens, options.logger) };
+  const { admin, created } = await AdminToken.open(options.store, options.dataDir);
+  return { ca, tokens, issuer: new CertificateIssuer(ca, tokens, options.logger), admin, createdAdminToken: created };
 }

@@ -1,10 +1,11 @@
 /** Real processes for tests: the trellis CLI from dist/, killed in after(). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { rememberAdminToken } from './tokens.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/src/cli/main.js, from dist/test/helpers. */
@@ -74,6 +75,10 @@ export function startServer(dataDir: string, extraArgs: string[] = []): Promise<
       try { parsed = JSON.parse(line) as ReadyLine; } catch { return; }
       if (parsed.msg !== 'control plane ready' || parsed.api === undefined) return;
       clearTimeout(timer);
+      // Written at the first start of this data dir (and kept): administrative calls need it.
+      try {
+        rememberAdminToken(parsed.api, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
+      } catch { /* a data dir from before admin tokens */ }
       resolvePromise({
         url: parsed.api,
         dnsPort: Number(parsed.dns?.split(':').pop()),

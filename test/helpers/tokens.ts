@@ -1,4 +1,23 @@
-/** Join tokens for test sidecars: minted through the control plane's API, as an operator would. */
+/** Join tokens for test sidecars: minted through the control plane's API with its admin token, as an operator would. */
+
+const adminTokens = new Map<string, string>();
+
+/** startServer records each control plane's admin token (from its data dir) here. */
+export function rememberAdminToken(controlPlane: string, token: string): void {
+  adminTokens.set(controlPlane, token);
+}
+
+/** `Authorization` for administrative calls to `controlPlane`. */
+export function adminHeaders(controlPlane: string): Record<string, string> {
+  const token = adminTokens.get(controlPlane);
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
+/** TRELLIS_ADMIN_TOKEN for a CLI call to `controlPlane`. */
+export function adminEnv(controlPlane: string): Record<string, string> {
+  const token = adminTokens.get(controlPlane);
+  return token === undefined ? {} : { TRELLIS_ADMIN_TOKEN: token };
+}
 
 const minted = new Map<string, Promise<string>>();
 
@@ -21,7 +40,7 @@ export function mintToken(controlPlane: string, service: string): Promise<string
 /** A new join token, every call. */
 export async function mintNewToken(controlPlane: string, service: string, ttl = '30m'): Promise<string> {
   const response = await fetch(`${controlPlane}/v1/tokens`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service, ttl }),
+    method: 'POST', headers: { 'content-type': 'application/json', ...adminHeaders(controlPlane) }, body: JSON.stringify({ service, ttl }),
   });
   const body = await response.json() as { token?: string; error?: { message: string } };
   if (response.status !== 201 || body.token === undefined) throw new Error(`cannot mint a join token for ${service}: ${body.error?.message ?? response.status}`);

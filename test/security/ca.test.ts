@@ -11,7 +11,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { api, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
-import { mintNewToken } from '../helpers/tokens.js';
+import { adminEnv, adminHeaders, mintNewToken } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { foreignCertificate, opensslCsr, run, sign } from './helpers.js';
 
@@ -82,7 +82,7 @@ describe('the CA and join tokens', () => {
   });
 
   it('refuses an expired token (401 TOKEN_EXPIRED)', async () => {
-    const response = await api<{ token: string; expiresAt: string }>(`${server.url}/v1/tokens`, 'POST', { service: 'c', ttl: '1s' });
+    const response = await api<{ token: string; expiresAt: string }>(`${server.url}/v1/tokens`, 'POST', { service: 'c', ttl: '1s' }, adminHeaders(server.url));
     await waitFor('the token to expire', () => Date.now() > Date.parse(response.json.expiresAt) + 50, { timeoutMs: 5_000 });
     const answer = await sign(server.url, csrC, response.json.token);
     assert.equal(answer.status, 401);
@@ -106,11 +106,11 @@ describe('the CA and join tokens', () => {
   });
 
   it('trellis token create prints the token once; list and the store never show it', async () => {
-    const created = await runCli(['token', 'create', '--service', 'orders', '--ttl', '2h', '--control-plane', server.url]);
+    const created = await runCli(['token', 'create', '--service', 'orders', '--ttl', '2h', '--control-plane', server.url], adminEnv(server.url));
     assert.equal(created.code, 0, created.stderr);
     const token = created.stdout.split('\n')[0] ?? '';
     assert.match(token, /^trellis-join\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
-    const listed = await runCli(['token', 'list', '--json', '--control-plane', server.url]);
+    const listed = await runCli(['token', 'list', '--json', '--control-plane', server.url], adminEnv(server.url));
     assert.equal(listed.code, 0);
     assert.ok(!listed.stdout.includes(token.split('.')[2] as string));
     assert.match(listed.stdout, /"service": "orders"/);
@@ -129,6 +129,37 @@ describe('the CA and join tokens', () => {
     const keyFiles = readdirSync(join(dir.path, 'given', 'ca'));
     assert.equal(statSync(join(dir.path, 'given', 'ca', keyFiles[0] as string)).mode & 0o777, 0o600);
     await other.kill();
+  });
+
+  it('makes an admin token on first start: shown once, in a 0600 file, only its hash in the store', async () => {
+    const data = join(dir.path, 'admin');
+    const first = await startServer(data, ['--dns', 'off']);
+    const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+    assert.match(token, /^trellis-admin\.[A-Za-z0-9_-]{43}$/);
+    assert.equal(statSync(join(data, 'admin-token')).mode & 0o777, 0o600);
+    await waitFor('the token on stderr', () => first.output().includes(token));
+    assert.ok(!first.output().split('\n').some((l) => l.startsWith('{') && l.includes(token)), 'never in a JSON log line');
+    await first.kill('SIGTERM');
+    const store = readFileSync(join(data, readdirSync(data).find((f) => f.endsWith('.db')) ?? 'missing'));
+    assert.ok(!store.includes(token.split('.')[1] as string), 'the store keeps only a hash');
+    const again = await startServer(data, ['--dns', 'off']);
+    assert.ok(!again.output().includes('admin token'), 'not shown on later starts');
+    assert.equal(readFileSync(join(data, 'admin-token'), 'utf8').trim(), token, 'and not replaced');
+    await again.kill();
+  });
+
+  it('administrative calls need the admin token (401 TOKEN_MISSING / TOKEN_INVALID)', async () => {
+    const missing = await api(`${server.url}/v1/tokens`, 'POST', { service: 'c' });
+    assert.equal(missing.status, 401);
+    assert.equal(missing.json.error.code, 'TRELLIS_ERR_TOKEN_MISSING');
+    const wrong = await api(`${server.url}/v1/tokens`, 'POST', { service: 'c' }, { authorization: 'Bearer trellis-admin.not-it' });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.json.error.code, 'TRELLIS_ERR_TOKEN_INVALID');
+    assert.equal((await api(`${server.url}/v1/tokens`)).status, 401);
+    assert.equal((await api(`${server.url}/v1/ca/rotate`, 'POST', {})).status, 401);
+    const withJoinToken = await api(`${server.url}/v1/tokens`, 'POST', { service: 'c' }, { authorization: `Bearer ${await mintNewToken(server.url, 'c')}` });
+    assert.equal(withJoinToken.status, 401, 'a join token is not an admin token');
+    assert.equal((await api(`${server.url}/v1/tokens`, 'POST', { service: 'c' }, adminHeaders(server.url))).status, 201);
   });
 
   it('refuses --ca-cert without --ca-key', async () => {

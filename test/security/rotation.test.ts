@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { api, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { adminEnv } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, send, sidecar, startApp, tearDown, url, type App } from '../proxy/helpers.js';
 
@@ -97,7 +98,10 @@ describe('certificate and root rotation under steady traffic', () => {
     const before = (await api<CaView>(`${server.url}/v1/ca`)).json.roots;
     assert.equal(before.length, 1);
     const oldRoot = before[0]?.id;
-    const rotated = await runCli(['ca', 'rotate', '--control-plane', server.url]);
+    const unauthorized = await runCli(['ca', 'rotate', '--control-plane', server.url], { TRELLIS_ADMIN_TOKEN: 'trellis-admin.wrong' });
+    assert.equal(unauthorized.code, 1);
+    assert.match(unauthorized.stderr, /TRELLIS_ERR_TOKEN_INVALID/);
+    const rotated = await runCli(['ca', 'rotate', '--control-plane', server.url], adminEnv(server.url));
     assert.equal(rotated.code, 0, rotated.stderr);
     assert.match(rotated.stdout, /rotation started/);
     assert.match(rotated.stdout, /pending/);

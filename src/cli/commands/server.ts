@@ -99,6 +99,10 @@ export function serverCommand(program: Command): void {
         ...(options.watchKeepalive === undefined ? {} : { watchKeepAliveMs: options.watchKeepalive }),
         security: securityOptions(options),
       });
+      if (controlPlane.createdAdminToken !== undefined) {
+        // Shown once, on stderr and not through the logger: tokens never go into logs.
+        process.stderr.write(`trellis server: the admin token (shown only now; also in ${options.dataDir}/admin-token, mode 0600):\n${controlPlane.createdAdminToken}\n`);
+      }
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           logger.info({ signal }, 'shutting down');
