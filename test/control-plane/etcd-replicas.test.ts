@@ -57,24 +57,33 @@ describe('control-plane replicas on etcd', () => {
     const watching = new ControlPlaneClient(b.url).watch({ service: 'latency', after: revision, signal: abort.signal }, (event: RegistryEvent) => {
       if (!seenAt.has(event.id)) seenAt.set(event.id, performance.now());
     }).catch((err: unknown) => err);
-    const latencies: number[] = [];
+    /** From the moment A acknowledged the registration (it is registered) until B's watcher has it. */
+    const afterAck: number[] = [];
+    /** From before the request to A was sent: includes the registration's own etcd writes. */
+    const afterSend: number[] = [];
     try {
       for (let i = 0; i < 100; i += 1) {
         const id = `latency-${i}`;
-        const startedAt = performance.now();
+        const sentAt = performance.now();
         await writer.register('latency', id, { address: '127.0.0.1', port: 10_000 + i });
+        const ackedAt = performance.now();
         const seen = await waitFor(`${id} on the other replica`, () => seenAt.get(id), { timeoutMs: 5_000, everyMs: 1 });
-        latencies.push(seen - startedAt);
+        afterAck.push(Math.max(0, seen - ackedAt));
+        afterSend.push(seen - sentAt);
       }
     } finally {
       abort.abort();
       await watching;
     }
-    latencies.sort((x, y) => x - y);
-    const p50 = latencies[49] ?? Infinity;
-    const p99 = latencies[98] ?? Infinity;
-    process.stdout.write(`# cross-replica watch latency (register on A → event on B's watcher): p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies[99]?.toFixed(1)} ms\n`);
-    assert.ok(p99 < 100, `p99 ${p99.toFixed(1)} ms (p50 ${p50.toFixed(1)} ms)`);
+    const summary = (values: number[]): { p50: number; p99: number; max: number } => {
+      const sorted = [...values].sort((x, y) => x - y);
+      return { p50: sorted[49] ?? Infinity, p99: sorted[98] ?? Infinity, max: sorted[99] ?? Infinity };
+    };
+    const acked = summary(afterAck);
+    const sent = summary(afterSend);
+    process.stdout.write(`# cross-replica watch latency, registered on A → event on B's watcher: p50 ${acked.p50.toFixed(1)} ms, p99 ${acked.p99.toFixed(1)} ms, max ${acked.max.toFixed(1)} ms; `
+      + `from sending the request: p50 ${sent.p50.toFixed(1)} ms, p99 ${sent.p99.toFixed(1)} ms\n`);
+    assert.ok(acked.p99 < 100, `p99 ${acked.p99.toFixed(1)} ms (p50 ${acked.p50.toFixed(1)} ms)`);
   });
 
   it('fails the CLI client over to the next replica when the first is down', async () => {

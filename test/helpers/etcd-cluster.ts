@@ -8,7 +8,7 @@
  *   await cluster.stop();                       // in after(): kills every member, removes the dir
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -40,8 +40,22 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-function spawnMember(dir: string, member: EtcdMember, initialCluster: string, state: 'new' | 'existing'): void {
+/** Serve clients over TLS with these PEM files (peers stay plain: loopback only). */
+export interface EtcdTls {
+  ca: string;
+  cert: string;
+  key: string;
+  /** Require client certificates signed by `ca`. */
+  clientCertAuth?: boolean;
+}
+
+function spawnMember(dir: string, member: EtcdMember, initialCluster: string, state: 'new' | 'existing', tls: EtcdTls | undefined): void {
+  const tlsArgs = tls === undefined ? [] : [
+    '--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca,
+    ...(tls.clientCertAuth === true ? ['--client-cert-auth'] : []),
+  ];
   const child = spawn(ETCD_BINARY, [
+    ...tlsArgs,
     '--name', member.name,
     '--data-dir', join(dir, member.name),
     '--listen-client-urls', member.clientUrl,
@@ -68,14 +82,20 @@ async function memberStatus(client: Etcd3): Promise<{ leader: string; memberId: 
   return { leader: status.leader, memberId: status.header.member_id };
 }
 
-function clientFor(member: EtcdMember): Etcd3 {
-  return new Etcd3({ hosts: member.clientUrl, dialTimeout: 1_000 });
+function clientFor(member: EtcdMember, tls: EtcdTls | undefined): Etcd3 {
+  return new Etcd3({
+    hosts: member.clientUrl,
+    dialTimeout: 1_000,
+    ...(tls === undefined ? {} : {
+      credentials: { rootCertificate: readFileSync(tls.ca), certChain: readFileSync(tls.cert), privateKey: readFileSync(tls.key) },
+    }),
+  });
 }
 
-async function waitHealthy(members: readonly EtcdMember[], timeoutMs: number): Promise<void> {
+async function waitHealthy(members: readonly EtcdMember[], timeoutMs: number, tls: EtcdTls | undefined): Promise<void> {
   await waitFor(`etcd members ${members.map((m) => m.name).join(', ')} to serve with a leader`, async () => {
     for (const member of members) {
-      const client = clientFor(member);
+      const client = clientFor(member, tls);
       try {
         const { leader } = await memberStatus(client);
         if (leader === '0') return false;
@@ -88,19 +108,21 @@ async function waitHealthy(members: readonly EtcdMember[], timeoutMs: number): P
   }, { timeoutMs, everyMs: 100 });
 }
 
-export async function startEtcdCluster(): Promise<EtcdCluster> {
+export async function startEtcdCluster(options: { tls?: EtcdTls } = {}): Promise<EtcdCluster> {
+  const { tls } = options;
+  const scheme = tls === undefined ? 'http' : 'https';
   const dir = mkdtempSync(join(tmpdir(), 'trellis-etcd-'));
   const ports = await freePorts(6);
   const members: EtcdMember[] = [0, 1, 2].map((i) => ({
     name: `m${i}`,
-    clientUrl: `http://127.0.0.1:${ports[i * 2]}`,
+    clientUrl: `${scheme}://127.0.0.1:${ports[i * 2]}`,
     peerUrl: `http://127.0.0.1:${ports[i * 2 + 1]}`,
     child: undefined,
     output: '',
   }));
   const alive = (m: EtcdMember): boolean => m.child !== undefined && m.child.exitCode === null && m.child.signalCode === null;
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
-  for (const member of members) spawnMember(dir, member, initialCluster, 'new');
+  for (const member of members) spawnMember(dir, member, initialCluster, 'new', tls);
   // Even when the test process dies without its after() (an uncaught error), no member outlives it.
   const killOnExit = (): void => {
     for (const member of members) if (member.child !== undefined && alive(member)) member.child.kill('SIGKILL');
@@ -121,7 +143,7 @@ export async function startEtcdCluster(): Promise<EtcdCluster> {
   };
 
   try {
-    await waitHealthy(members, 20_000);
+    await waitHealthy(members, 20_000, tls);
   } catch (err) {
     const logs = members.map((m) => `--- ${m.name}\n${m.output}`).join('\n');
     await stop();
@@ -130,7 +152,7 @@ export async function startEtcdCluster(): Promise<EtcdCluster> {
 
   const leader = async (): Promise<EtcdMember> => waitFor('an etcd leader', async () => {
     for (const member of members.filter(alive)) {
-      const client = clientFor(member);
+      const client = clientFor(member, tls);
       try {
         const { leader: leaderId, memberId } = await memberStatus(client);
         if (leaderId !== '0' && leaderId === memberId) return member;
@@ -157,8 +179,8 @@ export async function startEtcdCluster(): Promise<EtcdCluster> {
     },
     async restart(...restarted) {
       const dead = restarted.filter((m) => !alive(m));
-      for (const member of dead) spawnMember(dir, member, initialCluster, 'existing');
-      await waitHealthy(dead, 20_000);
+      for (const member of dead) spawnMember(dir, member, initialCluster, 'existing', tls);
+      await waitHealthy(dead, 20_000, tls);
     },
     stop,
   };
