@@ -7,6 +7,8 @@ import { request } from 'undici';
 import { ErrorCodes, TrellisError, type ErrorCode, messageOf } from '../errors.js';
 import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
+import type { TelemetryReport } from '../telemetry/snapshot.js';
+import type { CheckResults, EdgeStats, ServiceStats } from '../telemetry/aggregate.js';
 
 /** Three of the server's 15 s keep-alives. */
 export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
@@ -80,6 +82,29 @@ export class ControlPlaneClient {
 
   status(): Promise<{ version: string; revision: number; store: Record<string, unknown> }> {
     return this.#call('GET', '/v1/status');
+  }
+
+  /** A sidecar's telemetry report (src/telemetry/reporter.ts). */
+  pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<{ accepted: true }> {
+    return this.#call('PUT', `/v1/telemetry/${encodeURIComponent(service)}/${encodeURIComponent(id)}`, report);
+  }
+
+  /** Golden metrics per service over the last `window` (e.g. "1m"). */
+  stat(options: { window?: string; service?: string } = {}): Promise<{ window: string; services: ServiceStats[] }> {
+    const query = new URLSearchParams();
+    if (options.window !== undefined) query.set('window', options.window);
+    if (options.service !== undefined) query.set('service', options.service);
+    return this.#call('GET', `/v1/stat?${query.toString()}`);
+  }
+
+  /** Who calls whom, with golden metrics per edge. */
+  edges(options: { window?: string } = {}): Promise<{ window: string; edges: EdgeStats[] }> {
+    return this.#call('GET', `/v1/edges${options.window === undefined ? '' : `?window=${encodeURIComponent(options.window)}`}`);
+  }
+
+  /** The control plane's own checks (store writable, sidecars connected and in sync, clock skew…). */
+  check(): Promise<CheckResults> {
+    return this.#call('GET', '/v1/check');
   }
 
   /**

@@ -12,6 +12,11 @@ import { serverCommand } from './commands/server.js';
 import { servicesCommand } from './commands/services.js';
 import { upCommand } from './commands/up.js';
 import { watchCommand } from './commands/watch.js';
+import { checkCommand } from './commands/check.js';
+import { dashboardCommand } from './commands/dashboard.js';
+import { edgesCommand } from './commands/edges.js';
+import { statCommand } from './commands/stat.js';
+import { topCommand } from './commands/top.js';
 import { printError } from './output.js';
 
 const program = new Command('trellis')
@@ -20,7 +25,8 @@ const program = new Command('trellis')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand]) {
+for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand,
+  checkCommand, statCommand, topCommand, edgesCommand, dashboardCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

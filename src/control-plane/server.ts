@@ -12,6 +12,7 @@ import { Registry } from '../registry/registry.js';
 import { isHealthy } from '../registry/types.js';
 import { openStore } from '../store/open.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
+import { TelemetryCollector } from '../telemetry/collector.js';
 import { buildApi } from './api/app.js';
 
 export interface ControlPlaneOptions {
@@ -54,7 +55,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     closers.push(() => checks.close());
 
-    const api = buildApi({ registry, logger, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
+    const telemetry = await TelemetryCollector.start(registry, logger);
+    closers.push(() => telemetry.close());
+    const api = buildApi({ registry, logger, telemetry, ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }) });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });
     } catch (err) {

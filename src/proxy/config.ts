@@ -18,6 +18,8 @@
  *     connectTimeout: 5s
  *     http: { maxHeaderSize: 16384, headersTimeout: 10s, requestTimeout: 5m,
  *             keepAliveTimeout: 5s, replayBuffer: 65536 }
+ *     admin: { listen: 127.0.0.1:0 }                # /metrics (Prometheus), /status, /ready
+ *     telemetry: { metrics: true, accessLog: off, report: 1s }   # accessLog: off | stdout | stderr | FILE
  *     upstreams:                   # the services this sidecar calls — and only those are watched
  *       - service: ledger          # by HTTP proxy / Host header only
  *       - { service: db, port: 9192, protocol: tcp }
@@ -115,6 +117,14 @@ const configSchema = z.object({
   drainTimeout: durationField('drainTimeout', 0, HOUR_MS).default('10s'),
   connectTimeout: durationField('connectTimeout', 10, 10 * 60_000).default('5s'),
   http: httpSchema.default({}),
+  admin: z.object({
+    listen: hostPortField('listen').default('127.0.0.1:0'),
+  }, { invalid_type_error: 'admin must be a map such as { listen: 127.0.0.1:4191 }' }).strict().default({}),
+  telemetry: z.object({
+    metrics: z.boolean({ invalid_type_error: 'metrics must be true or false' }).default(true),
+    accessLog: z.string({ invalid_type_error: 'accessLog must be off, stdout, stderr or a file path' }).min(1, 'accessLog must be off, stdout, stderr or a file path').default('off'),
+    report: durationField('report (how often metrics go to the control plane; 0 = never)', 0, HOUR_MS).default('1s'),
+  }, { invalid_type_error: 'telemetry must be a map such as { metrics: true, accessLog: stdout }' }).strict().default({}),
   upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list such as [payments, { service: db, port: 9192, protocol: tcp }]' }).default([]),
 }, { invalid_type_error: 'the sidecar config must be a map with at least service' }).strict();
 
@@ -160,6 +170,18 @@ export interface SidecarConfig {
   readonly connectTimeoutMs: number;
   readonly http: HttpLimitsConfig;
   readonly upstreams: readonly UpstreamConfig[];
+  /** The admin listener: /metrics, /status, /ready. */
+  readonly admin: { readonly listen: HostPort };
+  readonly telemetry: TelemetryConfig;
+}
+
+export interface TelemetryConfig {
+  /** Count requests (the metrics layer); off for a benchmark reference only. */
+  readonly metrics: boolean;
+  /** 'off', 'stdout', 'stderr' or a file path. */
+  readonly accessLog: string;
+  /** How often a report goes to the control plane, ms (0 = never). */
+  readonly reportMs: number;
 }
 
 const UPSTREAM_OWN_FIELDS = new Set(['service', 'port', 'protocol']);
@@ -244,5 +266,7 @@ export function parseSidecarConfig(input: unknown): SidecarConfig {
       replayBufferBytes: raw.http.replayBuffer,
     }),
     upstreams: Object.freeze(upstreamConfigs(raw.upstreams, raw.outbound.listen.host)),
+    admin: Object.freeze({ listen: raw.admin.listen }),
+    telemetry: Object.freeze({ metrics: raw.telemetry.metrics, accessLog: raw.telemetry.accessLog, reportMs: raw.telemetry.report }),
   });
 }

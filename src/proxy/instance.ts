@@ -19,6 +19,7 @@ import type { RelayOptions } from './tcp/relay.js';
 import { createHttpUpstream } from './upstream/http.js';
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
+import type { Layer } from './types.js';
 
 /** Connections from the inbound listener to the local app. */
 const APP_CONNECTIONS = 128;
@@ -38,6 +39,10 @@ export interface InstanceOptions {
   readonly context: SiteContext;
   readonly relay: RelayOptions;
   readonly logger: Logger;
+  /** Layers in front of the app (telemetry), outermost first. */
+  readonly layers?: readonly Layer[];
+  /** Called after the app's local check changes (the telemetry reporter tells the control plane at once). */
+  readonly onAppHealthChange?: (passing: boolean) => void;
 }
 
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
@@ -59,6 +64,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       context: options.context,
       limits: config.http,
       relay: options.relay,
+      ...(options.layers === undefined ? {} : { layers: options.layers }),
     });
   } catch (err) {
     await appUpstream.close();
@@ -79,6 +85,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
   const health = new AppHealth(app.health, { address: app.host, port: app.port }, (passing) => {
     logger.info({ app: where, output: health.state.output }, passing ? 'app is passing its health check' : 'app is failing its health check: heartbeats stop');
     registration.setAppPassing(passing);
+    options.onAppHealthChange?.(passing);
   });
   health.start();
   return {

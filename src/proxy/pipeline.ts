@@ -1,8 +1,9 @@
 /**
  * The one place that declares the order of the data path's layers.
  *
- *   outbound: timeout → retry → circuit breaker → outlier detection → balance → upstream
- *   inbound:  straight to the local app (its own small pool)
+ *   outbound: [telemetry: propagate → metrics → access log] → timeout → retry → circuit breaker
+ *             → outlier detection → balance → upstream
+ *   inbound:  [telemetry: propagate → metrics → access log] → the local app (its own small pool)
  *
  * Layers are built once per sidecar and read their settings from each request's target
  * (its service's policy); per-service state is keyed by `request.target.service`.
@@ -10,7 +11,9 @@
 import { createBalanceLayer, type ClusterLookup } from './layers/balance.js';
 import { createCircuitBreakerLayer } from './layers/circuit-breaker.js';
 import { createOutlierLayer, type OutlierDetectors } from './layers/outlier.js';
-import { createRetryLayer } from './layers/retry.js';
+import { createRetryLayer, type RetryCounter } from './layers/retry.js';
+import type { CircuitCounter } from './layers/circuit-breaker.js';
+import type { Counters } from './layers/stats.js';
 import { createTimeoutLayer } from './layers/timeout.js';
 import type { Endpoint } from '../balancer/types.js';
 import type { EndpointHandler, Handler, Layer } from './types.js';
@@ -22,6 +25,10 @@ export interface OutboundStackOptions {
   readonly upstream: EndpointHandler;
   /** Jitter source for retry back-off (tests inject one). */
   readonly random?: () => number;
+  /** The telemetry layers (src/proxy/telemetry.ts), outermost: they see each request once. */
+  readonly telemetry?: readonly Layer[];
+  /** Where the retry and circuit-breaker layers count, for the metrics. */
+  readonly stats?: { readonly retry: Counters<RetryCounter>; readonly circuit: Counters<CircuitCounter> };
 }
 
 function compose(layers: readonly Layer[], inner: Handler): Handler {
@@ -30,14 +37,15 @@ function compose(layers: readonly Layer[], inner: Handler): Handler {
 
 export function outboundStack(options: OutboundStackOptions): Handler {
   const layers: readonly Layer[] = [
+    ...(options.telemetry ?? []),
     createTimeoutLayer(),
-    createRetryLayer(options.random === undefined ? {} : { random: options.random }),
-    createCircuitBreakerLayer(),
+    createRetryLayer({ ...(options.random === undefined ? {} : { random: options.random }), ...(options.stats === undefined ? {} : { stats: options.stats.retry }) }),
+    createCircuitBreakerLayer(options.stats === undefined ? {} : { stats: options.stats.circuit }),
     createOutlierLayer(options.detectors),
   ];
   return compose(layers, createBalanceLayer(options.clusters)(options.upstream));
 }
 
-export function inboundStack(upstream: EndpointHandler, app: Endpoint): Handler {
-  return (request) => upstream(request, app);
+export function inboundStack(upstream: EndpointHandler, app: Endpoint, telemetry: readonly Layer[] = []): Handler {
+  return compose(telemetry, (request) => upstream(request, app));
 }

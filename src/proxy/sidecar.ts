@@ -5,6 +5,7 @@
  *   per-upstream ports (http | h2c | tcp) ──┼→ outbound pipeline (per protocol) → endpoint tables (watch) → peer sidecars
  *   inbound listener (http | h2c | tcp) ────→ local app (own pool / session)
  *   app health check → registration + TTL heartbeats while it passes
+ *   telemetry (proxy/telemetry.ts): metrics + access-log layers, admin listener, reports to the control plane
  *
  * `drain()` (SIGTERM): stop accepting inbound connections, deregister, let in-flight
  * requests finish within drainTimeout, then close. The outbound side keeps serving the
@@ -14,7 +15,10 @@ import type { Logger } from 'pino';
 import { ControlPlaneClient } from '../cli/client.js';
 import { ThrottledLog } from '../dns/throttled-log.js';
 import { ErrorCodes } from '../errors.js';
+import { startAdminServer } from '../telemetry/admin-server.js';
 import { createLogger } from '../telemetry/logger.js';
+import type { SidecarMetrics } from '../telemetry/metrics.js';
+import { TelemetryReporter } from '../telemetry/reporter.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { parseSidecarConfig, type SidecarConfig, type SidecarConfigInput } from './config.js';
 import { EndpointTables } from './endpoints.js';
@@ -28,6 +32,7 @@ import { outboundStack } from './pipeline.js';
 import { DEFAULT_UPSTREAM_POLICY } from './policy.js';
 import { sidecarStatus, type SidecarStatus } from './status.js';
 import { serviceRoute, type Pipelines, type ServiceRoute } from './routes.js';
+import { createSidecarTelemetry } from './telemetry.js';
 import { createHttpUpstream, originOf, type HttpUpstream } from './upstream/http.js';
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
@@ -55,6 +60,10 @@ export interface Sidecar {
   readonly outbound: HostPort;
   /** Bound per-upstream ports, by service. */
   readonly upstreamPorts: Readonly<Record<string, HostPort>>;
+  /** The admin listener: /metrics, /status, /ready. */
+  readonly admin: HostPort;
+  /** The Prometheus registry's owner (undefined with telemetry.metrics off); the TLS listeners count handshake failures here. */
+  readonly metrics: SidecarMetrics | undefined;
   status(): SidecarStatus;
   /** Stop taking inbound traffic, deregister, finish in-flight requests (≤ drainTimeout), close. */
   drain(): Promise<void>;
@@ -86,7 +95,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   };
 
   try {
-    const detectors = new OutlierDetectors({ onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
+    const listeners: Listener[] = [];
+    const openConnections = (direction: 'inbound' | 'outbound'): number =>
+      listeners.reduce((sum, l) => sum + ((l.name === 'inbound') === (direction === 'inbound') ? l.inFlight() : 0), 0);
+    const telemetry = createSidecarTelemetry(config.service, config.telemetry, openConnections);
+    closers.push(() => telemetry.close());
+    const detectors = new OutlierDetectors({ stats: telemetry.stats.outlier, onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
     const unreachable = ErrorCodes.UPSTREAM_CONNECT;
     const http1: HttpUpstream = createHttpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs });
     closers.push(() => http1.close());
@@ -111,7 +125,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     await tables.start(INITIAL_SYNC_TIMEOUT_MS);
 
     const stack = (upstream: EndpointHandler): Handler => outboundStack({
-      clusters: (service) => tables.get(service), detectors, upstream, ...(options.random === undefined ? {} : { random: options.random }),
+      clusters: (service) => tables.get(service), detectors, upstream, telemetry: telemetry.layers, stats: telemetry.stats, ...(options.random === undefined ? {} : { random: options.random }),
     });
     const pipelines: Pipelines = {
       http: stack(http1.send),
@@ -124,7 +138,6 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     ]));
     const localTarget: Target = Object.freeze({ direction: 'outbound', service: config.service, policy: DEFAULT_UPSTREAM_POLICY });
 
-    const listeners: Listener[] = [];
     closers.push(() => Promise.all(listeners.map((l) => l.close())).then(() => undefined));
     const outbound = await startOutboundListener({ at: config.outbound.listen, routes, localTarget, context, limits });
     listeners.push(outbound);
@@ -140,9 +153,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       upstreamPorts[u.service] = listener.address;
     }
 
+    let reporter: TelemetryReporter | undefined;
     let instance: Instance | undefined;
     if (config.app !== undefined) {
-      instance = await startInstance({ config, app: config.app, client, context, relay, logger });
+      instance = await startInstance({
+        config, app: config.app, client, context, relay, logger, layers: telemetry.layers, onAppHealthChange: () => reporter?.reportNow(),
+      });
       const started = instance;
       closers.push(() => started.close());
       listeners.push(started.inbound);
@@ -157,12 +173,29 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       closed = true;
       await close();
     };
+    const status = (): SidecarStatus => sidecarStatus({ config, closed, draining, tables, listeners, registration, health });
+    const admin = await startAdminServer(config.admin.listen, {
+      metrics: telemetry.metrics,
+      status,
+      ready: () => !closed && !draining && (registration === undefined || registration.state === 'registered'),
+    });
+    closers.push(() => admin.close());
+    const started: TelemetryReporter = new TelemetryReporter({
+      client, service: config.service, id: config.id, intervalMs: config.telemetry.reportMs, logger,
+      metrics: telemetry.metrics, stats: telemetry.stats, status, openConnections: () => openConnections('inbound') + openConnections('outbound'),
+    });
+    reporter = started;
+    closers.push(() => started.stop());
+    started.start();
+
     const sidecar: Sidecar = {
       config,
       inbound: inbound?.address,
       outbound: outbound.address,
       upstreamPorts: Object.freeze(upstreamPorts),
-      status: () => sidecarStatus({ config, closed, draining, tables, listeners, registration, health }),
+      admin: admin.address,
+      metrics: telemetry.metrics,
+      status,
       drain() {
         drained ??= (async () => {
           draining = true;
@@ -181,6 +214,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger.info({
       inbound: inbound === undefined ? null : formatHostPort(inbound.address),
       outbound: formatHostPort(outbound.address),
+      admin: formatHostPort(admin.address),
       upstreams: Object.fromEntries(Object.entries(upstreamPorts).map(([service, at]) => [service, formatHostPort(at)])),
       controlPlane: config.controlPlane,
     }, 'sidecar ready');

@@ -29,6 +29,8 @@ interface ProxyFlags {
   drainTimeout?: string;
   maxHeaderSize?: number;
   headersTimeout?: string;
+  admin?: string;
+  accessLog?: string;
   logLevel: string;
 }
 
@@ -82,6 +84,10 @@ function configFrom(file: unknown, flags: ProxyFlags, envControlPlane: string): 
   if (outbound !== undefined) merged['outbound'] = outbound;
   const http = section(base['http'], { maxHeaderSize: flags.maxHeaderSize, headersTimeout: flags.headersTimeout });
   if (http !== undefined) merged['http'] = http;
+  const admin = section(base['admin'], { listen: flags.admin });
+  if (admin !== undefined) merged['admin'] = admin;
+  const telemetry = section(base['telemetry'], { accessLog: flags.accessLog });
+  if (telemetry !== undefined) merged['telemetry'] = telemetry;
   return merged as SidecarConfigInput;
 }
 
@@ -108,6 +114,8 @@ export function proxyCommand(program: Command): void {
     .option('--drain-timeout <duration>', 'how long in-flight requests get on SIGTERM (default 10s)', durationArg('--drain-timeout'))
     .option('--max-header-size <bytes>', 'larger request headers get 431 (default 16384)', intArg('--max-header-size', 1024, 1_048_576))
     .option('--headers-timeout <duration>', 'clients slower to send their headers get 408 (default 10s)', durationArg('--headers-timeout'))
+    .option('--admin <host:port>', 'admin listener: /metrics, /status, /ready (default 127.0.0.1:0)')
+    .option('--access-log <off|stdout|stderr|file>', 'one JSON line per request (default off)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .action(async (flags: ProxyFlags) => {
       // Loaded on use: a sidecar process must not carry the other commands' modules, nor they its.

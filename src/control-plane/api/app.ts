@@ -6,11 +6,17 @@ import { routeNotFound, sendError } from './errors.js';
 import { servicesRoutes } from './services.js';
 import { statusRoutes } from './status.js';
 import { watchRoutes, type WatchRouteOptions } from './watch.js';
+import type { Logger } from 'pino';
+import type { TelemetryCollector } from '../../telemetry/collector.js';
+import { dashboardRoutes } from './dashboard.js';
+import { telemetryRoutes } from './telemetry.js';
 
 export interface ApiOptions {
   registry: Registry;
   logger: FastifyBaseLogger;
   watch?: WatchRouteOptions;
+  /** Sidecar reports, stat/edges/check and the dashboard (absent: those routes are not served). */
+  telemetry?: TelemetryCollector;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -30,5 +36,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   statusRoutes(app, options.registry, Date.now());
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
+  if (options.telemetry !== undefined) {
+    telemetryRoutes(app, options.registry, options.telemetry);
+    dashboardRoutes(app, options.registry, options.telemetry, options.logger as Logger);
+  }
   return app;
 }

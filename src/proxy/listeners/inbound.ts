@@ -14,7 +14,7 @@ import { inboundStack } from '../pipeline.js';
 import { upgradeRefused } from '../routes.js';
 import { relayTo, type RelayOptions } from '../tcp/relay.js';
 import { startTcpListener } from '../tcp/listener.js';
-import type { EndpointHandler, Target } from '../types.js';
+import type { EndpointHandler, Layer, Target } from '../types.js';
 import { startHttpListener } from './http.js';
 import { startHttp2Listener } from './http2.js';
 import type { Listener } from './listener.js';
@@ -33,6 +33,8 @@ export interface InboundOptions {
   readonly context: SiteContext;
   readonly limits: Http1Limits;
   readonly relay: RelayOptions;
+  /** Layers in front of the app (telemetry), outermost first. */
+  readonly layers?: readonly Layer[];
 }
 
 export function startInboundListener(options: InboundOptions): Promise<Listener> {
@@ -40,11 +42,11 @@ export function startInboundListener(options: InboundOptions): Promise<Listener>
   if (protocol === 'tcp') {
     return startTcpListener('inbound', options.at, 'inbound.listen', relayTo(app.address, app.port, options.relay, target.service));
   }
-  const handler = inboundStack(options.upstream, app);
+  const handler = inboundStack(options.upstream, app, options.layers);
   if (speaksHttp2(protocol)) {
     const site = fixedSite(context, target, handler, upgradeRefused(target.service, protocol), true);
     return startHttp2Listener('inbound', options.at, 'inbound.listen', site, options.limits);
   }
-  const site = fixedSite(context, target, handler, inboundStack(options.upgrade, app), true);
+  const site = fixedSite(context, target, handler, inboundStack(options.upgrade, app, options.layers), true);
   return startHttpListener('inbound', options.at, 'inbound.listen', site, options.limits);
 }
