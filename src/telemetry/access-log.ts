@@ -1,5 +1,5 @@
 /**
- * The access log's destination: its own pino logger (no level, name or host fields on every
+ * The access log's destination: its own pino logger (no name, pid or host fields on every
  * line), writing asynchronously through sonic-boom so the data path never waits on a disk.
  * `stdout`, `stderr`, or a file path (appended to; the directory must exist).
  */
@@ -19,7 +19,7 @@ export function openAccessLog(target: Exclude<AccessLogTarget, 'off'>): AccessLo
     sync: false,
     ...(target === 'stdout' || target === 'stderr' ? {} : { mkdir: false, append: true }),
   });
-  const logger = pino({ base: undefined, messageKey: 'msg', formatters: { level: () => ({}) } }, destination);
+  const logger = pino({ base: undefined }, destination);
   return {
     logger,
     close() {
