@@ -16,6 +16,7 @@ import type { Registry } from '../../registry/registry.js';
 import type { Instance } from '../../registry/types.js';
 import type { EdgeStats, ServiceStats } from '../../telemetry/aggregate.js';
 import type { TelemetryCollector } from '../../telemetry/collector.js';
+import { Departures, type Departure } from '../../telemetry/departures.js';
 import type { StoredReport } from '../../telemetry/snapshot.js';
 import { formatDuration } from '../../util/duration.js';
 import { knownServices, parseWindow } from './telemetry.js';
@@ -39,6 +40,8 @@ export interface DashboardView {
   readonly services: readonly ServiceStats[];
   readonly edges: readonly EdgeStats[];
   readonly instances: readonly Instance[];
+  /** Instances that left the registry in the last minutes (shown red until they come back). */
+  readonly departed: readonly Departure[];
   readonly sidecars: ReadonlyArray<Pick<StoredReport, 'service' | 'id' | 'receivedAt'> & {
     readonly app: StoredReport['report']['app'];
     readonly controlPlane: string;
@@ -46,7 +49,7 @@ export interface DashboardView {
   }>;
 }
 
-export async function dashboardView(registry: Registry, collector: TelemetryCollector, window: string): Promise<DashboardView> {
+export async function dashboardView(registry: Registry, collector: TelemetryCollector, departures: Departures | undefined, window: string): Promise<DashboardView> {
   const windowMs = parseWindow(window);
   const { instances } = await registry.listAll();
   return {
@@ -55,6 +58,7 @@ export async function dashboardView(registry: Registry, collector: TelemetryColl
     services: collector.stat(windowMs, await knownServices(registry)),
     edges: collector.edges(windowMs),
     instances,
+    departed: departures?.list() ?? [],
     sidecars: collector.latest().map((s) => ({
       service: s.service, id: s.id, receivedAt: s.receivedAt, app: s.report.app, controlPlane: s.report.controlPlane, upstreams: s.report.upstreams,
     })),
@@ -62,6 +66,16 @@ export async function dashboardView(registry: Registry, collector: TelemetryColl
 }
 
 export function dashboardRoutes(app: FastifyInstance, registry: Registry, collector: TelemetryCollector, logger: Logger): void {
+  // The registry is followed from the first dashboard connection on, for as long as the API
+  // runs: every change (and every departure) wakes the open streams.
+  const viewers = new Set<() => void>();
+  let departures: Promise<Departures> | undefined;
+  const departuresStarted = (): Promise<Departures> => {
+    departures ??= Departures.start(registry, logger, () => { for (const changed of viewers) changed(); });
+    return departures;
+  };
+  app.addHook('onClose', async () => { if (departures !== undefined) (await departures).close(); });
+
   app.get('/dashboard', async (_request, reply) => reply.redirect('/dashboard/'));
   app.get<{ Params: { file?: string } }>('/dashboard/:file', async (request, reply) => {
     const file = request.params.file === undefined || request.params.file === '' ? 'index.html' : request.params.file;
@@ -79,7 +93,7 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
   app.get<{ Querystring: { window?: string } }>('/v1/dashboard/events', async (request, reply) => {
     const window = request.query.window ?? DASHBOARD_WINDOW;
     parseWindow(window);
-    const revision = (await registry.store.status()).revision;
+    const departed = await departuresStarted();
     let res: ServerResponse | undefined;
     let closed = false;
     let sending = false;
@@ -90,7 +104,7 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
       if (sending) { again = true; return; }
       sending = true;
       try {
-        const view = await dashboardView(registry, collector, window);
+        const view = await dashboardView(registry, collector, departed, window);
         if (!closed && res.writableLength < 4 * 1024 * 1024) res.write(`event: view\ndata: ${JSON.stringify(view)}\n\n`);
       } catch (err) {
         logger.warn({ err: messageOf(err) }, 'dashboard view failed');
@@ -103,15 +117,15 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
       if (soon !== undefined || closed) return;
       soon = setTimeout(() => { soon = undefined; void send(); }, CHANGE_DELAY_MS);
     };
-    const watcher = await registry.watch({ afterRevision: revision }, { onEvent: changed, onError: () => end() });
+    viewers.add(changed);
     const ticker = setInterval(() => { void send(); }, TICK_MS);
     ticker.unref();
     const end = (): void => {
       if (closed) return;
       closed = true;
+      viewers.delete(changed);
       clearInterval(ticker);
       clearTimeout(soon);
-      watcher.close();
       if (res !== undefined && !res.destroyed) res.end();
     };
     reply.hijack();
