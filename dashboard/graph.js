@@ -3,7 +3,7 @@
 import { ms, percent, rps, serviceHealth } from './format.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const NODE_W = 190;
+const NODE_W = 220;
 const NODE_H = 84;
 
 function el(name, attributes = {}, text) {

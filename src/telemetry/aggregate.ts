@@ -3,7 +3,8 @@
  * `trellis stat`, `edges`, `top` and the dashboard). For each sidecar the window's delta is
  * its latest report minus the last report received before the window began — or minus
  * zero when the sidecar started within the window (its counters start at zero). Rates
- * divide by the time the delta covers, on the sidecar's own clock; latency percentiles
+ * divide by the window's length (as Prometheus' rate() does), so every sidecar's figures,
+ * young or old, add up on one time base; latency percentiles
  * interpolate within the summed histogram buckets, as Prometheus' histogram_quantile does.
  */
 import { LATENCY_BUCKETS_MS, type StoredReport, type TrafficRow } from './snapshot.js';
@@ -119,7 +120,7 @@ export function windowDelta(history: readonly StoredReport[], windowStart: numbe
     if (stored.receivedAt <= windowStart && stored.report.startedAt === latest.report.startedAt) baseline = stored;
   }
   const before = new Map<string, TrafficRow>(baseline === undefined ? [] : baseline.report.traffic.map((r) => [rowKey(r), r]));
-  const fromMs = baseline === undefined ? latest.report.startedAt : baseline.report.at;
+  const fromMs = baseline === undefined ? Math.min(windowStart, latest.report.startedAt) : baseline.report.at;
   const seconds = Math.max(0.001, (latest.report.at - fromMs) / 1000);
   const rows = latest.report.traffic.map((row) => {
     const old = before.get(rowKey(row));
