@@ -38,6 +38,7 @@ export class TelemetryCollector {
   readonly #history = new Map<string, StoredReport[]>();
   readonly #leases = new Map<string, LeaseId>();
   readonly #listeners = new Set<() => void>();
+  readonly #checkListeners = new Set<(results: readonly CheckResult[]) => void>();
   #follower: Follower | undefined;
 
   private constructor(registry: Registry, logger: Logger, now: () => number) {
@@ -102,6 +103,11 @@ export class TelemetryCollector {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Called with the results of every check run (the control plane's metrics). */
+  onChecks(listener: (results: readonly CheckResult[]) => void): void {
+    this.#checkListeners.add(listener);
+  }
+
   /** The latest report of every sidecar that still reports. */
   latest(): StoredReport[] {
     const out: StoredReport[] = [];
@@ -146,12 +152,14 @@ export class TelemetryCollector {
     results.push(skewed.length === 0
       ? { name: 'clock skew', ok: true, message: `sidecars within ${Math.ceil(worst)} ms of the control plane` }
       : { name: 'clock skew', ok: false, message: `clocks more than ${MAX_CLOCK_SKEW_MS / 1000} s off: ${skewed.map((x) => `${x.s.service}/${x.s.id} by ${Math.round(x.skew / 1000)} s`).join(', ')} — sync them with NTP` });
+    for (const listener of this.#checkListeners) listener(results);
     return results;
   }
 
   close(): void {
     this.#follower?.close();
     this.#listeners.clear();
+    this.#checkListeners.clear();
   }
 
   async #storeWritable(): Promise<CheckResult> {

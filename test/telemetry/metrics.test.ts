@@ -98,6 +98,30 @@ it('counts 900 successes and 100 failures exactly, on both sidecars and in trell
   assert.equal(edge.successRate, 0.9);
 });
 
+it('refuses a malformed report, naming the field, and keeps serving', async () => {
+  const report = await (await fetch(`http://127.0.0.1:${callee.admin.port}/status`)).json();
+  assert.ok(report !== undefined);
+  const bad = await fetch(`${server.url}/v1/telemetry/orders/orders-one`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ at: 'yesterday' }),
+  });
+  assert.equal(bad.status, 400);
+  const body = await bad.json() as { error: { code: string; field?: string } };
+  assert.equal(body.error.code, 'TRELLIS_ERR_VALIDATION');
+  assert.equal(body.error.field, 'at');
+  const badName = await fetch(`${server.url}/v1/telemetry/Not_A_Service/x`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(badName.status, 400);
+  assert.equal((await badName.json() as { error: { field?: string } }).error.field, 'service');
+  assert.equal((await fetch(`${server.url}/v1/stat`)).status, 200);
+});
+
+it('serves the control plane\'s own metrics: reports received, sidecars reporting, instances', async () => {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  assert.ok((metricValue(text, 'trellis_api_requests_total', { route: '/v1/telemetry/:service/:id', method: 'PUT', status_code: '200' }) ?? 0) > 0, text);
+  assert.equal(metricValue(text, 'trellis_sidecars_reporting', {}), 2);
+  assert.equal(metricValue(text, 'trellis_instances', { service: 'orders', status: 'passing' }), 1);
+  assert.ok((metricValue(text, 'trellis_api_request_duration_ms_count', { route: '/v1/services/:service/instances/:id', method: 'PUT' }) ?? 0) >= 1, 'the registration');
+});
+
 it('serves /status and /ready on the admin listener, and rejects a bad window with a clear error', async () => {
   const status = await (await fetch(`http://127.0.0.1:${callee.admin.port}/status`)).json() as { service: string; registration: string };
   assert.equal(status.service, 'orders');

@@ -9,6 +9,7 @@ import { watchRoutes, type WatchRouteOptions } from './watch.js';
 import type { Logger } from 'pino';
 import type { TelemetryCollector } from '../../telemetry/collector.js';
 import { dashboardRoutes } from './dashboard.js';
+import { metricsRoutes } from './metrics.js';
 import { telemetryRoutes } from './telemetry.js';
 
 export interface ApiOptions {
@@ -33,6 +34,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, request, reply) => sendError(reply, request, err));
   app.setNotFoundHandler((request, reply) => sendError(reply, request, routeNotFound(request.method, request.url)));
+  metricsRoutes(app, options.registry, options.telemetry);
   statusRoutes(app, options.registry, Date.now());
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
