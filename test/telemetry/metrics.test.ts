@@ -98,6 +98,25 @@ it('counts 900 successes and 100 failures exactly, on both sidecars and in trell
   assert.equal(edge.successRate, 0.9);
 });
 
+it('trellis top prints a frame with services and edges; trellis dashboard prints the URL it serves', async () => {
+  const top = await runCli(['top', '--once', '--window', '15m', '--control-plane', server.url]);
+  assert.equal(top.code, 0, top.stderr);
+  assert.match(top.stdout, /^trellis top — http:\/\/127\.0\.0\.1:\d+ — last 15m/m);
+  assert.match(top.stdout, /^orders\s+1\s+90\.00%/m);
+  assert.match(top.stdout, /^SRC\s+DST\s+SUCCESS/m);
+  assert.match(top.stdout, /^web\s+orders\s+90\.00%/m);
+  const frame = JSON.parse((await runCli(['top', '--once', '--json', '--control-plane', server.url])).stdout) as { services: unknown[]; edges: unknown[] };
+  assert.ok(frame.services.length >= 2 && frame.edges.length >= 1);
+
+  const dashboard = await runCli(['dashboard', '--control-plane', server.url]);
+  assert.equal(dashboard.code, 0, dashboard.stderr);
+  assert.equal(dashboard.stdout.trim(), `${server.url}/dashboard/`);
+  const page = await fetch(dashboard.stdout.trim());
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<svg id="graph"/);
+  assert.equal((await fetch(`${server.url}/dashboard/..%2Fpackage.json`)).status, 404);
+});
+
 it('refuses a malformed report, naming the field, and keeps serving', async () => {
   const report = await (await fetch(`http://127.0.0.1:${callee.admin.port}/status`)).json();
   assert.ok(report !== undefined);
