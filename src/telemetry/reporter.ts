@@ -81,7 +81,7 @@ export class TelemetryReporter {
       registration: status.registration ?? null,
       controlPlane: status.controlPlane,
       upstreams: Object.fromEntries(Object.entries(status.upstreams).map(([service, c]) => [service, { state: c.state, endpoints: c.endpoints.length, ejected: [...c.ejected] }])),
-      traffic: o.metrics === undefined ? [] : await o.metrics.traffic(),
+      traffic: o.metrics === undefined ? [] : o.metrics.traffic(),
       retries: column(o.stats.retry.snapshot(), 'retries'),
       ejections: column(o.stats.outlier.snapshot(), 'ejections'),
       circuitRejections: column(o.stats.circuit.snapshot(), 'rejected'),
