@@ -64,9 +64,9 @@ const LABELS: Record<PathKey, string> = {
   'trellis-pair': 'Trellis, sidecar pair (mesh)',
 };
 
-interface Tools { haproxy: string; nginx: string; wrk: string }
+export interface Tools { haproxy: string; nginx: string; wrk: string }
 
-interface Round {
+export interface Round {
   readonly dir: string;
   readonly tools: Tools;
   readonly upstreamPort: number;
@@ -74,7 +74,7 @@ interface Round {
 }
 
 /** A proxy process measured in a row. */
-interface Proc { readonly label: string; readonly pid: number }
+export interface Proc { readonly label: string; readonly pid: number }
 
 interface Setup {
   readonly url: string;
@@ -116,7 +116,7 @@ function nginxTemps(dir: string, name: string): string {
   return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${name}-${t};\n`).join('');
 }
 
-function upstreamConf(dir: string, port: number): string {
+export function upstreamConf(dir: string, port: number): string {
   return `${nginxCommon(dir, 'upstream')}http {
   access_log off;
 ${nginxTemps(dir, 'upstream')}  keepalive_requests 1000000;
@@ -179,7 +179,7 @@ backend app
 
 // ---- processes ------------------------------------------------------------------------------
 
-async function startNginx(round: Round, name: string, conf: string, url: string): Promise<Proc & { stop(): Promise<void> }> {
+export async function startNginx(round: Round, name: string, conf: string, url: string): Promise<Proc & { stop(): Promise<void> }> {
   const file = join(round.dir, `${name}.conf`);
   writeFileSync(file, conf);
   const server = startServer(round.tools.nginx, ['-p', round.dir, '-c', file, '-e', 'stderr']);

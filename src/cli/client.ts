@@ -18,6 +18,8 @@ export interface SignBody {
   readonly lifetime?: number;
   readonly renew?: { readonly certificate: string; readonly signature: string };
 }
+import type { TelemetryReport } from '../telemetry/snapshot.js';
+import type { CheckResults, EdgeStats, ServiceStats } from '../telemetry/aggregate.js';
 
 /** Three of the server's 15 s keep-alives. */
 export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
@@ -206,6 +208,29 @@ export class ControlPlaneClient {
   /** Stream changes to the policies that apply to `service` (see `watch` for the idle timeout). */
   watchPolicies(options: { service: string; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: PolicyEvent) => void): Promise<void> {
     return this.#stream('/v1/watch/policies', options, onEvent);
+  }
+
+  /** A sidecar's telemetry report (src/telemetry/reporter.ts). */
+  pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<{ accepted: true }> {
+    return this.#call('PUT', `/v1/telemetry/${encodeURIComponent(service)}/${encodeURIComponent(id)}`, report);
+  }
+
+  /** Golden metrics per service over the last `window` (e.g. "1m"). */
+  stat(options: { window?: string; service?: string } = {}): Promise<{ window: string; services: ServiceStats[] }> {
+    const query = new URLSearchParams();
+    if (options.window !== undefined) query.set('window', options.window);
+    if (options.service !== undefined) query.set('service', options.service);
+    return this.#call('GET', `/v1/stat?${query.toString()}`);
+  }
+
+  /** Who calls whom, with golden metrics per edge. */
+  edges(options: { window?: string } = {}): Promise<{ window: string; edges: EdgeStats[] }> {
+    return this.#call('GET', `/v1/edges${options.window === undefined ? '' : `?window=${encodeURIComponent(options.window)}`}`);
+  }
+
+  /** The control plane's own checks (store writable, sidecars connected and in sync, clock skew…). */
+  check(): Promise<CheckResults> {
+    return this.#call('GET', '/v1/check');
   }
 
   /**

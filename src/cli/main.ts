@@ -15,6 +15,11 @@ import { upCommand } from './commands/up.js';
 import { watchCommand } from './commands/watch.js';
 import { tokenCommand } from './commands/token.js';
 import { caCommand } from './commands/ca.js';
+import { checkCommand } from './commands/check.js';
+import { dashboardCommand } from './commands/dashboard.js';
+import { edgesCommand } from './commands/edges.js';
+import { statCommand } from './commands/stat.js';
+import { topCommand } from './commands/top.js';
 import { printError } from './output.js';
 
 const program = new Command('trellis')
@@ -23,7 +28,8 @@ const program = new Command('trellis')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand, policyCommand, tokenCommand, caCommand]) {
+for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand,
+  policyCommand, tokenCommand, caCommand, checkCommand, statCommand, topCommand, edgesCommand, dashboardCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

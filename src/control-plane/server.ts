@@ -16,6 +16,7 @@ import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
 import type { CertificateAuthority } from '../security/ca/authority.js';
 import type { JoinTokens } from '../security/tokens/join-tokens.js';
+import { TelemetryCollector } from '../telemetry/collector.js';
 import { buildApi } from './api/app.js';
 import { joinReplicaSet, type ReplicaSet } from './replicas.js';
 
@@ -76,8 +77,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // Known once the API listens (the member record carries its URL); /v1/status reports them.
     let replicas: ReplicaSet | undefined;
     let checks: ActiveChecks | undefined;
+    const telemetry = await TelemetryCollector.start(registry, logger);
+    closers.push(() => telemetry.close());
     const api = buildApi({
-      registry, policies, logger, security,
+      registry, policies, logger, security, telemetry,
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }),
     });

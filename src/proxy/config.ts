@@ -19,7 +19,8 @@
  *     http: { maxHeaderSize: 16384, headersTimeout: 10s, requestTimeout: 5m,
  *             keepAliveTimeout: 5s, replayBuffer: 65536 }
  *     mtls: { mode: strict, certificateLifetime: 24h, namespace: default }   # strict | permissive | off (docs/security.md)
- *     accessLog: false             # a log line per inbound request (method, path, status, caller's SPIFFE ID)
+ *     admin: { listen: 127.0.0.1:0 }                # /metrics (Prometheus), /status, /ready
+ *     telemetry: { metrics: true, accessLog: off, report: 1s }   # accessLog: off | stdout | stderr | FILE
  *     upstreams:                   # the services this sidecar calls — and only those are watched
  *       - service: ledger          # by HTTP proxy / Host header only
  *       - { service: db, port: 9192, protocol: tcp }
@@ -128,7 +129,14 @@ const configSchema = z.object({
     namespace: z.string({ invalid_type_error: 'namespace must be a name such as default' })
       .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'namespace must be lower-case letters, digits and dashes, such as default').default(DEFAULT_NAMESPACE),
   }, { invalid_type_error: 'mtls must be a map such as { mode: strict }' }).strict().default({}),
-  accessLog: z.boolean({ invalid_type_error: 'accessLog must be true or false' }).default(false),
+  admin: z.object({
+    listen: hostPortField('listen').default('127.0.0.1:0'),
+  }, { invalid_type_error: 'admin must be a map such as { listen: 127.0.0.1:4191 }' }).strict().default({}),
+  telemetry: z.object({
+    metrics: z.boolean({ invalid_type_error: 'metrics must be true or false' }).default(true),
+    accessLog: z.string({ invalid_type_error: 'accessLog must be off, stdout, stderr or a file path' }).min(1, 'accessLog must be off, stdout, stderr or a file path').default('off'),
+    report: durationField('report (how often metrics go to the control plane; 0 = never)', 0, HOUR_MS).default('1s'),
+  }, { invalid_type_error: 'telemetry must be a map such as { metrics: true, accessLog: stdout }' }).strict().default({}),
   upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list such as [payments, { service: db, port: 9192, protocol: tcp }]' }).default([]),
 }, { invalid_type_error: 'the sidecar config must be a map with at least service' }).strict();
 
@@ -174,9 +182,19 @@ export interface SidecarConfig {
   readonly connectTimeoutMs: number;
   readonly http: HttpLimitsConfig;
   readonly mtls: MtlsConfig;
-  /** Log each inbound request with the caller's identity. */
-  readonly accessLog: boolean;
   readonly upstreams: readonly UpstreamConfig[];
+  /** The admin listener: /metrics, /status, /ready. */
+  readonly admin: { readonly listen: HostPort };
+  readonly telemetry: TelemetryConfig;
+}
+
+export interface TelemetryConfig {
+  /** Count requests (the metrics layer); off for a benchmark reference only. */
+  readonly metrics: boolean;
+  /** 'off', 'stdout', 'stderr' or a file path. */
+  readonly accessLog: string;
+  /** How often a report goes to the control plane, ms (0 = never). */
+  readonly reportMs: number;
 }
 
 const UPSTREAM_OWN_FIELDS = new Set(['service', 'port', 'protocol']);
@@ -261,7 +279,8 @@ export function parseSidecarConfig(input: unknown): SidecarConfig {
       replayBufferBytes: raw.http.replayBuffer,
     }),
     mtls: Object.freeze({ mode: raw.mtls.mode, namespace: raw.mtls.namespace, certificateLifetimeMs: raw.mtls.certificateLifetime }),
-    accessLog: raw.accessLog,
     upstreams: Object.freeze(upstreamConfigs(raw.upstreams, raw.outbound.listen.host)),
+    admin: Object.freeze({ listen: raw.admin.listen }),
+    telemetry: Object.freeze({ metrics: raw.telemetry.metrics, accessLog: raw.telemetry.accessLog, reportMs: raw.telemetry.report }),
   });
 }

@@ -21,6 +21,7 @@ import { createHttpUpstream } from './upstream/http.js';
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
 import type { SidecarTls } from '../security/mtls/sidecar-tls.js';
+import type { Layer } from './types.js';
 
 /** Connections from the inbound listener to the local app. */
 const APP_CONNECTIONS = 128;
@@ -44,6 +45,10 @@ export interface InstanceOptions {
   readonly authorization?: AuthorizationTable;
   /** Mutual TLS for the inbound listener; undefined in mode off. */
   readonly tls: SidecarTls | undefined;
+  /** Layers in front of the app (telemetry), outermost first. */
+  readonly layers?: readonly Layer[];
+  /** Called after the app's local check changes (the telemetry reporter tells the control plane at once). */
+  readonly onAppHealthChange?: (passing: boolean) => void;
 }
 
 export async function startInstance(options: InstanceOptions): Promise<Instance> {
@@ -67,7 +72,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       relay: options.relay,
       ...(options.authorization === undefined ? {} : { authorization: options.authorization }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
-      ...(config.accessLog ? { accessLog: logger } : {}),
+      ...(options.layers === undefined ? {} : { layers: options.layers }),
     });
   } catch (err) {
     await appUpstream.close();
@@ -92,6 +97,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
     logger.info({ app: where, output: health.state.output }, passing ? 'app is passing its health check' : 'app is failing its health check: heartbeats stop');
     appPassing = passing;
     gate();
+    options.onAppHealthChange?.(passing);
   });
   options.tls?.identity.onRenewed(gate);
   health.start();

@@ -1,8 +1,10 @@
 /**
  * The one place that declares the order of the data path's layers.
  *
- *   outbound: timeout → retry → circuit breaker → outlier detection → balance → upstream
- *   inbound:  authorization (the service's policies) → the local app (its own small pool)
+ *   outbound: [telemetry: propagate → metrics → access log] → timeout → retry → circuit breaker
+ *             → outlier detection → balance → upstream
+ *   inbound:  [telemetry: propagate → metrics → access log] → authorization (the service's
+ *             policies) → the local app (its own small pool)
  *
  * Layers are built once per sidecar and read their settings from each request's target
  * (its service's policy); per-service state is keyed by `request.target.service`.
@@ -11,7 +13,9 @@ import { createAuthorizationLayer, type AuthorizationLookup } from './layers/aut
 import { createBalanceLayer, type ClusterLookup } from './layers/balance.js';
 import { createCircuitBreakerLayer } from './layers/circuit-breaker.js';
 import { createOutlierLayer, type OutlierDetectors } from './layers/outlier.js';
-import { createRetryLayer } from './layers/retry.js';
+import { createRetryLayer, type RetryCounter } from './layers/retry.js';
+import type { CircuitCounter } from './layers/circuit-breaker.js';
+import type { Counters } from './layers/stats.js';
 import { createTimeoutLayer } from './layers/timeout.js';
 import type { Endpoint } from '../balancer/types.js';
 import type { EndpointHandler, Handler, Layer } from './types.js';
@@ -23,6 +27,10 @@ export interface OutboundStackOptions {
   readonly upstream: EndpointHandler;
   /** Jitter source for retry back-off (tests inject one). */
   readonly random?: () => number;
+  /** The telemetry layers (src/proxy/telemetry.ts), outermost: they see each request once. */
+  readonly telemetry?: readonly Layer[];
+  /** Where the retry and circuit-breaker layers count, for the metrics. */
+  readonly stats?: { readonly retry: Counters<RetryCounter>; readonly circuit: Counters<CircuitCounter> };
 }
 
 function compose(layers: readonly Layer[], inner: Handler): Handler {
@@ -31,17 +39,22 @@ function compose(layers: readonly Layer[], inner: Handler): Handler {
 
 export function outboundStack(options: OutboundStackOptions): Handler {
   const layers: readonly Layer[] = [
+    ...(options.telemetry ?? []),
     createTimeoutLayer(),
-    createRetryLayer(options.random === undefined ? {} : { random: options.random }),
-    createCircuitBreakerLayer(),
+    createRetryLayer({ ...(options.random === undefined ? {} : { random: options.random }), ...(options.stats === undefined ? {} : { stats: options.stats.retry }) }),
+    createCircuitBreakerLayer(options.stats === undefined ? {} : { stats: options.stats.circuit }),
     createOutlierLayer(options.detectors),
   ];
   return compose(layers, createBalanceLayer(options.clusters)(options.upstream));
 }
 
-/** `authorization` absent: no authorization layer (every request goes to the app). */
-export function inboundStack(upstream: EndpointHandler, app: Endpoint, authorization?: AuthorizationLookup): Handler {
+/**
+ * `telemetry`: propagate → metrics → access log, outermost (a denied request is counted and
+ * logged too); `authorization` absent: no authorization layer (every request goes to the app).
+ */
+export function inboundStack(upstream: EndpointHandler, app: Endpoint, telemetry: readonly Layer[] = [], authorization?: AuthorizationLookup): Handler {
   const layers: readonly Layer[] = [
+    ...telemetry,
     ...(authorization === undefined ? [] : [createAuthorizationLayer(authorization)]),
   ];
   return compose(layers, (request) => upstream(request, app));

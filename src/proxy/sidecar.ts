@@ -5,6 +5,7 @@
  *   per-upstream ports (http | h2c | tcp) ──┼→ outbound pipeline (per protocol) → endpoint tables (watch) → peer sidecars
  *   inbound listener (http | h2c | tcp) ────→ local app (own pool / session)
  *   app health check → registration + TTL heartbeats while it passes
+ *   telemetry (proxy/telemetry.ts): metrics + access-log layers, admin listener, reports to the control plane
  *
  * `drain()` (SIGTERM): stop accepting inbound connections, deregister, let in-flight
  * requests finish within drainTimeout, then close. The outbound side keeps serving the
@@ -14,7 +15,10 @@ import type { Logger } from 'pino';
 import { ControlPlaneClient } from '../cli/client.js';
 import { ThrottledLog } from '../dns/throttled-log.js';
 import { ErrorCodes } from '../errors.js';
+import { startAdminServer } from '../telemetry/admin-server.js';
 import { createLogger } from '../telemetry/logger.js';
+import type { SidecarMetrics } from '../telemetry/metrics.js';
+import { TelemetryReporter } from '../telemetry/reporter.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { AuthorizationTable, policyFeed } from './authorization/table.js';
 import { parseSidecarConfig, type SidecarConfig, type SidecarConfigInput } from './config.js';
@@ -30,6 +34,7 @@ import { outboundStack } from './pipeline.js';
 import { DEFAULT_UPSTREAM_POLICY } from './policy.js';
 import { sidecarStatus, type SidecarStatus } from './status.js';
 import { serviceRoute, type Pipelines, type ServiceRoute } from './routes.js';
+import { createSidecarTelemetry } from './telemetry.js';
 import { createHttpUpstream, originOf, type HttpUpstream } from './upstream/http.js';
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
@@ -60,6 +65,10 @@ export interface Sidecar {
   readonly outbound: HostPort;
   /** Bound per-upstream ports, by service. */
   readonly upstreamPorts: Readonly<Record<string, HostPort>>;
+  /** The admin listener: /metrics, /status, /ready. */
+  readonly admin: HostPort;
+  /** The Prometheus registry's owner (undefined with telemetry.metrics off); the TLS listeners count handshake failures here. */
+  readonly metrics: SidecarMetrics | undefined;
   status(): SidecarStatus;
   /** Stop taking inbound traffic, deregister, finish in-flight requests (≤ drainTimeout), close. */
   drain(): Promise<void>;
@@ -92,11 +101,19 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   };
 
   try {
+    const listeners: Listener[] = [];
+    const openConnections = (direction: 'inbound' | 'outbound'): number =>
+      listeners.reduce((sum, l) => sum + ((l.name === 'inbound') === (direction === 'inbound') ? l.inFlight() : 0), 0);
+    const telemetry = createSidecarTelemetry(config.service, config.telemetry, openConnections);
+    closers.push(() => telemetry.close());
     const tls = await startSidecarTls({ config: config.mtls, service: config.service, client, token: options.token, logger });
-    if (tls !== undefined) closers.push(() => tls.close());
+    if (tls !== undefined) {
+      closers.push(() => tls.close());
+      tls.stats.onFailure((failure) => telemetry.metrics?.tlsHandshakeFailed(failure.side));
+    }
     const peerTls = tls === undefined ? {} : { tls: tls.client };
     const relay = { connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed'), ...peerTls };
-    const detectors = new OutlierDetectors({ onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
+    const detectors = new OutlierDetectors({ stats: telemetry.stats.outlier, onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
     const unreachable = ErrorCodes.UPSTREAM_CONNECT;
     const http1: HttpUpstream = createHttpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
     closers.push(() => http1.close());
@@ -121,7 +138,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     await tables.start(INITIAL_SYNC_TIMEOUT_MS);
 
     const stack = (upstream: EndpointHandler): Handler => outboundStack({
-      clusters: (service) => tables.get(service), detectors, upstream, ...(options.random === undefined ? {} : { random: options.random }),
+      clusters: (service) => tables.get(service), detectors, upstream, telemetry: telemetry.layers, stats: telemetry.stats, ...(options.random === undefined ? {} : { random: options.random }),
     });
     const pipelines: Pipelines = {
       http: stack(http1.send),
@@ -134,7 +151,6 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     ]));
     const localTarget: Target = Object.freeze({ direction: 'outbound', service: config.service, policy: DEFAULT_UPSTREAM_POLICY });
 
-    const listeners: Listener[] = [];
     closers.push(() => Promise.all(listeners.map((l) => l.close())).then(() => undefined));
     const outbound = await startOutboundListener({ at: config.outbound.listen, routes, localTarget, context, limits });
     listeners.push(outbound);
@@ -150,6 +166,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       upstreamPorts[u.service] = listener.address;
     }
 
+    let reporter: TelemetryReporter | undefined;
     let instance: Instance | undefined;
     let authorization: AuthorizationTable | undefined;
     if (config.app !== undefined) {
@@ -158,7 +175,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       const policies = new FeedFollower({ feed: policyFeed(client, authorization), logger });
       policies.start();
       closers.push(() => policies.close());
-      instance = await startInstance({ config, app: config.app, client, context, relay: { ...relay, tls: undefined }, logger, tls, authorization });
+      instance = await startInstance({
+        config, app: config.app, client, context, relay: { ...relay, tls: undefined }, logger, tls, authorization,
+        layers: telemetry.layers, onAppHealthChange: () => reporter?.reportNow(),
+      });
       const started = instance;
       closers.push(() => started.close());
       listeners.push(started.inbound);
@@ -173,12 +193,29 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       closed = true;
       await close();
     };
+    const status = (): SidecarStatus => sidecarStatus({ config, closed, draining, tables, listeners, registration, health, authorization, tls });
+    const admin = await startAdminServer(config.admin.listen, {
+      metrics: telemetry.metrics,
+      status,
+      ready: () => !closed && !draining && (registration === undefined || registration.state === 'registered'),
+    });
+    closers.push(() => admin.close());
+    const started: TelemetryReporter = new TelemetryReporter({
+      client, service: config.service, id: config.id, intervalMs: config.telemetry.reportMs, logger,
+      metrics: telemetry.metrics, stats: telemetry.stats, status, openConnections: () => openConnections('inbound') + openConnections('outbound'),
+    });
+    reporter = started;
+    closers.push(() => started.stop());
+    started.start();
+
     const sidecar: Sidecar = {
       config,
       inbound: inbound?.address,
       outbound: outbound.address,
       upstreamPorts: Object.freeze(upstreamPorts),
-      status: () => sidecarStatus({ config, closed, draining, tables, listeners, registration, health, authorization, tls }),
+      admin: admin.address,
+      metrics: telemetry.metrics,
+      status,
       tls,
       drain() {
         drained ??= (async () => {
@@ -198,6 +235,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger.info({
       inbound: inbound === undefined ? null : formatHostPort(inbound.address),
       outbound: formatHostPort(outbound.address),
+      admin: formatHostPort(admin.address),
       upstreams: Object.fromEntries(Object.entries(upstreamPorts).map(([service, at]) => [service, formatHostPort(at)])),
       controlPlane: config.controlPlane,
       mtls: tls === undefined ? 'off' : { mode: tls.mode, spiffeId: tls.identity.current()?.spiffeId ?? null },

@@ -6,6 +6,8 @@
  * calling side checks that the peer is the service it meant to call.
  */
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import { ControlPlaneClient } from '../../src/cli/client.js';
@@ -20,6 +22,10 @@ describe('mutual TLS at the inbound port', () => {
   const sidecars: Sidecar[] = [];
   const apps: App[] = [];
   const logs = capturingLogger('debug');
+  const accessLog = join(dir.path, 'b-access.log');
+  /** b's access log (JSON lines): the caller's SPIFFE ID is `clientId`. */
+  const accessLines = (): Array<Record<string, unknown>> => (existsSync(accessLog)
+    ? readFileSync(accessLog, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) : []);
   let server: ServerProcess;
   let b: Sidecar;
   let caller: Sidecar;
@@ -35,7 +41,7 @@ describe('mutual TLS at the inbound port', () => {
     server = await startServer(dir.path, ['--dns', 'off']);
     const app = await startApp('b');
     apps.push(app);
-    b = await sidecar({ service: 'b', id: 'b-1', controlPlane: server.url, app: { port: app.port, health: { interval: '200ms' } }, accessLog: true }, logs.logger);
+    b = await sidecar({ service: 'b', id: 'b-1', controlPlane: server.url, app: { port: app.port, health: { interval: '200ms' } }, telemetry: { accessLog } }, logs.logger);
     sidecars.push(b);
     caller = await sidecar({ service: 'a', controlPlane: server.url, upstreams: ['b'] });
     sidecars.push(caller);
@@ -64,8 +70,9 @@ describe('mutual TLS at the inbound port', () => {
   it('the caller reaches b over mutual TLS and b logs the caller\'s SPIFFE ID', async () => {
     const answer = await send(url(caller.outbound, '/hello'), { headers: { host: 'b' } });
     assert.equal(answer.status, 200);
-    const line = await waitFor('the access log line', () => logs.lines().find((l) => l['msg'] === 'inbound request' && l['path'] === '/hello'));
-    assert.equal(line['peer'], 'spiffe://trellis.local/ns/default/svc/a');
+    const line = await waitFor('the access log line', () => accessLines().find((l) => l['direction'] === 'inbound' && l['path'] === '/hello'));
+    assert.equal(line['clientId'], 'spiffe://trellis.local/ns/default/svc/a');
+    assert.equal(line['peer'], 'a');
     assert.equal(b.status().mtls?.mode, 'strict');
     assert.equal(b.status().mtls?.spiffeId, 'spiffe://trellis.local/ns/default/svc/b');
   });
@@ -118,8 +125,8 @@ describe('mutual TLS at the inbound port', () => {
     const result = await curlTls(port, '/from-curl', mesh);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'b\n200');
-    const line = await waitFor('the access log line', () => logs.lines().find((l) => l['msg'] === 'inbound request' && l['path'] === '/from-curl'));
-    assert.equal(line['peer'], 'spiffe://trellis.local/ns/default/svc/c');
+    const line = await waitFor('the access log line', () => accessLines().find((l) => l['direction'] === 'inbound' && l['path'] === '/from-curl'));
+    assert.equal(line['clientId'], 'spiffe://trellis.local/ns/default/svc/c');
     assert.equal(line['status'], 200);
   });
 

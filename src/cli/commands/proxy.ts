@@ -33,8 +33,9 @@ interface ProxyFlags {
   mtls?: MtlsMode;
   certLifetime?: string;
   namespace?: string;
-  accessLog?: boolean;
   tokenFile?: string;
+  admin?: string;
+  accessLog?: string;
   logLevel: string;
 }
 
@@ -90,7 +91,10 @@ function configFrom(file: unknown, flags: ProxyFlags, envControlPlane: string): 
   if (http !== undefined) merged['http'] = http;
   const mtls = section(base['mtls'], { mode: flags.mtls, certificateLifetime: flags.certLifetime, namespace: flags.namespace });
   if (mtls !== undefined) merged['mtls'] = mtls;
-  if (flags.accessLog !== undefined) merged['accessLog'] = flags.accessLog;
+  const admin = section(base['admin'], { listen: flags.admin });
+  if (admin !== undefined) merged['admin'] = admin;
+  const telemetry = section(base['telemetry'], { accessLog: flags.accessLog });
+  if (telemetry !== undefined) merged['telemetry'] = telemetry;
   return merged as SidecarConfigInput;
 }
 
@@ -121,7 +125,8 @@ export function proxyCommand(program: Command): void {
     .option('--token-file <file>', 'a file holding the join token (default: env TRELLIS_TOKEN); never pass the token itself as a flag')
     .option('--cert-lifetime <duration>', 'lifetime asked for the workload certificate, renewed at 70% (default 24h)', durationArg('--cert-lifetime'))
     .option('--namespace <name>', "this workload's namespace in its SPIFFE ID (default default)")
-    .option('--access-log', 'log each inbound request with the caller\'s SPIFFE ID')
+    .option('--admin <host:port>', 'admin listener: /metrics, /status, /ready (default 127.0.0.1:0)')
+    .option('--access-log <off|stdout|stderr|file>', 'one JSON line per request (default off)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .action(async (flags: ProxyFlags) => {
       // Loaded on use: a sidecar process must not carry the other commands' modules, nor they its.

@@ -9,6 +9,11 @@ import { securityRoutes, type SecurityRouteOptions } from './security.js';
 import { servicesRoutes } from './services.js';
 import { statusRoutes, type ReplicaStatus } from './status.js';
 import { watchRoutes, type WatchRouteOptions } from './watch.js';
+import type { Logger } from 'pino';
+import type { TelemetryCollector } from '../../telemetry/collector.js';
+import { dashboardRoutes } from './dashboard.js';
+import { metricsRoutes } from './metrics.js';
+import { telemetryRoutes } from './telemetry.js';
 
 export interface ApiOptions {
   registry: Registry;
@@ -19,6 +24,8 @@ export interface ApiOptions {
   security: SecurityRouteOptions;
   /** This replica and its peers, for /v1/status (several control planes on one store). */
   replica?: () => ReplicaStatus | undefined;
+  /** Sidecar reports, stat/edges/check and the dashboard (absent: those routes are not served). */
+  telemetry?: TelemetryCollector;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -35,10 +42,15 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, request, reply) => sendError(reply, request, err));
   app.setNotFoundHandler((request, reply) => sendError(reply, request, routeNotFound(request.method, request.url)));
+  metricsRoutes(app, options.registry, options.telemetry);
   statusRoutes(app, options.registry, Date.now(), options.replica);
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);
   securityRoutes(app, options.security);
+  if (options.telemetry !== undefined) {
+    telemetryRoutes(app, options.registry, options.telemetry);
+    dashboardRoutes(app, options.registry, options.telemetry, options.logger as Logger);
+  }
   return app;
 }

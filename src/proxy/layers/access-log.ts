@@ -1,24 +1,37 @@
 /**
- * The inbound access log (`accessLog: true`): one line per request served to the local app,
- * with the caller's identity as mutual TLS authenticated it (its SPIFFE ID; null for
- * plaintext in permissive mode).
+ * Access logs: one JSON line per request (pino, to its own asynchronous destination —
+ * src/telemetry/access-log.ts), written when the response head is known:
+ *
+ *   {"time":…,"direction":"outbound","requestId":"…","traceId":"…","spanId":"…","method":"GET",
+ *    "path":"/","service":"my-service","peer":"caller","clientId":"","status":200,
+ *    "classification":"success","durationMs":1.2,"upstream":"127.0.0.1:41234","endpointId":"my-service-1"}
  */
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Layer } from '../types.js';
+import { endpointOf } from './outcome.js';
+import { callerOf, spanIdOf, traceIdOf } from './propagate.js';
 
-export function createAccessLogLayer(logger: Logger): Layer {
-  return (next) => async (request) => {
-    const outcome = await next(request);
-    logger.info({
+export function createAccessLogLayer(log: Logger, localService: string): Layer {
+  return (next) => (request) => next(request).then((outcome) => {
+    const { direction, service } = request.target;
+    const endpoint = endpointOf(outcome);
+    log.info({
+      direction,
       requestId: request.id,
+      traceId: traceIdOf(request),
+      spanId: spanIdOf(request),
       method: request.method,
       path: request.path,
+      service,
+      peer: direction === 'inbound' ? callerOf(request) : localService,
+      clientId: request.peer?.spiffeId ?? '',
       status: outcome.ok ? outcome.response.status : outcome.failure.error.status,
-      error: outcome.ok ? undefined : outcome.failure.error.code,
-      peer: request.peer?.spiffeId ?? null,
-      durationMs: Math.round((performance.now() - request.startedAt) * 10) / 10,
-    }, 'inbound request');
+      classification: outcome.ok ? outcome.classification : 'failure',
+      ...(outcome.ok ? {} : { error: outcome.failure.error.code }),
+      durationMs: Math.round((performance.now() - request.startedAt) * 1000) / 1000,
+      upstream: endpoint === undefined ? null : `${endpoint.address}:${endpoint.port}`,
+      endpointId: endpoint?.id ?? null,
+    });
     return outcome;
-  };
+  });
 }

@@ -6,12 +6,10 @@
  * is reached over h2c and its listener takes h2c from the peer sidecars; a tcp app gets
  * raw TCP relayed to it.
  */
-import type { Logger } from 'pino';
 import type { Endpoint } from '../../balancer/types.js';
 import { ALPN_H2, ALPN_HTTP1 } from '../../security/mtls/client.js';
 import { peerOf } from '../../security/mtls/peer.js';
 import type { SidecarTls } from '../../security/mtls/sidecar-tls.js';
-import { createAccessLogLayer } from '../layers/access-log.js';
 import type { HostPort } from '../../util/host-port.js';
 import { speaksHttp2, type Protocol } from '../config.js';
 import type { Http1Limits } from '../http1/server.js';
@@ -21,7 +19,7 @@ import { upgradeRefused } from '../routes.js';
 import { authorizeConnections } from '../tcp/authorize.js';
 import { relayTo, type RelayOptions } from '../tcp/relay.js';
 import { startTcpListener } from '../tcp/listener.js';
-import type { EndpointHandler, Target } from '../types.js';
+import type { EndpointHandler, Layer, Target } from '../types.js';
 import { startHttpListener } from './http.js';
 import { startHttp2Listener } from './http2.js';
 import type { Listener } from './listener.js';
@@ -44,8 +42,8 @@ export interface InboundOptions {
   readonly authorization?: AuthorizationTable;
   /** Mutual TLS in front of the listener (strict or permissive); absent in mode off. */
   readonly tls?: SidecarTls;
-  /** Log each request (with the caller's SPIFFE ID) here. */
-  readonly accessLog?: Logger;
+  /** Layers in front of the app (telemetry: propagate, metrics, access log), outermost first. */
+  readonly layers?: readonly Layer[];
 }
 
 export function startInboundListener(options: InboundOptions): Promise<Listener> {
@@ -58,13 +56,11 @@ export function startInboundListener(options: InboundOptions): Promise<Listener>
     }), tls?.inboundFront(undefined));
   }
   const tables = authorization === undefined ? undefined : (service: string) => (service === authorization.service ? authorization : undefined);
-  const logged = options.accessLog === undefined ? undefined : createAccessLogLayer(options.accessLog);
-  const stack = inboundStack(options.upstream, app, tables);
-  const handler = logged === undefined ? stack : logged(stack);
+  const handler = inboundStack(options.upstream, app, options.layers, tables);
   if (speaksHttp2(protocol)) {
     const site = fixedSite(context, target, handler, upgradeRefused(target.service, protocol), true);
     return startHttp2Listener('inbound', options.at, 'inbound.listen', site, options.limits, tls?.inboundFront(ALPN_H2));
   }
-  const site = fixedSite(context, target, handler, inboundStack(options.upgrade, app, tables), true);
+  const site = fixedSite(context, target, handler, inboundStack(options.upgrade, app, options.layers, tables), true);
   return startHttpListener('inbound', options.at, 'inbound.listen', site, options.limits, tls?.inboundFront(ALPN_HTTP1));
 }

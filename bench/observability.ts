@@ -1,0 +1,119 @@
+/**
+ * What observability costs on the data path (issue 5): the mesh path (wrk → client sidecar
+ * → server sidecar → nginx) with telemetry off (no metrics layer, no access log, no reports:
+ * only trace propagation, which is always on), with the default (metrics and a report to the
+ * control plane every second), and all on (plus one access-log line per request to a file at
+ * each sidecar), all in the same run, the order rotating between rounds. Goal: on ≥ 90% of off's requests/s.
+ * Figures are medians over BENCH_REPEATS rounds (default 3).
+ *
+ *     npx tsc -p tsconfig.json && node dist/bench/observability.js
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { freePorts } from '../src/run/free-port.js';
+import { startNginx, upstreamConf, type Tools } from './dataplane.js';
+import { CLI, median, startChild, startControlPlane, type Child } from './lib.js';
+import { runWrk, track, waitForOk, which, type WrkResult } from './proc.js';
+
+const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 3);
+const CONNECTIONS = 50;
+const SECONDS = Number(process.env['BENCH_DATAPLANE_SECONDS'] ?? 5);
+const WARMUP_SECONDS = 2;
+
+/** off: no metrics, no access log, no reports; metrics: the default (metrics and reports); on: metrics, reports and access logs. */
+type Mode = 'off' | 'metrics' | 'on';
+const MODES: readonly Mode[] = ['off', 'metrics', 'on'];
+
+function telemetry(mode: Mode, dir: string, side: string): Record<string, unknown> {
+  switch (mode) {
+    case 'off': return { metrics: false, accessLog: 'off', report: 0 };
+    case 'metrics': return { metrics: true, accessLog: 'off', report: '1s' };
+    case 'on': return { metrics: true, accessLog: join(dir, `access-${side}.log`), report: '1s' };
+  }
+}
+
+async function sidecar(config: Record<string, unknown>, file: string): Promise<{ child: Child; upstreams: Record<string, string> }> {
+  writeFileSync(file, JSON.stringify(config));
+  const child = await startChild([CLI, 'proxy', '--config', file, '--log-level', 'info'], (line) => {
+    try {
+      return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  track(child.child);
+  return { child, upstreams: (JSON.parse(child.url) as { upstreams: Record<string, string> }).upstreams };
+}
+
+async function measure(mode: Mode, dir: string, controlPlane: string, upstreamPort: number, tools: Tools): Promise<WrkResult> {
+  const server = await sidecar({
+    service: `hello-${mode}`, id: `hello-${mode}-1`, controlPlane, app: { port: upstreamPort }, telemetry: telemetry(mode, dir, 'server'),
+  }, join(dir, `server-${mode}.json`));
+  let client: Awaited<ReturnType<typeof sidecar>> | undefined;
+  try {
+    client = await sidecar({
+      service: 'bench-client', id: `bench-client-${mode}`, controlPlane, upstreams: [{ service: `hello-${mode}`, port: 0 }], telemetry: telemetry(mode, dir, 'client'),
+    }, join(dir, `client-${mode}.json`));
+    const url = `http://${client.upstreams[`hello-${mode}`]}/`;
+    await waitForOk(url);
+    await runWrk(tools.wrk, url, CONNECTIONS, WARMUP_SECONDS);
+    const wrk = await runWrk(tools.wrk, url, CONNECTIONS, SECONDS);
+    return wrk;
+  } finally {
+    await client?.child.stop();
+    await server.child.stop();
+  }
+}
+
+function countLines(file: string): number {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').length;
+  } catch {
+    return 0;
+  }
+}
+
+export async function observabilityBench(): Promise<void> {
+  const tools: Tools = { haproxy: '', nginx: which('nginx'), wrk: which('wrk') };
+  const figures: Record<Mode, WrkResult[]> = { off: [], metrics: [], on: [] };
+  const ratios: Record<Exclude<Mode, 'off'>, number[]> = { metrics: [], on: [] };
+  for (let index = 0; index < REPEATS; index += 1) {
+    const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-obs-'));
+    const stops: Array<() => Promise<void>> = [];
+    try {
+      const [upstreamPort] = await freePorts(1);
+      const upstream = await startNginx({ dir, tools, upstreamPort: upstreamPort!, controlPlane: '' }, 'upstream', upstreamConf(dir, upstreamPort!), `http://127.0.0.1:${upstreamPort}/`);
+      stops.push(upstream.stop);
+      const cp = await startControlPlane(dir);
+      track(cp.child);
+      stops.push(() => cp.stop());
+      const order: Mode[] = MODES.map((_, i) => MODES[(i + index) % MODES.length] as Mode);
+      const round: Partial<Record<Mode, WrkResult>> = {};
+      for (const mode of order) {
+        const wrk = await measure(mode, dir, cp.url, upstreamPort!, tools);
+        round[mode] = wrk;
+        figures[mode].push(wrk);
+        const logged = mode === 'on' ? `; access-log lines: client ${countLines(join(dir, 'access-client.log'))}, server ${countLines(join(dir, 'access-server.log'))}` : '';
+        process.stdout.write(`round ${index + 1}/${REPEATS} telemetry ${mode}: ${wrk.requestsPerSec.toFixed(0)} req/s (${wrk.errors} errors), p50 ${wrk.p50Ms.toFixed(2)} ms, p99 ${wrk.p99Ms.toFixed(2)} ms${logged}\n`);
+      }
+      ratios.metrics.push(round.metrics!.requestsPerSec / round.off!.requestsPerSec);
+      ratios.on.push(round.on!.requestsPerSec / round.off!.requestsPerSec);
+    } finally {
+      for (const stop of stops.reverse()) await stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  process.stdout.write(`\n| telemetry | req/s (median) | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |\n`);
+  for (const mode of MODES) {
+    const w = figures[mode];
+    process.stdout.write(`| ${mode} | ${median(w.map((x) => x.requestsPerSec)).toFixed(0)} | ${median(w.map((x) => x.p50Ms)).toFixed(2)} | ${median(w.map((x) => x.p99Ms)).toFixed(2)} |\n`);
+  }
+  for (const mode of ['metrics', 'on'] as const) {
+    process.stdout.write(`\n${mode}/off per round: ${ratios[mode].map((r) => r.toFixed(3)).join(', ')} (median ${median(ratios[mode]).toFixed(3)}); goal ≥ 0.90`);
+  }
+  process.stdout.write(`\nload average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await observabilityBench();

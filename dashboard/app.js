@@ -1,0 +1,62 @@
+// The dashboard: a server-sent-event stream of the mesh's view, drawn as a topology graph,
+// a service table and the selected service's page (#/services/<name>). No reload needed.
+import { drawDetail } from './detail.js';
+import { ms, percent, rps, serviceHealth } from './format.js';
+import { drawGraph } from './graph.js';
+import { model } from './model.js';
+
+const $ = (selector) => document.querySelector(selector);
+let current = { services: [], edges: [] };
+
+function selected() {
+  const match = /^#\/services\/([a-z0-9-]+)$/.exec(location.hash);
+  return match === null ? current.services[0]?.name : match[1];
+}
+
+function select(name) {
+  location.hash = `#/services/${name}`;
+}
+
+function drawTable(services) {
+  const body = $('#service-table tbody');
+  body.replaceChildren();
+  for (const s of services) {
+    const row = document.createElement('tr');
+    row.className = 'selectable';
+    row.dataset.service = s.name;
+    row.dataset.health = serviceHealth(s.instances);
+    const up = s.instances.filter((i) => i.health !== 'critical' && i.health !== 'gone').length;
+    const cells = [s.name, `${up}/${s.instances.length}`, percent(s.stats?.successRate), rps(s.stats?.rps ?? 0), ms(s.stats?.latencyMs.p50), ms(s.stats?.latencyMs.p95), ms(s.stats?.latencyMs.p99)];
+    cells.forEach((text, index) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (index > 0) td.className = 'num';
+      row.append(td);
+    });
+    row.addEventListener('click', () => select(s.name));
+    body.append(row);
+  }
+}
+
+function render() {
+  drawGraph($('#graph'), current, select);
+  drawTable(current.services);
+  drawDetail($('#detail'), current.services.find((s) => s.name === selected()));
+}
+
+function connect() {
+  const events = new EventSource('/v1/dashboard/events');
+  const status = $('#connection');
+  events.addEventListener('open', () => { status.dataset.state = 'live'; status.textContent = 'live'; });
+  events.addEventListener('error', () => { status.dataset.state = 'lost'; status.textContent = 'reconnecting…'; });
+  events.addEventListener('view', (event) => {
+    const view = JSON.parse(event.data);
+    current = model(view);
+    $('#window').textContent = `figures over the last ${view.window} · ${new Date(view.time).toLocaleTimeString()}`;
+    render();
+  });
+}
+
+window.addEventListener('hashchange', render);
+window.addEventListener('resize', render);
+connect();

@@ -1,0 +1,45 @@
+// The service page: its golden metrics, and each instance with health, checks, weight,
+// ejection (by any caller's outlier detection), the app check its sidecar reports — and
+// certificates once mTLS exists.
+import { ms, percent, rps } from './format.js';
+
+function cell(text, className) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className !== undefined) td.className = className;
+  return td;
+}
+
+export function drawDetail(section, service) {
+  section.replaceChildren();
+  if (service === undefined) {
+    section.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'Select a service.' }));
+    return;
+  }
+  const title = document.createElement('h2');
+  title.textContent = `Service ${service.name}`;
+  section.append(title);
+  const s = service.stats;
+  const summary = document.createElement('p');
+  summary.textContent = s === undefined
+    ? 'no traffic reported'
+    : `success ${percent(s.successRate)} · ${rps(s.rps)} · p50 ${ms(s.latencyMs.p50)} · p95 ${ms(s.latencyMs.p95)} · p99 ${ms(s.latencyMs.p99)} · ${s.total.requests} requests since its sidecars started`;
+  section.append(summary);
+  const table = document.createElement('table');
+  table.innerHTML = '<thead><tr><th>Instance</th><th>Address</th><th>Health</th><th class="num">Weight</th><th>Ejected</th><th>App check (sidecar)</th><th>Certificate</th></tr></thead>';
+  const body = document.createElement('tbody');
+  for (const i of service.instances) {
+    const row = document.createElement('tr');
+    row.dataset.instance = i.id;
+    row.append(cell(i.id), cell(i.address));
+    const health = document.createElement('td');
+    const badge = Object.assign(document.createElement('span'), { className: 'badge', textContent: i.health });
+    badge.dataset.health = i.health;
+    badge.title = i.checks.map((c) => `${c.name}: ${c.status} — ${c.output}`).join('\n');
+    health.append(badge);
+    row.append(health, cell(String(i.weight), 'num'), cell(i.ejected ? 'yes' : 'no'), cell(i.app === null ? (i.reporting ? '—' : 'not reporting') : `${i.app.status}: ${i.app.output}`), cell('— (no mTLS yet)', 'muted'));
+    body.append(row);
+  }
+  table.append(body);
+  section.append(table);
+}

@@ -1,0 +1,35 @@
+// The view from /v1/dashboard/events, reshaped for drawing: services with their instances
+// (registry health, plus departed ones as "gone"), and the edges between services.
+export function model(view) {
+  const services = new Map();
+  const service = (name) => {
+    let s = services.get(name);
+    if (s === undefined) {
+      s = { name, stats: undefined, instances: [] };
+      services.set(name, s);
+    }
+    return s;
+  };
+  for (const stats of view.services) service(stats.service).stats = stats;
+  const reports = new Map(view.sidecars.map((s) => [`${s.service}/${s.id}`, s]));
+  const ejected = new Set();
+  for (const s of view.sidecars) for (const u of Object.values(s.upstreams)) for (const id of u.ejected) ejected.add(id);
+  for (const i of view.instances) {
+    const report = reports.get(`${i.service}/${i.id}`);
+    service(i.service).instances.push({
+      id: i.id, address: `${i.address}:${i.port}`, weight: i.weight, health: i.status, checks: i.checks,
+      ejected: ejected.has(i.id), app: report?.app ?? null, reporting: report !== undefined,
+    });
+  }
+  for (const d of view.departed) {
+    service(d.instance.service).instances.push({
+      id: d.instance.id, address: `${d.instance.address}:${d.instance.port}`, weight: d.instance.weight, health: 'gone',
+      checks: [{ name: 'registry', status: 'critical', output: `left the registry at ${new Date(d.at).toLocaleTimeString()}` }],
+      ejected: false, app: null, reporting: false,
+    });
+  }
+  for (const s of services.values()) s.instances.sort((a, b) => a.id.localeCompare(b.id));
+  const edges = view.edges.filter((e) => e.src !== '' && e.dst !== '');
+  for (const e of edges) { service(e.src); service(e.dst); }
+  return { services: [...services.values()].sort((a, b) => a.name.localeCompare(b.name)), edges };
+}

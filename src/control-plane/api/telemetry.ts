@@ -1,0 +1,62 @@
+/**
+ * /v1/telemetry (sidecar reports in), /v1/stat, /v1/edges and /v1/check (golden metrics and
+ * checks out). The computing is in src/telemetry; these routes parse and validate the query.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ErrorCodes, TrellisError } from '../../errors.js';
+import type { Registry } from '../../registry/registry.js';
+import { serviceNameSchema } from '../../registry/schema.js';
+import type { CheckResults } from '../../telemetry/aggregate.js';
+import { MAX_WINDOW_MS, type TelemetryCollector } from '../../telemetry/collector.js';
+import { formatDuration, parseDuration } from '../../util/duration.js';
+import { parseOrThrow } from '../../util/validation.js';
+
+export const DEFAULT_WINDOW = '1m';
+/** A report of a sidecar with many upstreams and callers is larger than a registration. */
+const REPORT_BODY_LIMIT = 4 * 1024 * 1024;
+
+interface InstanceParams { service: string; id: string }
+interface WindowQuery { window?: string; service?: string }
+
+/** The `window` query parameter, in ms. @throws TrellisError VALIDATION naming `window`. */
+export function parseWindow(raw: string | undefined): number {
+  const ms = parseDuration(raw ?? DEFAULT_WINDOW);
+  if (ms === undefined || ms < 1_000 || ms > MAX_WINDOW_MS) {
+    throw new TrellisError(ErrorCodes.VALIDATION, `window must be a duration between 1s and ${formatDuration(MAX_WINDOW_MS)}, such as 30s or 5m (got ${JSON.stringify(raw)})`, { field: 'window' });
+  }
+  return ms;
+}
+
+export async function knownServices(registry: Registry): Promise<string[]> {
+  return (await registry.listServices()).services.map((s) => s.name);
+}
+
+export function telemetryRoutes(app: FastifyInstance, registry: Registry, collector: TelemetryCollector): void {
+  app.put<{ Params: InstanceParams }>('/v1/telemetry/:service/:id', { bodyLimit: REPORT_BODY_LIMIT }, async (request) => {
+    await collector.accept(request.params.service, request.params.id, request.body);
+    return { accepted: true };
+  });
+
+  app.get('/v1/telemetry', async () => ({ sidecars: collector.latest() }));
+
+  app.get<{ Querystring: WindowQuery }>('/v1/stat', async (request) => {
+    const windowMs = parseWindow(request.query.window);
+    const only = request.query.service;
+    if (only !== undefined) parseOrThrow(serviceNameSchema, only, 'service');
+    const services = collector.stat(windowMs, await knownServices(registry)).filter((s) => only === undefined || s.service === only);
+    if (only !== undefined && services.length === 0) {
+      throw new TrellisError(ErrorCodes.SERVICE_NOT_FOUND, `no service ${JSON.stringify(only)}: no instance is registered and no sidecar reports it (see \`trellis services\`)`, { field: 'service' });
+    }
+    return { window: formatDuration(windowMs), services };
+  });
+
+  app.get<{ Querystring: WindowQuery }>('/v1/edges', async (request) => {
+    const windowMs = parseWindow(request.query.window);
+    return { window: formatDuration(windowMs), edges: collector.edges(windowMs) };
+  });
+
+  app.get('/v1/check', async (): Promise<CheckResults> => {
+    const checks = await collector.checks();
+    return { ok: checks.every((c) => c.ok), checks, time: Date.now() };
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * Context propagation, the outermost layer on both directions: each sidecar hop is a span
+ * of the request's trace. The W3C `traceparent` keeps its trace id and gets this hop's span
+ * id (a trace is started when the client sent none, or an invalid one); B3 headers, when
+ * the client uses them, are carried the same way (src/telemetry/trace-context.ts).
+ *
+ * Outbound, the sidecar also names its service in {@link CALLER_HEADER}, so that the
+ * inbound sidecar can label its metrics and access logs with the caller until mutual TLS
+ * gives it an authenticated identity (`request.peer`), which then takes precedence.
+ */
+import { formatTraceparent, nextB3, nextHop } from '../../telemetry/trace-context.js';
+import type { Layer, ProxyRequest } from '../types.js';
+
+/** Set by an outbound sidecar: the calling service (a hint; `request.peer` is the proof). */
+export const CALLER_HEADER = 'trellis-caller';
+
+export function createPropagationLayer(localService: string): Layer {
+  return (next) => (request) => {
+    const headers: Record<string, string | string[]> = { ...request.headers, traceparent: formatTraceparent(nextHop(request.headers['traceparent'])) };
+    const b3 = nextB3(request.headers);
+    if (b3 !== undefined) Object.assign(headers, b3);
+    if (request.target.direction === 'outbound') headers[CALLER_HEADER] = localService;
+    const forwarded: ProxyRequest = { ...request, headers };
+    return next(forwarded);
+  };
+}
+
+/** The calling service of an inbound request: its mTLS identity, else the caller header, else ''. */
+export function callerOf(request: ProxyRequest): string {
+  if (request.peer !== undefined) return request.peer.service;
+  const header = request.headers[CALLER_HEADER];
+  return typeof header === 'string' && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(header) ? header : '';
+}
+
+/** The trace id of a request that went through the propagation layer. */
+export function traceIdOf(request: ProxyRequest): string {
+  const value = request.headers['traceparent'];
+  return typeof value === 'string' ? value.slice(3, 35) : '';
+}
+
+/** This hop's span id (the parent id it sends on). */
+export function spanIdOf(request: ProxyRequest): string {
+  const value = request.headers['traceparent'];
+  return typeof value === 'string' ? value.slice(36, 52) : '';
+}

@@ -1,0 +1,201 @@
+/**
+ * The control plane's side of telemetry. A sidecar's report (src/telemetry/reporter.ts)
+ * is validated and written to the store under `/telemetry/<service>/<id>` on a lease of
+ * three report intervals, so that it disappears when the sidecar stops reporting; every
+ * control-plane replica follows `/telemetry/` with a watch and keeps a short history per
+ * sidecar, from which stat, edges, top and the dashboard compute rates and percentiles
+ * (./aggregate.ts). A report that says the app fails its local check marks the instance's
+ * TTL check critical at once, instead of waiting for the heartbeat lease to run out.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
+import { TTL_CHECK_NAME } from '../registry/record.js';
+import type { Registry } from '../registry/registry.js';
+import { instanceIdSchema, serviceNameSchema } from '../registry/schema.js';
+import type { LeaseId } from '../store/types.js';
+import { follow, type Follower } from '../util/follow.js';
+import { parseOrThrow } from '../util/validation.js';
+import { edgeStats, serviceStats, type CheckResult, type EdgeStats, type ServiceStats } from './aggregate.js';
+import { telemetryReportSchema, type StoredReport } from './snapshot.js';
+
+export const TELEMETRY_PREFIX = '/telemetry/';
+/** The longest window stat and edges accept. */
+export const MAX_WINDOW_MS = 15 * 60_000;
+/** Sidecar and control-plane clocks further apart than this fail `trellis check`. */
+export const MAX_CLOCK_SKEW_MS = 5_000;
+
+const keyOf = (service: string, id: string): string => `${TELEMETRY_PREFIX}${service}/${id}`;
+
+function freshWithin(stored: StoredReport): number {
+  return stored.report.intervalMs * 3 + 1_000;
+}
+
+export class TelemetryCollector {
+  readonly #registry: Registry;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #history = new Map<string, StoredReport[]>();
+  readonly #leases = new Map<string, LeaseId>();
+  readonly #listeners = new Set<() => void>();
+  readonly #checkListeners = new Set<(results: readonly CheckResult[]) => void>();
+  #follower: Follower | undefined;
+
+  private constructor(registry: Registry, logger: Logger, now: () => number) {
+    this.#registry = registry;
+    this.#logger = logger;
+    this.#now = now;
+  }
+
+  static async start(registry: Registry, logger: Logger, now: () => number = Date.now): Promise<TelemetryCollector> {
+    const collector = new TelemetryCollector(registry, logger, now);
+    const store = registry.store;
+    collector.#follower = await follow('telemetry', logger, async (fail) => {
+      const { kvs, revision } = await store.range(TELEMETRY_PREFIX);
+      const present = new Set<string>();
+      for (const kv of kvs) {
+        present.add(kv.key);
+        collector.#add(kv.key, kv.value);
+      }
+      for (const key of collector.#history.keys()) if (!present.has(key)) collector.#history.delete(key);
+      return store.watch(TELEMETRY_PREFIX, { afterRevision: revision }, {
+        onEvent: (event) => {
+          if (event.type === 'put' && event.value !== undefined) collector.#add(event.key, event.value);
+          else if (event.type === 'delete') collector.#history.delete(event.key);
+          collector.#changed();
+        },
+        onError: fail,
+      });
+    });
+    return collector;
+  }
+
+  /** Validate and store a sidecar's report. @throws TrellisError VALIDATION naming the field. */
+  async accept(service: string, id: string, body: unknown): Promise<void> {
+    parseOrThrow(serviceNameSchema, service, 'service');
+    parseOrThrow(instanceIdSchema, id, 'id');
+    const report = parseOrThrow(telemetryReportSchema, body);
+    const key = keyOf(service, id);
+    const stored: StoredReport = { service, id, receivedAt: this.#now(), report };
+    const store = this.#registry.store;
+    let lease = this.#leases.get(key);
+    if (lease !== undefined) {
+      try {
+        await store.keepAlive(lease);
+      } catch (err) {
+        if (!(err instanceof TrellisError && err.code === ErrorCodes.LEASE_NOT_FOUND)) throw err;
+        lease = undefined;
+      }
+    }
+    if (lease === undefined) {
+      lease = (await store.grantLease(freshWithin(stored))).id;
+      this.#leases.set(key, lease);
+    }
+    await store.put(key, JSON.stringify(stored), { lease });
+    if (report.app?.status === 'critical') {
+      await this.#registry.setCheckStatus(service, id, TTL_CHECK_NAME, 'critical', `its sidecar reports the app failing its local check: ${report.app.output}`);
+    }
+  }
+
+  /** Called (synchronously) after every telemetry change; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Called with the results of every check run (the control plane's metrics). */
+  onChecks(listener: (results: readonly CheckResult[]) => void): void {
+    this.#checkListeners.add(listener);
+  }
+
+  /** The latest report of every sidecar that still reports. */
+  latest(): StoredReport[] {
+    const out: StoredReport[] = [];
+    for (const history of this.#history.values()) {
+      const last = history[history.length - 1];
+      if (last !== undefined) out.push(last);
+    }
+    return out.sort((a, b) => a.service.localeCompare(b.service) || a.id.localeCompare(b.id));
+  }
+
+  stat(windowMs: number, services: readonly string[]): ServiceStats[] {
+    const now = this.#now();
+    return serviceStats(this.#history, services, now - windowMs, now);
+  }
+
+  edges(windowMs: number): EdgeStats[] {
+    return edgeStats(this.#history, this.#now() - windowMs);
+  }
+
+  /** The checks only the control plane can make: the store takes writes, every sidecar reports, is in sync, and has the right time. */
+  async checks(): Promise<CheckResult[]> {
+    const results: CheckResult[] = [await this.#storeWritable()];
+    const now = this.#now();
+    const { instances } = await this.#registry.listAll();
+    const latest = new Map(this.latest().map((s) => [`${s.service}/${s.id}`, s]));
+    // Instances a sidecar registered carry its metadata; others (trellis register) have no sidecar to hear from.
+    const withSidecar = instances.filter((i) => i.metadata['trellis.app-port'] !== undefined);
+    const silent = withSidecar.filter((i) => {
+      const report = latest.get(`${i.service}/${i.id}`);
+      return report === undefined || now - report.receivedAt > freshWithin(report);
+    });
+    results.push(silent.length === 0
+      ? { name: 'sidecars connected', ok: true, message: `${latest.size} sidecar(s) reporting; every registered sidecar instance among them` }
+      : { name: 'sidecars connected', ok: false, message: `no report from the sidecar of ${silent.map((i) => `${i.service}/${i.id}`).join(', ')}: is it running, and can it reach this control plane?` });
+    const behind = [...latest.values()].filter((s) => s.report.controlPlane !== 'connected' || Object.values(s.report.upstreams).some((u) => u.state !== 'connected'));
+    results.push(behind.length === 0
+      ? { name: 'sidecars in sync', ok: true, message: 'every sidecar follows the registry (endpoint tables current)' }
+      : { name: 'sidecars in sync', ok: false, message: `not following the registry: ${behind.map((s) => `${s.service}/${s.id} (${s.report.controlPlane})`).join(', ')} — they route with their last known tables; check their logs` });
+    const skews = [...latest.values()].map((s) => ({ s, skew: Math.abs(s.report.at - s.receivedAt) }));
+    const worst = skews.reduce((max, x) => Math.max(max, x.skew), 0);
+    const skewed = skews.filter((x) => x.skew > MAX_CLOCK_SKEW_MS);
+    results.push(skewed.length === 0
+      ? { name: 'clock skew', ok: true, message: `sidecars within ${Math.ceil(worst)} ms of the control plane` }
+      : { name: 'clock skew', ok: false, message: `clocks more than ${MAX_CLOCK_SKEW_MS / 1000} s off: ${skewed.map((x) => `${x.s.service}/${x.s.id} by ${Math.round(x.skew / 1000)} s`).join(', ')} — sync them with NTP` });
+    for (const listener of this.#checkListeners) listener(results);
+    return results;
+  }
+
+  close(): void {
+    this.#follower?.close();
+    this.#listeners.clear();
+    this.#checkListeners.clear();
+  }
+
+  async #storeWritable(): Promise<CheckResult> {
+    const store = this.#registry.store;
+    const key = `/check/${randomBytes(6).toString('hex')}`;
+    const started = this.#now();
+    try {
+      await store.put(key, String(started));
+      await store.delete(key);
+      return { name: 'store writable', ok: true, message: `${store.backend} store took a write and a delete in ${this.#now() - started} ms` };
+    } catch (err) {
+      return { name: 'store writable', ok: false, message: `the ${store.backend} store refused a write: ${messageOf(err)} — check the data directory (disk full? permissions?) or the etcd cluster` };
+    }
+  }
+
+  #add(key: string, value: string): void {
+    let stored: StoredReport;
+    try {
+      stored = JSON.parse(value) as StoredReport;
+    } catch (err) {
+      this.#logger.warn({ key, err: messageOf(err) }, 'unreadable telemetry record ignored');
+      return;
+    }
+    let history = this.#history.get(key);
+    if (history === undefined) this.#history.set(key, (history = []));
+    history.push(stored);
+    // Keep the window's worth, plus the one report before it (the baseline of the longest window).
+    const cutoff = stored.receivedAt - MAX_WINDOW_MS;
+    let drop = 0;
+    while (drop + 1 < history.length && (history[drop + 1]?.receivedAt ?? Infinity) <= cutoff) drop += 1;
+    if (drop > 0) history.splice(0, drop);
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) {
+      try { listener(); } catch (err) { this.#logger.warn({ err: messageOf(err) }, 'telemetry listener failed'); }
+    }
+  }
+}

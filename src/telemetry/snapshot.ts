@@ -1,0 +1,66 @@
+/**
+ * What a sidecar reports to the control plane every second (and at once when its app's
+ * health changes): cumulative counters since the sidecar started, read from its metrics
+ * registry, plus the state the control plane needs for `trellis check` and the dashboard.
+ * Cumulative, so a lost report loses nothing: the next one carries the totals.
+ */
+import { z } from 'zod';
+
+/** response_latency_ms bucket bounds (ms): Linkerd's proxy buckets, so existing dashboards translate. */
+export const LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
+  1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1_000, 2_000, 3_000, 4_000, 5_000,
+  10_000, 20_000, 30_000, 40_000, 50_000,
+]);
+
+const count = z.number().int().nonnegative();
+const name = z.string().max(253);
+
+/** Requests of one (direction, caller, callee, caller identity), since the sidecar started. */
+export const trafficRowSchema = z.object({
+  direction: z.enum(['inbound', 'outbound']),
+  /** The calling service ('' when unknown). */
+  src: name,
+  /** The called service. */
+  dst: name,
+  /** The caller's mTLS identity (SPIFFE ID), '' without one. */
+  clientId: z.string().max(2048),
+  requests: count,
+  success: count,
+  failure: count,
+  /** Responses by status code. */
+  statuses: z.record(count),
+  /** Cumulative counts per bucket of LATENCY_BUCKETS_MS, then +Inf (= count). */
+  latency: z.object({ buckets: z.array(count).max(64), sum: z.number().nonnegative(), count }).strict(),
+}).strict();
+export type TrafficRow = z.infer<typeof trafficRowSchema>;
+
+const perService = z.record(count);
+
+export const telemetryReportSchema = z.object({
+  /** The sidecar's wall clock when it made the report (epoch ms): clock skew is measured from it. */
+  at: z.number().int().nonnegative(),
+  startedAt: z.number().int().nonnegative(),
+  /** How often the sidecar reports (ms). */
+  intervalMs: z.number().int().positive().max(600_000),
+  app: z.object({ status: z.enum(['passing', 'warning', 'critical']), output: z.string().max(1_024) }).strict().nullable(),
+  registration: z.string().max(64).nullable(),
+  /** connected | stale | connecting: whether the sidecar follows the control plane. */
+  controlPlane: z.string().max(64),
+  upstreams: z.record(z.object({ state: z.string().max(64), endpoints: count, ejected: z.array(z.string().max(256)).max(10_000) }).strict()),
+  traffic: z.array(trafficRowSchema).max(10_000),
+  retries: perService,
+  ejections: perService,
+  circuitRejections: perService,
+  tlsHandshakeFailures: count,
+  openConnections: count,
+}).strict();
+export type TelemetryReport = z.infer<typeof telemetryReportSchema>;
+
+/** A report as the control plane keeps it: who sent it and when it arrived. */
+export interface StoredReport {
+  readonly service: string;
+  readonly id: string;
+  /** The control plane's wall clock when the report arrived. */
+  readonly receivedAt: number;
+  readonly report: TelemetryReport;
+}

@@ -1,0 +1,91 @@
+/**
+ * The dashboard in a real browser (Debian's chromium, driven by playwright-core, headless)
+ * on a running `trellis up` mesh: every service is drawn with an edge from the caller to
+ * my-service, figures arrive live, and a replica whose app is killed turns red within 2 s
+ * without a reload. A screenshot is kept in dist/test-artifacts/ (copied to docs/).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { after, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import type { MeshSummary } from '../../src/mesh/summary.js';
+import { tempDir } from '../helpers/processes.js';
+import { killSpawned, spawnCli } from '../mesh/spawn.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const hello = resolve(here, '../../examples/hello');
+const artifacts = resolve(here, '../../test-artifacts');
+const dir = tempDir('dashboard');
+const pids: number[] = [];
+let browser: Browser | undefined;
+after(async () => {
+  await browser?.close();
+  killSpawned(pids);
+  dir.remove();
+});
+
+it('shows every service and the caller → my-service edge live, and a killed replica turns red within 2 s', async () => {
+  const file = join(dir.path, 'mesh.yaml');
+  writeFileSync(file, `services:
+  my-service:
+    replicas: 3
+    command: ["${process.execPath}", "${join(hello, 'server.js')}"]
+    health: { http: /healthz, interval: 500ms }
+  caller:
+    command: ["${process.execPath}", "${join(hello, 'caller.js')}"]
+    env: { CALL_RATE: "20", REPORT_EVERY_MS: "0" }
+    health: { http: /healthz }
+    upstreams: [my-service]
+`);
+  const up = spawnCli(['up', file, '--json', '--listen', '127.0.0.1:0', '--dns', 'off']);
+  const summary = JSON.parse(await up.line(/"kind":"summary"/, 60_000)) as MeshSummary & { kind: 'summary' };
+  pids.push(...summary.replicas.flatMap((r) => [r.pid, r.appPid]));
+
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await page.goto(`${summary.controlPlane}/dashboard/`);
+
+  // Every service, each replica passing, and the edge with traffic on it.
+  await page.locator('#graph [data-service="my-service"][data-health="passing"]').waitFor({ timeout: 30_000 });
+  await page.locator('#graph [data-service="caller"]').waitFor({ timeout: 30_000 });
+  for (const id of ['my-service-1', 'my-service-2', 'my-service-3']) {
+    await page.locator(`#graph [data-instance="${id}"][data-health="passing"]`).waitFor({ timeout: 30_000 });
+  }
+  const edge = page.locator('#graph [data-edge="caller->my-service"]');
+  await edge.waitFor({ timeout: 30_000 });
+  // Figures arrive once the sidecars have reported traffic (the caller's first calls may race the replicas' start).
+  await page.waitForFunction(() => /^\d+(\.\d)?% · /.test(document.querySelector('[data-edge="caller->my-service"] text')?.textContent ?? ''), undefined, { timeout: 30_000 });
+  assert.equal(await page.locator('#connection').getAttribute('data-state'), 'live');
+  assert.match(await edge.textContent() ?? '', /^\d+(\.\d)?% · \d+(\.\d)? rps · p99 [\d.]+ ms/);
+
+  // The service page lists the instances with their health.
+  await page.locator('#graph [data-service="my-service"]').click();
+  await page.locator('#detail tr[data-instance="my-service-2"] .badge[data-health="passing"]').waitFor({ timeout: 5_000 });
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+
+  // Kill one replica's app: the dashboard shows it red within 2 s, without a reload.
+  const victim = summary.replicas.find((r) => r.id === 'my-service-2');
+  assert.ok(victim !== undefined);
+  const killedAt = Date.now();
+  process.kill(victim.appPid, 'SIGKILL');
+  // One check in the page (the graph is redrawn every second): the dot is marked down and drawn in red.
+  const health = await page.waitForFunction(() => {
+    const dot = document.querySelector('#graph [data-instance="my-service-2"]');
+    const state = dot?.getAttribute('data-health');
+    return dot !== null && (state === 'critical' || state === 'gone') && getComputedStyle(dot).fill === 'rgb(220, 38, 38)' ? state : undefined;
+  }, undefined, { timeout: 2_000, polling: 'raf' });
+  const elapsed = Date.now() - killedAt;
+  assert.ok(elapsed <= 2_000, `turned red after ${elapsed} ms`);
+  assert.match(String(await health.jsonValue()), /^(critical|gone)$/);
+  await page.locator('#graph [data-service="my-service"][data-health="degraded"]').waitFor({ timeout: 2_000 });
+  await page.screenshot({ path: join(artifacts, 'dashboard-killed.png'), fullPage: true });
+  assert.deepEqual(pageErrors, []);
+
+  up.child.kill('SIGINT');
+  assert.equal(await up.exited, 0, up.output());
+});

@@ -1,0 +1,61 @@
+/**
+ * `trellis check`: every check passes on a healthy mesh (one line each, exit 0), and with
+ * the control plane down it fails with one clear line naming the URL and the fix, exit 1.
+ */
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import type { Sidecar } from '../../src/proxy/sidecar.js';
+import { runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
+import { endpointsReached, replica, sidecar, startApp, tearDown, type App } from '../proxy/helpers.js';
+
+const dir = tempDir('check');
+const sidecars: Sidecar[] = [];
+const apps: App[] = [];
+let server: ServerProcess;
+
+before(async () => {
+  server = await startServer(dir.path);
+  const app = await startApp('one');
+  apps.push(app);
+  sidecars.push(await replica(server.url, 'orders', app, { telemetry: { report: '200ms' } }));
+  const caller = await sidecar({ service: 'web', controlPlane: server.url, upstreams: ['orders'], telemetry: { report: '200ms' } });
+  sidecars.push(caller);
+  await endpointsReached(caller, 'orders', 1);
+});
+after(() => tearDown(dir, sidecars, apps));
+
+it('passes on a healthy mesh, one line per check', async () => {
+  const result = await waitFor('trellis check to pass', async () => {
+    const r = await runCli(['check', '--control-plane', server.url]);
+    return r.code === 0 ? r : undefined;
+  }, { timeoutMs: 15_000, everyMs: 250 });
+  for (const name of ['control plane reachable', 'store writable', 'sidecars connected', 'sidecars in sync', 'clock skew']) {
+    assert.match(result.stdout, new RegExp(`^√ ${name}: `, 'm'), result.stdout);
+  }
+  assert.match(result.stdout, /Status check results are √/);
+  const json = JSON.parse((await runCli(['check', '--json', '--control-plane', server.url])).stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
+  assert.equal(json.ok, true);
+  assert.ok(json.checks.length >= 6);
+});
+
+it('fails with a clear line when a sidecar stops reporting', async () => {
+  const gone = sidecars.shift();
+  await gone?.close(); // closed without deregistering: the instance stays, its sidecar is silent
+  const result = await waitFor('trellis check to notice the silent sidecar', async () => {
+    const r = await runCli(['check', '--control-plane', server.url]);
+    return r.code === 1 ? r : undefined;
+  }, { timeoutMs: 15_000, everyMs: 250 });
+  assert.match(result.stdout, /^× sidecars connected: no report from the sidecar of orders\/orders-one: is it running/m, result.stdout);
+});
+
+it('fails with a clear line when the control plane is down', async () => {
+  const url = server.url;
+  await server.kill();
+  const result = await runCli(['check', '--control-plane', url]);
+  assert.equal(result.code, 1);
+  const lines = result.stdout.trim().split('\n');
+  assert.match(lines[0] ?? '', new RegExp(`^× control plane reachable: cannot reach the control plane at ${url.replace(/\./g, '\\.')}: .*is \`trellis server\` running\\?`));
+  assert.match(result.stdout, /Status check results are ×/);
+  assert.equal(lines.filter((l) => l.startsWith('√')).length, 0);
+});
