@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { api, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { api as rawApi, killAll, runCli, startServer, tempDir, type ServerProcess, type ApiErrorBody } from '../helpers/processes.js';
+import { adminEnv, adminHeaders } from '../helpers/tokens.js';
+
+/** The API with the control plane's admin token (policy writes are administrative calls). */
+function api<T = ApiErrorBody>(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: T }> {
+  return rawApi<T>(url, method, body, adminHeaders(new URL(url).origin));
+}
 
 interface PolicyList { policies: Array<{ name: string; service: string; revision: number }>; revision: number }
 interface CheckAnswer {
@@ -21,11 +27,22 @@ const bCallers = { service: 'b', default: 'deny', rules: [{ name: 'from-a', acti
 describe('authorization policy: API and CLI', () => {
   const dir = tempDir('authz-api');
   let server: ServerProcess;
-  const cli = (...args: string[]) => runCli([...args, '--control-plane', server.url]);
+  const cli = (...args: string[]) => runCli([...args, '--control-plane', server.url], adminEnv(server.url));
   const names = async (query = ''): Promise<string[]> => (await api<PolicyList>(`${server.url}/v1/policies${query}`)).json.policies.map((p) => p.name);
 
   before(async () => { server = await startServer(dir.path, ['--dns', 'off']); });
   after(() => { killAll(); dir.remove(); });
+
+  it('policy writes are administrative: no admin token, 401 and nothing stored; reads and check stay open', async () => {
+    const refused = await rawApi(`${server.url}/v1/policies/sneaky`, 'PUT', { service: 'b', default: 'allow' });
+    assert.equal(refused.status, 401);
+    assert.equal(refused.json.error.code, 'TRELLIS_ERR_TOKEN_MISSING');
+    const wrong = await rawApi(`${server.url}/v1/policies/sneaky`, 'DELETE', undefined, { authorization: 'Bearer not-the-admin-token' });
+    assert.equal(wrong.status, 401);
+    assert.equal((await rawApi(`${server.url}/v1/policies/sneaky`)).status, 404);
+    assert.equal((await rawApi(`${server.url}/v1/policies`)).status, 200);
+    assert.equal((await rawApi(`${server.url}/v1/policies/check`, 'POST', { from: 'a', to: 'b' })).status, 200);
+  });
 
   it('put creates then replaces; get, list by service, delete', async () => {
     const created = await api<{ policy: { name: string; revision: number } }>(`${server.url}/v1/policies/b-callers`, 'PUT', bCallers);

@@ -10,9 +10,15 @@ import { connect, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
-import { api, killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { api as rawApi, killAll, startServer, tempDir, type ServerProcess, type ApiErrorBody } from '../helpers/processes.js';
+import { adminHeaders } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, replica, send, sidecar, startApp, tearDown, url, type Answer, type App } from '../proxy/helpers.js';
+
+/** The API with the control plane's admin token (policy writes are administrative calls). */
+function api<T = ApiErrorBody>(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: T }> {
+  return rawApi<T>(url, method, body, adminHeaders(new URL(url).origin));
+}
 
 interface Forbidden { error: { code: string; message: string; service: string; policy?: string; rule?: string; default?: string; caller: string } }
 
@@ -52,7 +58,9 @@ describe('authorization policy in the sidecars', () => {
       res.end(`b got ${req.method ?? ''} ${req.url ?? ''}`);
     });
     apps.push(app);
-    b = await replica(server.url, 'b', app);
+    // Permissive: the mesh caller `a` comes over mTLS (known by its certificate); the raw
+    // WebSocket client below comes in plaintext, unauthenticated.
+    b = await replica(server.url, 'b', app, { mtls: { mode: 'permissive' } });
     sidecars.push(b);
     a = await sidecar({ service: 'a', controlPlane: server.url, upstreams: [{ service: 'b', retry: { maxAttempts: 1 } }] });
     sidecars.push(a);
@@ -83,8 +91,8 @@ describe('authorization policy in the sidecars', () => {
     assert.equal(body.error.code, 'TRELLIS_ERR_FORBIDDEN');
     assert.equal(body.error.policy, 'b-closed');
     assert.equal(body.error.default, 'service');
-    assert.equal(body.error.caller, 'unauthenticated');
-    assert.match(body.error.message, /denied by the default of policy b-closed \(service b: deny\).*unauthenticated calling GET \/x on b/);
+    assert.equal(body.error.caller, 'spiffe://trellis.local/ns/default/svc/a');
+    assert.match(body.error.message, /denied by the default of policy b-closed \(service b: deny\).*spiffe:\/\/trellis\.local\/ns\/default\/svc\/a calling GET \/x on b/);
 
     const opening = await propagation(() => remove('b-closed'), 200);
     t.diagnostic(`apply → first 403: ${Math.round(closing)} ms; delete → first 200: ${Math.round(opening)} ms`);
@@ -159,7 +167,7 @@ describe('authorization policy in the sidecars', () => {
     const tcpServer = createServer((socket) => socket.pipe(socket));
     await new Promise<void>((resolve) => tcpServer.listen(0, '127.0.0.1', resolve));
     const port = (tcpServer.address() as { port: number }).port;
-    const tcp = await sidecar({ service: 'db', id: 'db-1', controlPlane: server.url, ttl: '1s', app: { port, protocol: 'tcp', health: { interval: '200ms' } } });
+    const tcp = await sidecar({ service: 'db', id: 'db-1', controlPlane: server.url, ttl: '1s', app: { port, protocol: 'tcp', health: { interval: '200ms' } }, mtls: { mode: 'permissive' } });
     sidecars.push(tcp);
     await waitFor('db to read its policies', () => tcp.status().authorization?.state === 'connected');
     const exchange = (): Promise<string> => new Promise((resolve, reject) => {

@@ -46,7 +46,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   statusRoutes(app, options.registry, Date.now(), options.replica);
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
-  if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);
+  if (options.policies !== undefined) policyRoutes(app, options.policies, options.security.admin, options.watch);
   securityRoutes(app, options.security);
   if (options.telemetry !== undefined) {
     telemetryRoutes(app, options.registry, options.telemetry);

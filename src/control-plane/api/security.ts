@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ErrorCodes, TrellisError } from '../../errors.js';
+import { adminOnly, bearer } from './auth.js';
 import type { CertificateAuthority } from '../../security/ca/authority.js';
 import type { CertificateIssuer } from '../../security/ca/issuer.js';
 import type { AdminToken } from '../../security/tokens/admin-token.js';
@@ -16,21 +17,14 @@ export interface SecurityRouteOptions {
   readonly admin: AdminToken;
 }
 
-function bearer(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (header === undefined) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match === null ? '' : match[1];
-}
-
 export function securityRoutes(app: FastifyInstance, options: SecurityRouteOptions): void {
   const { ca, issuer, tokens, admin } = options;
   /** Administrative calls need the admin token. */
-  const adminOnly = { preHandler: async (request: FastifyRequest): Promise<void> => admin.check(bearer(request)) };
+  const adminCall = adminOnly(admin);
 
-  app.post('/v1/tokens', adminOnly, async (request, reply) => reply.code(201).send(await tokens.create(request.body ?? {})));
-  app.get('/v1/tokens', adminOnly, async () => ({ tokens: await tokens.list() }));
-  app.delete<{ Params: { id: string } }>('/v1/tokens/:id', adminOnly, async (request) => {
+  app.post('/v1/tokens', adminCall, async (request, reply) => reply.code(201).send(await tokens.create(request.body ?? {})));
+  app.get('/v1/tokens', adminCall, async () => ({ tokens: await tokens.list() }));
+  app.delete<{ Params: { id: string } }>('/v1/tokens/:id', adminCall, async (request) => {
     if (!(await tokens.revoke(request.params.id))) {
       throw new TrellisError(ErrorCodes.NOT_FOUND, `no join token ${JSON.stringify(request.params.id)} (see \`trellis token list\`)`);
     }
@@ -40,5 +34,5 @@ export function securityRoutes(app: FastifyInstance, options: SecurityRouteOptio
   app.post('/v1/ca/sign', async (request) => issuer.issue(request.body, bearer(request)));
   app.get('/v1/ca/bundle', async () => ({ trustDomain: ca.trustDomain, roots: await ca.trustBundle() }));
   app.get('/v1/ca', async () => ({ ...(await ca.status()), issued: issuer.stats.issued, renewed: issuer.stats.renewed, refused: issuer.stats.refused }));
-  app.post('/v1/ca/rotate', adminOnly, async () => ca.rotate());
+  app.post('/v1/ca/rotate', adminCall, async () => ca.rotate());
 }
