@@ -4,7 +4,8 @@
  * only trace propagation, which is always on), with the default (metrics and a report to the
  * control plane every second), and all on (plus one access-log line per request to a file at
  * each sidecar), all in the same run, the order rotating between rounds. Goal: on ≥ 90% of off's requests/s.
- * Figures are medians over BENCH_REPEATS rounds (default 3).
+ * Figures are medians over BENCH_REPEATS rounds (default 3). mTLS is off in every mode (its
+ * cost is bench/security.ts's), so the figures compare with the data-plane benchmark's.
  *
  *     npx tsc -p tsconfig.json && node dist/bench/observability.js
  */
@@ -49,12 +50,12 @@ async function sidecar(config: Record<string, unknown>, file: string): Promise<{
 
 async function measure(mode: Mode, dir: string, controlPlane: string, upstreamPort: number, tools: Tools): Promise<WrkResult> {
   const server = await sidecar({
-    service: `hello-${mode}`, id: `hello-${mode}-1`, controlPlane, app: { port: upstreamPort }, telemetry: telemetry(mode, dir, 'server'),
+    service: `hello-${mode}`, id: `hello-${mode}-1`, controlPlane, app: { port: upstreamPort }, mtls: { mode: 'off' }, telemetry: telemetry(mode, dir, 'server'),
   }, join(dir, `server-${mode}.json`));
   let client: Awaited<ReturnType<typeof sidecar>> | undefined;
   try {
     client = await sidecar({
-      service: 'bench-client', id: `bench-client-${mode}`, controlPlane, upstreams: [{ service: `hello-${mode}`, port: 0 }], telemetry: telemetry(mode, dir, 'client'),
+      service: 'bench-client', id: `bench-client-${mode}`, controlPlane, upstreams: [{ service: `hello-${mode}`, port: 0 }], mtls: { mode: 'off' }, telemetry: telemetry(mode, dir, 'client'),
     }, join(dir, `client-${mode}.json`));
     const url = `http://${client.upstreams[`hello-${mode}`]}/`;
     await waitForOk(url);
