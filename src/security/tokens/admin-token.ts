@@ -29,9 +29,17 @@ export class AdminToken {
     const { kv } = await store.get(ADMIN_TOKEN_KEY);
     if (kv !== undefined) return { admin: new AdminToken(Buffer.from(kv.value, 'hex')), created: undefined };
     const token = `trellis-admin.${randomBytes(32).toString('base64url')}`;
-    writeKeyFile(join(dataDir, ADMIN_TOKEN_FILE), `${token}\n`);
     const hash = sha256(token);
-    await store.put(ADMIN_TOKEN_KEY, hash.toString('hex'));
+    try {
+      // Create-only: two replicas starting together on one store (etcd) must agree on one token.
+      await store.put(ADMIN_TOKEN_KEY, hash.toString('hex'), { ifModRevision: 0 });
+    } catch (err) {
+      if (!(err instanceof TrellisError) || err.code !== ErrorCodes.CONFLICT) throw err;
+      const { kv: theirs } = await store.get(ADMIN_TOKEN_KEY);
+      if (theirs === undefined) throw err;
+      return { admin: new AdminToken(Buffer.from(theirs.value, 'hex')), created: undefined };
+    }
+    writeKeyFile(join(dataDir, ADMIN_TOKEN_FILE), `${token}\n`);
     return { admin: new AdminToken(hash), created: token };
   }
 
