@@ -91,7 +91,7 @@ function send(sessions: Http2Sessions, unreachable: ErrorCode, request: ProxyReq
       if (ended) stream.resume();
       settle({
         ok: true,
-        classification: classify(status),
+        classification: classify(status, received['grpc-status']),
         response: { status, headers: regularHeaders(received), body: ended ? null : stream, trailers: () => trailers, endpoint },
       });
     });

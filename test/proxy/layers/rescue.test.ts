@@ -83,7 +83,14 @@ describe('rescue: the answers the proxy makes itself', () => {
 
 describe('classify', () => {
   it('is one verdict: 5xx is a failure, everything else a success', () => {
-    assert.deepEqual([100, 200, 204, 301, 400, 404, 429, 499].map(classify), Array(8).fill('success'));
-    assert.deepEqual([500, 502, 503, 504, 599].map(classify), Array(5).fill('failure'));
+    assert.deepEqual([100, 200, 204, 301, 400, 404, 429, 499].map((s) => classify(s)), Array(8).fill('success'));
+    assert.deepEqual([500, 502, 503, 504, 599].map((s) => classify(s)), Array(5).fill('failure'));
+  });
+
+  it('reads a trailers-only gRPC answer: server-side codes fail, the app\'s own answers succeed', () => {
+    // UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS: what a 5xx would be.
+    assert.deepEqual(['2', '4', '13', '14', '15'].map((g) => classify(200, g)), Array(5).fill('failure'));
+    // OK, CANCELLED, INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED; none given.
+    assert.deepEqual(['0', '1', '3', '5', '7', '16', undefined].map((g) => classify(200, g)), Array(7).fill('success'));
   });
 });
