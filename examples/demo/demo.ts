@@ -7,7 +7,7 @@
  * running for you to explore until Ctrl-C. `--once` ends after the tour (used by the tests).
  */
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { ControlPlaneClient } from '../../src/cli/client.js';
@@ -115,6 +115,8 @@ function instructions(mesh: Mesh): void {
     ...(exposed === undefined ? [] : [[`curl http://${exposed}/`, 'my-service through its entry point: answers rotate'] as [string, string]]),
     ...(caller === undefined ? [] : [[`curl http://127.0.0.1:${caller.info.appPort}/stats`, "the caller's counts per replica and its failures"] as [string, string]]),
     [`export TRELLIS_CONTROL_PLANE=${mesh.controlPlane.url}`, ''],
+    [`export TRELLIS_DATA_DIR=${relative(process.cwd(), resolve(work, 'data')) || '.'}`, 'where the CLI finds the admin token (policy, tokens, ca rotate)'],
+    ['npx trellis stat', 'success rate, req/s and latency per service; also edges, top, check, dashboard'],
     [`npx trellis instances ${SERVICE}`, 'the registry: one instance per sidecar'],
     [`npx trellis watch --service ${SERVICE}`, 'changes as they happen'],
     ...(dns === undefined ? [] : [[`dig @${dns.host} -p ${dns.port} ${SERVICE}.service.trellis SRV`, 'DNS: healthy instances only'] as [string, string]]),
