@@ -340,16 +340,26 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
   };
 }
 
+/**
+ * What every mesh-path round starts with: nginx answering "Hello, World!" on a free port and a
+ * control plane, each stopped by `stops` (run in reverse by the caller).
+ */
+export async function startUpstreamAndControlPlane(dir: string, tools: Tools, stops: Array<() => Promise<void>>): Promise<{ upstreamPort: number; cp: Awaited<ReturnType<typeof startControlPlane>> }> {
+  const [port] = await freePorts(1);
+  const upstreamPort = port!;
+  const upstream = await startNginx({ dir, tools, upstreamPort, controlPlane: '' }, 'upstream', upstreamConf(dir, upstreamPort), `http://127.0.0.1:${upstreamPort}/`);
+  stops.push(upstream.stop);
+  const cp = await startControlPlane(dir);
+  track(cp.child);
+  stops.push(() => cp.stop());
+  return { upstreamPort, cp };
+}
+
 async function round(index: number, tools: Tools): Promise<PathFigures[]> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-dp-'));
   const stops: Array<() => Promise<void>> = [];
   try {
-    const [upstreamPort] = await freePorts(1);
-    const upstream = await startNginx({ dir, tools, upstreamPort: upstreamPort!, controlPlane: '' }, 'upstream', upstreamConf(dir, upstreamPort!), `http://127.0.0.1:${upstreamPort}/`);
-    stops.push(upstream.stop);
-    const cp = await startControlPlane(dir);
-    track(cp.child);
-    stops.push(() => cp.stop());
+    const { upstreamPort, cp } = await startUpstreamAndControlPlane(dir, tools, stops);
     // The upstream itself as an instance, for the one-sidecar outbound path (no TTL: it stays passing).
     const registered = await request(`${cp.url}/v1/services/hello-direct/instances/upstream-1`, {
       method: 'PUT', body: JSON.stringify({ address: '127.0.0.1', port: upstreamPort }), headers: { 'content-type': 'application/json' },
@@ -357,7 +367,7 @@ async function round(index: number, tools: Tools): Promise<PathFigures[]> {
     await registered.body.dump();
     if (registered.statusCode >= 300) throw new Error(`registering the upstream failed: ${registered.statusCode}`);
 
-    const ctx: Round = { dir, tools, upstreamPort: upstreamPort!, controlPlane: cp.url };
+    const ctx: Round = { dir, tools, upstreamPort, controlPlane: cp.url };
     const figures: PathFigures[] = [];
     // A different order each round, so that a drift in the machine's load does not always hit the same path.
     const order = PATHS.map((_, i) => PATHS[(i + index) % PATHS.length]!);

@@ -13,9 +13,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { freePorts } from '../src/run/free-port.js';
-import { startNginx, upstreamConf, type Tools } from './dataplane.js';
-import { CLI, median, startChild, startControlPlane, type Child } from './lib.js';
+import { startUpstreamAndControlPlane, type Tools } from './dataplane.js';
+import { CLI, median, startChild, type Child } from './lib.js';
 import { runWrk, track, waitForOk, which, type WrkResult } from './proc.js';
 
 const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 3);
@@ -84,16 +83,11 @@ export async function observabilityBench(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-obs-'));
     const stops: Array<() => Promise<void>> = [];
     try {
-      const [upstreamPort] = await freePorts(1);
-      const upstream = await startNginx({ dir, tools, upstreamPort: upstreamPort!, controlPlane: '' }, 'upstream', upstreamConf(dir, upstreamPort!), `http://127.0.0.1:${upstreamPort}/`);
-      stops.push(upstream.stop);
-      const cp = await startControlPlane(dir);
-      track(cp.child);
-      stops.push(() => cp.stop());
+      const { upstreamPort, cp } = await startUpstreamAndControlPlane(dir, tools, stops);
       const order: Mode[] = MODES.map((_, i) => MODES[(i + index) % MODES.length] as Mode);
       const round: Partial<Record<Mode, WrkResult>> = {};
       for (const mode of order) {
-        const wrk = await measure(mode, dir, cp.url, upstreamPort!, tools);
+        const wrk = await measure(mode, dir, cp.url, upstreamPort, tools);
         round[mode] = wrk;
         figures[mode].push(wrk);
         const logged = mode === 'on' ? `; access-log lines: client ${countLines(join(dir, 'access-client.log'))}, server ${countLines(join(dir, 'access-server.log'))}` : '';

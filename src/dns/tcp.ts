@@ -7,9 +7,8 @@
  */
 import net, { type Socket } from 'node:net';
 import { messageOf } from '../errors.js';
-import type { MessageSource, QueryHandler } from './handler.js';
+import type { MessageSource } from './handler.js';
 import type { ListenOptions, Listener } from './listener.js';
-import type { DnsLogger } from './types.js';
 
 export interface TcpListenOptions extends ListenOptions {
   /** Close a connection after this long without traffic and with no query in flight. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { rememberAdminToken } from './tokens.js';
+import { adminHeaders, rememberAdminToken } from './tokens.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/src/cli/main.js, from dist/test/helpers. */
@@ -106,4 +106,9 @@ export async function api<T = ApiErrorBody>(url: string, method = 'GET', body?: 
   const response = await fetch(url, init);
   const text = await response.text();
   return { status: response.status, json: (text === '' ? undefined : JSON.parse(text)) as T };
+}
+
+/** `api` with the control plane's admin token (administrative calls: policy writes, join tokens). */
+export function adminApi<T = ApiErrorBody>(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: T }> {
+  return api<T>(url, method, body, adminHeaders(new URL(url).origin));
 }

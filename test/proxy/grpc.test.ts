@@ -11,15 +11,9 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { formatHostPort } from '../../src/util/host-port.js';
-import { api as rawApi, killAll, startServer, tempDir, type ServerProcess, type ApiErrorBody } from '../helpers/processes.js';
-import { adminHeaders } from '../helpers/tokens.js';
+import { adminApi as api, killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, sidecar } from './helpers.js';
-
-/** The API with the control plane's admin token (policy writes are administrative calls). */
-function api<T = ApiErrorBody>(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: T }> {
-  return rawApi<T>(url, method, body, adminHeaders(new URL(url).origin));
-}
 
 interface EchoRequest { text: string }
 interface CountRequest { to: number; text: string }

@@ -7,13 +7,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { api as rawApi, killAll, runCli, startServer, tempDir, type ServerProcess, type ApiErrorBody } from '../helpers/processes.js';
-import { adminEnv, adminHeaders } from '../helpers/tokens.js';
-
-/** The API with the control plane's admin token (policy writes are administrative calls). */
-function api<T = ApiErrorBody>(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: T }> {
-  return rawApi<T>(url, method, body, adminHeaders(new URL(url).origin));
-}
+import { adminApi as api, api as rawApi, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { adminEnv } from '../helpers/tokens.js';
 
 interface PolicyList { policies: Array<{ name: string; service: string; revision: number }>; revision: number }
 interface CheckAnswer {

@@ -10,15 +10,9 @@ import { connect, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
-import { api as rawApi, killAll, startServer, tempDir, type ServerProcess, type ApiErrorBody } from '../helpers/processes.js';
-import { adminHeaders } from '../helpers/tokens.js';
+import { adminApi as api, killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, replica, send, sidecar, startApp, tearDown, url, type Answer, type App } from '../proxy/helpers.js';
-
-/** The API with the control plane's admin token (policy writes are administrative calls). */
-function api<T = ApiErrorBody>(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: T }> {
-  return rawApi<T>(url, method, body, adminHeaders(new URL(url).origin));
-}
 
 interface Forbidden { error: { code: string; message: string; service: string; policy?: string; rule?: string; default?: string; caller: string } }
 

@@ -14,7 +14,7 @@ import { ControlPlaneClient } from '../../src/cli/client.js';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { endpointsReached, replica, send, sidecar, startApp, tearDown, url, type App } from '../proxy/helpers.js';
+import { endpointsReached, send, sidecar, startApp, tearDown, url, type App } from '../proxy/helpers.js';
 import { capturingLogger, curlTls, foreignCertificate, meshCertificate, run, type CertificateFiles } from './helpers.js';
 
 describe('mutual TLS at the inbound port', () => {

@@ -2,7 +2,7 @@
  * /v1/tokens and /v1/ca — join tokens, certificate signing, the trust bundle, root rotation.
  * A join token is in one answer only: the one to the POST that made it.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import { adminOnly, bearer } from './auth.js';
 import type { CertificateAuthority } from '../../security/ca/authority.js';

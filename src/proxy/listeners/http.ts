@@ -3,16 +3,13 @@ import type { Duplex } from 'node:stream';
 import type { HostPort } from '../../util/host-port.js';
 import { createHttp1Server, type Http1Limits } from '../http1/server.js';
 import type { Http1Site } from '../http1/serve.js';
-import { bind, stopListening, type Front, type Listener } from './listener.js';
+import { bindBehindFront, stopListening, type Front, type Listener } from './listener.js';
 
 export async function startHttpListener(name: string, at: HostPort, field: string, site: Http1Site, limits: Http1Limits, front?: Front): Promise<Listener> {
   /** Upgraded (WebSocket) connections: Node's server no longer tracks them. */
   const tunnels = new Set<Duplex>();
   const server = createHttp1Server(site, limits, tunnels);
-  // With a front (mTLS), the front listens and hands its connections to the protocol server.
-  const accepting = front?.((socket) => server.emit('connection', socket));
-  const listening = accepting?.server ?? server;
-  const address = await bind(listening, at, name, field);
+  const { listening, accepting, address } = await bindBehindFront(server, front, at, name, field);
   // Node's HTTP server starts its headers/request timeout checks on 'listening': the front listens for it.
   if (accepting !== undefined) server.emit('listening');
   let stopped: Promise<void> | undefined;

@@ -4,15 +4,12 @@ import type { HostPort } from '../../util/host-port.js';
 import type { Http1Limits } from '../http1/server.js';
 import type { Http1Site } from '../http1/serve.js';
 import { createHttp2Server } from '../http2/server.js';
-import { bind, stopListening, type Front, type Listener } from './listener.js';
+import { bindBehindFront, stopListening, type Front, type Listener } from './listener.js';
 
 export async function startHttp2Listener(name: string, at: HostPort, field: string, site: Http1Site, limits: Http1Limits, front?: Front): Promise<Listener> {
   const sessions = new Set<ServerHttp2Session>();
   const server = createHttp2Server(site, limits, sessions);
-  // With a front (mTLS), the front listens and hands its connections to the protocol server.
-  const accepting = front?.((socket) => server.emit('connection', socket));
-  const listening = accepting?.server ?? server;
-  const address = await bind(listening, at, name, field);
+  const { listening, accepting, address } = await bindBehindFront(server, front, at, name, field);
   let stopped: Promise<void> | undefined;
   return {
     name,

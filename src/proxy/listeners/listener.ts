@@ -56,3 +56,21 @@ export function stopListening(server: HttpServer | NetServer): Promise<void> {
  * ready connection to `deliver`.
  */
 export type Front = (deliver: (socket: Duplex) => void) => { readonly server: NetServer; destroyPending(): void };
+
+export interface Bound {
+  /** What listens: the front when there is one, else the protocol server itself. */
+  readonly listening: HttpServer | NetServer;
+  /** The front, when there is one. */
+  readonly accepting: ReturnType<Front> | undefined;
+  readonly address: HostPort;
+}
+
+/**
+ * Bind a listener's protocol server, or — with a front (mTLS) — the front, which listens and
+ * hands its ready connections to the protocol server.
+ */
+export async function bindBehindFront(server: HttpServer | NetServer, front: Front | undefined, at: HostPort, name: string, field: string): Promise<Bound> {
+  const accepting = front?.((socket) => server.emit('connection', socket));
+  const listening = accepting?.server ?? server;
+  return { listening, accepting, address: await bind(listening, at, name, field) };
+}

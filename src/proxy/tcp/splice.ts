@@ -36,13 +36,15 @@ export function splice(client: Duplex, upstream: Duplex, onClose: () => void): v
   upstream.pipe(client);
 }
 
-/** Connect to host:port; resolves with the connected socket or the connect error (never rejects). */
-export function connectTcp(host: string, port: number, timeoutMs: number): Promise<Socket | Error> {
+/**
+ * Resolve with `socket` once it emits `ready` (connect / secureConnect), or with the error
+ * it fails with, or a timeout error; the socket is destroyed on failure. Never rejects.
+ */
+function whenConnected<S extends Socket>(socket: S, ready: 'connect' | 'secureConnect', timeoutMs: number, what: string): Promise<S | Error> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      resolve(Object.assign(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      resolve(Object.assign(new Error(`${what} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
     }, timeoutMs);
     const onError = (err: Error): void => {
       clearTimeout(timer);
@@ -50,7 +52,7 @@ export function connectTcp(host: string, port: number, timeoutMs: number): Promi
       resolve(err);
     };
     socket.once('error', onError);
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       clearTimeout(timer);
       socket.off('error', onError);
       resolve(socket);
@@ -58,23 +60,12 @@ export function connectTcp(host: string, port: number, timeoutMs: number): Promi
   });
 }
 
+/** Connect to host:port; resolves with the connected socket or the connect error (never rejects). */
+export function connectTcp(host: string, port: number, timeoutMs: number): Promise<Socket | Error> {
+  return whenConnected(connect({ host, port, allowHalfOpen: true, noDelay: true }), 'connect', timeoutMs, `connect to ${host}:${port}`);
+}
+
 /** Wait for a TLS connection's handshake; resolves with the socket or the error (never rejects). */
 export function connectTls(socket: TLSSocket, timeoutMs: number): Promise<TLSSocket | Error> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(Object.assign(new Error(`TLS connect timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
-    }, timeoutMs);
-    const onError = (err: Error): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(err);
-    };
-    socket.once('error', onError);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      resolve(socket);
-    });
-  });
+  return whenConnected(socket, 'secureConnect', timeoutMs, 'TLS connect');
 }

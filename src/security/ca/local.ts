@@ -63,6 +63,14 @@ function keyPath(dataDir: string, id: string): string {
   return join(dataDir, 'ca', `${id}.key`);
 }
 
+function parseRoots(value: string): StoredRoot[] {
+  try {
+    return JSON.parse(value) as StoredRoot[];
+  } catch (err) {
+    throw new TrellisError(ErrorCodes.DATA_CORRUPT, `the CA roots in the store (${ROOTS_KEY}) are not JSON: ${messageOf(err)}`, { cause: err });
+  }
+}
+
 function fingerprintOf(pem: string): string {
   return new NodeX509(pem).fingerprint256.replaceAll(':', '').toLowerCase();
 }
@@ -150,29 +158,27 @@ export class LocalCertificateAuthority implements CertificateAuthority {
       logger.info({ root: id, fingerprint: fingerprintOf(first.certificatePem), given: given !== undefined, trustDomain: this.trustDomain }, given === undefined ? 'CA: made a new root' : 'CA: took the given root');
       return;
     }
-    let stored: StoredRoot[];
-    this.#rootsRevision = kv.modRevision;
-    try {
-      stored = JSON.parse(kv.value) as StoredRoot[];
-    } catch (err) {
-      throw new TrellisError(ErrorCodes.DATA_CORRUPT, `the CA roots in the store (${ROOTS_KEY}) are not JSON: ${messageOf(err)}`, { cause: err });
-    }
+    const stored = parseRoots(kv.value);
     if (given !== undefined && !stored.some((r) => fingerprintOf(r.certificatePem) === fingerprintOf(given.certificatePem))) {
       throw new TrellisError(ErrorCodes.CA, 'this data dir already has a CA root and --ca-cert is not one of its roots: start without --ca-cert/--ca-key, or with an empty data dir', { field: 'ca-cert' });
     }
-    this.#roots = await Promise.all(stored.map((r) => this.#loaded(r)));
+    await this.#adopt(stored, kv.modRevision);
   }
 
   /** Reload the roots if another replica changed them (a rotation, or the first root). */
   async #refresh(): Promise<void> {
     const { kv } = await this.#options.store.get(ROOTS_KEY);
     if (kv === undefined || kv.modRevision === this.#rootsRevision) return;
-    const stored = JSON.parse(kv.value) as StoredRoot[];
+    await this.#adopt(parseRoots(kv.value), kv.modRevision);
+  }
+
+  /** Take `stored` as the roots at `revision`, keeping the keys of roots already loaded. */
+  async #adopt(stored: readonly StoredRoot[], revision: number): Promise<void> {
     this.#roots = await Promise.all(stored.map((r) => {
       const loaded = this.#roots.find((l) => l.id === r.id);
       return loaded === undefined ? this.#loaded(r) : { ...loaded, ...r };
     }));
-    this.#rootsRevision = kv.modRevision;
+    this.#rootsRevision = revision;
   }
 
   /** A root's key: the local file, else the store's copy (written to a local 0600 file). */
@@ -203,11 +209,7 @@ export class LocalCertificateAuthority implements CertificateAuthority {
   async #save(roots: StoredRoot[], ifModRevision = this.#rootsRevision): Promise<void> {
     const plain = roots.map(({ id, certificatePem, signingFrom, retireAt }) => ({ id, certificatePem, signingFrom, retireAt }));
     const put = await this.#options.store.put(ROOTS_KEY, JSON.stringify(plain), { ifModRevision });
-    this.#rootsRevision = put.revision;
-    this.#roots = await Promise.all(plain.map((r) => {
-      const loaded = this.#roots.find((l) => l.id === r.id);
-      return loaded === undefined ? this.#loaded(r) : { ...loaded, ...r };
-    }));
+    await this.#adopt(plain, put.revision);
   }
 
   /** The roots trusted now (not retired, not expired), newest first. */
@@ -225,7 +227,11 @@ export class LocalCertificateAuthority implements CertificateAuthority {
 
   async trustBundle(): Promise<readonly string[]> {
     await this.#refresh();
-    return this.#trusted(this.#now()).map((r) => r.certificatePem);
+    return this.#bundle(this.#now());
+  }
+
+  #bundle(now: number): readonly string[] {
+    return this.#trusted(now).map((r) => r.certificatePem);
   }
 
   async sign(request: SignRequest): Promise<SignedCertificate> {
@@ -259,7 +265,7 @@ export class LocalCertificateAuthority implements CertificateAuthority {
       spiffeId: request.spiffeId,
       notBefore: certificate.notBefore,
       notAfter: certificate.notAfter,
-      trustBundle: await this.trustBundle(),
+      trustBundle: this.#bundle(now),  // roots already refreshed at the start of sign()
     };
   }
 
