@@ -4,6 +4,7 @@ import { drawDetail } from './detail.js';
 import { ms, percent, rps, serviceHealth } from './format.js';
 import { drawGraph } from './graph.js';
 import { model } from './model.js';
+import { ensureSession, hasSession, hideNeedsToken, showNeedsToken } from './session.js';
 
 const $ = (selector) => document.querySelector(selector);
 let current = { services: [], edges: [] };
@@ -48,7 +49,17 @@ function connect() {
   const events = new EventSource('/v1/dashboard/events');
   const status = $('#connection');
   events.addEventListener('open', () => { status.dataset.state = 'live'; status.textContent = 'live'; });
-  events.addEventListener('error', () => { status.dataset.state = 'lost'; status.textContent = 'reconnecting…'; });
+  events.addEventListener('error', () => {
+    status.dataset.state = 'lost';
+    status.textContent = 'reconnecting…';
+    // An expired or revoked token: stop reconnecting and say so.
+    void hasSession().then((ok) => {
+      if (!ok) {
+        events.close();
+        void start('the token expired or was revoked');
+      }
+    }, () => undefined);
+  });
   events.addEventListener('view', (event) => {
     const view = JSON.parse(event.data);
     current = model(view);
@@ -57,6 +68,16 @@ function connect() {
   });
 }
 
+async function start(reason, token) {
+  const refused = await ensureSession(token);
+  if (refused !== undefined) {
+    showNeedsToken(reason ?? refused, (given) => start(undefined, given));
+    return;
+  }
+  hideNeedsToken();
+  connect();
+}
+
 window.addEventListener('hashchange', render);
 window.addEventListener('resize', render);
-connect();
+void start();

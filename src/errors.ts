@@ -58,6 +58,8 @@ export const ErrorCodes = {
   CSR_INVALID: 'TRELLIS_ERR_CSR_INVALID',
   CA: 'TRELLIS_ERR_CA',
   IDENTITY_UNAVAILABLE: 'TRELLIS_ERR_IDENTITY_UNAVAILABLE',
+  // The control plane's API: a valid token that does not allow this call (403)
+  PERMISSION_DENIED: 'TRELLIS_ERR_PERMISSION_DENIED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -107,6 +109,7 @@ const statusByCode: Record<ErrorCode, number> = {
   TRELLIS_ERR_CSR_INVALID: 400,
   TRELLIS_ERR_CA: 500,
   TRELLIS_ERR_IDENTITY_UNAVAILABLE: 503,
+  TRELLIS_ERR_PERMISSION_DENIED: 403,
 };
 
 export interface TrellisErrorOptions {

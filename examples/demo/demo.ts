@@ -6,7 +6,7 @@
  * every failed request), starts the replica again and shows it rejoin. Then the mesh keeps
  * running for you to explore until Ctrl-C. `--once` ends after the tour (used by the tests).
  */
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -63,7 +63,8 @@ async function tour(mesh: Mesh): Promise<void> {
   const caller = mesh.replicas().find((r) => r.spec.service === 'caller');
   if (caller === undefined) throw new Error('the mesh file has no caller');
   const statsUrl = `http://127.0.0.1:${caller.info.appPort}/stats`;
-  const client = new ControlPlaneClient(mesh.controlPlane.url);
+  // Every API call needs a token: the demo's control plane wrote its admin token in its data dir.
+  const client = new ControlPlaneClient(mesh.controlPlane.url, readFileSync(resolve(work, 'data', 'admin-token'), 'utf8').trim());
 
   say(bold(`2. The caller calls ${SERVICE} through its sidecar (round-robin over the healthy replicas):`));
   await waitUntil('every replica to answer the caller', async () => {
@@ -115,8 +116,9 @@ function instructions(mesh: Mesh): void {
     ...(exposed === undefined ? [] : [[`curl http://${exposed}/`, 'my-service through its entry point: answers rotate'] as [string, string]]),
     ...(caller === undefined ? [] : [[`curl http://127.0.0.1:${caller.info.appPort}/stats`, "the caller's counts per replica and its failures"] as [string, string]]),
     [`export TRELLIS_CONTROL_PLANE=${mesh.controlPlane.url}`, ''],
-    [`export TRELLIS_DATA_DIR=${relative(process.cwd(), resolve(work, 'data')) || '.'}`, 'where the CLI finds the admin token (policy, tokens, ca rotate)'],
-    ['npx trellis stat', 'success rate, req/s and latency per service; also edges, top, check, dashboard'],
+    [`export TRELLIS_DATA_DIR=${relative(process.cwd(), resolve(work, 'data')) || '.'}`, 'where the CLI finds the admin token (every API call needs a token)'],
+    ['npx trellis stat', 'success rate, req/s and latency per service; also edges, top, check'],
+    ['npx trellis dashboard', 'the web dashboard: a URL with a read-only token in it'],
     [`npx trellis instances ${SERVICE}`, 'the registry: one instance per sidecar'],
     [`npx trellis watch --service ${SERVICE}`, 'changes as they happen'],
     ...(dns === undefined ? [] : [[`dig @${dns.host} -p ${dns.port} ${SERVICE}.service.trellis SRV`, 'DNS: healthy instances only'] as [string, string]]),

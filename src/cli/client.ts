@@ -12,6 +12,7 @@ import type { StoredPolicy } from '../security/authz/types.js';
 import type { CaStatus } from '../security/ca/authority.js';
 import type { IssuedCertificate } from '../security/ca/issuer.js';
 import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';
+import type { SessionGrant } from '../security/tokens/sessions.js';
 
 export interface SignBody {
   readonly csr: string;
@@ -27,6 +28,9 @@ export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
 type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
 interface ErrorBody { error?: { code?: string; message?: string; field?: string } }
+
+/** The token a client sends: fixed (the CLI), or the newest one of a sidecar (its session). */
+export type TokenSource = string | (() => string | undefined) | undefined;
 
 /** Answers after which the same request is worth sending to another replica. */
 function worthAnotherReplica(err: TrellisError): boolean {
@@ -62,13 +66,18 @@ export function parseControlPlanes(value: string | readonly string[]): string[] 
  */
 export class ControlPlaneClient {
   readonly baseUrls: readonly string[];
-  readonly #adminToken: string | undefined;
+  readonly #token: TokenSource;
   #current = 0;
 
-  /** `adminToken`: sent with calls that carry no other credential (the CLI's administrative commands). */
-  constructor(baseUrls: string | readonly string[], adminToken?: string) {
+  /** `token`: sent as `Authorization: Bearer` with every call that carries no other credential. */
+  constructor(baseUrls: string | readonly string[], token?: TokenSource) {
     this.baseUrls = parseControlPlanes(baseUrls);
-    this.#adminToken = adminToken;
+    this.#token = token;
+  }
+
+  #authorization(): Record<string, string> {
+    const token = typeof this.#token === 'function' ? this.#token() : this.#token;
+    return token === undefined ? {} : { authorization: `Bearer ${token}` };
   }
 
   /** The replica requests go to first. */
@@ -99,7 +108,7 @@ export class ControlPlaneClient {
   }
 
   #call<T>(method: Method, path: string, body?: unknown, given?: Record<string, string>): Promise<T> {
-    const headers = given ?? (this.#adminToken === undefined ? {} : { authorization: `Bearer ${this.#adminToken}` });
+    const headers = given ?? this.#authorization();
     return this.#failover((baseUrl) => this.#callOne<T>(baseUrl, method, path, body, headers));
   }
 
@@ -159,11 +168,16 @@ export class ControlPlaneClient {
     return this.#call('POST', '/v1/ca/sign', body, token === undefined ? {} : { authorization: `Bearer ${token}` });
   }
 
+  /** Exchange the sidecar's token (join token or current session) for a new session of its service. */
+  openSession(lifetimeMs: number): Promise<SessionGrant> {
+    return this.#call('POST', '/v1/sessions', { lifetime: lifetimeMs });
+  }
+
   caBundle(): Promise<{ trustDomain: string; roots: string[] }> {
     return this.#call('GET', '/v1/ca/bundle');
   }
 
-  createToken(body: { service: string; namespace?: string; ttl?: string }): Promise<NewJoinToken> {
+  createToken(body: { service?: string; namespace?: string; readOnly?: boolean; ttl?: string }): Promise<NewJoinToken> {
     return this.#call('POST', '/v1/tokens', body);
   }
 
@@ -286,7 +300,7 @@ export class ControlPlaneClient {
     if (options.after !== undefined) query.set('after', String(options.after));
     let response;
     try {
-      response = await request(`${baseUrl}${path}?${query.toString()}`, { method: 'GET', bodyTimeout: 0, signal: options.signal });
+      response = await request(`${baseUrl}${path}?${query.toString()}`, { method: 'GET', headers: this.#authorization(), bodyTimeout: 0, signal: options.signal });
     } catch (err) {
       if (options.signal.aborted) return undefined;
       throw new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE, `cannot reach the control plane at ${baseUrl}: ${messageOf(err)}`, { cause: err });

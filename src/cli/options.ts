@@ -21,13 +21,17 @@ export function withClientOptions(command: Command): Command {
 }
 
 export function clientFrom(options: GlobalOptions): ControlPlaneClient {
-  return new ControlPlaneClient(options.controlPlane, adminToken());
+  return new ControlPlaneClient(options.controlPlane, cliToken());
 }
 
-/** The admin token: TRELLIS_ADMIN_TOKEN, else the file a local control plane wrote in its data dir (TRELLIS_DATA_DIR). */
-function adminToken(): string | undefined {
+/**
+ * The token the CLI sends: TRELLIS_ADMIN_TOKEN, else TRELLIS_TOKEN (any token, such as a
+ * read-only one), else the admin token a local control plane wrote in its data dir (TRELLIS_DATA_DIR).
+ */
+function cliToken(): string | undefined {
   const env = readEnvironment();
   if (env.adminToken !== undefined) return env.adminToken;
+  if (env.token !== undefined) return env.token;
   try {
     return readFileSync(join(env.dataDir, ADMIN_TOKEN_FILE), 'utf8').trim();
   } catch {

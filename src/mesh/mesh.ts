@@ -61,7 +61,7 @@ export interface Mesh {
   stop(): Promise<void>;
 }
 
-/** A replica's join token only has to last until its sidecar has its first certificate (renewals prove the certificate). */
+/** A replica's join token only has to last until its sidecar has its first certificate or session (both renew without it). */
 const REPLICA_TOKEN_TTL = '10m';
 
 /** Drain time on top of the app's grace period before a replica is killed. */
@@ -109,13 +109,11 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
   };
 
   /** This control plane is ours: each replica's sidecar gets a join token minted for it, valid for its start only. */
-  const joinToken = async (service: string, mode: string | undefined): Promise<{ token?: string }> => (mode === 'off'
-    ? {}
-    : { token: (await controlPlane.tokens.create({ service, ttl: REPLICA_TOKEN_TTL })).token });
+  const joinToken = async (service: string): Promise<{ token: string }> => ({ token: (await controlPlane.tokens.create({ service, ttl: REPLICA_TOKEN_TTL })).token });
 
   const launch = async (plan: ReplicaPlan): Promise<Replica> => {
     emit({ kind: 'starting', service: plan.service, index: plan.index, replicas: plan.replicas });
-    const spec = { ...plan.spec, ...(await joinToken(plan.service, plan.spec.mtlsMode)) };
+    const spec = { ...plan.spec, ...(await joinToken(plan.service)) };
     const replica = await startReplica(spec, {
       stdout: options.replicaOutput.stdout,
       stderr: options.replicaOutput.stderr,
@@ -140,7 +138,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     if (services.length > 0) {
       ingress = await startIngress({
         services, controlPlane: controlPlane.url, busyPorts: options.busyPorts ?? 'fail', file: options.file, logger: options.logger,
-        mtlsMode: options.mesh.mtls, ...(await joinToken(INGRESS_SERVICE, options.mesh.mtls)),
+        mtlsMode: options.mesh.mtls, ...(await joinToken(INGRESS_SERVICE)),
       });
       for (const [service, address] of ingress.addresses) {
         exposed.set(service, address);

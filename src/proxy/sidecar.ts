@@ -14,7 +14,9 @@
 import type { Logger } from 'pino';
 import { ControlPlaneClient } from '../cli/client.js';
 import { ThrottledLog } from '../dns/throttled-log.js';
-import { ErrorCodes } from '../errors.js';
+import { ErrorCodes, TrellisError } from '../errors.js';
+import { startSessionKeeper } from '../security/tokens/session-keeper.js';
+import { SidecarCredential } from '../security/tokens/sidecar-credential.js';
 import { startAdminServer } from '../telemetry/admin-server.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { SidecarMetrics } from '../telemetry/metrics.js';
@@ -53,7 +55,10 @@ export interface SidecarOptions {
   readonly logger?: Logger;
   /** Jitter source for retry back-off (tests inject one). */
   readonly random?: () => number;
-  /** The join token for the mTLS certificate (kept out of the config: never logged). */
+  /**
+   * The sidecar's token (kept out of the config: never logged): a join token, for its first
+   * certificate and session; afterwards the newest session is used (docs/security.md).
+   */
   readonly token?: string;
 }
 
@@ -92,7 +97,12 @@ function whenIdle(listener: Listener | undefined, timeoutMs: number): Promise<vo
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const config = parseSidecarConfig(options.config);
   const logger = (options.logger ?? createLogger({ name: 'trellis-proxy' })).child({ service: config.service, id: config.id });
-  const client = new ControlPlaneClient(config.controlPlane);
+  if (options.token === undefined || options.token === '') {
+    throw new TrellisError(ErrorCodes.TOKEN_MISSING,
+      `the sidecar of ${config.service} needs a token for the control plane's API: make one with \`trellis token create --service ${config.service}\` and pass it in TRELLIS_TOKEN (or --token-file)`);
+  }
+  const credential = new SidecarCredential(options.token);
+  const client = new ControlPlaneClient(config.controlPlane, () => credential.current());
   const limits = config.http;
   let draining = false;
   const closers: Array<() => Promise<void> | void> = [];
@@ -106,8 +116,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       listeners.reduce((sum, l) => sum + ((l.name === 'inbound') === (direction === 'inbound') ? l.inFlight() : 0), 0);
     const telemetry = createSidecarTelemetry(config.service, config.telemetry, openConnections);
     closers.push(() => telemetry.close());
-    const tls = await startSidecarTls({ config: config.mtls, service: config.service, client, token: options.token, logger });
-    if (tls !== undefined) {
+    const tls = await startSidecarTls({ config: config.mtls, service: config.service, client, token: options.token, logger, onSession: (s) => credential.adopt(s) });
+    if (tls === undefined) {
+      // No certificates to carry sessions: the join token is exchanged for renewable ones.
+      const keeper = await startSessionKeeper({ client, credential, service: config.service, lifetimeMs: config.mtls.certificateLifetimeMs, logger });
+      closers.push(() => keeper.close());
+    } else {
       closers.push(() => tls.close());
       tls.stats.onFailure((failure) => telemetry.metrics?.tlsHandshakeFailed(failure.side));
     }

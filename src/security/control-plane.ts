@@ -1,11 +1,13 @@
-/** The control plane's security pieces, put together: the local CA, join tokens, the issuer. */
+/** The control plane's security pieces, put together: the local CA, tokens and sessions, who is calling, the issuer. */
 import type { Logger } from 'pino';
 import type { KvStore } from '../store/types.js';
 import { LocalCertificateAuthority } from './ca/local.js';
 import { CertificateIssuer } from './ca/issuer.js';
 import { DEFAULT_TRUST_DOMAIN } from './spiffe.js';
+import { Authenticator } from './access/authenticator.js';
 import { AdminToken } from './tokens/admin-token.js';
 import { JoinTokens } from './tokens/join-tokens.js';
+import { SessionTokens } from './tokens/sessions.js';
 
 export const DEFAULT_MAX_CERT_LIFETIME_MS = 24 * 3_600_000;
 
@@ -22,6 +24,8 @@ export interface Security {
   readonly tokens: JoinTokens;
   readonly issuer: CertificateIssuer;
   readonly admin: AdminToken;
+  readonly sessions: SessionTokens;
+  readonly authenticator: Authenticator;
   /** The admin token, on the first start only: to be shown once. */
   readonly createdAdminToken: string | undefined;
 }
@@ -37,5 +41,7 @@ export async function startSecurity(options: SecurityOptions & { store: KvStore;
   });
   const tokens = new JoinTokens(options.store);
   const { admin, created } = await AdminToken.open(options.store, options.dataDir);
-  return { ca, tokens, issuer: new CertificateIssuer(ca, tokens, options.logger), admin, createdAdminToken: created };
+  const sessions = new SessionTokens(options.store);
+  const authenticator = new Authenticator(admin, tokens, sessions);
+  return { ca, tokens, sessions, authenticator, issuer: new CertificateIssuer(ca, authenticator, sessions, options.logger), admin, createdAdminToken: created };
 }

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -21,7 +22,7 @@ describe('DNS interface (control plane + dig)', () => {
 
   before(async () => {
     server = await startServer(dir.path);
-    client = new ControlPlaneClient(server.url);
+    client = adminClient(server.url);
     await client.register('my-service', 'a', { address: '127.0.0.1', port: 8081 });
     await client.register('my-service', 'b', { address: '127.0.0.2', port: 8082, weight: 3 });
     // c is registered with a TTL and never heartbeats: it goes critical.

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import { ErrorCodes, TrellisError } from '../../src/errors.js';
 import type { RegistryEvent } from '../../src/registry/types.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js';
@@ -33,11 +33,11 @@ describe('etcd faults under running control planes', () => {
   });
 
   it('kill -9 of the etcd leader under registrations and heartbeats: nothing acknowledged is lost, heartbeating instances stay healthy', async () => {
-    const client = new ControlPlaneClient([a.url, b.url]);
+    const client = adminClient([a.url, b.url]);
     const { revision } = await client.services();
     const events: RegistryEvent[] = [];
     const abort = new AbortController();
-    const watching = new ControlPlaneClient(b.url).watch({ after: revision, signal: abort.signal }, (e) => events.push(e)).catch((err: unknown) => err);
+    const watching = adminClient(b.url).watch({ after: revision, signal: abort.signal }, (e) => events.push(e)).catch((err: unknown) => err);
 
     // Five instances on a 2 s TTL, heartbeating every 300 ms throughout.
     const beating = ['hb-0', 'hb-1', 'hb-2', 'hb-3', 'hb-4'];
@@ -57,7 +57,7 @@ describe('etcd faults under running control planes', () => {
       for (let i = 0; running; i += 1) {
         const id = `r-${i}`;
         try {
-          await new ControlPlaneClient(i % 2 === 0 ? a.url : b.url).register('stream', id, { address: '127.0.0.1', port: 10_000 + (i % 50_000) });
+          await adminClient(i % 2 === 0 ? a.url : b.url).register('stream', id, { address: '127.0.0.1', port: 10_000 + (i % 50_000) });
           acknowledged.push(id);
         } catch (err) {
           refused.push(`${id}: ${(err as TrellisError).code}`);
@@ -91,7 +91,7 @@ describe('etcd faults under running control planes', () => {
   });
 
   it('without etcd quorum: unhealthy status, reads still served, writes refused with a coded 503; recovers by itself', async () => {
-    const client = new ControlPlaneClient(a.url);
+    const client = adminClient(a.url);
     await client.register('quorum', 'q-1', { address: '127.0.0.1', port: 9001 });
     const [first, second] = cluster.members;
     await cluster.kill(first);
@@ -117,7 +117,7 @@ describe('etcd faults under running control planes', () => {
       await client.register('quorum', 'q-2', { address: '127.0.0.1', port: 9002 });
       return true;
     }, { timeoutMs: 20_000 });
-    assert.deepEqual((await new ControlPlaneClient(b.url).instances('quorum')).instances.map((i) => i.id), ['q-1', 'q-2']);
+    assert.deepEqual((await adminClient(b.url).instances('quorum')).instances.map((i) => i.id), ['q-1', 'q-2']);
   });
 
   it('starts against an etcd cluster that is down: one clear line, retries, and comes up when etcd does', async () => {

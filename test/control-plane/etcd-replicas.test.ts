@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import type { RegistryEvent } from '../../src/registry/types.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js';
 import { api, killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
@@ -41,20 +41,20 @@ describe('control-plane replicas on etcd', () => {
 
   it('serves writes and reads on every replica, from the one etcd store', async () => {
     assert.equal((await status(a)).store.backend, 'etcd');
-    await new ControlPlaneClient(a.url).register('shop', 'shop-1', { address: '127.0.0.1', port: 9001 });
-    await new ControlPlaneClient(b.url).register('shop', 'shop-2', { address: '127.0.0.1', port: 9002 });
+    await adminClient(a.url).register('shop', 'shop-1', { address: '127.0.0.1', port: 9001 });
+    await adminClient(b.url).register('shop', 'shop-2', { address: '127.0.0.1', port: 9002 });
     for (const server of [a, b]) {
-      const { instances } = await new ControlPlaneClient(server.url).instances('shop');
+      const { instances } = await adminClient(server.url).instances('shop');
       assert.deepEqual(instances.map((i) => i.id), ['shop-1', 'shop-2']);
     }
   });
 
   it('shows a change made through one replica to a watcher on the other within 100 ms (p99 of 100)', async () => {
-    const writer = new ControlPlaneClient(a.url);
+    const writer = adminClient(a.url);
     const seenAt = new Map<string, number>();
     const abort = new AbortController();
-    const { revision } = await new ControlPlaneClient(b.url).services();
-    const watching = new ControlPlaneClient(b.url).watch({ service: 'latency', after: revision, signal: abort.signal }, (event: RegistryEvent) => {
+    const { revision } = await adminClient(b.url).services();
+    const watching = adminClient(b.url).watch({ service: 'latency', after: revision, signal: abort.signal }, (event: RegistryEvent) => {
       if (!seenAt.has(event.id)) seenAt.set(event.id, performance.now());
     }).catch((err: unknown) => err);
     /** From the moment A acknowledged the registration (it is registered) until B's watcher has it. */
@@ -88,7 +88,7 @@ describe('control-plane replicas on etcd', () => {
 
   it('fails the CLI client over to the next replica when the first is down', async () => {
     const down = 'http://127.0.0.1:9'; // discard port: nothing listens there
-    const client = new ControlPlaneClient(`${down},${b.url}`);
+    const client = adminClient(`${down},${b.url}`);
     await client.register('failover', 'f-1', { address: '127.0.0.1', port: 9100 });
     assert.equal(client.baseUrl, b.url, 'the replica that answered becomes current');
     assert.equal((await client.instances('failover')).instances.length, 1);
@@ -104,7 +104,7 @@ describe('control-plane replicas on etcd', () => {
     after(async () => { await new Promise((r) => app.close(r)); });
 
     it('runs each check on exactly one replica, and another takes it over within 5 s of kill -9', async () => {
-      const client = new ControlPlaneClient(`${a.url},${b.url}`);
+      const client = adminClient(`${a.url},${b.url}`);
       for (let i = 0; i < 6; i += 1) {
         await client.register('checked', `c-${i}`, {
           address: '127.0.0.1',
@@ -130,7 +130,7 @@ describe('control-plane replicas on etcd', () => {
 
       // The survivor really probes them: a failing app turns every instance critical.
       healthStatus = 500;
-      const survivorClient = new ControlPlaneClient(survivor.url);
+      const survivorClient = adminClient(survivor.url);
       await waitFor('every instance critical', async () => (await survivorClient.instances('checked')).instances.every((i) => i.status === 'critical'));
       healthStatus = 200;
     });

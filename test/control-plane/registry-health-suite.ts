@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { killAll, type ServerProcess } from '../helpers/processes.js';
 import { collectEvents, type EventLog } from '../helpers/registry-client.js';
@@ -32,7 +33,7 @@ export function registryHealthSuite(backend: string, start: StartControlPlane): 
 
     before(async () => {
       server = await start('heartbeat');
-      client = new ControlPlaneClient(server.url);
+      client = adminClient(server.url);
       const { revision } = await client.services();
       watch = collectEvents(server.url, { service: 'my-service', after: revision });
       for (const [i, id] of ['a', 'b', 'c'].entries()) {
@@ -97,7 +98,7 @@ export function registryHealthSuite(backend: string, start: StartControlPlane): 
 
     it('deregisters after deregisterCriticalAfter, with a watch event, and spares one that recovers', async () => {
       const server = await start('reaper');
-      const client = new ControlPlaneClient(server.url);
+      const client = adminClient(server.url);
       const watch = collectEvents(server.url, { service: 'flaky', after: (await client.services()).revision });
       await client.register('flaky', 'gone', { address: '127.0.0.1', port: 9100, ttl: '500ms', deregisterCriticalAfter: '1s' });
       await client.register('flaky', 'back', { address: '127.0.0.1', port: 9101, ttl: '500ms', deregisterCriticalAfter: '1s' });
@@ -131,7 +132,7 @@ export function registryHealthSuite(backend: string, start: StartControlPlane): 
       });
       await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
       server = await start('active-check');
-      client = new ControlPlaneClient(server.url);
+      client = adminClient(server.url);
       watch = collectEvents(server.url, { service: 'web', after: (await client.services()).revision });
       await client.register('web', 'web-1', {
         address: '127.0.0.1',

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import type { RegistryEvent } from '../../src/registry/types.js';
 import { killAll, startServer, tempDir } from '../helpers/processes.js';
 import { collectEvents } from '../helpers/registry-client.js';
@@ -17,7 +17,7 @@ describe('control plane crash and restart', () => {
 
   it('keeps every registration and the revision, and a watcher resumes exactly', async () => {
     const first = await startServer(dir.path);
-    const client1 = new ControlPlaneClient(first.url);
+    const client1 = adminClient(first.url);
     const startRevision = (await client1.services()).revision;
     const watch1 = collectEvents(first.url, { after: startRevision });
 
@@ -40,7 +40,7 @@ describe('control plane crash and restart', () => {
     const lastSeen = seenBeforeCrash.at(-1)?.revision ?? startRevision;
 
     const second = await startServer(dir.path);
-    const client2 = new ControlPlaneClient(second.url);
+    const client2 = adminClient(second.url);
     const alpha = await client2.instances('alpha');
     const beta = await client2.instances('beta');
     const ids = [...alpha.instances, ...beta.instances].map((i) => i.id).sort();

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import { TrellisError } from '../../src/errors.js';
 import { killAll, startServer, tempDir } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -17,7 +17,7 @@ describe('watch idle timeout', () => {
   it('stays open on keep-alives, and fails soon after the control plane freezes', async () => {
     const server = await startServer(dir.path, ['--watch-keepalive', '100']);
     after(() => { server.child.kill('SIGCONT'); });
-    const client = new ControlPlaneClient(server.url);
+    const client = adminClient(server.url);
     const events: string[] = [];
     let ended: unknown = 'open';
     const watching = client.watch({ service: 'idle', idleTimeoutMs: 600 }, (e) => events.push(e.id))

@@ -2,7 +2,8 @@
  * The dashboard in a real browser (Debian's chromium, driven by playwright-core, headless)
  * on a running `trellis up` mesh: every service is drawn with an edge from the caller to
  * my-service, figures arrive live, and a replica whose app is killed turns red within 2 s
- * without a reload. A screenshot is kept in dist/test-artifacts/ (copied to docs/).
+ * without a reload. Without a token the page says it needs one; `trellis dashboard` prints the URL
+ * (a read-only token in its fragment) that lets it in. A screenshot is kept in dist/test-artifacts/ (copied to docs/).
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,9 +11,8 @@ import { dirname, join, resolve } from 'node:path';
 import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
-import type { MeshSummary } from '../../src/mesh/summary.js';
-import { tempDir } from '../helpers/processes.js';
-import { killSpawned, spawnCli } from '../mesh/spawn.js';
+import { runCli, tempDir } from '../helpers/processes.js';
+import { killSpawned, meshSummary, spawnCli } from '../mesh/spawn.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const hello = resolve(here, '../../examples/hello');
@@ -40,14 +40,32 @@ it('shows every service and the caller → my-service edge live, and a killed re
     upstreams: [my-service]
 `);
   const up = spawnCli(['up', file, '--json', '--listen', '127.0.0.1:0', '--dns', 'off']);
-  const summary = JSON.parse(await up.line(/"kind":"summary"/, 60_000)) as MeshSummary & { kind: 'summary' };
+  const summary = await meshSummary(up);
   pids.push(...summary.replicas.flatMap((r) => [r.pid, r.appPid]));
 
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true });
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
+
+  // Without a token: the page says it needs one, and the event stream is refused.
   await page.goto(`${summary.controlPlane}/dashboard/`);
+  await page.locator('#needs-token:not([hidden])').waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#connection').getAttribute('data-state'), 'needs-token');
+  assert.match(await page.locator('#needs-token').textContent() ?? '', /needs a token[\s\S]*trellis dashboard/);
+  const events = await fetch(`${summary.controlPlane}/v1/dashboard/events`);
+  assert.equal(events.status, 401);
+  assert.equal((await events.json() as { error: { code: string } }).error.code, 'TRELLIS_ERR_TOKEN_MISSING');
+
+  // `trellis dashboard` prints a URL with a read-only token in its fragment; the page trades it for a cookie.
+  const printed = await runCli(['dashboard', '--control-plane', summary.controlPlane]);
+  assert.equal(printed.code, 0, printed.stderr);
+  const url = printed.stdout.trim();
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/dashboard\/#token=trellis-read\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
+  await page.goto(url);
+  await page.waitForFunction(() => !location.hash.includes('token='), undefined, { timeout: 10_000 });
+  const cookies = await page.context().cookies();
+  assert.ok(cookies.some((c) => c.name === 'trellis_dashboard' && c.httpOnly && c.sameSite === 'Strict'), JSON.stringify(cookies.map((c) => ({ ...c, value: '…' }))));
 
   // Every service, each replica passing, and the edge with traffic on it.
   await page.locator('#graph [data-service="my-service"][data-health="passing"]').waitFor({ timeout: 30_000 });

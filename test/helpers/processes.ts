@@ -1,11 +1,11 @@
 /** Real processes for tests: the trellis CLI from dist/, killed in after(). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { adminHeaders, rememberAdminToken } from './tokens.js';
+import { adminEnv, adminHeaders, rememberServer } from './tokens.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/src/cli/main.js, from dist/test/helpers. */
@@ -32,10 +32,18 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run the CLI to completion. */
+/** The admin token for a CLI call with --control-plane, unless the call names a token itself (TRELLIS_ADMIN_TOKEN, TRELLIS_TOKEN). */
+export function cliTokenEnv(args: readonly string[], env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if ('TRELLIS_ADMIN_TOKEN' in env || 'TRELLIS_TOKEN' in env) return env;
+  const at = args.indexOf('--control-plane');
+  const controlPlane = at < 0 ? undefined : args[at + 1]?.split(',')[0];
+  return controlPlane === undefined ? env : { ...adminEnv(controlPlane), ...env };
+}
+
+/** Run the CLI to completion (with the admin token of its --control-plane unless `env` names a token). */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...cliTokenEnv(args, env) }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -75,10 +83,9 @@ export function startServer(dataDir: string, extraArgs: string[] = []): Promise<
       try { parsed = JSON.parse(line) as ReadyLine; } catch { return; }
       if (parsed.msg !== 'control plane ready' || parsed.api === undefined) return;
       clearTimeout(timer);
-      // Written at the first start of this data dir (and kept): administrative calls need it.
-      try {
-        rememberAdminToken(parsed.api, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
-      } catch { /* a data dir from before admin tokens */ }
+      // Every API call needs a token: the helpers send this control plane's admin token (from its data dir, or a replica's on the same store).
+      const flag = (name: string): string => extraArgs[extraArgs.indexOf(name) + 1] ?? '';
+      rememberServer(parsed.api, dataDir, extraArgs.includes('--store') ? `${flag('--store')} ${flag('--etcd-prefix')}` : dataDir);
       resolvePromise({
         url: parsed.api,
         dnsPort: Number(parsed.dns?.split(':').pop()),
@@ -96,9 +103,17 @@ export function startServer(dataDir: string, extraArgs: string[] = []): Promise<
 
 export interface ApiErrorBody { error: { code: string; message: string; field?: string } }
 
-/** JSON over HTTP with the platform's fetch (a real client). */
+/** Headers for `api` that send no token at all. */
+export const NO_TOKEN: Readonly<Record<string, string>> = Object.freeze({ authorization: '' });
+
+/**
+ * JSON over HTTP with the platform's fetch (a real client). It sends the control plane's admin
+ * token unless `headers` has an authorization of its own (NO_TOKEN: none).
+ */
 export async function api<T = ApiErrorBody>(url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: T }> {
-  const init: RequestInit = { method, headers: { ...headers } };
+  const { authorization, ...rest } = headers;
+  const auth = authorization === undefined ? adminHeaders(new URL(url).origin) : authorization === '' ? {} : { authorization };
+  const init: RequestInit = { method, headers: { ...rest, ...auth } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)['content-type'] ??= 'application/json';

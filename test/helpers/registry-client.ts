@@ -1,5 +1,5 @@
 /** Test-side helpers over the shipped API client. */
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from './tokens.js';
 import type { RegistryEvent } from '../../src/registry/types.js';
 
 export interface EventLog {
@@ -13,7 +13,7 @@ export interface EventLog {
 export function collectEvents(url: string, options: { service?: string; after?: number } = {}): EventLog {
   const controller = new AbortController();
   const events: RegistryEvent[] = [];
-  const done = new ControlPlaneClient(url)
+  const done = adminClient(url)
     .watch({ ...options, signal: controller.signal }, (e) => events.push(e))
     .catch((err: unknown) => err);
   return { events, done, stop: () => controller.abort() };

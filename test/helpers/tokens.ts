@@ -1,22 +1,66 @@
-/** Join tokens for test sidecars: minted through the control plane's API with its admin token, as an operator would. */
+/**
+ * Tokens for tests. Every API call needs one: the helpers send the control plane's admin token
+ * by default (read from its data dir), and give every test sidecar a join token minted through
+ * the API, as an operator would.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ControlPlaneClient, parseControlPlanes } from '../../src/cli/client.js';
 
 const adminTokens = new Map<string, string>();
+/** Control planes whose admin token is in a data dir, and the store they share (replicas on one etcd share one token). */
+const servers = new Map<string, { dataDir: string; store: string }>();
 
-/** startServer records each control plane's admin token (from its data dir) here. */
+/** Record a control plane's admin token. */
 export function rememberAdminToken(controlPlane: string, token: string): void {
   adminTokens.set(controlPlane, token);
 }
 
-/** `Authorization` for administrative calls to `controlPlane`. */
+/** startServer records each control plane here: its admin token is read from `<dataDir>/admin-token` when first needed. */
+export function rememberServer(controlPlane: string, dataDir: string, store: string): void {
+  servers.set(controlPlane, { dataDir, store });
+}
+
+function readAdminToken(dataDir: string): string | undefined {
+  try {
+    return readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The admin token of the control plane at `controlPlane` (an origin), or of a replica on the same store. */
+export function adminToken(controlPlane: string): string | undefined {
+  const known = adminTokens.get(controlPlane);
+  if (known !== undefined) return known;
+  const server = servers.get(controlPlane);
+  if (server === undefined) return undefined;
+  const own = readAdminToken(server.dataDir);
+  if (own !== undefined) return own;
+  for (const other of servers.values()) {
+    if (other.store !== server.store) continue;
+    const theirs = readAdminToken(other.dataDir);
+    if (theirs !== undefined) return theirs;
+  }
+  return undefined;
+}
+
+/** `Authorization` with the admin token of `controlPlane`. */
 export function adminHeaders(controlPlane: string): Record<string, string> {
-  const token = adminTokens.get(controlPlane);
+  const token = adminToken(controlPlane);
   return token === undefined ? {} : { authorization: `Bearer ${token}` };
 }
 
 /** TRELLIS_ADMIN_TOKEN for a CLI call to `controlPlane`. */
 export function adminEnv(controlPlane: string): Record<string, string> {
-  const token = adminTokens.get(controlPlane);
+  const token = adminToken(controlPlane);
   return token === undefined ? {} : { TRELLIS_ADMIN_TOKEN: token };
+}
+
+/** The API client with the admin token of the (first) control plane named. */
+export function adminClient(controlPlanes: string | readonly string[]): ControlPlaneClient {
+  const first = parseControlPlanes(controlPlanes)[0] ?? '';
+  return new ControlPlaneClient(controlPlanes, () => adminToken(first));
 }
 
 const minted = new Map<string, Promise<string>>();
@@ -53,10 +97,10 @@ export function flagValue(args: readonly string[], flag: string): string | undef
   return at < 0 ? undefined : args[at + 1];
 }
 
-/** TRELLIS_TOKEN for a `trellis run|proxy` argument list (its --service and --control-plane), unless it runs with --mtls off. */
+/** TRELLIS_TOKEN for a `trellis run|proxy` argument list (its --service and --control-plane): every sidecar needs one. */
 export async function tokenEnv(args: readonly string[]): Promise<Record<string, string>> {
   const service = flagValue(args, '--service');
   const controlPlane = flagValue(args, '--control-plane');
-  if (service === undefined || controlPlane === undefined || flagValue(args, '--mtls') === 'off') return {};
+  if (service === undefined || controlPlane === undefined) return {};
   return { TRELLIS_TOKEN: await mintToken(controlPlane, service) };
 }

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ControlPlaneClient } from '../../src/cli/client.js';
 import { killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
-import { tokenEnv } from '../helpers/tokens.js';
+import { adminClient, tokenEnv } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { killSpawned, spawnCli } from './spawn.js';
 
@@ -20,7 +20,7 @@ let client: ControlPlaneClient;
 
 before(async () => {
   server = await startServer(join(dir.path, 'data'), ['--dns', 'off']);
-  client = new ControlPlaneClient(server.url);
+  client = adminClient(server.url);
 });
 after(() => { killSpawned(); killAll(); dir.remove(); });
 

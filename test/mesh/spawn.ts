@@ -1,7 +1,9 @@
 /** A long-running CLI process whose output the test follows line by line. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { CLI } from '../helpers/processes.js';
+import { CLI, cliTokenEnv } from '../helpers/processes.js';
+import type { MeshSummary } from '../../src/mesh/summary.js';
+import { rememberServer } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 
 export interface CliProcess {
@@ -20,7 +22,7 @@ const started = new Set<ChildProcess>();
 
 export function spawnCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: options.cwd, env: { ...process.env, ...cliTokenEnv(args, options.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   started.add(child);
   const lines: string[] = [];
@@ -35,6 +37,16 @@ export function spawnCli(args: string[], options: { cwd?: string; env?: NodeJS.P
     line: (pattern, timeoutMs = 20_000) => waitFor(`a line matching ${pattern}; output so far:\n${lines.join('\n')}\n`, () => lines.find((l) => pattern.test(l)), { timeoutMs }),
     exited,
   };
+}
+
+/**
+ * The summary `trellis up --json` prints once the mesh runs; the control plane's data dir (from
+ * its "control-plane" line) is remembered, so that the helpers send its admin token.
+ */
+export async function meshSummary(up: CliProcess, timeoutMs = 60_000): Promise<MeshSummary> {
+  const started = JSON.parse(await up.line(/"kind":"control-plane"/, timeoutMs)) as { url: string; dataDir: string };
+  rememberServer(started.url, started.dataDir, started.dataDir);
+  return JSON.parse(await up.line(/"kind":"summary"/, timeoutMs)) as MeshSummary;
 }
 
 /** SIGKILL every process spawned here that is still running, and the extra pids given (call from after()). */

@@ -7,12 +7,11 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ControlPlaneClient } from '../../src/cli/client.js';
-import type { MeshSummary } from '../../src/mesh/summary.js';
+import { adminClient } from '../helpers/tokens.js';
 import { freePort } from '../../src/run/free-port.js';
 import { tempDir } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { alive, killSpawned, spawnCli } from './spawn.js';
+import { alive, killSpawned, meshSummary, spawnCli } from './spawn.js';
 
 const hello = resolve(dirname(fileURLToPath(import.meta.url)), '../../examples/hello');
 const dir = tempDir('up');
@@ -35,12 +34,12 @@ it('starts the mesh, the caller reaches every replica, and SIGINT stops every pr
     upstreams: [my-service]
 `);
   const up = spawnCli(['up', file, '--json', '--listen', '127.0.0.1:0', '--dns', '127.0.0.1:0']);
-  const summary = JSON.parse(await up.line(/"kind":"summary"/, 60_000)) as MeshSummary & { kind: 'summary' };
+  const summary = await meshSummary(up);
   pids.push(...summary.replicas.flatMap((r) => [r.pid, r.appPid]));
   assert.deepEqual(summary.replicas.map((r) => r.id), ['my-service-1', 'my-service-2', 'caller-1']);
   assert.match(up.output(), /"kind":"starting","service":"my-service","index":2,"replicas":2/);
 
-  const client = new ControlPlaneClient(summary.controlPlane);
+  const client = adminClient(summary.controlPlane);
   const instances = await waitFor('both replicas passing', async () => {
     const list = (await client.instances('my-service', true)).instances;
     return list.length === 2 ? list : undefined;

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -37,7 +38,7 @@ describe('draining a replica', () => {
 
   before(async () => {
     server = await startServer(dir.path);
-    client = new ControlPlaneClient(server.url);
+    client = adminClient(server.url);
   });
 
   after(async () => {

@@ -43,10 +43,10 @@ export async function startApp(name: string, handle?: Handle): Promise<App> {
   };
 }
 
-/** A sidecar in this process with silent logs; unless its mtls mode is off, with a join token minted for its service. */
+/** A sidecar in this process with silent logs, with a join token minted for its service. */
 export async function sidecar(config: SidecarConfigInput, logger: Logger = quiet): Promise<Sidecar> {
-  const token = config.mtls?.mode === 'off' ? undefined : await mintToken(config.controlPlane ?? DEFAULT_CONTROL_PLANE, config.service);
-  return startSidecar({ config, logger, ...(token === undefined ? {} : { token }) });
+  const token = await mintToken(config.controlPlane ?? DEFAULT_CONTROL_PLANE, config.service);
+  return startSidecar({ config, logger, token });
 }
 
 /** A replica: `app` behind a sidecar registered as `service`, id `<service>-<app name>`. */

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { formatHostPort, type HostPort } from '../../src/util/host-port.js';
 import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
@@ -110,12 +110,12 @@ describe('routing and bad input at the outbound side', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const deadPort = (closed.address() as { port: number }).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    await new ControlPlaneClient(server.url).register('echo', 'echo-dead', { address: '127.0.0.1', port: deadPort });
+    await adminClient(server.url).register('echo', 'echo-dead', { address: '127.0.0.1', port: deadPort });
     await endpointsReached(caller, 'echo', 2);
     const port = caller.upstreamPorts['echo'];
     assert.ok(port !== undefined);
     for (let i = 0; i < 4; i += 1) assert.equal(await raw(port, `hello ${i}`, true), `hello ${i}`);
-    await new ControlPlaneClient(server.url).deregister('echo', 'echo-dead');
+    await adminClient(server.url).deregister('echo', 'echo-dead');
   });
 
   it('answers an unknown service with 404 NO_ROUTE naming it', async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminApi as api, api as rawApi, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { adminApi as api, api as rawApi, killAll, NO_TOKEN, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminEnv } from '../helpers/tokens.js';
 
 interface PolicyList { policies: Array<{ name: string; service: string; revision: number }>; revision: number }
@@ -28,15 +28,20 @@ describe('authorization policy: API and CLI', () => {
   before(async () => { server = await startServer(dir.path, ['--dns', 'off']); });
   after(() => { killAll(); dir.remove(); });
 
-  it('policy writes are administrative: no admin token, 401 and nothing stored; reads and check stay open', async () => {
-    const refused = await rawApi(`${server.url}/v1/policies/sneaky`, 'PUT', { service: 'b', default: 'allow' });
+  it('policy writes are administrative: no token, 401 and nothing stored; a read-only token reads and checks but writes nothing', async () => {
+    const refused = await rawApi(`${server.url}/v1/policies/sneaky`, 'PUT', { service: 'b', default: 'allow' }, NO_TOKEN);
     assert.equal(refused.status, 401);
     assert.equal(refused.json.error.code, 'TRELLIS_ERR_TOKEN_MISSING');
     const wrong = await rawApi(`${server.url}/v1/policies/sneaky`, 'DELETE', undefined, { authorization: 'Bearer not-the-admin-token' });
     assert.equal(wrong.status, 401);
-    assert.equal((await rawApi(`${server.url}/v1/policies/sneaky`)).status, 404);
-    assert.equal((await rawApi(`${server.url}/v1/policies`)).status, 200);
-    assert.equal((await rawApi(`${server.url}/v1/policies/check`, 'POST', { from: 'a', to: 'b' })).status, 200);
+    const read = await api<{ token: string }>(`${server.url}/v1/tokens`, 'POST', { readOnly: true });
+    const reader = { authorization: `Bearer ${read.json.token}` };
+    const readerWrite = await rawApi(`${server.url}/v1/policies/sneaky`, 'PUT', { service: 'b', default: 'allow' }, reader);
+    assert.equal(readerWrite.status, 403);
+    assert.equal(readerWrite.json.error.code, 'TRELLIS_ERR_PERMISSION_DENIED');
+    assert.equal((await rawApi(`${server.url}/v1/policies/sneaky`, 'GET', undefined, reader)).status, 404);
+    assert.equal((await rawApi(`${server.url}/v1/policies`, 'GET', undefined, reader)).status, 200);
+    assert.equal((await rawApi(`${server.url}/v1/policies/check`, 'POST', { from: 'a', to: 'b' }, reader)).status, 200);
   });
 
   it('put creates then replaces; get, list by service, delete', async () => {

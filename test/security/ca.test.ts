@@ -10,7 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { api, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { api, killAll, NO_TOKEN, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminEnv, adminHeaders, mintNewToken } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { foreignCertificate, opensslCsr, run, sign } from './helpers.js';
@@ -148,17 +148,18 @@ describe('the CA and join tokens', () => {
     await again.kill();
   });
 
-  it('administrative calls need the admin token (401 TOKEN_MISSING / TOKEN_INVALID)', async () => {
-    const missing = await api(`${server.url}/v1/tokens`, 'POST', { service: 'c' });
+  it('administrative calls need the admin token (401 TOKEN_MISSING / TOKEN_INVALID, 403 for another valid token)', async () => {
+    const missing = await api(`${server.url}/v1/tokens`, 'POST', { service: 'c' }, NO_TOKEN);
     assert.equal(missing.status, 401);
     assert.equal(missing.json.error.code, 'TRELLIS_ERR_TOKEN_MISSING');
     const wrong = await api(`${server.url}/v1/tokens`, 'POST', { service: 'c' }, { authorization: 'Bearer trellis-admin.not-it' });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.json.error.code, 'TRELLIS_ERR_TOKEN_INVALID');
-    assert.equal((await api(`${server.url}/v1/tokens`)).status, 401);
-    assert.equal((await api(`${server.url}/v1/ca/rotate`, 'POST', {})).status, 401);
+    assert.equal((await api(`${server.url}/v1/tokens`, 'GET', undefined, NO_TOKEN)).status, 401);
+    assert.equal((await api(`${server.url}/v1/ca/rotate`, 'POST', {}, NO_TOKEN)).status, 401);
     const withJoinToken = await api(`${server.url}/v1/tokens`, 'POST', { service: 'c' }, { authorization: `Bearer ${await mintNewToken(server.url, 'c')}` });
-    assert.equal(withJoinToken.status, 401, 'a join token is not an admin token');
+    assert.equal(withJoinToken.status, 403, 'a join token is not an admin token');
+    assert.equal(withJoinToken.json.error.code, 'TRELLIS_ERR_PERMISSION_DENIED');
     assert.equal((await api(`${server.url}/v1/tokens`, 'POST', { service: 'c' }, adminHeaders(server.url))).status, 201);
   });
 

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -139,7 +139,7 @@ describe('mutual TLS at the inbound port', () => {
   it('the calling side refuses a peer that is not the service it meant to call', async () => {
     // An instance registered as "pay" whose address is b's sidecar: b presents svc/b, not svc/pay.
     assert.ok(b.inbound !== undefined);
-    await new ControlPlaneClient(server.url).register('pay', 'pay-impostor', { address: '127.0.0.1', port: b.inbound.port, ttl: 60_000 });
+    await adminClient(server.url).register('pay', 'pay-impostor', { address: '127.0.0.1', port: b.inbound.port, ttl: 60_000 });
     const payer = await sidecar({ service: 'payer', controlPlane: server.url, upstreams: [{ service: 'pay', retry: { maxAttempts: 1 } }] });
     sidecars.push(payer);
     await endpointsReached(payer, 'pay', 1);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js';
 import { killAll, runCli, startServer, tempDir } from '../helpers/processes.js';
 
@@ -39,7 +39,7 @@ describe('etcd with authentication', () => {
     process.env['TRELLIS_ETCD_PASSWORD'] = PASSWORD;
     try {
       const server = await startServer(dir.path, ['--store', cluster.url, '--etcd-user', 'root']);
-      const client = new ControlPlaneClient(server.url);
+      const client = adminClient(server.url);
       await client.register('secure', 's-1', { address: '127.0.0.1', port: 9001, ttl: '5s' });
       await client.heartbeat('secure', 's-1');
       assert.deepEqual((await client.instances('secure')).instances.map((i) => [i.id, i.status]), [['s-1', 'passing']]);

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { adminClient } from '../helpers/tokens.js';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js';
 import { killAll, startServer, tempDir } from '../helpers/processes.js';
 
@@ -44,7 +44,7 @@ describe('etcd over TLS with client certificates', () => {
   it('serves with --etcd-ca, --etcd-cert and --etcd-key', async () => {
     assert.ok(cluster.members.every((m) => m.clientUrl.startsWith('https://')));
     const server = await startServer(dir.path, ['--store', cluster.url, '--etcd-ca', files.ca, '--etcd-cert', files.cert, '--etcd-key', files.key]);
-    const client = new ControlPlaneClient(server.url);
+    const client = adminClient(server.url);
     await client.register('tls', 't-1', { address: '127.0.0.1', port: 9001 });
     assert.deepEqual((await client.instances('tls')).instances.map((i) => i.id), ['t-1']);
     assert.equal((await client.status()).store['backend'], 'etcd');

@@ -11,6 +11,7 @@ import type { Sidecar } from '../../src/proxy/sidecar.js';
 import type { ServiceStats } from '../../src/telemetry/aggregate.js';
 import { runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
+import { adminHeaders } from '../helpers/tokens.js';
 import { endpointsReached, replica, send, sidecar, startApp, tearDown, url, type App } from '../proxy/helpers.js';
 import { metricValue } from './prometheus.js';
 
@@ -110,8 +111,8 @@ it('trellis top prints a frame with services and edges; trellis dashboard prints
 
   const dashboard = await runCli(['dashboard', '--control-plane', server.url]);
   assert.equal(dashboard.code, 0, dashboard.stderr);
-  assert.equal(dashboard.stdout.trim(), `${server.url}/dashboard/`);
-  const page = await fetch(dashboard.stdout.trim());
+  assert.match(dashboard.stdout.trim(), new RegExp(`^${server.url}/dashboard/#token=trellis-read\\.[0-9a-f]{16}\\.[A-Za-z0-9_-]{43}$`));
+  const page = await fetch(dashboard.stdout.trim().split('#')[0] ?? '');
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<svg id="graph"/);
   assert.equal((await fetch(`${server.url}/dashboard/..%2Fpackage.json`)).status, 404);
@@ -121,16 +122,16 @@ it('refuses a malformed report, naming the field, and keeps serving', async () =
   const report = await (await fetch(`http://127.0.0.1:${callee.admin.port}/status`)).json();
   assert.ok(report !== undefined);
   const bad = await fetch(`${server.url}/v1/telemetry/orders/orders-one`, {
-    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ at: 'yesterday' }),
+    method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders(server.url) }, body: JSON.stringify({ at: 'yesterday' }),
   });
   assert.equal(bad.status, 400);
   const body = await bad.json() as { error: { code: string; field?: string } };
   assert.equal(body.error.code, 'TRELLIS_ERR_VALIDATION');
   assert.equal(body.error.field, 'at');
-  const badName = await fetch(`${server.url}/v1/telemetry/Not_A_Service/x`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const badName = await fetch(`${server.url}/v1/telemetry/Not_A_Service/x`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders(server.url) }, body: '{}' });
   assert.equal(badName.status, 400);
   assert.equal((await badName.json() as { error: { field?: string } }).error.field, 'service');
-  assert.equal((await fetch(`${server.url}/v1/stat`)).status, 200);
+  assert.equal((await fetch(`${server.url}/v1/stat`, { headers: adminHeaders(server.url) })).status, 200);
 });
 
 it('serves the control plane\'s own metrics: reports received, sidecars reporting, instances', async () => {

@@ -3,10 +3,12 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Registry } from '../../registry/registry.js';
 import type { PolicyStore } from '../../security/authz/store.js';
 import { Limits } from '../../registry/limits.js';
+import { requireTokens } from './auth.js';
 import { routeNotFound, sendError } from './errors.js';
 import { policyRoutes } from './policies.js';
 import { securityRoutes, type SecurityRouteOptions } from './security.js';
 import { servicesRoutes } from './services.js';
+import { sessionRoutes } from './sessions.js';
 import { statusRoutes, type ReplicaStatus } from './status.js';
 import { watchRoutes, type WatchRouteOptions } from './watch.js';
 import type { Logger } from 'pino';
@@ -42,12 +44,15 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err, request, reply) => sendError(reply, request, err));
   app.setNotFoundHandler((request, reply) => sendError(reply, request, routeNotFound(request.method, request.url)));
+  // Every call needs a token unless its route says otherwise (default deny): docs/security.md.
+  requireTokens(app, options.security.authenticator);
   metricsRoutes(app, options.registry, options.telemetry);
   statusRoutes(app, options.registry, Date.now(), options.replica);
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
-  if (options.policies !== undefined) policyRoutes(app, options.policies, options.security.admin, options.watch);
+  if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);
   securityRoutes(app, options.security);
+  sessionRoutes(app, options.security.sessions);
   if (options.telemetry !== undefined) {
     telemetryRoutes(app, options.registry, options.telemetry);
     dashboardRoutes(app, options.registry, options.telemetry, options.logger as Logger);

@@ -19,6 +19,7 @@ import type { TelemetryCollector } from '../../telemetry/collector.js';
 import { Departures, type Departure } from '../../telemetry/departures.js';
 import type { StoredReport } from '../../telemetry/snapshot.js';
 import { formatDuration } from '../../util/duration.js';
+import { access } from './auth.js';
 import { knownServices, parseWindow } from './telemetry.js';
 
 /** dist/src/control-plane/api → the repository's dashboard/. */
@@ -76,8 +77,8 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
   };
   app.addHook('onClose', async () => { if (departures !== undefined) (await departures).close(); });
 
-  app.get('/dashboard', async (_request, reply) => reply.redirect('/dashboard/'));
-  app.get<{ Params: { file?: string } }>('/dashboard/:file', async (request, reply) => {
+  app.get('/dashboard', access('open'), async (_request, reply) => reply.redirect('/dashboard/'));
+  app.get<{ Params: { file?: string } }>('/dashboard/:file', access('open'), async (request, reply) => {
     const file = request.params.file === undefined || request.params.file === '' ? 'index.html' : request.params.file;
     if (!FILE_NAME.test(file)) throw new TrellisError(ErrorCodes.NOT_FOUND, `no dashboard file ${JSON.stringify(file)}`);
     let body: Buffer;
@@ -88,9 +89,9 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
     }
     return reply.header('content-type', CONTENT_TYPES[extname(file)] ?? 'application/octet-stream').header('cache-control', 'no-cache').send(body);
   });
-  app.get('/dashboard/', async (_request, reply) => reply.redirect('/dashboard/index.html'));
+  app.get('/dashboard/', access('open'), async (_request, reply) => reply.redirect('/dashboard/index.html'));
 
-  app.get<{ Querystring: { window?: string } }>('/v1/dashboard/events', async (request, reply) => {
+  app.get<{ Querystring: { window?: string } }>('/v1/dashboard/events', access('observe'), async (request, reply) => {
     const window = request.query.window ?? DASHBOARD_WINDOW;
     parseWindow(window);
     const departed = await departuresStarted();

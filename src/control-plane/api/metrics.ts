@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Registry as ServiceRegistry } from '../../registry/registry.js';
 import type { TelemetryCollector } from '../../telemetry/collector.js';
+import { access } from './auth.js';
 
 const STREAM_ROUTES: Readonly<Record<string, string>> = { '/v1/watch': 'watch', '/v1/dashboard/events': 'dashboard' };
 
@@ -51,5 +52,5 @@ export function metricsRoutes(app: FastifyInstance, registry: ServiceRegistry, c
     requests.inc({ route, method: request.method, status_code: String(reply.statusCode) });
     latency.observe({ route, method: request.method }, reply.elapsedTime);
   });
-  app.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.metrics()));
+  app.get('/metrics', access('open'), async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.metrics()));
 }

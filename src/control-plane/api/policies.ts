@@ -5,22 +5,21 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { PolicyEvent, PolicyStore } from '../../security/authz/store.js';
-import type { AdminToken } from '../../security/tokens/admin-token.js';
-import { adminOnly } from './auth.js';
+import { access } from './auth.js';
 import { streamEvents, type EventStreamOptions } from './event-stream.js';
 
 interface NameParams { name: string }
 
-/** Reads and `check` are open; writes need the admin token. */
-export function policyRoutes(app: FastifyInstance, policies: PolicyStore, admin: AdminToken, watch: EventStreamOptions = {}): void {
-  const adminCall = adminOnly(admin);
-  app.get<{ Querystring: { service?: string } }>('/v1/policies', async (request) => policies.list(request.query.service));
+/** Reads and watches are discovery (sidecars follow their policies), `check` is observation, writes need the admin token. */
+export function policyRoutes(app: FastifyInstance, policies: PolicyStore, watch: EventStreamOptions = {}): void {
+  const adminCall = access('admin');
+  app.get<{ Querystring: { service?: string } }>('/v1/policies', access('discovery'), async (request) => policies.list(request.query.service));
 
   app.put('/v1/policies', adminCall, async (request) => policies.apply(request.body));
 
-  app.post('/v1/policies/check', async (request) => policies.check(request.body));
+  app.post('/v1/policies/check', access('observe'), async (request) => policies.check(request.body));
 
-  app.get<{ Params: NameParams }>('/v1/policies/:name', async (request) => {
+  app.get<{ Params: NameParams }>('/v1/policies/:name', access('discovery'), async (request) => {
     const policy = await policies.get(request.params.name);
     return { policy, revision: policy.revision };
   });
@@ -32,7 +31,7 @@ export function policyRoutes(app: FastifyInstance, policies: PolicyStore, admin:
 
   app.delete<{ Params: NameParams }>('/v1/policies/:name', adminCall, async (request) => policies.delete(request.params.name));
 
-  app.get<{ Querystring: { service?: string; after?: string; format?: string } }>('/v1/watch/policies', async (request, reply) => {
+  app.get<{ Querystring: { service?: string; after?: string; format?: string } }>('/v1/watch/policies', access('discovery'), async (request, reply) => {
     const { service } = request.query;
     await streamEvents<PolicyEvent>(request, reply, watch, async () => (await policies.list(service)).revision,
       (afterRevision, sink) => policies.watch({ afterRevision, ...(service === undefined ? {} : { service }) }, sink));

@@ -4,23 +4,25 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, TrellisError } from '../../errors.js';
-import { adminOnly, bearer } from './auth.js';
+import { access, bearer } from './auth.js';
 import type { CertificateAuthority } from '../../security/ca/authority.js';
 import type { CertificateIssuer } from '../../security/ca/issuer.js';
-import type { AdminToken } from '../../security/tokens/admin-token.js';
+import type { Authenticator } from '../../security/access/authenticator.js';
 import type { JoinTokens } from '../../security/tokens/join-tokens.js';
+import type { SessionTokens } from '../../security/tokens/sessions.js';
 
 export interface SecurityRouteOptions {
   readonly ca: CertificateAuthority;
   readonly issuer: CertificateIssuer;
   readonly tokens: JoinTokens;
-  readonly admin: AdminToken;
+  readonly sessions: SessionTokens;
+  readonly authenticator: Authenticator;
 }
 
 export function securityRoutes(app: FastifyInstance, options: SecurityRouteOptions): void {
-  const { ca, issuer, tokens, admin } = options;
+  const { ca, issuer, tokens } = options;
   /** Administrative calls need the admin token. */
-  const adminCall = adminOnly(admin);
+  const adminCall = access('admin');
 
   app.post('/v1/tokens', adminCall, async (request, reply) => reply.code(201).send(await tokens.create(request.body ?? {})));
   app.get('/v1/tokens', adminCall, async () => ({ tokens: await tokens.list() }));
@@ -31,8 +33,8 @@ export function securityRoutes(app: FastifyInstance, options: SecurityRouteOptio
     return { revoked: request.params.id };
   });
 
-  app.post('/v1/ca/sign', async (request) => issuer.issue(request.body, bearer(request)));
-  app.get('/v1/ca/bundle', async () => ({ trustDomain: ca.trustDomain, roots: await ca.trustBundle() }));
-  app.get('/v1/ca', async () => ({ ...(await ca.status()), issued: issuer.stats.issued, renewed: issuer.stats.renewed, refused: issuer.stats.refused }));
+  app.post('/v1/ca/sign', access('ca-sign'), async (request) => issuer.issue(request.body, bearer(request)));
+  app.get('/v1/ca/bundle', access('discovery'), async () => ({ trustDomain: ca.trustDomain, roots: await ca.trustBundle() }));
+  app.get('/v1/ca', access('observe'), async () => ({ ...(await ca.status()), issued: issuer.stats.issued, renewed: issuer.stats.renewed, refused: issuer.stats.refused }));
   app.post('/v1/ca/rotate', adminCall, async () => ca.rotate());
 }

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from '../../registry/registry.js';
 import { VERSION } from '../../version.js';
+import { access } from './auth.js';
 
 export interface ReplicaStatus {
   id: string;
@@ -14,11 +15,11 @@ export interface ReplicaStatus {
 }
 
 export function statusRoutes(app: FastifyInstance, registry: Registry, startedAt: number, replica?: () => ReplicaStatus | undefined): void {
-  app.get('/healthz', async () => {
+  app.get('/healthz', access('open'), async () => {
     await registry.store.status();
     return { status: 'ok' };
   });
-  app.get('/v1/status', async () => {
+  app.get('/v1/status', access('open'), async () => {
     const store = await registry.store.status();
     return { version: VERSION, uptimeMs: Date.now() - startedAt, store, revision: store.revision, replica: replica?.() ?? null };
   });

@@ -10,6 +10,7 @@ import type { CheckResults } from '../../telemetry/aggregate.js';
 import { MAX_WINDOW_MS, type TelemetryCollector } from '../../telemetry/collector.js';
 import { formatDuration, parseDuration } from '../../util/duration.js';
 import { parseOrThrow } from '../../util/validation.js';
+import { access } from './auth.js';
 
 export const DEFAULT_WINDOW = '1m';
 /** A report of a sidecar with many upstreams and callers is larger than a registration. */
@@ -32,14 +33,14 @@ export async function knownServices(registry: Registry): Promise<string[]> {
 }
 
 export function telemetryRoutes(app: FastifyInstance, registry: Registry, collector: TelemetryCollector): void {
-  app.put<{ Params: InstanceParams }>('/v1/telemetry/:service/:id', { bodyLimit: REPORT_BODY_LIMIT }, async (request) => {
+  app.put<{ Params: InstanceParams }>('/v1/telemetry/:service/:id', { bodyLimit: REPORT_BODY_LIMIT, ...access('report') }, async (request) => {
     await collector.accept(request.params.service, request.params.id, request.body);
     return { accepted: true };
   });
 
-  app.get('/v1/telemetry', async () => ({ sidecars: collector.latest() }));
+  app.get('/v1/telemetry', access('observe'), async () => ({ sidecars: collector.latest() }));
 
-  app.get<{ Querystring: WindowQuery }>('/v1/stat', async (request) => {
+  app.get<{ Querystring: WindowQuery }>('/v1/stat', access('observe'), async (request) => {
     const windowMs = parseWindow(request.query.window);
     const only = request.query.service;
     if (only !== undefined) parseOrThrow(serviceNameSchema, only, 'service');
@@ -50,12 +51,12 @@ export function telemetryRoutes(app: FastifyInstance, registry: Registry, collec
     return { window: formatDuration(windowMs), services };
   });
 
-  app.get<{ Querystring: WindowQuery }>('/v1/edges', async (request) => {
+  app.get<{ Querystring: WindowQuery }>('/v1/edges', access('observe'), async (request) => {
     const windowMs = parseWindow(request.query.window);
     return { window: formatDuration(windowMs), edges: collector.edges(windowMs) };
   });
 
-  app.get('/v1/check', async (): Promise<CheckResults> => {
+  app.get('/v1/check', access('observe'), async (): Promise<CheckResults> => {
     const checks = await collector.checks();
     return { ok: checks.every((c) => c.ok), checks, time: Date.now() };
   });

@@ -3,8 +3,12 @@
  * may have the identity its CSR names, then have the CA sign it.
  *
  *   first certificate: a join token (Authorization: Bearer) that allows exactly that identity
+ *                      (or a session of that service)
  *   renewal:           the current certificate (from a root still trusted, not expired, same
  *                      identity) and an ECDSA signature over the new CSR by its key
+ *
+ * Every answer also carries a new sidecar session for the identity's service, valid until the
+ * certificate expires (src/security/tokens/sessions.ts): the sidecar's API credential.
  *
  * Every refusal has its own code, a warning line that names the identity asked for and the
  * token's id (never its secret), and a counter.
@@ -14,8 +18,10 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ErrorCodes, TrellisError, isTrellisError } from '../../errors.js';
 import { durationField, parseOrThrow } from '../../util/validation.js';
-import { identityFromAltNames, spiffeId } from '../spiffe.js';
-import type { JoinTokens } from '../tokens/join-tokens.js';
+import type { Authenticator } from '../access/authenticator.js';
+import { describePrincipal } from '../access/permissions.js';
+import { identityFromAltNames, parseSpiffeId, spiffeId } from '../spiffe.js';
+import type { SessionGrant, SessionTokens } from '../tokens/sessions.js';
 import type { CertificateAuthority, SignedCertificate } from './authority.js';
 import { parseCsr } from './csr.js';
 
@@ -37,6 +43,8 @@ export interface IssuedCertificate {
   readonly notAfter: string;
   readonly trustDomain: string;
   readonly trustBundle: readonly string[];
+  /** A sidecar session for the identity's service, until the certificate expires: shown in this answer only. */
+  readonly session: SessionGrant;
 }
 
 /** Refusals by code, issued certificates, for the status and metrics. */
@@ -49,12 +57,14 @@ export class IssuerStats {
 export class CertificateIssuer {
   readonly stats = new IssuerStats();
   readonly #ca: CertificateAuthority;
-  readonly #tokens: JoinTokens;
+  readonly #authenticator: Authenticator;
+  readonly #sessions: SessionTokens;
   readonly #logger: Logger;
 
-  constructor(ca: CertificateAuthority, tokens: JoinTokens, logger: Logger) {
+  constructor(ca: CertificateAuthority, authenticator: Authenticator, sessions: SessionTokens, logger: Logger) {
     this.#ca = ca;
-    this.#tokens = tokens;
+    this.#authenticator = authenticator;
+    this.#sessions = sessions;
     this.#logger = logger;
   }
 
@@ -70,8 +80,12 @@ export class CertificateIssuer {
       const signed: SignedCertificate = await this.#ca.sign({ csrPem: request.csr, spiffeId: requested, lifetimeMs: request.lifetime });
       if (request.renew === undefined) this.stats.issued += 1;
       else this.stats.renewed += 1;
-      this.#logger.info({ spiffeId: requested, notAfter: signed.notAfter.toISOString(), renewal: request.renew !== undefined }, 'CA: certificate issued');
+      const identity = parseSpiffeId(signed.spiffeId);
+      if (identity === undefined) throw new TrellisError(ErrorCodes.CA, `the CA signed ${signed.spiffeId}, which is not a SPIFFE ID of ours`);
+      const session = await this.#sessions.issue(identity, signed.notAfter);
+      this.#logger.info({ spiffeId: requested, notAfter: signed.notAfter.toISOString(), renewal: request.renew !== undefined, sessionId: session.id }, 'CA: certificate issued');
       return {
+        session,
         certificate: signed.certificatePem,
         spiffeId: signed.spiffeId,
         notBefore: signed.notBefore.toISOString(),
@@ -89,12 +103,19 @@ export class CertificateIssuer {
   }
 
   async #checkToken(bearer: string | undefined, requested: string): Promise<void> {
-    const token = await this.#tokens.verify(bearer);
-    const allowed = spiffeId(this.#ca.trustDomain, token.namespace, token.service);
+    if (bearer === undefined || bearer === '') {
+      throw new TrellisError(ErrorCodes.TOKEN_MISSING, 'a join token is required: send "Authorization: Bearer <token>" (make one with `trellis token create --service NAME`)');
+    }
+    const principal = await this.#authenticator.authenticate(bearer);
+    if (principal.kind !== 'sidecar') {
+      throw new TrellisError(ErrorCodes.IDENTITY_NOT_ALLOWED, `${describePrincipal(principal)} earns no certificate: a sidecar asks with a join token (\`trellis token create --service NAME\`)`,
+        principal.kind === 'read' ? { details: { tokenId: principal.tokenId } } : {});
+    }
+    const allowed = spiffeId(this.#ca.trustDomain, principal.namespace, principal.service);
     if (requested !== allowed) {
       throw new TrellisError(ErrorCodes.IDENTITY_NOT_ALLOWED,
-        `join token ${token.id} allows ${allowed}, not ${requested}: make a token for that service with \`trellis token create --service NAME\``,
-        { details: { tokenId: token.id } });
+        `${describePrincipal(principal)} allows ${allowed}, not ${requested}: make a token for that service with \`trellis token create --service NAME\``,
+        { details: { tokenId: principal.tokenId } });
     }
   }
 

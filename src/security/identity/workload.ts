@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { ControlPlaneClient, SignBody } from '../../cli/client.js';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
 import type { IssuedCertificate } from '../ca/issuer.js';
+import type { SessionGrant } from '../tokens/sessions.js';
 import { SIGNING_ALGORITHM, generateKeyPair, privateKeyPem, x509 } from '../crypto.js';
 
 /** Renew at this share of the certificate's life. */
@@ -36,6 +37,8 @@ export interface IdentityOptions {
   readonly token: string | undefined;
   readonly lifetimeMs: number;
   readonly logger: Logger;
+  /** Each signing answer carries a sidecar session for the API (valid until the certificate expires). */
+  readonly onSession?: (session: SessionGrant) => void;
 }
 
 export interface IdentityStatus {
@@ -133,7 +136,7 @@ export class WorkloadIdentity {
     let issued: IssuedCertificate;
     if (current === undefined) {
       issued = await options.client.signCertificate({ csr: csrPem, lifetime: options.lifetimeMs }, options.token);
-      return WorkloadIdentity.#certificate(issued, keyPem);
+      return WorkloadIdentity.#certificate(options, issued, keyPem);
     }
     const signer = createSign('sha256');
     signer.update(csrPem);
@@ -148,10 +151,12 @@ export class WorkloadIdentity {
       if (!isTrellisError(err) || err.code !== ErrorCodes.TOKEN_INVALID || options.token === undefined) throw err;
       issued = await options.client.signCertificate({ csr: csrPem, lifetime: options.lifetimeMs }, options.token);
     }
-    return WorkloadIdentity.#certificate(issued, keyPem);
+    return WorkloadIdentity.#certificate(options, issued, keyPem);
   }
 
-  static #certificate(issued: IssuedCertificate, keyPem: string): WorkloadCertificate {
+  static #certificate(options: IdentityOptions, issued: IssuedCertificate, keyPem: string): WorkloadCertificate {
+    // Older control planes answer without a session: the sidecar keeps its join token then.
+    if (issued.session !== undefined) options.onSession?.(issued.session);
     return Object.freeze({
       keyPem,
       certificatePem: issued.certificate,

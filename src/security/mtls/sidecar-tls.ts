@@ -8,6 +8,7 @@ import type { ControlPlaneClient } from '../../cli/client.js';
 import { ThrottledLog } from '../../dns/throttled-log.js';
 import type { Front } from '../../proxy/listeners/listener.js';
 import { WorkloadIdentity, type IdentityStatus } from '../identity/workload.js';
+import type { SessionGrant } from '../tokens/sessions.js';
 import { ClientTls } from './client.js';
 import type { MtlsMode } from './mode.js';
 import { inboundTlsFront } from './server.js';
@@ -44,6 +45,8 @@ export interface SidecarTlsOptions {
   readonly client: ControlPlaneClient;
   readonly token: string | undefined;
   readonly logger: Logger;
+  /** Called with the sidecar session every certificate comes with. */
+  readonly onSession: (session: SessionGrant) => void;
 }
 
 export async function startSidecarTls(options: SidecarTlsOptions): Promise<SidecarTls | undefined> {
@@ -57,6 +60,7 @@ export async function startSidecarTls(options: SidecarTlsOptions): Promise<Sidec
     token: options.token,
     lifetimeMs: config.certificateLifetimeMs,
     logger,
+    onSession: options.onSession,
   }, FIRST_CERTIFICATE_WAIT_MS);
   const stats = new TlsStats();
   // One throttle per reason: a flood of one kind does not hide the first of another.

@@ -1,35 +1,38 @@
 /**
- * Join tokens: how a sidecar earns its first certificate. A token allows one identity
- * (a service in a namespace) until it expires. It is shown once, when made; the store
- * keeps only its SHA-256 under /security/tokens/<id>:
+ * Tokens the admin makes (`POST /v1/tokens`, `trellis token create`), shown once when made;
+ * the store keeps only the SHA-256 of the secret under /security/tokens/<id>:
  *
- *     trellis-join.<id>.<secret>      id: 16 hex digits (names the record), secret: 32 random bytes, base64url
+ *   join tokens       trellis-join.<id>.<secret>  one identity (a service in a namespace): a sidecar
+ *                     of that service earns its first certificate and its session with it
+ *   read-only tokens  trellis-read.<id>.<secret>  reads the mesh (registry, policies, metrics,
+ *                     the dashboard) and writes nothing: for people and tools
  *
- * A missing, malformed, unknown, altered or expired token is refused with its own code;
- * the secret is never logged nor sent back.
+ * Both expire (default 1 h). A missing, malformed, unknown, altered or expired token is
+ * refused with its own code; the secret is never logged nor sent back.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ErrorCodes, TrellisError } from '../../errors.js';
-import { serviceNameSchema } from '../../registry/schema.js';
 import type { KvStore } from '../../store/types.js';
+import { serviceNameSchema } from '../../registry/schema.js';
 import { durationField, parseOrThrow } from '../../util/validation.js';
 import { DEFAULT_NAMESPACE } from '../spiffe.js';
+import { newSecret, type ParsedToken } from './secret.js';
+import { readStoredToken } from './stored-token.js';
 
 export const TOKENS_PREFIX = '/security/tokens/';
-const TOKEN_SHAPE = /^trellis-join\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
 const DAY_MS = 24 * 3_600_000;
 
 export interface JoinTokenRecord {
   readonly id: string;
-  readonly service: string;
-  readonly namespace: string;
+  /** join: a sidecar of `service`; read: read-only, no service. */
+  readonly kind: 'join' | 'read';
+  readonly service: string | null;
+  readonly namespace: string | null;
   readonly createdAt: string;
   readonly expiresAt: string;
 }
 
 interface StoredToken extends JoinTokenRecord {
-  /** SHA-256 of the secret, hex. */
   readonly hash: string;
 }
 
@@ -38,19 +41,29 @@ export interface NewJoinToken extends JoinTokenRecord {
   readonly token: string;
 }
 
+const namespaceSchema = z.string({ invalid_type_error: 'namespace must be a name such as default' })
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'namespace must be lower-case letters, digits and dashes, such as default');
+
 const createSchema = z.object({
-  service: serviceNameSchema,
-  namespace: z.string({ invalid_type_error: 'namespace must be a name such as default' })
-    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'namespace must be lower-case letters, digits and dashes, such as default').default(DEFAULT_NAMESPACE),
+  service: serviceNameSchema.optional(),
+  namespace: namespaceSchema.optional(),
+  readOnly: z.boolean({ invalid_type_error: 'readOnly must be true or false' }).optional(),
   ttl: durationField('ttl', 1_000, 365 * DAY_MS).default('1h'),
-}, { invalid_type_error: 'the body must be a JSON object such as {"service":"payments","ttl":"1h"}' }).strict();
+}, { invalid_type_error: 'the body must be a JSON object such as {"service":"payments","ttl":"1h"} or {"readOnly":true}' }).strict()
+  .superRefine((body, ctx) => {
+    if (body.readOnly === true && (body.service !== undefined || body.namespace !== undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['service'], message: 'a read-only token is for no service: give service or readOnly, not both' });
+    } else if (body.readOnly !== true && body.service === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['service'], message: 'service is required (the service a sidecar may be), or readOnly: true for a read-only token' });
+    }
+  });
 
-function sha256(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
-}
-
+/** A record written before kinds existed is a join token. */
 function publicPart(stored: StoredToken): JoinTokenRecord {
-  return { id: stored.id, service: stored.service, namespace: stored.namespace, createdAt: stored.createdAt, expiresAt: stored.expiresAt };
+  return {
+    id: stored.id, kind: stored.kind ?? 'join', service: stored.service ?? null, namespace: stored.namespace ?? null,
+    createdAt: stored.createdAt, expiresAt: stored.expiresAt,
+  };
 }
 
 export class JoinTokens {
@@ -64,37 +77,28 @@ export class JoinTokens {
 
   /** @throws TrellisError VALIDATION naming the field */
   async create(input: unknown): Promise<NewJoinToken> {
-    const { service, namespace, ttl } = parseOrThrow(createSchema, input);
-    const id = randomBytes(8).toString('hex');
-    const secret = randomBytes(32).toString('base64url');
+    const { service, namespace, readOnly, ttl } = parseOrThrow(createSchema, input);
+    const kind = readOnly === true ? 'read' : 'join';
+    const made = newSecret(kind);
     const now = this.#now();
     const stored: StoredToken = {
-      id, service, namespace, hash: sha256(secret),
+      id: made.id, kind, hash: made.hash,
+      service: service ?? null,
+      namespace: kind === 'join' ? namespace ?? DEFAULT_NAMESPACE : null,
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + ttl).toISOString(),
     };
-    await this.#store.put(`${TOKENS_PREFIX}${id}`, JSON.stringify(stored));
-    return { ...publicPart(stored), token: `trellis-join.${id}.${secret}` };
+    await this.#store.put(`${TOKENS_PREFIX}${made.id}`, JSON.stringify(stored));
+    return { ...publicPart(stored), token: made.token };
   }
 
-  /** The identity a token allows. @throws TrellisError TOKEN_MISSING / TOKEN_INVALID / TOKEN_EXPIRED */
-  async verify(token: string | undefined): Promise<JoinTokenRecord> {
-    if (token === undefined || token === '') {
-      throw new TrellisError(ErrorCodes.TOKEN_MISSING, 'a join token is required: send "Authorization: Bearer <token>" (make one with `trellis token create --service NAME`)');
+  /** The record of a join or read-only token. @throws TrellisError TOKEN_INVALID / TOKEN_EXPIRED */
+  async verify(parsed: ParsedToken): Promise<JoinTokenRecord> {
+    const record = publicPart(await readStoredToken<StoredToken>(this.#store, `${TOKENS_PREFIX}${parsed.id}`, parsed, this.#now()));
+    if (record.kind !== parsed.kind) {
+      throw new TrellisError(ErrorCodes.TOKEN_INVALID, `token ${parsed.id} is not a ${parsed.kind} token (altered): copy it whole, as it was printed`, { details: { tokenId: parsed.id } });
     }
-    const match = TOKEN_SHAPE.exec(token);
-    if (match === null) throw new TrellisError(ErrorCodes.TOKEN_INVALID, 'the join token is malformed (expected trellis-join.<id>.<secret>): copy it whole, as `trellis token create` printed it');
-    const [, id, secret] = match as unknown as [string, string, string];
-    const { kv } = await this.#store.get(`${TOKENS_PREFIX}${id}`);
-    const stored = kv === undefined ? undefined : JSON.parse(kv.value) as StoredToken;
-    const given = Buffer.from(sha256(secret), 'hex');
-    if (stored === undefined || !timingSafeEqual(given, Buffer.from(stored.hash, 'hex'))) {
-      throw new TrellisError(ErrorCodes.TOKEN_INVALID, `join token ${id} is not valid (unknown, revoked or altered): make a new one with \`trellis token create\``, { details: { tokenId: id } });
-    }
-    if (Date.parse(stored.expiresAt) <= this.#now()) {
-      throw new TrellisError(ErrorCodes.TOKEN_EXPIRED, `join token ${id} expired at ${stored.expiresAt}: make a new one with \`trellis token create\``, { details: { tokenId: id } });
-    }
-    return publicPart(stored);
+    return record;
   }
 
   async list(): Promise<JoinTokenRecord[]> {

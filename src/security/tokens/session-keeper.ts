@@ -1,0 +1,62 @@
+/**
+ * A sidecar without certificates (mTLS off) keeps its API access with sessions: at start it
+ * exchanges its join token for a session (`POST /v1/sessions`), then renews at 70% of the
+ * session's life with the current session, retrying sooner as the expiry nears. A refusal at
+ * start (a bad or expired join token) fails the start; an unreachable control plane does not
+ * (the join token is used meanwhile, and the keeper keeps asking).
+ */
+import type { Logger } from 'pino';
+import type { ControlPlaneClient } from '../../cli/client.js';
+import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
+import { RENEW_AT } from '../identity/workload.js';
+import type { SidecarCredential } from './sidecar-credential.js';
+
+const UNREACHABLE_RETRY_MS = 1_000;
+
+export interface SessionKeeperOptions {
+  readonly client: ControlPlaneClient;
+  readonly credential: SidecarCredential;
+  readonly service: string;
+  readonly lifetimeMs: number;
+  readonly logger: Logger;
+}
+
+export interface SessionKeeper {
+  close(): void;
+}
+
+export async function startSessionKeeper(options: SessionKeeperOptions): Promise<SessionKeeper> {
+  const { client, credential, logger } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const schedule = (delayMs: number): void => {
+    if (closed) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void renew(), Math.max(100, delayMs));
+    timer.unref();
+  };
+  const renew = async (): Promise<void> => {
+    try {
+      const session = await client.openSession(options.lifetimeMs);
+      credential.adopt(session);
+      logger.debug({ sessionId: session.id, expiresAt: session.expiresAt }, 'sidecar session renewed');
+      schedule((Date.parse(session.expiresAt) - Date.now()) * RENEW_AT);
+    } catch (err) {
+      const left = (credential.sessionExpiresAt ?? Date.now()) - Date.now();
+      logger.warn({ err: messageOf(err), expiresInMs: left }, 'sidecar session renewal failed; retrying');
+      schedule(left > 0 ? Math.min(5_000, left / 5) : UNREACHABLE_RETRY_MS);
+    }
+  };
+  try {
+    const first = await client.openSession(options.lifetimeMs);
+    credential.adopt(first);
+    schedule((Date.parse(first.expiresAt) - Date.now()) * RENEW_AT);
+  } catch (err) {
+    if (!isTrellisError(err) || err.code !== ErrorCodes.CONTROL_PLANE_UNREACHABLE) {
+      throw new TrellisError(ErrorCodes.IDENTITY_UNAVAILABLE, `the sidecar of ${options.service} could not open its session with the control plane: ${messageOf(err)}`, { cause: err });
+    }
+    logger.warn({ err: messageOf(err) }, 'the control plane is unreachable: using the join token until a session can be opened');
+    schedule(UNREACHABLE_RETRY_MS);
+  }
+  return { close: () => { closed = true; clearTimeout(timer); } };
+}
