@@ -3,7 +3,7 @@
  * TrellisErrors with the server's code; an unreachable control plane gets its own code.
  */
 import { createInterface } from 'node:readline';
-import { request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { ErrorCodes, TrellisError, type ErrorCode, messageOf } from '../errors.js';
 import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
@@ -67,12 +67,25 @@ export function parseControlPlanes(value: string | readonly string[]): string[] 
 export class ControlPlaneClient {
   readonly baseUrls: readonly string[];
   readonly #token: TokenSource;
+  /** Trusts `ca` for https:// control planes (absent: the system's roots). */
+  readonly #dispatcher: Dispatcher | undefined;
   #current = 0;
 
-  /** `token`: sent as `Authorization: Bearer` with every call that carries no other credential. */
-  constructor(baseUrls: string | readonly string[], token?: TokenSource) {
+  /**
+   * `token`: sent as `Authorization: Bearer` with every call that carries no other credential.
+   * `tls.ca`: the CA (PEM) of an https:// control plane's certificate (--control-plane-ca).
+   */
+  constructor(baseUrls: string | readonly string[], token?: TokenSource, tls?: { readonly ca?: string }) {
     this.baseUrls = parseControlPlanes(baseUrls);
     this.#token = token;
+    this.#dispatcher = tls?.ca === undefined ? undefined : new Agent({ connect: { ca: tls.ca, minVersion: 'TLSv1.2' } });
+  }
+
+  #unreachable(baseUrl: string, err: unknown): TrellisError {
+    const hint = baseUrl.startsWith('https:')
+      ? 'is `trellis server` running with --api-tls-cert, and does --control-plane-ca (TRELLIS_CONTROL_PLANE_CA) name the CA that signed its certificate?'
+      : 'is `trellis server` running? set --control-plane or TRELLIS_CONTROL_PLANE; a control plane serving TLS needs https:// and --control-plane-ca';
+    return new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE, `cannot reach the control plane at ${baseUrl}: ${messageOf(err)} (${hint})`, { cause: err });
   }
 
   #authorization(): Record<string, string> {
@@ -121,10 +134,10 @@ export class ControlPlaneClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         headersTimeout: 10_000,
         bodyTimeout: 10_000,
+        ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher }),
       });
     } catch (err) {
-      throw new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE,
-        `cannot reach the control plane at ${baseUrl}: ${messageOf(err)} (is \`trellis server\` running? set --control-plane or TRELLIS_CONTROL_PLANE)`, { cause: err });
+      throw this.#unreachable(baseUrl, err);
     }
     const text = await response.body.text();
     let parsed: unknown;
@@ -300,10 +313,13 @@ export class ControlPlaneClient {
     if (options.after !== undefined) query.set('after', String(options.after));
     let response;
     try {
-      response = await request(`${baseUrl}${path}?${query.toString()}`, { method: 'GET', headers: this.#authorization(), bodyTimeout: 0, signal: options.signal });
+      response = await request(`${baseUrl}${path}?${query.toString()}`, {
+        method: 'GET', headers: this.#authorization(), bodyTimeout: 0, signal: options.signal,
+        ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher }),
+      });
     } catch (err) {
       if (options.signal.aborted) return undefined;
-      throw new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE, `cannot reach the control plane at ${baseUrl}: ${messageOf(err)}`, { cause: err });
+      throw this.#unreachable(baseUrl, err);
     }
     if (response.statusCode >= 400) {
       const text = await response.body.text();

@@ -11,17 +11,33 @@ import { ControlPlaneClient } from './client.js';
 
 export interface GlobalOptions {
   controlPlane: string;
+  controlPlaneCa?: string;
   json?: boolean;
 }
 
 export function withClientOptions(command: Command): Command {
   return command
     .option('--control-plane <url,…>', 'control plane URL, or several replicas separated by commas (env TRELLIS_CONTROL_PLANE)', readEnvironment().controlPlane)
+    .option(CONTROL_PLANE_CA_FLAG, CONTROL_PLANE_CA_HELP, readEnvironment().controlPlaneCa)
     .option('--json', 'print JSON instead of a table');
 }
 
+export const CONTROL_PLANE_CA_FLAG = '--control-plane-ca <file>';
+export const CONTROL_PLANE_CA_HELP = 'trust this CA (PEM) for an https:// control plane (env TRELLIS_CONTROL_PLANE_CA)';
+
+/** The contents of --control-plane-ca (PEM), or undefined. */
+export function readControlPlaneCa(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, `--control-plane-ca: cannot read ${file}: ${messageOf(err)}`, { field: 'control-plane-ca' });
+  }
+}
+
 export function clientFrom(options: GlobalOptions): ControlPlaneClient {
-  return new ControlPlaneClient(options.controlPlane, cliToken());
+  const ca = readControlPlaneCa(options.controlPlaneCa);
+  return new ControlPlaneClient(options.controlPlane, cliToken(), ca === undefined ? undefined : { ca });
 }
 
 /**

@@ -22,6 +22,8 @@ export interface Environment {
   etcdPassword: string | undefined;
   /** The admin token for administrative CLI calls (TRELLIS_ADMIN_TOKEN). */
   adminToken: string | undefined;
+  /** A CA file (PEM) to trust for an https:// control plane (TRELLIS_CONTROL_PLANE_CA). */
+  controlPlaneCa: string | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -33,5 +35,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     store: env['TRELLIS_STORE'] || 'embedded',
     etcdPassword: env['TRELLIS_ETCD_PASSWORD'] || undefined,
     adminToken: env['TRELLIS_ADMIN_TOKEN'] || undefined,
+    controlPlaneCa: env['TRELLIS_CONTROL_PLANE_CA'] || undefined,
   };
 }

@@ -18,6 +18,7 @@ import type { CertificateAuthority } from '../security/ca/authority.js';
 import type { JoinTokens } from '../security/tokens/join-tokens.js';
 import { TelemetryCollector } from '../telemetry/collector.js';
 import { buildApi } from './api/app.js';
+import type { ApiTls } from './api/tls.js';
 import { joinReplicaSet, type ReplicaSet } from './replicas.js';
 
 export interface ControlPlaneOptions {
@@ -37,10 +38,12 @@ export interface ControlPlaneOptions {
   watchKeepAliveMs?: number;
   /** The CA and join tokens (trust domain, a given root, the longest certificate lifetime). */
   security?: SecurityOptions;
+  /** Serve the API over HTTPS with this certificate and key (PEM). */
+  apiTls?: ApiTls;
 }
 
 export interface ControlPlane {
-  /** http://host:port of the API. */
+  /** http://host:port of the API (https:// with apiTls). */
   readonly url: string;
   readonly dns: HostPort | undefined;
   readonly registry: Registry;
@@ -83,6 +86,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       registry, policies, logger, security, telemetry,
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }),
+      ...(options.apiTls === undefined ? {} : { tls: options.apiTls }),
     });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });
@@ -92,7 +96,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     closers.push(() => api.close());
     const address = api.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : options.listen.port;
-    const url = `http://${formatHostPort({ host: options.listen.host, port })}`;
+    const url = `${options.apiTls === undefined ? 'http' : 'https'}://${formatHostPort({ host: options.listen.host, port })}`;
 
     // Active checks are shared out among the replicas on this store (one replica: it owns all).
     const replicaSet = await joinReplicaSet(store, logger, { url, ...options.replica });

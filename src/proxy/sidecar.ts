@@ -60,6 +60,8 @@ export interface SidecarOptions {
    * certificate and session; afterwards the newest session is used (docs/security.md).
    */
   readonly token?: string;
+  /** The CA (PEM) of an https:// control plane's certificate (--control-plane-ca). */
+  readonly controlPlaneCa?: string;
 }
 
 export interface Sidecar {
@@ -102,7 +104,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       `the sidecar of ${config.service} needs a token for the control plane's API: make one with \`trellis token create --service ${config.service}\` and pass it in TRELLIS_TOKEN (or --token-file)`);
   }
   const credential = new SidecarCredential(options.token);
-  const client = new ControlPlaneClient(config.controlPlane, () => credential.current());
+  const client = new ControlPlaneClient(config.controlPlane, () => credential.current(), options.controlPlaneCa === undefined ? undefined : { ca: options.controlPlaneCa });
   const limits = config.http;
   let draining = false;
   const closers: Array<() => Promise<void> | void> = [];

@@ -45,6 +45,7 @@ export async function startInstanceSidecar(spec: RunSpec, appPort: number, logge
     },
     logger,
     ...(spec.token === undefined ? {} : { token: spec.token }),
+    ...(spec.controlPlaneCa === undefined ? {} : { controlPlaneCa: spec.controlPlaneCa }),
   });
   return {
     inbound: sidecar.inbound === undefined ? '-' : formatHostPort(sidecar.inbound),

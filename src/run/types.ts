@@ -34,6 +34,8 @@ export interface RunSpec {
   readonly readyTimeoutMs: number;
   /** The sidecar's join token (crosses to a replica over IPC, never in argv). */
   readonly token?: string;
+  /** The CA (PEM) of an https:// control plane (--control-plane-ca). */
+  readonly controlPlaneCa?: string;
   /** The sidecar's mTLS mode (default strict). */
   readonly mtlsMode?: MtlsMode;
   /** After SIGTERM, how long the app may take before SIGKILL. */

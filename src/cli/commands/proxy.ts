@@ -8,7 +8,7 @@ import { readEnvironment } from '../../config/env.js';
 import { PROTOCOLS, type Protocol, type SidecarConfigInput } from '../../proxy/config.js';
 import { createLogger } from '../../telemetry/logger.js';
 import type { MtlsMode } from '../../security/mtls/mode.js';
-import { collectLabel, durationArg, intArg, mtlsModeArg, readToken } from '../options.js';
+import { CONTROL_PLANE_CA_FLAG, CONTROL_PLANE_CA_HELP, collectLabel, durationArg, intArg, mtlsModeArg, readControlPlaneCa, readToken } from '../options.js';
 
 interface ProxyFlags {
   config?: string;
@@ -34,6 +34,7 @@ interface ProxyFlags {
   certLifetime?: string;
   namespace?: string;
   tokenFile?: string;
+  controlPlaneCa?: string;
   admin?: string;
   accessLog?: string;
   logLevel: string;
@@ -106,6 +107,7 @@ export function proxyCommand(program: Command): void {
     .option('--service <name>', "this instance's service")
     .option('--id <id>', 'instance id (default: <service>-<random>)')
     .option('--control-plane <url,…>', 'control plane URL, or several replicas separated by commas (env TRELLIS_CONTROL_PLANE)')
+    .option(CONTROL_PLANE_CA_FLAG, CONTROL_PLANE_CA_HELP, env.controlPlaneCa)
     .option('--app-port <port>', 'the local app port (omit for an outbound-only sidecar)', intArg('--app-port', 1, 65535))
     .option('--app-host <host>', 'the local app address (default 127.0.0.1)')
     .option('--app-protocol <http|http2|grpc|tcp>', 'what the app speaks (default http; http2 and grpc are h2c)', protocolArg)
@@ -137,7 +139,11 @@ export function proxyCommand(program: Command): void {
       let sidecar;
       try {
         const token = readToken(flags.tokenFile);
-        sidecar = await startSidecar({ config: configFrom(file?.value, flags, env.controlPlane), logger, ...(token === undefined ? {} : { token }) });
+        const controlPlaneCa = readControlPlaneCa(flags.controlPlaneCa);
+        sidecar = await startSidecar({
+          config: configFrom(file?.value, flags, env.controlPlane), logger,
+          ...(token === undefined ? {} : { token }), ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
+        });
       } catch (err) {
         throw file === undefined ? err : file.locate(err);
       }

@@ -4,7 +4,7 @@ import { parseDuration } from '../../util/duration.js';
 import { stderrLogger } from '../../run/stderr-logger.js';
 import { RUN_DEFAULTS, type UpstreamSpec } from '../../run/types.js';
 import type { MtlsMode } from '../../security/mtls/mode.js';
-import { collectLabel, durationArg, intArg, mtlsModeArg, readToken, withClientOptions, type GlobalOptions } from '../options.js';
+import { collectLabel, durationArg, intArg, mtlsModeArg, readControlPlaneCa, readToken, withClientOptions, type GlobalOptions } from '../options.js';
 
 interface RunOptions extends GlobalOptions {
   service: string;
@@ -55,6 +55,7 @@ export function runCommand(program: Command): void {
       process.once('SIGTERM', () => stop.abort());
       const { startInstance } = await import('../../run/run-instance.js'); // loaded on use
       const token = readToken(options.tokenFile);
+      const controlPlaneCa = readControlPlaneCa(options.controlPlaneCa);
       const instance = await startInstance({
         service: options.service,
         id,
@@ -69,6 +70,7 @@ export function runCommand(program: Command): void {
         readyTimeoutMs: parseDuration(options.readyTimeout) ?? RUN_DEFAULTS.readyTimeoutMs,
         stopGraceMs: parseDuration(options.stopGrace) ?? RUN_DEFAULTS.stopGraceMs,
         ...(token === undefined ? {} : { token }),
+        ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
         ...(options.mtls === undefined ? {} : { mtlsMode: options.mtls }),
       }, {
         inheritedEnv: process.env,

@@ -4,6 +4,7 @@ import { createLogger } from '../../telemetry/logger.js';
 import { parseHostPort } from '../../util/host-port.js';
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
+import type { ApiTls } from '../../control-plane/api/tls.js';
 import type { SecurityOptions } from '../../security/control-plane.js';
 import { TRUST_DOMAIN } from '../../security/spiffe.js';
 import { parseDuration } from '../../util/duration.js';
@@ -56,6 +57,16 @@ interface ServerOptions {
   caCert?: string;
   caKey?: string;
   certMaxLifetime?: string;
+  apiTlsCert?: string;
+  apiTlsKey?: string;
+}
+
+function apiTls(options: ServerOptions): ApiTls | undefined {
+  if ((options.apiTlsCert === undefined) !== (options.apiTlsKey === undefined)) {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, '--api-tls-cert and --api-tls-key go together: give both (the API serves HTTPS), or neither', { field: options.apiTlsCert === undefined ? 'api-tls-cert' : 'api-tls-key' });
+  }
+  if (options.apiTlsCert === undefined || options.apiTlsKey === undefined) return undefined;
+  return { cert: readPem(options.apiTlsCert, '--api-tls-cert'), key: readPem(options.apiTlsKey, '--api-tls-key') };
 }
 
 export function serverCommand(program: Command): void {
@@ -79,11 +90,14 @@ export function serverCommand(program: Command): void {
     .option('--ca-cert <file>', 'on first start, take this root certificate (PEM, ECDSA P-256) instead of making one')
     .option('--ca-key <file>', "the root's private key (PEM); copied into the data dir with mode 0600")
     .option('--cert-max-lifetime <duration>', 'longest workload certificate lifetime, also the root rotation step (default 24h)', durationArg('--cert-max-lifetime'))
+    .option('--api-tls-cert <file>', 'serve the API over HTTPS (TLS 1.2+) with this certificate (PEM; with --api-tls-key); clients trust its CA with --control-plane-ca')
+    .option('--api-tls-key <file>', "the API certificate's private key (PEM)")
     .action(async (options: ServerOptions) => {
       const listen = parseHostPort(options.listen, '--listen');
       const dns = options.dns === 'off' ? false : parseHostPort(options.dns, '--dns');
       const etcd = etcdSettings(options, env.etcdPassword);
       checkStoreFlag(options.store);
+      const tls = apiTls(options);
       const logger = createLogger({ level: options.logLevel, name: 'trellis-server' });
       // Loaded here, not at the top: every CLI command would otherwise pay for the server's modules.
       const { startControlPlane } = await import('../../control-plane/server.js');
@@ -98,6 +112,7 @@ export function serverCommand(program: Command): void {
         ...(options.minCheckInterval === undefined ? {} : { minCheckIntervalMs: options.minCheckInterval }),
         ...(options.watchKeepalive === undefined ? {} : { watchKeepAliveMs: options.watchKeepalive }),
         security: securityOptions(options),
+        ...(tls === undefined ? {} : { apiTls: tls }),
       });
       if (controlPlane.createdAdminToken !== undefined) {
         // Shown once, on stderr and not through the logger: tokens never go into logs.

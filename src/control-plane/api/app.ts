@@ -16,6 +16,7 @@ import type { TelemetryCollector } from '../../telemetry/collector.js';
 import { dashboardRoutes } from './dashboard.js';
 import { metricsRoutes } from './metrics.js';
 import { telemetryRoutes } from './telemetry.js';
+import { apiServerFactory, type ApiTls } from './tls.js';
 
 export interface ApiOptions {
   registry: Registry;
@@ -28,6 +29,8 @@ export interface ApiOptions {
   replica?: () => ReplicaStatus | undefined;
   /** Sidecar reports, stat/edges/check and the dashboard (absent: those routes are not served). */
   telemetry?: TelemetryCollector;
+  /** Serve HTTPS with this certificate (absent: plain HTTP). */
+  tls?: ApiTls;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -39,6 +42,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     // Keep-alive connections (the CLI, sidecars) are closed promptly on shutdown.
     forceCloseConnections: true,
     return503OnClosing: true,
+    serverFactory: apiServerFactory(options.tls),
   });
   // JSON only: any other body type is answered 415, not half-understood.
   app.removeContentTypeParser('text/plain');
