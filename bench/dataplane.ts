@@ -33,7 +33,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { freePorts } from '../src/run/free-port.js';
 import type { FixedRateResult } from './fixed-rate.js';
-import { CLI, median, startChild, startControlPlane, type Child } from './lib.js';
+import { CLI, adminHeaders, median, sidecarEnv, startChild, startControlPlane, type Child } from './lib.js';
 import {
   cpuSecondsOf, kill, memoryOf, MemorySampler, runWrk, startServer, track, versionOf, waitForOk, which, type Memory, type WrkResult,
 } from './proc.js';
@@ -196,14 +196,16 @@ interface SidecarReady { inbound: string | null; outbound: string; upstreams: Re
 
 async function startTrellisProxy(args: string[]): Promise<{ child: Child; ready: SidecarReady }> {
   // mTLS off: this benchmark measures the proxy path against HAProxy and nginx in plaintext, as before
-  // issue 4; bench/security.ts measures what mutual TLS costs.
+  // issue 4; bench/security.ts measures what mutual TLS costs. Every sidecar needs a token for the API.
+  const flag = (name: string): string => args[args.indexOf(name) + 1] ?? '';
+  const env = await sidecarEnv(flag('--control-plane'), flag('--service'));
   const child = await startChild([CLI, 'proxy', '--log-level', 'info', '--mtls', 'off', ...args], (line) => {
     try {
       return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
     } catch {
       return undefined;
     }
-  });
+  }, env);
   track(child.child);
   return { child, ready: JSON.parse(child.url) as SidecarReady };
 }
@@ -362,7 +364,7 @@ async function round(index: number, tools: Tools): Promise<PathFigures[]> {
     const { upstreamPort, cp } = await startUpstreamAndControlPlane(dir, tools, stops);
     // The upstream itself as an instance, for the one-sidecar outbound path (no TTL: it stays passing).
     const registered = await request(`${cp.url}/v1/services/hello-direct/instances/upstream-1`, {
-      method: 'PUT', body: JSON.stringify({ address: '127.0.0.1', port: upstreamPort }), headers: { 'content-type': 'application/json' },
+      method: 'PUT', body: JSON.stringify({ address: '127.0.0.1', port: upstreamPort }), headers: { 'content-type': 'application/json', ...adminHeaders(cp.url) },
     });
     await registered.body.dump();
     if (registered.statusCode >= 300) throw new Error(`registering the upstream failed: ${registered.statusCode}`);

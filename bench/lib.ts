@@ -1,6 +1,7 @@
 /** Shared pieces of the benchmarks: child processes, load loops, percentiles. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -24,13 +25,37 @@ export function startChild(args: string[], ready: (line: string) => string | und
   });
 }
 
+/** Every API call needs a token: the admin token each control plane wrote in its data dir, by URL. */
+const adminTokens = new Map<string, string>();
+
 export function startControlPlane(dataDir: string, extraArgs: string[] = []): Promise<Child> {
   return startChild([CLI, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--dns', 'off', '--log-level', 'info', ...extraArgs], (line) => {
     try {
       const parsed = JSON.parse(line) as { msg?: string; api?: string };
-      return parsed.msg === 'control plane ready' ? parsed.api : undefined;
+      if (parsed.msg !== 'control plane ready' || parsed.api === undefined) return undefined;
+      adminTokens.set(parsed.api, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
+      return parsed.api;
     } catch { return undefined; }
   });
+}
+
+/** `Authorization` with the admin token of the control plane at `url` (started by startControlPlane). */
+export function adminHeaders(url: string): Record<string, string> {
+  const token = adminTokens.get(new URL(url).origin);
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
+/** A join token for a sidecar of `service`, minted with the admin token. */
+export async function mintToken(controlPlane: string, service: string): Promise<string> {
+  const response = await fetch(`${controlPlane}/v1/tokens`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...adminHeaders(controlPlane) }, body: JSON.stringify({ service }),
+  });
+  return (await response.json() as { token: string }).token;
+}
+
+/** TRELLIS_TOKEN for a `trellis proxy` argument list or config naming its service and control plane. */
+export async function sidecarEnv(controlPlane: string, service: string): Promise<NodeJS.ProcessEnv> {
+  return { TRELLIS_TOKEN: await mintToken(controlPlane, service) };
 }
 
 /** Run `task(i)` for i in [0, total) with `concurrency` in flight; returns operations/s. */

@@ -14,7 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startUpstreamAndControlPlane, type Tools } from './dataplane.js';
-import { CLI, median, startChild, type Child } from './lib.js';
+import { CLI, median, sidecarEnv, startChild, type Child } from './lib.js';
 import { runWrk, track, waitForOk, which, type WrkResult } from './proc.js';
 
 const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 3);
@@ -34,7 +34,7 @@ function telemetry(mode: Mode, dir: string, side: string): Record<string, unknow
   }
 }
 
-async function sidecar(config: Record<string, unknown>, file: string): Promise<{ child: Child; upstreams: Record<string, string> }> {
+async function sidecar(config: { service: string; controlPlane: string } & Record<string, unknown>, file: string): Promise<{ child: Child; upstreams: Record<string, string> }> {
   writeFileSync(file, JSON.stringify(config));
   const child = await startChild([CLI, 'proxy', '--config', file, '--log-level', 'info'], (line) => {
     try {
@@ -42,7 +42,7 @@ async function sidecar(config: Record<string, unknown>, file: string): Promise<{
     } catch {
       return undefined;
     }
-  });
+  }, await sidecarEnv(config.controlPlane, config.service));
   track(child.child);
   return { child, upstreams: (JSON.parse(child.url) as { upstreams: Record<string, string> }).upstreams };
 }

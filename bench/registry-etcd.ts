@@ -20,8 +20,8 @@ interface BackendFigures extends FanoutFigures { registrationsPerSec: number }
 async function measure(cp: Child, round: number): Promise<BackendFigures> {
   const pool = new Pool(cp.url, { connections: 64 });
   try {
-    await registrations(pool, 500, 'warm'); // warm-up, not counted
-    const registrationsPerSec = await registrations(pool, REGISTRATIONS);
+    await registrations(pool, cp.url, 500, 'warm'); // warm-up, not counted
+    const registrationsPerSec = await registrations(pool, cp.url, REGISTRATIONS);
     return { registrationsPerSec, ...(await watchFanout(cp.url, pool, round)) };
   } finally {
     await pool.close();

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, Pool, request } from 'undici';
-import { median, percentile, startChild, startControlPlane, throughput } from './lib.js';
+import { adminHeaders, median, percentile, startChild, startControlPlane, throughput } from './lib.js';
 import { fileURLToPath } from 'node:url';
 
 const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 3);
@@ -25,8 +25,8 @@ function body(i: number): string {
   return JSON.stringify({ address: '127.0.0.1', port: 10_000 + (i % 50_000), ttl: '60s', metadata: { version: 'v1', zone: i % 2 === 0 ? 'a' : 'b' } });
 }
 
-async function put(pool: Pool, path: string, payload?: string): Promise<void> {
-  const res = await pool.request({ method: 'PUT', path, ...(payload === undefined ? {} : { body: payload, headers: { 'content-type': 'application/json' } }) });
+async function put(pool: Pool, path: string, payload?: string, headers: Record<string, string> = {}): Promise<void> {
+  const res = await pool.request({ method: 'PUT', path, headers: { ...headers, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) }, ...(payload === undefined ? {} : { body: payload }) });
   await res.body.dump();
   if (res.statusCode >= 300) throw new Error(`PUT ${path} → ${res.statusCode}`);
 }
@@ -46,7 +46,7 @@ export async function watchFanout(url: string, pool: Pool, round: number): Promi
   const latencies: number[] = [];
   const byName = new Map<string, { sentAt: bigint; arrivals: number[] }>();
   const watchers = await Promise.all(Array.from({ length: WATCHERS }, async () => {
-    const res = await request(`${url}/v1/watch?service=fan&format=ndjson`, { dispatcher: agent, bodyTimeout: 0 });
+    const res = await request(`${url}/v1/watch?service=fan&format=ndjson`, { dispatcher: agent, bodyTimeout: 0, headers: adminHeaders(url) });
     res.body.on('error', () => undefined); // destroyed at the end of the round
     const lines = createInterface({ input: res.body });
     lines.on('error', () => undefined);
@@ -64,7 +64,7 @@ export async function watchFanout(url: string, pool: Pool, round: number): Promi
     const id = `f${round}-${c + WARMUP}`;
     const entry = { sentAt: process.hrtime.bigint(), arrivals: [] as number[] };
     byName.set(id, entry);
-    await put(pool, `/v1/services/fan/instances/${id}`, body(c));
+    await put(pool, `/v1/services/fan/instances/${id}`, body(c), adminHeaders(url));
     const deadline = Date.now() + 10_000;
     while (entry.arrivals.length < WATCHERS && Date.now() < deadline) await new Promise((r) => setImmediate(r));
     if (entry.arrivals.length < WATCHERS) throw new Error(`only ${entry.arrivals.length}/${WATCHERS} watchers got change ${c}`);
@@ -81,8 +81,8 @@ export async function watchFanout(url: string, pool: Pool, round: number): Promi
 }
 
 /** Registrations/s through the API: `total` PUTs with CONCURRENCY in flight. */
-export function registrations(pool: Pool, total: number, prefix = 'i'): Promise<number> {
-  return throughput(total, CONCURRENCY, (i) => put(pool, `/v1/services/bench/instances/${prefix}${i}`, body(i)));
+export function registrations(pool: Pool, url: string, total: number, prefix = 'i'): Promise<number> {
+  return throughput(total, CONCURRENCY, (i) => put(pool, `/v1/services/bench/instances/${prefix}${i}`, body(i), adminHeaders(url)));
 }
 
 export interface RegistryFigures extends FanoutFigures {
@@ -101,8 +101,8 @@ async function once(round: number): Promise<RegistryFigures> {
     await refPool.close();
 
     const pool = new Pool(cp.url, { connections: CONCURRENCY });
-    const registrationsPerSec = await registrations(pool, REGISTRATIONS);
-    const heartbeatsPerSec = await throughput(HEARTBEATS, CONCURRENCY, (i) => put(pool, `/v1/services/bench/instances/i${i % REGISTRATIONS}/heartbeat`));
+    const registrationsPerSec = await registrations(pool, cp.url, REGISTRATIONS);
+    const heartbeatsPerSec = await throughput(HEARTBEATS, CONCURRENCY, (i) => put(pool, `/v1/services/bench/instances/i${i % REGISTRATIONS}/heartbeat`, undefined, adminHeaders(cp.url)));
 
     const fan = await watchFanout(cp.url, pool, round);
     await pool.close();

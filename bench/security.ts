@@ -24,7 +24,7 @@ import { createInterface } from 'node:readline';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FixedRateResult } from './fixed-rate.js';
-import { CLI, median, startChild, startControlPlane, type Child } from './lib.js';
+import { CLI, median, mintToken, startChild, startControlPlane, type Child } from './lib.js';
 import { runWrk, track, waitForOk, which, type WrkResult } from './proc.js';
 
 const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 3);
@@ -51,18 +51,9 @@ interface ModeFigures {
   readonly resumedShare?: number;
 }
 
-/** The control plane's admin token, from the file it wrote in its data dir on first start. */
-let adminToken = '';
-
-async function mintToken(controlPlane: string, service: string): Promise<string> {
-  const response = await fetch(`${controlPlane}/v1/tokens`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ service }),
-  });
-  return (await response.json() as { token: string }).token;
-}
 
 async function startProxy(args: string[], controlPlane: string, mode: Mode, service: string): Promise<{ child: Child; ready: { inbound: string | null; upstreams: Record<string, string> } }> {
-  const env = mode === 'off' ? undefined : { TRELLIS_TOKEN: await mintToken(controlPlane, service) };
+  const env = { TRELLIS_TOKEN: await mintToken(controlPlane, service) };
   const child = await startChild([CLI, 'proxy', '--log-level', 'info', '--mtls', mode, '--service', service, '--control-plane', controlPlane, ...args], (line) => {
     try {
       return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
@@ -186,7 +177,6 @@ export async function securityBench(): Promise<SecuritySummary> {
     const upstream = await startChild([referenceScript], (line) => (line.startsWith('listening ') ? line.slice(10) : undefined));
     track(upstream.child);
     try {
-      adminToken = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
       const cert = await clientCertificate(controlPlane.url, dir);
       const upstreamPort = Number(new URL(upstream.url).port);
       const order: Mode[] = round % 2 === 0 ? ['off', 'strict'] : ['strict', 'off'];

@@ -57,10 +57,10 @@ export function adminEnv(controlPlane: string): Record<string, string> {
   return token === undefined ? {} : { TRELLIS_ADMIN_TOKEN: token };
 }
 
-/** The API client with the admin token of the (first) control plane named. */
+/** The API client with the admin token of the control planes named (replicas on one store share one). */
 export function adminClient(controlPlanes: string | readonly string[]): ControlPlaneClient {
-  const first = parseControlPlanes(controlPlanes)[0] ?? '';
-  return new ControlPlaneClient(controlPlanes, () => adminToken(first));
+  const origins = parseControlPlanes(controlPlanes);
+  return new ControlPlaneClient(controlPlanes, () => origins.map(adminToken).find((t) => t !== undefined));
 }
 
 const minted = new Map<string, Promise<string>>();
