@@ -3,7 +3,7 @@ import type { MeshEvent } from './mesh.js';
 
 export function describeMeshEvent(event: MeshEvent): string {
   switch (event.kind) {
-    case 'control-plane': return `control plane ${event.url}${event.dns === undefined ? '' : `   DNS ${event.dns}`}   data ${event.dataDir}`;
+    case 'control-plane': return `control plane ${event.url}${event.dns === undefined ? '' : `   DNS ${event.dns}`}   data ${event.dataDir} (every API call needs a token: the CLI finds the admin token with TRELLIS_DATA_DIR=${event.dataDir})`;
     case 'stale-removed': return `removed ${event.count} instance(s) left over from an earlier run`;
     case 'starting': return `starting ${event.service} ${event.index}/${event.replicas}…`;
     case 'ready': return `  ${event.info.id} ready (app 127.0.0.1:${event.info.appPort}, pid ${event.info.appPid})`;

@@ -52,7 +52,10 @@ it('shows every service and the caller → my-service edge live, and a killed re
   await page.goto(`${summary.controlPlane}/dashboard/`);
   await page.locator('#needs-token:not([hidden])').waitFor({ timeout: 10_000 });
   assert.equal(await page.locator('#connection').getAttribute('data-state'), 'needs-token');
+  assert.equal(await page.locator('main').isHidden(), true, 'no empty mesh view behind the message');
   assert.match(await page.locator('#needs-token').textContent() ?? '', /needs a token[\s\S]*trellis dashboard/);
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, 'dashboard-needs-token.png') });
   const events = await fetch(`${summary.controlPlane}/v1/dashboard/events`);
   assert.equal(events.status, 401);
   assert.equal((await events.json() as { error: { code: string } }).error.code, 'TRELLIS_ERR_TOKEN_MISSING');
