@@ -57,7 +57,7 @@ export function describePrincipal(principal: Principal): string {
 /** What a principal may do, in a sentence for a 403. */
 export function describeAllowed(principal: Principal): string {
   switch (principal.kind) {
-    case 'admin': return 'everything';
+    case 'admin': return 'every call but opening a sidecar session (a sidecar starts with a join token)';
     case 'read': return 'reading the registry, policies, metrics, checks and the dashboard; no writes';
     case 'sidecar': return `reading and watching the registry and policies, registering, heartbeating and deregistering instances of ${principal.service}, reporting telemetry for ${principal.service}, and certificates and sessions for ${principal.service}`;
   }

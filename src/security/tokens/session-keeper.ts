@@ -29,6 +29,8 @@ export async function startSessionKeeper(options: SessionKeeperOptions): Promise
   const { client, credential, logger } = options;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  /** Failed renewals in a row: the first one of a streak is logged at warn, the rest at debug. */
+  let failures = 0;
   const schedule = (delayMs: number): void => {
     if (closed) return;
     clearTimeout(timer);
@@ -39,11 +41,15 @@ export async function startSessionKeeper(options: SessionKeeperOptions): Promise
     try {
       const session = await client.openSession(options.lifetimeMs);
       credential.adopt(session);
+      if (failures > 0) logger.info({ failures }, 'sidecar session renewed again');
+      failures = 0;
       logger.debug({ sessionId: session.id, expiresAt: session.expiresAt }, 'sidecar session renewed');
       schedule((Date.parse(session.expiresAt) - Date.now()) * RENEW_AT);
     } catch (err) {
       const left = (credential.sessionExpiresAt ?? Date.now()) - Date.now();
-      logger.warn({ err: messageOf(err), expiresInMs: left }, 'sidecar session renewal failed; retrying');
+      failures += 1;
+      const log = failures === 1 ? logger.warn.bind(logger) : logger.debug.bind(logger);
+      log({ err: messageOf(err), expiresInMs: left, failures }, 'sidecar session renewal failed; retrying');
       schedule(left > 0 ? Math.min(5_000, left / 5) : UNREACHABLE_RETRY_MS);
     }
   };
