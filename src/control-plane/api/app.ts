@@ -14,6 +14,8 @@ import type { TelemetryCollector } from '../../telemetry/collector.js';
 import { dashboardRoutes } from './dashboard.js';
 import { metricsRoutes } from './metrics.js';
 import { telemetryRoutes } from './telemetry.js';
+import type { PresenceTracker } from '../../health/presence.js';
+import { presenceRoutes } from './presence.js';
 
 export interface ApiOptions {
   registry: Registry;
@@ -26,6 +28,8 @@ export interface ApiOptions {
   replica?: () => ReplicaStatus | undefined;
   /** Sidecar reports, stat/edges/check and the dashboard (absent: those routes are not served). */
   telemetry?: TelemetryCollector;
+  /** The sidecars' presence streams (fast failure detection); absent: not served. */
+  presence?: PresenceTracker;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -46,6 +50,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   statusRoutes(app, options.registry, Date.now(), options.replica);
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
+  if (options.presence !== undefined) presenceRoutes(app, options.presence, options.watch?.keepAliveMs);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.security.admin, options.watch);
   securityRoutes(app, options.security);
   if (options.telemetry !== undefined) {
