@@ -4,7 +4,10 @@
  * only trace propagation, which is always on), with the default (metrics and a report to the
  * control plane every second), and all on (plus one access-log line per request to a file at
  * each sidecar), all in the same run, the order rotating between rounds. Goal: on ≥ 90% of off's requests/s.
- * Figures are medians over BENCH_REPEATS rounds (default 3). mTLS is off in every mode (its
+ * Figures are medians over BENCH_REPEATS rounds (default 3). Besides req/s, each mode's CPU per
+ * request (both sidecars' user + system CPU over the measured run, divided by the requests
+ * served): on a shared, noisy machine req/s swings with the neighbours' load, CPU per request
+ * much less, so its on − off difference is the cost to read there. mTLS is off in every mode (its
  * cost is bench/security.ts's), so the figures compare with the data-plane benchmark's.
  *
  *     npx tsc -p tsconfig.json && node dist/bench/observability.js
@@ -15,7 +18,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startUpstreamAndControlPlane, type Tools } from './dataplane.js';
 import { CLI, median, sidecarEnv, startChild, type Child } from './lib.js';
-import { runWrk, track, waitForOk, which, type WrkResult } from './proc.js';
+import { cpuSecondsOf, runWrk, track, waitForOk, which, type WrkResult } from './proc.js';
 
 const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 3);
 const CONNECTIONS = 50;
@@ -47,7 +50,12 @@ async function sidecar(config: { service: string; controlPlane: string } & Recor
   return { child, upstreams: (JSON.parse(child.url) as { upstreams: Record<string, string> }).upstreams };
 }
 
-async function measure(mode: Mode, dir: string, controlPlane: string, upstreamPort: number, tools: Tools): Promise<WrkResult> {
+/** A wrk run and the sidecars' CPU per request it cost (µs, both sidecars together). */
+interface Measurement extends WrkResult {
+  cpuUsPerRequest: number;
+}
+
+async function measure(mode: Mode, dir: string, controlPlane: string, upstreamPort: number, tools: Tools): Promise<Measurement> {
   const server = await sidecar({
     service: `hello-${mode}`, id: `hello-${mode}-1`, controlPlane, app: { port: upstreamPort }, mtls: { mode: 'off' }, telemetry: telemetry(mode, dir, 'server'),
   }, join(dir, `server-${mode}.json`));
@@ -59,8 +67,11 @@ async function measure(mode: Mode, dir: string, controlPlane: string, upstreamPo
     const url = `http://${client.upstreams[`hello-${mode}`]}/`;
     await waitForOk(url);
     await runWrk(tools.wrk, url, CONNECTIONS, WARMUP_SECONDS);
+    const pids = [client.child.child.pid, server.child.child.pid].filter((pid): pid is number => pid !== undefined);
+    const cpu = (): number => pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
+    const before = cpu();
     const wrk = await runWrk(tools.wrk, url, CONNECTIONS, SECONDS);
-    return wrk;
+    return { ...wrk, cpuUsPerRequest: ((cpu() - before) * 1e6) / Math.max(1, wrk.requests) };
   } finally {
     await client?.child.stop();
     await server.child.stop();
@@ -77,7 +88,7 @@ function countLines(file: string): number {
 
 export async function observabilityBench(): Promise<void> {
   const tools: Tools = { haproxy: '', nginx: which('nginx'), wrk: which('wrk') };
-  const figures: Record<Mode, WrkResult[]> = { off: [], metrics: [], on: [] };
+  const figures: Record<Mode, Measurement[]> = { off: [], metrics: [], on: [] };
   const ratios: Record<Exclude<Mode, 'off'>, number[]> = { metrics: [], on: [] };
   for (let index = 0; index < REPEATS; index += 1) {
     const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-obs-'));
@@ -85,13 +96,13 @@ export async function observabilityBench(): Promise<void> {
     try {
       const { upstreamPort, cp } = await startUpstreamAndControlPlane(dir, tools, stops);
       const order: Mode[] = MODES.map((_, i) => MODES[(i + index) % MODES.length] as Mode);
-      const round: Partial<Record<Mode, WrkResult>> = {};
+      const round: Partial<Record<Mode, Measurement>> = {};
       for (const mode of order) {
         const wrk = await measure(mode, dir, cp.url, upstreamPort, tools);
         round[mode] = wrk;
         figures[mode].push(wrk);
         const logged = mode === 'on' ? `; access-log lines: client ${countLines(join(dir, 'access-client.log'))}, server ${countLines(join(dir, 'access-server.log'))}` : '';
-        process.stdout.write(`round ${index + 1}/${REPEATS} telemetry ${mode}: ${wrk.requestsPerSec.toFixed(0)} req/s (${wrk.errors} errors), p50 ${wrk.p50Ms.toFixed(2)} ms, p99 ${wrk.p99Ms.toFixed(2)} ms${logged}\n`);
+        process.stdout.write(`round ${index + 1}/${REPEATS} telemetry ${mode}: ${wrk.requestsPerSec.toFixed(0)} req/s (${wrk.errors} errors), p50 ${wrk.p50Ms.toFixed(2)} ms, p99 ${wrk.p99Ms.toFixed(2)} ms, sidecars' CPU ${wrk.cpuUsPerRequest.toFixed(0)} µs/request${logged}; load average ${loadavg()[0]?.toFixed(2)}\n`);
       }
       ratios.metrics.push(round.metrics!.requestsPerSec / round.off!.requestsPerSec);
       ratios.on.push(round.on!.requestsPerSec / round.off!.requestsPerSec);
@@ -100,10 +111,10 @@ export async function observabilityBench(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  process.stdout.write(`\n| telemetry | req/s (median) | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |\n`);
+  process.stdout.write(`\n| telemetry | req/s (median) | p50 ms | p99 ms | sidecars' CPU µs/request (median) |\n| --- | ---: | ---: | ---: | ---: |\n`);
   for (const mode of MODES) {
     const w = figures[mode];
-    process.stdout.write(`| ${mode} | ${median(w.map((x) => x.requestsPerSec)).toFixed(0)} | ${median(w.map((x) => x.p50Ms)).toFixed(2)} | ${median(w.map((x) => x.p99Ms)).toFixed(2)} |\n`);
+    process.stdout.write(`| ${mode} | ${median(w.map((x) => x.requestsPerSec)).toFixed(0)} | ${median(w.map((x) => x.p50Ms)).toFixed(2)} | ${median(w.map((x) => x.p99Ms)).toFixed(2)} | ${median(w.map((x) => x.cpuUsPerRequest)).toFixed(0)} |\n`);
   }
   for (const mode of ['metrics', 'on'] as const) {
     process.stdout.write(`\n${mode}/off per round: ${ratios[mode].map((r) => r.toFixed(3)).join(', ')} (median ${median(ratios[mode]).toFixed(3)}); goal ≥ 0.90`);

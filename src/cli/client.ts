@@ -260,6 +260,11 @@ export class ControlPlaneClient {
     return this.#call('GET', '/v1/check');
   }
 
+  /** Hold a registered sidecar's presence stream open until the signal aborts or it drops (src/health/presence.ts). */
+  presence(options: { service: string; id: string; signal: AbortSignal }, onEvent: (event: { type: string }) => void): Promise<void> {
+    return this.#stream(`/v1/services/${encodeURIComponent(options.service)}/instances/${encodeURIComponent(options.id)}/presence`, { signal: options.signal }, onEvent);
+  }
+
   /**
    * Stream registry events (NDJSON) until the signal aborts or the server ends the stream.
    * The server sends a keep-alive line every 15 s; when nothing at all arrives for

@@ -9,6 +9,7 @@ import { startTtlMonitor } from '../health/ttl-monitor.js';
 import { startDnsServer, type DnsServer } from '../dns/index.js';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { Registry } from '../registry/registry.js';
+import { createPresenceTracker } from '../health/presence.js';
 import { isHealthy } from '../registry/types.js';
 import { PolicyStore } from '../security/authz/store.js';
 import { openStore, type EtcdSettings } from '../store/open.js';
@@ -82,8 +83,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     let checks: ActiveChecks | undefined;
     const telemetry = await TelemetryCollector.start(registry, logger);
     closers.push(() => telemetry.close());
+    const presence = createPresenceTracker(store, registry, logger);
     const api = buildApi({
-      registry, policies, logger, security, telemetry,
+      registry, policies, logger, security, telemetry, presence,
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }),
       ...(options.apiTls === undefined ? {} : { tls: options.apiTls }),
@@ -94,6 +96,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       throw new TrellisError(ErrorCodes.LISTEN, `cannot listen on ${formatHostPort(options.listen)} for the API: ${messageOf(err)} (pick another --listen address)`, { cause: err });
     }
     closers.push(() => api.close());
+    // Closed before the API (closers run in reverse): its streams closing on shutdown are no failures.
+    closers.push(() => presence.close());
     const address = api.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : options.listen.port;
     const url = `${options.apiTls === undefined ? 'http' : 'https'}://${formatHostPort({ host: options.listen.host, port })}`;

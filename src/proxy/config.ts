@@ -21,13 +21,16 @@
  *     mtls: { mode: strict, certificateLifetime: 24h, namespace: default }   # strict | permissive | off (docs/security.md)
  *     admin: { listen: 127.0.0.1:0 }                # /metrics (Prometheus), /status, /ready
  *     telemetry: { metrics: true, accessLog: off, report: 1s }   # accessLog: off | stdout | stderr | FILE
+ *     routes:                      # this service's routes: the `route` label of inbound metrics (docs/observability.md)
+ *       - { name: get-order, method: GET, path: /orders/ }
  *     upstreams:                   # the services this sidecar calls — and only those are watched
  *       - service: ledger          # by HTTP proxy / Host header only
  *       - { service: db, port: 9192, protocol: tcp }
  *       - { service: ledger-rpc, port: 9194, protocol: grpc }   # h2c on the local port and to the peer
  *       - { service: search, port: 9193, loadBalancer: peak-ewma, timeout: 2s, retry: { maxAttempts: 2 } }
+ *       - { service: orders, routes: [{ name: get-order, method: GET, path: /orders/ }] }   # outbound route label
  *
- * Everything in an upstream besides service, port and protocol is its policy (policy.ts).
+ * Everything in an upstream besides service, port, protocol and routes is its policy (policy.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -44,6 +47,7 @@ import type { UpstreamPolicy } from './types.js';
 import { DEFAULT_MTLS_MODE, MTLS_MODES } from '../security/mtls/mode.js';
 import type { MtlsConfig } from '../security/mtls/sidecar-tls.js';
 import { DEFAULT_NAMESPACE } from '../security/spiffe.js';
+import { routesSchema, type RouteDeclaration } from '../telemetry/routes.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -97,6 +101,7 @@ const upstreamSchema = z.preprocess(
     service: serviceNameSchema,
     port: integerField('port', 0, 65_535).optional(),
     protocol: protocolField('protocol').default('http'),
+    routes: routesSchema,
   }, { invalid_type_error: 'each upstream must be a service name or a map such as { service: payments, port: 9191 }' }).passthrough(),
 );
 
@@ -138,6 +143,7 @@ const configSchema = z.object({
     report: durationField('report (how often metrics go to the control plane; 0 = never)', 0, HOUR_MS).default('1s'),
   }, { invalid_type_error: 'telemetry must be a map such as { metrics: true, accessLog: stdout }' }).strict().default({}),
   upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list such as [payments, { service: db, port: 9192, protocol: tcp }]' }).default([]),
+  routes: routesSchema,
 }, { invalid_type_error: 'the sidecar config must be a map with at least service' }).strict();
 
 /** The config as written (YAML, flags, or an object given to startSidecar). */
@@ -149,6 +155,8 @@ export interface UpstreamConfig {
   readonly listen: HostPort | undefined;
   readonly protocol: Protocol;
   readonly policy: UpstreamPolicy;
+  /** The upstream's routes: the `route` label of outbound metrics to it. */
+  readonly routes: readonly RouteDeclaration[];
 }
 
 export interface AppConfig {
@@ -183,6 +191,8 @@ export interface SidecarConfig {
   readonly http: HttpLimitsConfig;
   readonly mtls: MtlsConfig;
   readonly upstreams: readonly UpstreamConfig[];
+  /** This service's routes: the `route` label of inbound metrics. */
+  readonly routes: readonly RouteDeclaration[];
   /** The admin listener: /metrics, /status, /ready. */
   readonly admin: { readonly listen: HostPort };
   readonly telemetry: TelemetryConfig;
@@ -197,7 +207,7 @@ export interface TelemetryConfig {
   readonly reportMs: number;
 }
 
-const UPSTREAM_OWN_FIELDS = new Set(['service', 'port', 'protocol']);
+const UPSTREAM_OWN_FIELDS = new Set(['service', 'port', 'protocol', 'routes']);
 
 function healthSpec(health: z.output<typeof healthSchema> | undefined): ActiveCheckSpec {
   const common = {
@@ -246,6 +256,7 @@ function upstreamConfigs(raw: ReadonlyArray<z.output<typeof upstreamSchema>>, li
       listen: entry.port === undefined ? undefined : Object.freeze({ host: listenHost, port: entry.port }),
       protocol: entry.protocol,
       policy: parseUpstreamPolicy(policyFields, field),
+      routes: Object.freeze(entry.routes.map((route) => Object.freeze({ ...route }))),
     });
   });
 }
@@ -280,6 +291,7 @@ export function parseSidecarConfig(input: unknown): SidecarConfig {
     }),
     mtls: Object.freeze({ mode: raw.mtls.mode, namespace: raw.mtls.namespace, certificateLifetimeMs: raw.mtls.certificateLifetime }),
     upstreams: Object.freeze(upstreamConfigs(raw.upstreams, raw.outbound.listen.host)),
+    routes: Object.freeze(raw.routes.map((route) => Object.freeze({ ...route }))),
     admin: Object.freeze({ listen: raw.admin.listen }),
     telemetry: Object.freeze({ metrics: raw.telemetry.metrics, accessLog: raw.telemetry.accessLog, reportMs: raw.telemetry.report }),
   });

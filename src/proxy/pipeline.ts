@@ -1,9 +1,9 @@
 /**
  * The one place that declares the order of the data path's layers.
  *
- *   outbound: [telemetry: propagate → metrics → access log] → timeout → retry → circuit breaker
+ *   outbound: [telemetry: propagate → observe (metrics, access log)] → timeout → retry → circuit breaker
  *             → outlier detection → balance → upstream
- *   inbound:  [telemetry: propagate → metrics → access log] → authorization (the service's
+ *   inbound:  [telemetry: propagate → observe (metrics, access log)] → authorization (the service's
  *             policies) → the local app (its own small pool)
  *
  * Layers are built once per sidecar and read their settings from each request's target
@@ -49,7 +49,7 @@ export function outboundStack(options: OutboundStackOptions): Handler {
 }
 
 /**
- * `telemetry`: propagate → metrics → access log, outermost (a denied request is counted and
+ * `telemetry`: propagate → observe (metrics, access log), outermost (a denied request is counted and
  * logged too); `authorization` absent: no authorization layer (every request goes to the app).
  */
 export function inboundStack(upstream: EndpointHandler, app: Endpoint, telemetry: readonly Layer[] = [], authorization?: AuthorizationLookup): Handler {

@@ -116,7 +116,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     const listeners: Listener[] = [];
     const openConnections = (direction: 'inbound' | 'outbound'): number =>
       listeners.reduce((sum, l) => sum + ((l.name === 'inbound') === (direction === 'inbound') ? l.inFlight() : 0), 0);
-    const telemetry = createSidecarTelemetry(config.service, config.telemetry, openConnections);
+    const telemetry = createSidecarTelemetry(config, openConnections);
     closers.push(() => telemetry.close());
     const tls = await startSidecarTls({ config: config.mtls, service: config.service, client, token: options.token, logger, onSession: (s) => credential.adopt(s) });
     if (tls === undefined) {

@@ -1,15 +1,18 @@
 /**
  * The sidecar's telemetry, assembled once: the metrics registry, the access log, the
  * counters the resilience layers keep, and the telemetry layers every pipeline starts with
- * (propagate → metrics → access log). With `telemetry.metrics: false` and `accessLog: off`
- * only trace propagation remains (the benchmark's reference).
+ * (propagate → observe, whose sinks are the metrics and the access log). With
+ * `telemetry.metrics: false` and `accessLog: off` only trace propagation remains (the
+ * benchmark's reference).
  */
 import { openAccessLog, type AccessLog } from '../telemetry/access-log.js';
 import { SidecarMetrics } from '../telemetry/metrics.js';
-import type { TelemetryConfig } from './config.js';
-import { createAccessLogLayer } from './layers/access-log.js';
+import { sidecarRoutes } from '../telemetry/routes.js';
+import type { SidecarConfig } from './config.js';
+import { accessLogSink } from './layers/access-log.js';
 import { createCircuitStats, type CircuitCounter } from './layers/circuit-breaker.js';
-import { createMetricsLayer } from './layers/metrics.js';
+import { metricsSink } from './layers/metrics.js';
+import { createObserveLayer, type RequestSink } from './layers/observe.js';
 import { OUTLIER_COUNTERS, type OutlierCounter } from './layers/outlier.js';
 import { createPropagationLayer } from './layers/propagate.js';
 import { createRetryStats, type RetryCounter } from './layers/retry.js';
@@ -28,19 +31,25 @@ export interface SidecarTelemetry {
   close(): void;
 }
 
-export function createSidecarTelemetry(service: string, config: TelemetryConfig, openConnections: (direction: Direction) => number): SidecarTelemetry {
+export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | 'telemetry' | 'routes' | 'upstreams'>, openConnections: (direction: Direction) => number): SidecarTelemetry {
+  const { service, telemetry } = config;
   const stats = { retry: createRetryStats(), circuit: createCircuitStats(), outlier: new Counters(OUTLIER_COUNTERS) };
   const layers: Layer[] = [createPropagationLayer(service)];
+  const sinks: RequestSink[] = [];
   let metrics: SidecarMetrics | undefined;
-  if (config.metrics) {
+  if (telemetry.metrics) {
     metrics = new SidecarMetrics({ openConnections });
     metrics.attach(stats);
-    layers.push(createMetricsLayer(metrics, service));
+    sinks.push(metricsSink(metrics));
   }
   let accessLog: AccessLog | undefined;
-  if (config.accessLog !== 'off') {
-    accessLog = openAccessLog(config.accessLog);
-    layers.push(createAccessLogLayer(accessLog.logger, service));
+  if (telemetry.accessLog !== 'off') {
+    accessLog = openAccessLog(telemetry.accessLog);
+    sinks.push(accessLogSink(accessLog));
+  }
+  if (sinks.length > 0) {
+    const routes = sidecarRoutes(config.routes, new Map(config.upstreams.map((u) => [u.service, u.routes])));
+    layers.push(createObserveLayer(sinks, service, routes));
   }
   return {
     metrics,

@@ -73,7 +73,7 @@ function emptySum(): Sum {
   return { requests: 0, success: 0, failure: 0, rps: 0, buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), latencyCount: 0, statuses: {} };
 }
 
-const rowKey = (row: TrafficRow): string => `${row.direction}|${row.src}|${row.dst}|${row.clientId}`;
+const rowKey = (row: TrafficRow): string => `${row.direction}|${row.src}|${row.dst}|${row.clientId}|${row.route ?? ''}`;
 
 /** Percentile q (0–1) of a cumulative histogram (bounds LATENCY_BUCKETS_MS, then +Inf). */
 export function quantile(q: number, cumulative: readonly number[]): number | null {

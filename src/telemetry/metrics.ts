@@ -3,7 +3,7 @@
  * global default one. Names and labels follow Linkerd's proxy metrics so that existing
  * dashboards translate:
  *
- *   request_total{direction, src_service, dst_service, client_id}
+ *   request_total{direction, src_service, dst_service, client_id, route}
  *   response_total{…, status_code, classification, error}      classification = success | failure
  *   response_latency_ms_bucket{…}                                 time to the response head, ms
  *   trellis_retries_total{dst_service}  trellis_retry_budget_exhausted_total{dst_service}
@@ -11,24 +11,25 @@
  *   trellis_tls_handshake_failures_total{direction}  tcp_open_connections{direction}
  *
  * The data path calls `record()` once per request with the verdict of classify.ts: it adds
- * to plain numbers kept per (direction, peer) — no label hashing per request — and prom-client
+ * to plain numbers kept per (direction, peer, route) — no label hashing per request — and prom-client
  * reads them when it is scraped (collect / get), so the exposition stays prom-client's. The caller's service is a
- * header a client could forge, so distinct peers are capped ({@link MAX_PEERS}).
+ * header a client could forge, so distinct peers are capped ({@link MAX_PEERS}). `route` is the
+ * name of a declared route or [default] (src/telemetry/routes.ts), never the raw path.
  */
 import { Counter, Gauge, Histogram, Registry, type MetricType } from 'prom-client';
 import type { Classification, Direction } from '../proxy/types.js';
 import { LATENCY_BUCKETS_MS, type TrafficRow } from './snapshot.js';
 
-/** Distinct (direction, src, dst, client id) rows before new peers are counted as "other". */
+/** Distinct (direction, src, dst, client id, route) rows before new peers are counted as "other". */
 export const MAX_PEERS = 500;
 
-const TRAFFIC_LABELS = ['direction', 'src_service', 'dst_service', 'client_id'] as const;
+const TRAFFIC_LABELS = ['direction', 'src_service', 'dst_service', 'client_id', 'route'] as const;
 
 type TrafficLabel = (typeof TRAFFIC_LABELS)[number];
 type TrafficLabels = Record<TrafficLabel, string>;
 
 /**
- * The counts of one (direction, src, dst, client id), kept as plain numbers: the data path
+ * The counts of one (direction, src, dst, client id, route), kept as plain numbers: the data path
  * adds to them without hashing labels, and prom-client reads them when it is scraped.
  */
 interface Children {
@@ -152,8 +153,8 @@ export class SidecarMetrics {
   }
 
   /** One request, as the metrics layer saw it end (status and verdict from classify.ts / rescue.ts). */
-  record(direction: Direction, src: string, dst: string, clientId: string, status: number, classification: Classification, error: string, latencyMs: number): void {
-    const children = this.#childrenFor(direction, src, dst, clientId);
+  record(direction: Direction, src: string, dst: string, clientId: string, route: string, status: number, classification: Classification, error: string, latencyMs: number): void {
+    const children = this.#childrenFor(direction, src, dst, clientId, route);
     children.requests += 1;
     let bucket = 0;
     while (bucket < LATENCY_BUCKETS_MS.length && latencyMs > (LATENCY_BUCKETS_MS[bucket] as number)) bucket += 1;
@@ -204,7 +205,7 @@ export class SidecarMetrics {
       const buckets = row.buckets.map((n) => (cumulative += n));
       out.push({
         direction: row.labels.direction === 'inbound' ? 'inbound' : 'outbound',
-        src: row.labels.src_service, dst: row.labels.dst_service, clientId: row.labels.client_id,
+        src: row.labels.src_service, dst: row.labels.dst_service, clientId: row.labels.client_id, route: row.labels.route,
         requests: row.requests, success, failure, statuses,
         latency: { buckets, sum: row.sum, count: cumulative },
       });
@@ -212,12 +213,12 @@ export class SidecarMetrics {
     return out;
   }
 
-  #childrenFor(direction: Direction, src: string, dst: string, clientId: string): Children {
-    const key = `${direction}|${src}|${dst}|${clientId}`;
+  #childrenFor(direction: Direction, src: string, dst: string, clientId: string, route: string): Children {
+    const key = `${direction}|${src}|${dst}|${clientId}|${route}`;
     let children = this.#children.get(key);
     if (children !== undefined) return children;
-    if (this.#children.size >= MAX_PEERS && src !== 'other') return this.#childrenFor(direction, 'other', dst, '');
-    const labels = { direction, src_service: src, dst_service: dst, client_id: clientId };
+    if (this.#children.size >= MAX_PEERS && src !== 'other') return this.#childrenFor(direction, 'other', dst, '', route);
+    const labels = { direction, src_service: src, dst_service: dst, client_id: clientId, route };
     children = { labels, requests: 0, buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), sum: 0, responses: new Map() };
     this.#children.set(key, children);
     return children;

@@ -15,7 +15,7 @@ export const LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
 const count = z.number().int().nonnegative();
 const name = z.string().max(253);
 
-/** Requests of one (direction, caller, callee, caller identity), since the sidecar started. */
+/** Requests of one (direction, caller, callee, caller identity, route), since the sidecar started. */
 export const trafficRowSchema = z.object({
   direction: z.enum(['inbound', 'outbound']),
   /** The calling service ('' when unknown). */
@@ -24,6 +24,8 @@ export const trafficRowSchema = z.object({
   dst: name,
   /** The caller's mTLS identity (SPIFFE ID), '' without one. */
   clientId: z.string().max(2048),
+  /** The declared route (src/telemetry/routes.ts); absent from reports of sidecars before routes = [default]. */
+  route: name.optional(),
   requests: count,
   success: count,
   failure: count,

@@ -1,9 +1,10 @@
 /**
  * The dashboard in a real browser (Debian's chromium, driven by playwright-core, headless)
  * on a running `trellis up` mesh: every service is drawn with an edge from the caller to
- * my-service, figures arrive live, and a replica whose app is killed turns red within 2 s
- * without a reload. Without a token the page says it needs one; `trellis dashboard` prints the URL
- * (a read-only token in its fragment) that lets it in. A screenshot is kept in dist/test-artifacts/ (copied to docs/).
+ * my-service, figures arrive live, and a replica whose app is killed — or which is killed whole,
+ * app and sidecar, with kill -9 — turns red within 2 s without a reload. Without a token the
+ * page says it needs one; `trellis dashboard` prints the URL (a read-only token in its fragment)
+ * that lets it in. A screenshot is kept in dist/test-artifacts/ (copied to docs/).
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -105,6 +106,26 @@ it('shows every service and the caller → my-service edge live, and a killed re
   assert.match(String(await health.jsonValue()), /^(critical|gone)$/);
   await page.locator('#graph [data-service="my-service"][data-health="degraded"]').waitFor({ timeout: 2_000 });
   await page.screenshot({ path: join(artifacts, 'dashboard-killed.png'), fullPage: true });
+
+  // kill -9 of a whole replica (app and sidecar: nobody deregisters, no heartbeat stops
+  // gracefully): the control plane sees the sidecar's presence stream drop, and the dot turns red
+  // within 2 s — not after the 3 s heartbeat TTL.
+  const whole = summary.replicas.find((r) => r.id === 'my-service-3');
+  assert.ok(whole !== undefined);
+  await page.locator('#graph [data-instance="my-service-3"][data-health="passing"]').waitFor({ timeout: 5_000 });
+  const wholeKilledAt = Date.now();
+  process.kill(whole.pid, 'SIGKILL');
+  process.kill(whole.appPid, 'SIGKILL');
+  await page.waitForFunction(() => {
+    const dot = document.querySelector('#graph [data-instance="my-service-3"]');
+    const state = dot?.getAttribute('data-health');
+    return dot !== null && (state === 'critical' || state === 'gone') && getComputedStyle(dot).fill === 'rgb(220, 38, 38)';
+  }, undefined, { timeout: 2_000, polling: 'raf' });
+  const wholeElapsed = Date.now() - wholeKilledAt;
+  assert.ok(wholeElapsed <= 2_000, `a killed replica turned red after ${wholeElapsed} ms`);
+  // The surviving replica stays green throughout.
+  assert.equal(await page.locator('#graph [data-instance="my-service-1"]').getAttribute('data-health'), 'passing');
+  process.stdout.write(`# time to red: app killed ${elapsed} ms, whole replica killed ${wholeElapsed} ms\n`);
   assert.deepEqual(pageErrors, []);
 
   up.child.kill('SIGINT');

@@ -17,6 +17,8 @@ import { dashboardRoutes } from './dashboard.js';
 import { metricsRoutes } from './metrics.js';
 import { telemetryRoutes } from './telemetry.js';
 import { apiServerFactory, type ApiTls } from './tls.js';
+import type { PresenceTracker } from '../../health/presence.js';
+import { presenceRoutes } from './presence.js';
 
 export interface ApiOptions {
   registry: Registry;
@@ -31,6 +33,8 @@ export interface ApiOptions {
   telemetry?: TelemetryCollector;
   /** Serve HTTPS with this certificate (absent: plain HTTP). */
   tls?: ApiTls;
+  /** The sidecars' presence streams (fast failure detection); absent: not served. */
+  presence?: PresenceTracker;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -54,6 +58,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   statusRoutes(app, options.registry, Date.now(), options.replica);
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);
+  if (options.presence !== undefined) presenceRoutes(app, options.presence, options.watch?.keepAliveMs);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);
   securityRoutes(app, options.security);
   sessionRoutes(app, options.security.sessions);

@@ -4,12 +4,15 @@
  * it keeps passing. When the app fails, heartbeats stop and the control plane marks the
  * instance critical when the TTL runs out. An instance the control plane forgot (reaped,
  * or a fresh store) is registered again; an unreachable control plane is retried with
- * back-off. `deregister()` ends it all (drain).
+ * back-off. `deregister()` ends it all (drain). While registered, the sidecar also holds a
+ * presence stream to the control plane (presence.ts): its dropping tells the control plane
+ * this process is gone, long before the TTL.
  */
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../../cli/client.js';
 import { ErrorCodes, isTrellisError, messageOf } from '../../errors.js';
 import { backoffDelay } from '../layers/backoff.js';
+import { PresenceStream } from './presence.js';
 
 export type RegistrationState = 'waiting-for-app' | 'registering' | 'registered' | 'deregistered';
 
@@ -33,9 +36,11 @@ export class Registration {
   #timer: NodeJS.Timeout | undefined;
   #busy: Promise<void> | undefined;
   #stopped = false;
+  readonly #presence: PresenceStream;
 
   constructor(options: RegistrationOptions) {
     this.#options = options;
+    this.#presence = new PresenceStream(options.client, options.service, options.id, options.logger);
   }
 
   get state(): RegistrationState {
@@ -61,7 +66,7 @@ export class Registration {
     await this.#busy;
     const wasRegistered = this.#state === 'registered' || this.#state === 'registering';
     this.#state = 'deregistered';
-    if (!wasRegistered) return;
+    if (!wasRegistered) { this.#presence.close(); return; }
     const { client, service, id, logger } = this.#options;
     try {
       await client.deregister(service, id);
@@ -70,6 +75,9 @@ export class Registration {
       if (!(isTrellisError(err) && err.code === ErrorCodes.INSTANCE_NOT_FOUND)) {
         logger.warn({ err: messageOf(err) }, 'could not deregister; the instance will go critical when its TTL runs out');
       }
+    } finally {
+      // Only now: a stream that dropped before the deregistration would read as a crash.
+      this.#presence.close();
     }
   }
 
@@ -77,6 +85,7 @@ export class Registration {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#presence.close();
   }
 
   #schedule(delayMs: number): void {
@@ -101,6 +110,7 @@ export class Registration {
         if (this.#stopped) return;
         this.#state = 'registered';
         logger.info('registered');
+        this.#presence.start();
       } else {
         await client.heartbeat(service, id);
       }
