@@ -40,8 +40,10 @@ function upstreamSpec(mesh: MeshFile, upstream: UpstreamDeclaration): UpstreamSp
   const { service, port, loadBalancer, protocol, ...rest } = upstream;
   const balancer = loadBalancer ?? mesh.services[service]?.loadBalancer;
   const speaks = protocol ?? mesh.services[service]?.protocol;
+  const routes = mesh.services[service]?.routes;
   const policy = {
     ...rest,
+    ...(routes === undefined ? {} : { routes }),
     ...(speaks === undefined ? {} : { protocol: speaks }),
     ...(balancer === undefined ? {} : { loadBalancer: balancer }),
   };
@@ -65,6 +67,7 @@ function replicaSpec(mesh: MeshFile, name: string, service: ServiceDeclaration, 
     ...(service.health.interval === undefined ? {} : { healthIntervalMs: service.health.interval }),
     ...(service.weight === undefined ? {} : { weight: service.weight }),
     ...(service.metadata === undefined ? {} : { metadata: service.metadata }),
+    ...(service.routes === undefined ? {} : { routes: service.routes }),
     upstreams: service.upstreams.map((u) => upstreamSpec(mesh, u)),
     controlPlane: options.controlPlane,
     readyTimeoutMs: service.readyTimeout ?? RUN_DEFAULTS.readyTimeoutMs,

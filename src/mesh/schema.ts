@@ -4,6 +4,7 @@
  * field it is about (the loader adds the file and line). See docs/mesh-file.md.
  */
 import { z } from 'zod';
+import { routesSchema } from '../telemetry/routes.js';
 import { DEFAULT_MTLS_MODE, MTLS_MODES } from '../security/mtls/mode.js';
 import { PROTOCOLS } from '../proxy/config.js';
 import { upstreamPolicySchema } from '../proxy/policy.js';
@@ -83,6 +84,8 @@ const serviceSchema = z.object({
   upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list of service names or { service, port }' }).default([]),
   readyTimeout: durationField('readyTimeout', 100, 600_000).optional(),
   mtls: mtlsSchema.optional(),
+  /** Named routes (the `route` label of metrics): inbound at its replicas, outbound at its callers. */
+  routes: routesSchema.optional(),
 }, { invalid_type_error: 'each service must be a map with at least command' }).strict();
 
 export const meshFileSchema = z.object({

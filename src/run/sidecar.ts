@@ -40,6 +40,7 @@ export async function startInstanceSidecar(spec: RunSpec, appPort: number, logge
       outbound: { listen: '127.0.0.1:0' },
       ...(spec.weight === undefined ? {} : { weight: spec.weight }),
       ...(spec.metadata === undefined ? {} : { metadata: { ...spec.metadata } }),
+      ...(spec.routes === undefined ? {} : { routes: [...spec.routes] }),
       upstreams: spec.upstreams.map((u) => ({ ...u.policy, service: u.service, port: u.port ?? 0 })),
       ...(spec.mtlsMode === undefined ? {} : { mtls: { mode: spec.mtlsMode } }),
     },

@@ -1,5 +1,6 @@
 import type { Protocol } from '../proxy/config.js';
 import type { MtlsMode } from '../security/mtls/mode.js';
+import type { RouteDeclaration } from '../telemetry/routes.js';
 
 /** What `trellis run` (and each replica of `trellis up`) is asked to run: plain data, so it can cross a process boundary. */
 
@@ -28,6 +29,8 @@ export interface RunSpec {
   readonly healthIntervalMs?: number;
   readonly weight?: number;
   readonly metadata?: Readonly<Record<string, string>>;
+  /** This service's named routes (the `route` label of inbound metrics). */
+  readonly routes?: readonly RouteDeclaration[];
   readonly upstreams: readonly UpstreamSpec[];
   /** Control plane URL. */
   readonly controlPlane: string;

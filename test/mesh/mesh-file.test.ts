@@ -66,6 +66,10 @@ const bad: Array<[string, string, string]> = [
     '6: services.a.metadata.rack: values must be strings'],
   ['bad control plane address', 'controlPlane:\n  listen: localhost\nservices:\n  a:\n    command: [x]\n',
     '2: controlPlane.listen must be HOST:PORT'],
+  ['route without a path', 'services:\n  a:\n    command: [x]\n    routes:\n      - { name: get-order, method: GET }\n',
+    '5: services.a.routes.0.path is required'],
+  ['route named twice', 'services:\n  a:\n    command: [x]\n    routes:\n      - { name: orders, path: /orders }\n      - { name: orders, path: /o/ }\n',
+    '6: services.a.routes.1.name: route "orders" is declared twice'],
   ['no services', 'controlPlane: {}\n', '1: services is required'],
   ['empty services', 'services: {}\n', '1: services must declare at least one service'],
   ['empty file', '', '1: the mesh file is empty'],
@@ -97,6 +101,15 @@ it('a good file gets defaults and a start order with upstreams first', () => {
   assert.equal(caller?.cwd, '/srv');
   assert.equal(plans[0]?.spec.healthPath, '/healthz');
   assert.equal(plans[0]?.spec.healthIntervalMs, 1000);
+});
+
+it('a service\'s routes reach its replicas (inbound) and its callers\' upstream entry (outbound)', () => {
+  const routed = ok.replace('    loadBalancer: round-robin\n', '    loadBalancer: round-robin\n    routes: [{ name: hello, method: GET, path: / }]\n');
+  const plans = planReplicas(parseMeshFile(routed, 'mesh.yaml'), { baseDir: '/srv', controlPlane: 'http://127.0.0.1:1' });
+  const hello = [{ name: 'hello', method: 'GET', path: '/' }];
+  assert.deepEqual(plans[0]?.spec.routes, hello);
+  assert.deepEqual(plans[3]?.spec.upstreams, [{ service: 'my-service', policy: { loadBalancer: 'round-robin', routes: hello } }]);
+  assert.equal(plans[3]?.spec.routes, undefined);
 });
 
 it('trellis up prints the error with file and line and exits 1', async () => {
