@@ -105,6 +105,12 @@ export interface ProxyResponse {
   /** Streamed, never buffered whole. */
   readonly body: Readable | null;
   /**
+   * The whole body, when it has already arrived and `body` was never read (a small response
+   * that came with its head): a writer sends these bytes at once instead of streaming `body`.
+   * Undefined otherwise (and for producers that only stream).
+   */
+  wholeBody?(): readonly Buffer[] | undefined;
+  /**
    * Trailing headers (HTTP/2: gRPC's grpc-status, grpc-message), as received so far: read
    * once the body has ended. Absent for protocols without trailers.
    */

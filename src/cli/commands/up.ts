@@ -1,7 +1,6 @@
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describeMeshEvent } from '../../mesh/progress.js';
-import { loadMeshFile } from '../../mesh/load.js';
 import { formatSummary, summarize } from '../../mesh/summary.js';
 import { stderrLogger } from '../../run/stderr-logger.js';
 import { parseHostPort } from '../../util/host-port.js';
@@ -24,6 +23,7 @@ export function upCommand(program: Command): void {
     .option('--json', 'print progress and the summary as JSON lines (replica output goes to stderr)')
     .action(async (file: string, options: UpOptions) => {
       const { startMesh } = await import('../../mesh/mesh.js'); // loaded on use
+      const { loadMeshFile } = await import('../../mesh/load.js'); // yaml and the mesh schema: loaded on use, not by every command
       const mesh = await loadMeshFile(file);
       const baseDir = dirname(resolve(file));
       const say = (line: string): void => { process.stdout.write(`${line}\n`); };

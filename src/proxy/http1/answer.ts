@@ -59,7 +59,9 @@ export function writeOutcome(res: ServerResponse, outcome: Outcome, target: Targ
     return null;
   }
   const { response } = outcome;
-  const body = response.body;
+  // The whole body is here already (a small response): written with the head, no stream.
+  const whole = response.wholeBody?.();
+  const body = whole === undefined ? response.body : null;
   if (res.destroyed) {
     body?.destroy();
     return null;
@@ -76,7 +78,7 @@ export function writeOutcome(res: ServerResponse, outcome: Outcome, target: Targ
     return null;
   }
   if (body === null) {
-    res.end();
+    endWith(res, whole);
     return null;
   }
   // A lighter pipe(): data with backpressure, end, and an error that resets the client.
@@ -91,6 +93,17 @@ export function writeOutcome(res: ServerResponse, outcome: Outcome, target: Targ
     res.destroy();
   });
   return body;
+}
+
+/** End a response with the chunks of a body that is already whole (none: no body). */
+function endWith(res: ServerResponse, chunks: readonly Buffer[] | undefined): void {
+  if (chunks === undefined || chunks.length === 0) {
+    res.end();
+    return;
+  }
+  const last = chunks.length - 1;
+  for (let i = 0; i < last; i++) res.write(chunks[i]);
+  res.end(chunks[last]);
 }
 
 /** A response head as raw HTTP/1.1 text, up to the blank line; `connection`, when given, replaces the one in `headers`. */

@@ -133,9 +133,13 @@ function sendHoldingSlot(next: Handler, request: ProxyRequest, limit: Concurrenc
   });
 }
 
-/** Release when the response body has ended or was destroyed; at once when there is none. */
+/** Release when the response body has ended or was destroyed; at once when there is none or it all arrived. */
 function releaseWhenDone(outcome: Outcome, limit: ConcurrencyLimit): void {
-  const body = outcome.ok ? outcome.response.body : null;
+  if (!outcome.ok || outcome.response.wholeBody?.() !== undefined) {
+    limit.release();
+    return;
+  }
+  const body = outcome.response.body;
   if (body === null) {
     limit.release();
     return;

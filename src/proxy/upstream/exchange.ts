@@ -1,10 +1,10 @@
 /**
  * One HTTP/1 request to one endpoint, as an undici dispatch handler: the outcome settles
- * when the response head arrives (or the attempt fails), and the response body streams
- * through a Readable with backpressure (undici pauses the socket until it is read).
- * Nothing is buffered beyond the stream's high-water mark.
+ * when the response head arrives (or the attempt fails); the response body goes to an
+ * {@link UpstreamResponse} (./response.ts), held while small or streamed with backpressure
+ * (undici pauses the socket until it is read). Nothing is buffered beyond a stream's
+ * high-water mark.
  */
-import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../../balancer/types.js';
 import type { ErrorCode } from '../../errors.js';
@@ -13,41 +13,20 @@ import { failed } from '../failure.js';
 import { responseHeaders } from '../http1/headers.js';
 import type { Outcome, ProxyRequest } from '../types.js';
 import { abortedFailure, upstreamFailure, type FailureContext } from './errors.js';
-
-const BODY_HIGH_WATER_MARK = 64 * 1024;
+import { UpstreamResponse, type ResponseSource } from './response.js';
 
 function asError(reason: unknown): Error {
   return reason instanceof Error ? reason : new Error(String(reason));
 }
 
-/** The response body: reading resumes the upstream socket; destroying it early aborts the request. */
-class ResponseBody extends Readable {
-  readonly #resume: () => void;
-  readonly #exchange: Exchange;
-
-  constructor(resume: () => void, exchange: Exchange) {
-    super({ highWaterMark: BODY_HIGH_WATER_MARK });
-    this.#resume = resume;
-    this.#exchange = exchange;
-  }
-
-  override _read(): void {
-    this.#resume();
-  }
-
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.#exchange.cancel(err);
-    callback(err);
-  }
-}
-
-export class Exchange implements Dispatcher.DispatchHandlers {
+export class Exchange implements Dispatcher.DispatchHandlers, ResponseSource {
   readonly #request: ProxyRequest;
   readonly #endpoint: Endpoint;
   readonly #unreachable: ErrorCode;
   readonly #settle: (outcome: Outcome) => void;
   #abort: ((err?: Error) => void) | undefined;
-  #body: ResponseBody | undefined;
+  #resume: (() => void) | undefined;
+  #response: UpstreamResponse | undefined;
   #sent = false;
   #settled = false;
   #finished = false;
@@ -71,6 +50,11 @@ export class Exchange implements Dispatcher.DispatchHandlers {
     }
   }
 
+  /** The response body is read again: resume the upstream socket. */
+  resume(): void {
+    this.#resume?.();
+  }
+
   /** Abort the attempt unless it already ended (the response body was abandoned). */
   cancel(err: Error | null): void {
     if (!this.#finished) this.#abort?.(err ?? new Error('the response body was discarded before it ended'));
@@ -84,23 +68,20 @@ export class Exchange implements Dispatcher.DispatchHandlers {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: informational, the real head follows
-    const body = new ResponseBody(resume, this);
-    this.#body = body;
-    this.#resolve({
-      ok: true,
-      classification: classify(statusCode),
-      response: { status: statusCode, headers: responseHeaders(rawHeaders), body, endpoint: this.#endpoint },
-    });
+    this.#resume = resume;
+    const response = new UpstreamResponse(statusCode, responseHeaders(rawHeaders), this.#endpoint, this);
+    this.#response = response;
+    this.#resolve({ ok: true, classification: classify(statusCode), response });
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    return this.#body?.push(chunk) ?? true;
+    return this.#response?.push(chunk) ?? true;
   }
 
   onComplete(): void {
     this.#finish();
-    this.#body?.push(null);
+    this.#response?.end();
   }
 
   onError(err: Error): void {
@@ -110,7 +91,7 @@ export class Exchange implements Dispatcher.DispatchHandlers {
       this.#resolve(failed(this.#request.signal.aborted ? abortedFailure(this.#request.signal.reason, context) : upstreamFailure(err, context)));
     } else {
       // The head was forwarded already: the client sees the body end abruptly.
-      this.#body?.destroy(err);
+      this.#response?.fail(err);
     }
   }
 

@@ -15,8 +15,8 @@ import type { IssuedCertificate } from '../ca/issuer.js';
 import type { SessionGrant } from '../tokens/sessions.js';
 import { SIGNING_ALGORITHM, generateKeyPair, privateKeyPem, x509 } from '../crypto.js';
 
-/** Renew at this share of the certificate's life. */
-export const RENEW_AT = 0.7;
+export { RENEW_AT } from './renewal.js';
+import { RENEW_AT } from './renewal.js';
 /** While the control plane is unreachable, the first certificate is asked for again this often. */
 const FIRST_RETRY_MS = 500;
 

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../../cli/client.js';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
-import { RENEW_AT } from '../identity/workload.js';
+import { RENEW_AT } from '../identity/renewal.js';
 import type { SidecarCredential } from './sidecar-credential.js';
 
 const UNREACHABLE_RETRY_MS = 1_000;
