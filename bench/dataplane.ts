@@ -280,9 +280,9 @@ async function setupPath(path: PathKey, round: Round): Promise<Setup> {
 }
 
 /** The open-loop generator in its own process; `onMeasuring` when its warm-up ends. */
-function runFixedRate(url: string, onMeasuring: () => void): Promise<FixedRateResult> {
+export function runFixedRate(url: string, onMeasuring: () => void, rate = RATE, seconds = RATE_SECONDS): Promise<FixedRateResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [fixedRateScript, url, `--rate=${RATE}`, `--seconds=${RATE_SECONDS}`, `--warmup=${RATE_WARMUP_SECONDS}`], {
+    const child = spawn(process.execPath, [fixedRateScript, url, `--rate=${rate}`, `--seconds=${seconds}`, `--warmup=${RATE_WARMUP_SECONDS}`], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     track(child);

@@ -7,7 +7,9 @@
  * Figures are medians over BENCH_REPEATS rounds (default 3). Besides req/s, each mode's CPU per
  * request (both sidecars' user + system CPU over the measured run, divided by the requests
  * served): on a shared, noisy machine req/s swings with the neighbours' load, CPU per request
- * much less, so its on − off difference is the cost to read there. mTLS is off in every mode (its
+ * much less, so its on − off difference is the cost to read there — and it is measured a second
+ * time at a fixed BENCH_OBS_RATE req/s (default 1,500, below saturation; bench/fixed-rate.ts),
+ * where it moves least of all. mTLS is off in every mode (its
  * cost is bench/security.ts's), so the figures compare with the data-plane benchmark's.
  *
  *     npx tsc -p tsconfig.json && node dist/bench/observability.js
@@ -16,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { startUpstreamAndControlPlane, type Tools } from './dataplane.js';
+import { runFixedRate, startUpstreamAndControlPlane, type Tools } from './dataplane.js';
 import { CLI, median, sidecarEnv, startChild, type Child } from './lib.js';
 import { cpuSecondsOf, runWrk, track, waitForOk, which, type WrkResult } from './proc.js';
 
@@ -50,10 +52,16 @@ async function sidecar(config: { service: string; controlPlane: string } & Recor
   return { child, upstreams: (JSON.parse(child.url) as { upstreams: Record<string, string> }).upstreams };
 }
 
-/** A wrk run and the sidecars' CPU per request it cost (µs, both sidecars together). */
+/** A wrk run and the sidecars' CPU per request it cost (µs, both sidecars together), and the same at a fixed rate. */
 interface Measurement extends WrkResult {
   cpuUsPerRequest: number;
+  /** Both sidecars' CPU per request at {@link FIXED_RATE} req/s: below saturation, so scheduling on a shared machine moves it far less than req/s at saturation. */
+  fixedRateCpuUs: number;
 }
+
+/** The fixed rate (req/s) of the CPU-per-request measurement, and its length. */
+const FIXED_RATE = Number(process.env['BENCH_OBS_RATE'] ?? 1500);
+const FIXED_RATE_SECONDS = 5;
 
 async function measure(mode: Mode, dir: string, controlPlane: string, upstreamPort: number, tools: Tools): Promise<Measurement> {
   const server = await sidecar({
@@ -71,7 +79,10 @@ async function measure(mode: Mode, dir: string, controlPlane: string, upstreamPo
     const cpu = (): number => pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
     const before = cpu();
     const wrk = await runWrk(tools.wrk, url, CONNECTIONS, SECONDS);
-    return { ...wrk, cpuUsPerRequest: ((cpu() - before) * 1e6) / Math.max(1, wrk.requests) };
+    const cpuUsPerRequest = ((cpu() - before) * 1e6) / Math.max(1, wrk.requests);
+    let rateStart = cpu();
+    const rate = await runFixedRate(url, () => { rateStart = cpu(); }, FIXED_RATE, FIXED_RATE_SECONDS);
+    return { ...wrk, cpuUsPerRequest, fixedRateCpuUs: ((cpu() - rateStart) * 1e6) / Math.max(1, rate.counted) };
   } finally {
     await client?.child.stop();
     await server.child.stop();
@@ -102,7 +113,7 @@ export async function observabilityBench(): Promise<void> {
         round[mode] = wrk;
         figures[mode].push(wrk);
         const logged = mode === 'on' ? `; access-log lines: client ${countLines(join(dir, 'access-client.log'))}, server ${countLines(join(dir, 'access-server.log'))}` : '';
-        process.stdout.write(`round ${index + 1}/${REPEATS} telemetry ${mode}: ${wrk.requestsPerSec.toFixed(0)} req/s (${wrk.errors} errors), p50 ${wrk.p50Ms.toFixed(2)} ms, p99 ${wrk.p99Ms.toFixed(2)} ms, sidecars' CPU ${wrk.cpuUsPerRequest.toFixed(0)} µs/request${logged}; load average ${loadavg()[0]?.toFixed(2)}\n`);
+        process.stdout.write(`round ${index + 1}/${REPEATS} telemetry ${mode}: ${wrk.requestsPerSec.toFixed(0)} req/s (${wrk.errors} errors), p50 ${wrk.p50Ms.toFixed(2)} ms, p99 ${wrk.p99Ms.toFixed(2)} ms, sidecars' CPU ${wrk.cpuUsPerRequest.toFixed(0)} µs/request, at ${FIXED_RATE}/s ${wrk.fixedRateCpuUs.toFixed(0)} µs/request${logged}; load average ${loadavg()[0]?.toFixed(2)}\n`);
       }
       ratios.metrics.push(round.metrics!.requestsPerSec / round.off!.requestsPerSec);
       ratios.on.push(round.on!.requestsPerSec / round.off!.requestsPerSec);
@@ -111,13 +122,16 @@ export async function observabilityBench(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  process.stdout.write(`\n| telemetry | req/s (median) | p50 ms | p99 ms | sidecars' CPU µs/request (median) |\n| --- | ---: | ---: | ---: | ---: |\n`);
+  process.stdout.write(`\n| telemetry | req/s (median) | p50 ms | p99 ms | sidecars' CPU µs/request at saturation (median) | sidecars' CPU µs/request at ${FIXED_RATE}/s (median) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n`);
   for (const mode of MODES) {
     const w = figures[mode];
-    process.stdout.write(`| ${mode} | ${median(w.map((x) => x.requestsPerSec)).toFixed(0)} | ${median(w.map((x) => x.p50Ms)).toFixed(2)} | ${median(w.map((x) => x.p99Ms)).toFixed(2)} | ${median(w.map((x) => x.cpuUsPerRequest)).toFixed(0)} |\n`);
+    process.stdout.write(`| ${mode} | ${median(w.map((x) => x.requestsPerSec)).toFixed(0)} | ${median(w.map((x) => x.p50Ms)).toFixed(2)} | ${median(w.map((x) => x.p99Ms)).toFixed(2)} | ${median(w.map((x) => x.cpuUsPerRequest)).toFixed(0)} | ${median(w.map((x) => x.fixedRateCpuUs)).toFixed(0)} |\n`);
   }
   for (const mode of ['metrics', 'on'] as const) {
     process.stdout.write(`\n${mode}/off per round: ${ratios[mode].map((r) => r.toFixed(3)).join(', ')} (median ${median(ratios[mode]).toFixed(3)}); goal ≥ 0.90`);
+    // CPU bound: the requests/s the same CPU buys, relative to off (off's CPU per request / this mode's), per round.
+    const capacity = figures[mode].map((m, i) => (figures.off[i]?.fixedRateCpuUs ?? 0) / m.fixedRateCpuUs);
+    process.stdout.write(`\n${mode}/off by CPU per request at ${FIXED_RATE}/s (off's µs ÷ ${mode}'s), per round: ${capacity.map((r) => r.toFixed(3)).join(', ')} (median ${median(capacity).toFixed(3)})`);
   }
   process.stdout.write(`\nload average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
 }
