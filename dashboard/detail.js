@@ -1,7 +1,17 @@
 // The service page: its golden metrics, and each instance with health, checks, weight,
-// ejection (by any caller's outlier detection), the app check its sidecar reports — and
-// certificates once mTLS exists.
-import { ms, percent, rps } from './format.js';
+// ejection (by any caller's outlier detection), the app check its sidecar reports, and the
+// workload certificate its sidecar holds (SPIFFE ID and time left).
+import { ms, percent, rps, timeLeft } from './format.js';
+
+/** The instance's certificate: its SPIFFE ID and how long it has left; why there is none otherwise. */
+function certificateCell(instance) {
+  const c = instance.certificate;
+  if (c === null) return cell(instance.reporting ? 'none (mTLS off)' : '—', 'muted');
+  const td = cell(`${c.spiffeId} · ${timeLeft(Date.parse(c.notAfter) - Date.now())}`);
+  td.dataset.certificate = c.spiffeId;
+  td.title = `expires ${new Date(c.notAfter).toLocaleString()}`;
+  return td;
+}
 
 function cell(text, className) {
   const td = document.createElement('td');
@@ -37,7 +47,7 @@ export function drawDetail(section, service) {
     badge.dataset.health = i.health;
     badge.title = i.checks.map((c) => `${c.name}: ${c.status} — ${c.output}`).join('\n');
     health.append(badge);
-    row.append(health, cell(String(i.weight), 'num'), cell(i.ejected ? 'yes' : 'no'), cell(i.app === null ? (i.reporting ? '—' : 'not reporting') : `${i.app.status}: ${i.app.output}`), cell('— (no mTLS yet)', 'muted'));
+    row.append(health, cell(String(i.weight), 'num'), cell(i.ejected ? 'yes' : 'no'), cell(i.app === null ? (i.reporting ? '—' : 'not reporting') : `${i.app.status}: ${i.app.output}`), certificateCell(i));
     body.append(row);
   }
   table.append(body);

@@ -15,3 +15,10 @@ export function serviceHealth(instances) {
   if (down === 0) return 'passing';
   return down === instances.length ? 'critical' : 'degraded';
 }
+/** Time left before an expiry, e.g. "expires in 23 h", "expires in 4 min"; "expired" when past. */
+export function timeLeft(msLeft) {
+  if (msLeft <= 0) return 'expired';
+  if (msLeft >= 2 * 3_600_000) return `expires in ${Math.round(msLeft / 3_600_000)} h`;
+  if (msLeft >= 2 * 60_000) return `expires in ${Math.round(msLeft / 60_000)} min`;
+  return `expires in ${Math.max(1, Math.round(msLeft / 1_000))} s`;
+}

@@ -19,13 +19,14 @@ export function model(view) {
     service(i.service).instances.push({
       id: i.id, address: `${i.address}:${i.port}`, weight: i.weight, health: i.status, checks: i.checks,
       ejected: ejected.has(i.id), app: report?.app ?? null, reporting: report !== undefined,
+      certificate: report?.certificate ?? null,
     });
   }
   for (const d of view.departed) {
     service(d.instance.service).instances.push({
       id: d.instance.id, address: `${d.instance.address}:${d.instance.port}`, weight: d.instance.weight, health: 'gone',
       checks: [{ name: 'registry', status: 'critical', output: `left the registry at ${new Date(d.at).toLocaleTimeString()}` }],
-      ejected: false, app: null, reporting: false,
+      ejected: false, app: null, reporting: false, certificate: null,
     });
   }
   for (const s of services.values()) s.instances.sort((a, b) => a.id.localeCompare(b.id));

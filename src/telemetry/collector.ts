@@ -16,6 +16,7 @@ import { instanceIdSchema, serviceNameSchema } from '../registry/schema.js';
 import type { LeaseId } from '../store/types.js';
 import { follow, type Follower } from '../util/follow.js';
 import { parseOrThrow } from '../util/validation.js';
+import { formatDuration } from '../util/duration.js';
 import { edgeStats, serviceStats, type CheckResult, type EdgeStats, type ServiceStats } from './aggregate.js';
 import { telemetryReportSchema, type StoredReport } from './snapshot.js';
 
@@ -152,6 +153,7 @@ export class TelemetryCollector {
     results.push(skewed.length === 0
       ? { name: 'clock skew', ok: true, message: `sidecars within ${Math.ceil(worst)} ms of the control plane` }
       : { name: 'clock skew', ok: false, message: `clocks more than ${MAX_CLOCK_SKEW_MS / 1000} s off: ${skewed.map((x) => `${x.s.service}/${x.s.id} by ${Math.round(x.skew / 1000)} s`).join(', ')} — sync them with NTP` });
+    results.push(certificatesCheck([...latest.values()], now));
     for (const listener of this.#checkListeners) listener(results);
     return results;
   }
@@ -198,4 +200,16 @@ export class TelemetryCollector {
       try { listener(); } catch (err) { this.#logger.warn({ err: messageOf(err) }, 'telemetry listener failed'); }
     }
   }
+}
+
+/** Sidecars' workload certificates: none expired (a sidecar renews its own at 70% of its life; an expired one means renewal is failing). */
+function certificatesCheck(reports: readonly StoredReport[], now: number): CheckResult {
+  const held = reports.flatMap((s) => (s.report.certificate === null ? [] : [{ s, left: Date.parse(s.report.certificate.notAfter) - now }]));
+  if (held.length === 0) return { name: 'certificates', ok: true, message: 'no sidecar reports a workload certificate (mTLS off everywhere)' };
+  const expired = held.filter((h) => h.left <= 0);
+  if (expired.length > 0) {
+    return { name: 'certificates', ok: false, message: `expired workload certificate at ${expired.map((h) => `${h.s.service}/${h.s.id}`).join(', ')}: its renewal is failing — check that sidecar's log and that it can reach the control plane` };
+  }
+  const soonest = held.reduce((min, h) => (h.left < min.left ? h : min));
+  return { name: 'certificates', ok: true, message: `${held.length} sidecar certificate(s) valid; the soonest (${soonest.s.service}/${soonest.s.id}) expires in ${formatDuration(Math.round(soonest.left / 1_000) * 1_000)} and renews itself before` };
 }

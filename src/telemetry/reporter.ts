@@ -87,6 +87,7 @@ export class TelemetryReporter {
       circuitRejections: column(o.stats.circuit.snapshot(), 'rejected'),
       tlsHandshakeFailures: o.metrics?.tlsHandshakeFailures ?? 0,
       openConnections: o.openConnections(),
+      certificate: status.mtls?.spiffeId != null && status.mtls.notAfter !== null ? { spiffeId: status.mtls.spiffeId, notAfter: status.mtls.notAfter } : null,
     };
   }
 

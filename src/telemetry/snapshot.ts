@@ -55,6 +55,8 @@ export const telemetryReportSchema = z.object({
   circuitRejections: perService,
   tlsHandshakeFailures: count,
   openConnections: count,
+  /** The sidecar's workload certificate (null with mTLS off, or before the first one); absent from older sidecars. */
+  certificate: z.object({ spiffeId: z.string().max(2_048), notAfter: z.string().max(64) }).strict().nullable().default(null),
 }).strict();
 export type TelemetryReport = z.infer<typeof telemetryReportSchema>;
 

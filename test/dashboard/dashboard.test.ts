@@ -87,6 +87,11 @@ it('shows every service and the caller → my-service edge live, and a killed re
   // The service page lists the instances with their health.
   await page.locator('#graph [data-service="my-service"]').click();
   await page.locator('#detail tr[data-instance="my-service-2"] .badge[data-health="passing"]').waitFor({ timeout: 5_000 });
+  // …and the workload certificate each replica's sidecar holds (the demo mesh runs strict mTLS).
+  const certificate = page.locator('#detail tr[data-instance="my-service-2"] td[data-certificate]');
+  await certificate.waitFor({ timeout: 5_000 });
+  assert.equal(await certificate.getAttribute('data-certificate'), 'spiffe://trellis.local/ns/default/svc/my-service');
+  assert.match(await certificate.textContent() ?? '', /expires in \d+ (h|min)/);
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
 

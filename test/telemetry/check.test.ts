@@ -30,13 +30,15 @@ it('passes on a healthy mesh, one line per check', async () => {
     const r = await runCli(['check', '--control-plane', server.url]);
     return r.code === 0 ? r : undefined;
   }, { timeoutMs: 15_000, everyMs: 250 });
-  for (const name of ['control plane reachable', 'store writable', 'sidecars connected', 'sidecars in sync', 'clock skew']) {
+  for (const name of ['control plane reachable', 'store writable', 'sidecars connected', 'sidecars in sync', 'clock skew', 'certificates']) {
     assert.match(result.stdout, new RegExp(`^√ ${name}: `, 'm'), result.stdout);
   }
+  // Both sidecars run strict mTLS (the default): their certificates' time left is reported.
+  assert.match(result.stdout, /^√ certificates: 2 sidecar certificate\(s\) valid; the soonest \((orders|web)\/[\w-]+\) expires in [\d.]+h /m, result.stdout);
   assert.match(result.stdout, /Status check results are √/);
   const json = JSON.parse((await runCli(['check', '--json', '--control-plane', server.url])).stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
   assert.equal(json.ok, true);
-  assert.ok(json.checks.length >= 6);
+  assert.ok(json.checks.length >= 7);
 });
 
 it('fails with a clear line when a sidecar stops reporting', async () => {

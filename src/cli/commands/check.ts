@@ -16,7 +16,7 @@ function line(result: CheckResult): string {
 
 export function checkCommand(program: Command): void {
   withClientOptions(program.command('check')
-    .description('check the mesh: control plane reachable, store writable, sidecars connected and in sync, clock skew'))
+    .description('check the mesh: control plane reachable, store writable, sidecars connected and in sync, clock skew, certificates'))
     .action(async (options: GlobalOptions) => {
       const client = clientFrom(options);
       const results: CheckResult[] = [];

@@ -47,6 +47,7 @@ export interface DashboardView {
     readonly app: StoredReport['report']['app'];
     readonly controlPlane: string;
     readonly upstreams: StoredReport['report']['upstreams'];
+    readonly certificate: StoredReport['report']['certificate'];
   }>;
 }
 
@@ -62,6 +63,7 @@ export async function dashboardView(registry: Registry, collector: TelemetryColl
     departed: departures?.list() ?? [],
     sidecars: collector.latest().map((s) => ({
       service: s.service, id: s.id, receivedAt: s.receivedAt, app: s.report.app, controlPlane: s.report.controlPlane, upstreams: s.report.upstreams,
+      certificate: s.report.certificate,
     })),
   };
 }
