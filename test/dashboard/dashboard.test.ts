@@ -83,6 +83,11 @@ it('shows every service and the caller → my-service edge live, and a killed re
   await page.waitForFunction(() => /^\d+(\.\d)?% · /.test(document.querySelector('[data-edge="caller->my-service"] text')?.textContent ?? ''), undefined, { timeout: 30_000 });
   assert.equal(await page.locator('#connection').getAttribute('data-state'), 'live');
   assert.match(await edge.textContent() ?? '', /^\d+(\.\d)?% · \d+(\.\d)? rps · p99 [\d.]+ ms/);
+  // The edge names the caller's mTLS identity (short on the edge, the SPIFFE ID on hover).
+  const identity = edge.locator('text[data-identities]');
+  await identity.waitFor({ timeout: 10_000 });
+  assert.equal(await identity.getAttribute('data-identities'), 'spiffe://trellis.local/ns/default/svc/caller');
+  assert.match(await identity.textContent() ?? '', /^🔒 mTLS · caller/);
 
   // The service page lists the instances with their health.
   await page.locator('#graph [data-service="my-service"]').click();
