@@ -63,9 +63,9 @@ export function drawGraph(svg, { services, edges }, onSelect) {
     g.append(el('path', { d: `M ${x1} ${a.y} C ${mid} ${a.y}, ${mid} ${b.y}, ${x2} ${b.y}` }));
     g.append(el('text', { x: mid, y: (a.y + b.y) / 2 - 8 }, `${percent(e.successRate)} · ${rps(e.rps)} · p99 ${ms(e.latencyMs.p99)}`));
     if (e.identities.length > 0) {
-      // Short on the edge (the caller's service: "🔒 mTLS · caller"), the full SPIFFE IDs on hover.
+      // Short on the edge (the caller's service: "mTLS · caller"; no emoji: not every browser has the font), the full SPIFFE IDs on hover.
       const names = e.identities.map((id) => id.slice(id.lastIndexOf('/') + 1));
-      const label = el('text', { x: mid, y: (a.y + b.y) / 2 + 10, 'data-identities': e.identities.join(' ') }, `🔒 mTLS · ${names.join(', ')}`);
+      const label = el('text', { x: mid, y: (a.y + b.y) / 2 + 10, 'data-identities': e.identities.join(' ') }, `mTLS · ${names.join(', ')}`);
       label.append(el('title', {}, e.identities.join('\n')));
       g.append(label);
     }

@@ -87,7 +87,7 @@ it('shows every service and the caller → my-service edge live, and a killed re
   const identity = edge.locator('text[data-identities]');
   await identity.waitFor({ timeout: 10_000 });
   assert.equal(await identity.getAttribute('data-identities'), 'spiffe://trellis.local/ns/default/svc/caller');
-  assert.match(await identity.textContent() ?? '', /^🔒 mTLS · caller/);
+  assert.match(await identity.textContent() ?? '', /^mTLS · caller/);
 
   // The service page lists the instances with their health.
   await page.locator('#graph [data-service="my-service"]').click();
