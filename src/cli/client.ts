@@ -20,7 +20,7 @@ export interface SignBody {
   readonly renew?: { readonly certificate: string; readonly signature: string };
 }
 import type { TelemetryReport } from '../telemetry/snapshot.js';
-import type { CheckResults, EdgeStats, ServiceStats } from '../telemetry/aggregate.js';
+import type { CheckResults, EdgeStats, RouteStats, ServiceStats } from '../telemetry/aggregate.js';
 
 /** Three of the server's 15 s keep-alives. */
 export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
@@ -251,6 +251,13 @@ export class ControlPlaneClient {
   }
 
   /** Who calls whom, with golden metrics per edge. */
+  /** Golden metrics per route of one service (inbound), over the window. */
+  routes(options: { service: string; window?: string }): Promise<{ window: string; service: string; routes: RouteStats[] }> {
+    const query = new URLSearchParams({ service: options.service });
+    if (options.window !== undefined) query.set('window', options.window);
+    return this.#call('GET', `/v1/routes?${query.toString()}`);
+  }
+
   edges(options: { window?: string } = {}): Promise<{ window: string; edges: EdgeStats[] }> {
     return this.#call('GET', `/v1/edges${options.window === undefined ? '' : `?window=${encodeURIComponent(options.window)}`}`);
   }

@@ -19,6 +19,7 @@ import { checkCommand } from './commands/check.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { edgesCommand } from './commands/edges.js';
 import { statCommand } from './commands/stat.js';
+import { routesCommand } from './commands/routes.js';
 import { topCommand } from './commands/top.js';
 import { printError } from './output.js';
 
@@ -29,7 +30,7 @@ const program = new Command('trellis')
   .exitOverride();
 
 for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand,
-  policyCommand, tokenCommand, caCommand, checkCommand, statCommand, topCommand, edgesCommand, dashboardCommand]) {
+  policyCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, edgesCommand, dashboardCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

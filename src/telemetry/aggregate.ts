@@ -8,6 +8,7 @@
  * interpolate within the summed histogram buckets, as Prometheus' histogram_quantile does.
  */
 import { LATENCY_BUCKETS_MS, type StoredReport, type TrafficRow } from './snapshot.js';
+import { DEFAULT_ROUTE } from './routes.js';
 
 export interface LatencyPercentiles {
   readonly p50: number | null;
@@ -191,6 +192,28 @@ export function serviceStats(sidecars: ReadonlyMap<string, readonly StoredReport
       total: totals.get(service) ?? { requests: 0, success: 0, failure: 0, latencyCount: 0 },
     };
   });
+}
+
+export interface RouteStats extends Golden {
+  /** A declared route's name, or [default] (src/telemetry/routes.ts). */
+  readonly route: string;
+}
+
+/** Per route of one service: what its sidecars served (inbound), over the window (as `linkerd viz routes`). */
+export function routeStats(sidecars: ReadonlyMap<string, readonly StoredReport[]>, service: string, windowStart: number): RouteStats[] {
+  const sums = new Map<string, Sum>();
+  for (const history of sidecars.values()) {
+    const window = windowDelta(history, windowStart);
+    if (window === undefined) continue;
+    for (const { row, delta } of window.rows) {
+      if (row.direction !== 'inbound' || row.dst !== service) continue;
+      const route = row.route ?? DEFAULT_ROUTE;
+      const sum = sums.get(route) ?? emptySum();
+      sums.set(route, sum);
+      add(sum, delta, window.seconds);
+    }
+  }
+  return [...sums.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([route, sum]) => ({ route, ...golden(sum) }));
 }
 
 /** Who calls whom: the callers' outbound traffic per (caller, callee), with the identities the callees saw. */

@@ -17,7 +17,7 @@ import type { LeaseId } from '../store/types.js';
 import { follow, type Follower } from '../util/follow.js';
 import { parseOrThrow } from '../util/validation.js';
 import { formatDuration } from '../util/duration.js';
-import { edgeStats, serviceStats, type CheckResult, type EdgeStats, type ServiceStats } from './aggregate.js';
+import { edgeStats, routeStats, serviceStats, type CheckResult, type EdgeStats, type RouteStats, type ServiceStats } from './aggregate.js';
 import { telemetryReportSchema, type StoredReport } from './snapshot.js';
 
 export const TELEMETRY_PREFIX = '/telemetry/';
@@ -122,6 +122,10 @@ export class TelemetryCollector {
   stat(windowMs: number, services: readonly string[]): ServiceStats[] {
     const now = this.#now();
     return serviceStats(this.#history, services, now - windowMs, now);
+  }
+
+  routes(windowMs: number, service: string): RouteStats[] {
+    return routeStats(this.#history, service, this.#now() - windowMs);
   }
 
   edges(windowMs: number): EdgeStats[] {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { parseSidecarConfig } from '../../src/proxy/config.js';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
-import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, replica, send, sidecar, startApp, tearDown, url, type App } from '../proxy/helpers.js';
 import { metricValue } from './prometheus.js';
@@ -33,7 +33,7 @@ before(async () => {
   server = await startServer(dir.path);
   const app = await startApp('orders');
   apps.push(app);
-  callee = await replica(server.url, 'orders', app, { routes: ROUTES, telemetry: { accessLog: calleeLog } });
+  callee = await replica(server.url, 'orders', app, { routes: ROUTES, telemetry: { accessLog: calleeLog, report: '200ms' } });
   sidecars.push(callee);
   caller = await sidecar({ service: 'web', controlPlane: server.url, upstreams: [{ service: 'orders', routes: ROUTES }] });
   sidecars.push(caller);
@@ -67,6 +67,24 @@ it('counts requests per declared route on both directions, the rest as [default]
   assert.deepEqual(lines.map((l) => l.route).sort(), ['[default]', '[default]', '[default]', '[default]', '[default]', 'create-order', 'create-order', 'get-order', 'get-order', 'get-order']);
   assert.equal(lines[0]?.authority, 'orders');
   assert.equal(lines[0]?.bytes, 'orders'.length);
+
+  // `trellis routes orders`: the same counts per route, from the callee's reports to the control plane.
+  type Routes = { service: string; routes: Array<{ route: string; requests: number; successRate: number | null }> };
+  const reported = await waitFor('the routes in the control plane', async () => {
+    const r = await runCli(['routes', 'orders', '--json', '--window', '15m', '--control-plane', server.url]);
+    if (r.code !== 0) return undefined;
+    const parsed = JSON.parse(r.stdout) as Routes;
+    return parsed.routes.reduce((n, x) => n + x.requests, 0) === 10 ? parsed : undefined;
+  }, { timeoutMs: 10_000, everyMs: 200 });
+  assert.deepEqual(Object.fromEntries(reported.routes.map((r) => [r.route, r.requests])), expected);
+  assert.ok(reported.routes.every((r) => r.successRate === 1));
+  const table = await runCli(['routes', 'orders', '--window', '15m', '--control-plane', server.url]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^ROUTE\s+SUCCESS\s+RPS/m);
+  assert.match(table.stdout, /^get-order\s+100\.00%/m);
+  const missing = await runCli(['routes', 'Not_A_Service', '--control-plane', server.url]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /service/);
 });
 
 it('refuses bad route declarations, naming the field', () => {

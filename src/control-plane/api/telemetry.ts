@@ -1,5 +1,5 @@
 /**
- * /v1/telemetry (sidecar reports in), /v1/stat, /v1/edges and /v1/check (golden metrics and
+ * /v1/telemetry (sidecar reports in), /v1/stat, /v1/routes, /v1/edges and /v1/check (golden metrics and
  * checks out). The computing is in src/telemetry; these routes parse and validate the query.
  */
 import type { FastifyInstance } from 'fastify';
@@ -49,6 +49,15 @@ export function telemetryRoutes(app: FastifyInstance, registry: Registry, collec
       throw new TrellisError(ErrorCodes.SERVICE_NOT_FOUND, `no service ${JSON.stringify(only)}: no instance is registered and no sidecar reports it (see \`trellis services\`)`, { field: 'service' });
     }
     return { window: formatDuration(windowMs), services };
+  });
+
+  app.get<{ Querystring: WindowQuery }>('/v1/routes', access('observe'), async (request) => {
+    const windowMs = parseWindow(request.query.window);
+    if (request.query.service === undefined) {
+      throw new TrellisError(ErrorCodes.VALIDATION, 'service is required: /v1/routes?service=NAME (the service whose routes to show)', { field: 'service' });
+    }
+    const service = parseOrThrow(serviceNameSchema, request.query.service, 'service');
+    return { window: formatDuration(windowMs), service, routes: collector.routes(windowMs, service) };
   });
 
   app.get<{ Querystring: WindowQuery }>('/v1/edges', access('observe'), async (request) => {
