@@ -28,6 +28,13 @@ const CONNECTIONS = 50;
 const SECONDS = Number(process.env['BENCH_DATAPLANE_SECONDS'] ?? 5);
 const WARMUP_SECONDS = 2;
 
+/**
+ * Where mode "on" writes its access logs: `file` (default: a file per sidecar in the run's
+ * directory under TMPDIR — on a disk or a tmpfs, as TMPDIR says) or `stdout` (a pipe this script
+ * reads and drops, as a log collector would).
+ */
+const ACCESS_LOG = process.env['BENCH_OBS_ACCESS_LOG'] === 'stdout' ? 'stdout' : 'file';
+
 /** off: no metrics, no access log, no reports; metrics: the default (metrics and reports); on: metrics, reports and access logs. */
 type Mode = 'off' | 'metrics' | 'on';
 const MODES: readonly Mode[] = ['off', 'metrics', 'on'];
@@ -36,7 +43,7 @@ function telemetry(mode: Mode, dir: string, side: string): Record<string, unknow
   switch (mode) {
     case 'off': return { metrics: false, accessLog: 'off', report: 0 };
     case 'metrics': return { metrics: true, accessLog: 'off', report: '1s' };
-    case 'on': return { metrics: true, accessLog: join(dir, `access-${side}.log`), report: '1s' };
+    case 'on': return { metrics: true, accessLog: ACCESS_LOG === 'file' ? join(dir, `access-${side}.log`) : ACCESS_LOG, report: '1s' };
   }
 }
 
@@ -126,7 +133,7 @@ export async function observabilityBench(): Promise<void> {
         const wrk = await measure(mode, dir, cp.url, upstreamPort, tools);
         round[mode] = wrk;
         figures[mode].push(wrk);
-        const logged = mode === 'on' ? `; access-log lines: client ${countLines(join(dir, 'access-client.log'))}, server ${countLines(join(dir, 'access-server.log'))}` : '';
+        const logged = mode === 'on' && ACCESS_LOG === 'file' ? `; access-log lines: client ${countLines(join(dir, 'access-client.log'))}, server ${countLines(join(dir, 'access-server.log'))}` : '';
         process.stdout.write(`round ${index + 1}/${REPEATS} telemetry ${mode}: ${wrk.requestsPerSec.toFixed(0)} req/s (${wrk.errors} errors), p50 ${wrk.p50Ms.toFixed(2)} ms, p99 ${wrk.p99Ms.toFixed(2)} ms, sidecars' CPU ${wrk.cpuUsPerRequest.toFixed(0)} µs/request, at ${FIXED_RATE}/s ${wrk.fixedRateCpuUs.toFixed(0)} µs/request${logged}; load average ${loadavg()[0]?.toFixed(2)}\n`);
       }
       ratios.metrics.push(round.metrics!.requestsPerSec / round.off!.requestsPerSec);
