@@ -28,12 +28,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { freePorts } from '../src/run/free-port.js';
 import type { FixedRateResult } from './fixed-rate.js';
-import { CLI, adminHeaders, median, sidecarEnv, startChild, startControlPlane, type Child } from './lib.js';
+import { FIXED_RATE_WARMUP_SECONDS, adminHeaders, median, runFixedRate, sidecarEnv, startChild, startControlPlane, startSidecar, type Child, type SidecarReady } from './lib.js';
 import {
   cpuSecondsOf, kill, memoryOf, MemorySampler, runWrk, startServer, track, versionOf, waitForOk, which, type Memory, type WrkResult,
 } from './proc.js';
@@ -44,11 +43,9 @@ const SATURATION_SECONDS = Number(process.env['BENCH_DATAPLANE_SECONDS'] ?? 5);
 const WARMUP_SECONDS = 2;
 const RATE = 1000;
 const RATE_SECONDS = Number(process.env['BENCH_DATAPLANE_RATE_SECONDS'] ?? 6);
-const RATE_WARMUP_SECONDS = 1;
 const BODY = 'Hello, World!\n';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const fixedRateScript = resolve(here, 'fixed-rate.js');
 const naiveProxyScript = resolve(here, 'naive-proxy.js');
 
 const PATHS = ['direct', 'haproxy', 'nginx', 'node-naive', 'trellis-outbound', 'trellis-inbound', 'trellis-pair'] as const;
@@ -192,22 +189,11 @@ export async function startNginx(round: Round, name: string, conf: string, url: 
   return { label: name, pid: server.pid, stop: server.stop };
 }
 
-interface SidecarReady { inbound: string | null; outbound: string; upstreams: Record<string, string> }
-
 async function startTrellisProxy(args: string[]): Promise<{ child: Child; ready: SidecarReady }> {
   // mTLS off: this benchmark measures the proxy path against HAProxy and nginx in plaintext, as before
   // issue 4; bench/security.ts measures what mutual TLS costs. Every sidecar needs a token for the API.
   const flag = (name: string): string => args[args.indexOf(name) + 1] ?? '';
-  const env = await sidecarEnv(flag('--control-plane'), flag('--service'));
-  const child = await startChild([CLI, 'proxy', '--log-level', 'info', '--mtls', 'off', ...args], (line) => {
-    try {
-      return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
-    } catch {
-      return undefined;
-    }
-  }, env);
-  track(child.child);
-  return { child, ready: JSON.parse(child.url) as SidecarReady };
+  return startSidecar(['--mtls', 'off', ...args], await sidecarEnv(flag('--control-plane'), flag('--service')));
 }
 
 async function setupPath(path: PathKey, round: Round): Promise<Setup> {
@@ -279,26 +265,6 @@ async function setupPath(path: PathKey, round: Round): Promise<Setup> {
   }
 }
 
-/** The open-loop generator in its own process; `onMeasuring` when its warm-up ends. */
-export function runFixedRate(url: string, onMeasuring: () => void, rate = RATE, seconds = RATE_SECONDS): Promise<FixedRateResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [fixedRateScript, url, `--rate=${rate}`, `--seconds=${seconds}`, `--warmup=${RATE_WARMUP_SECONDS}`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    track(child);
-    let result: FixedRateResult | undefined;
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const parsed = JSON.parse(line) as { event?: string } & FixedRateResult;
-      if (parsed.event === 'measuring') onMeasuring();
-      else result = parsed;
-    });
-    child.once('exit', (code) => {
-      if (code === 0 && result !== undefined) resolvePromise(result);
-      else reject(new Error(`the fixed-rate generator exited with ${code}`));
-    });
-  });
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathFigures> {
@@ -317,10 +283,10 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
   const rateSampler = new MemorySampler(pids);
   let rateCpu0: number[] = pids.map(cpuSecondsOf);
   let rateT0 = performance.now();
-  const rate = await runFixedRate(setup.url, () => {
+  const rate = await runFixedRate(setup.url, { rate: RATE, seconds: RATE_SECONDS, onMeasuring: () => {
     rateCpu0 = pids.map(cpuSecondsOf);
     rateT0 = performance.now();
-  });
+  } });
   const rateCpu1 = pids.map(cpuSecondsOf);
   const rateSeconds = (performance.now() - rateT0) / 1000;
   const ratePeak = rateSampler.stop();
@@ -474,7 +440,7 @@ export function summarize(rounds: PathFigures[][]): DataplaneSummary {
   ]);
   const markdown = [
     `medians of ${rounds.length} rounds; wrk -t1 -c${CONNECTIONS} -d${SATURATION_SECONDS}s after a ${WARMUP_SECONDS} s warm-up; `
-      + `open-loop ${RATE} req/s for ${RATE_SECONDS} s after ${RATE_WARMUP_SECONDS} s (latency from the intended send time); `
+      + `open-loop ${RATE} req/s for ${RATE_SECONDS} s after ${FIXED_RATE_WARMUP_SECONDS} s (latency from the intended send time); `
       + `failed requests over all rounds: ${errors}`,
     '',
     header,

@@ -4,9 +4,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { FixedRateResult } from './fixed-rate.js';
+import { track } from './proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const CLI = resolve(here, '../src/cli/main.js');
+const fixedRateScript = resolve(here, 'fixed-rate.js');
 
 export interface Child { url: string; child: ChildProcess; stop(): Promise<void> }
 
@@ -21,6 +24,45 @@ export function startChild(args: string[], ready: (line: string) => string | und
       if (url !== undefined) {
         resolvePromise({ url, child, stop: async () => { child.kill('SIGKILL'); await exited; } });
       }
+    });
+  });
+}
+
+/** What a `trellis proxy` says in its "sidecar ready" line. */
+export interface SidecarReady { inbound: string | null; outbound: string; upstreams: Record<string, string> }
+
+/** Start `trellis proxy ARGS` (log level info, `env` added: its TRELLIS_TOKEN), tracked, once it says it is ready. */
+export async function startSidecar(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ child: Child; ready: SidecarReady }> {
+  const child = await startChild([CLI, 'proxy', '--log-level', 'info', ...args], (line) => {
+    try {
+      return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
+    } catch {
+      return undefined;
+    }
+  }, env);
+  track(child.child);
+  return { child, ready: JSON.parse(child.url) as SidecarReady };
+}
+
+/** The fixed-rate generator's warm-up before it counts (s). */
+export const FIXED_RATE_WARMUP_SECONDS = 1;
+
+/** The open-loop generator (./fixed-rate.ts) in its own process; `onMeasuring` when its warm-up ends. */
+export function runFixedRate(url: string, options: { rate: number; seconds: number; onMeasuring?: () => void }): Promise<FixedRateResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [fixedRateScript, url, `--rate=${options.rate}`, `--seconds=${options.seconds}`, `--warmup=${FIXED_RATE_WARMUP_SECONDS}`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    track(child);
+    let result: FixedRateResult | undefined;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const parsed = JSON.parse(line) as { event?: string } & FixedRateResult;
+      if (parsed.event === 'measuring') options.onMeasuring?.();
+      else result = parsed;
+    });
+    child.once('exit', (code) => {
+      if (code === 0 && result !== undefined) resolvePromise(result);
+      else reject(new Error(`the fixed-rate generator exited with ${code}`));
     });
   });
 }

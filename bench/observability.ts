@@ -19,9 +19,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { runFixedRate, startUpstreamAndControlPlane, type Tools } from './dataplane.js';
-import { CLI, median, sidecarEnv, startChild, type Child } from './lib.js';
-import { cpuSecondsOf, runWrk, track, waitForOk, which, type WrkResult } from './proc.js';
+import { startUpstreamAndControlPlane, type Tools } from './dataplane.js';
+import { median, runFixedRate, sidecarEnv, startSidecar, type Child } from './lib.js';
+import { cpuSecondsOf, runWrk, waitForOk, which, type WrkResult } from './proc.js';
 
 const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 3);
 const CONNECTIONS = 50;
@@ -49,15 +49,8 @@ function telemetry(mode: Mode, dir: string, side: string): Record<string, unknow
 
 async function sidecar(config: { service: string; controlPlane: string } & Record<string, unknown>, file: string): Promise<{ child: Child; upstreams: Record<string, string> }> {
   writeFileSync(file, JSON.stringify(config));
-  const child = await startChild([CLI, 'proxy', '--config', file, '--log-level', 'info'], (line) => {
-    try {
-      return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
-    } catch {
-      return undefined;
-    }
-  }, await sidecarEnv(config.controlPlane, config.service));
-  track(child.child);
-  return { child, upstreams: (JSON.parse(child.url) as { upstreams: Record<string, string> }).upstreams };
+  const { child, ready } = await startSidecar(['--config', file], await sidecarEnv(config.controlPlane, config.service));
+  return { child, upstreams: ready.upstreams };
 }
 
 /** A wrk run and the sidecars' CPU per request it cost (µs, both sidecars together), and the same at a fixed rate. */
@@ -102,7 +95,7 @@ async function measure(mode: Mode, dir: string, controlPlane: string, upstreamPo
     const wrk = await runWrk(tools.wrk, url, CONNECTIONS, SECONDS);
     const cpuUsPerRequest = ((cpu() - before) * 1e6) / Math.max(1, wrk.requests);
     let rateStart = cpu();
-    const rate = await runFixedRate(url, () => { rateStart = cpu(); }, FIXED_RATE, FIXED_RATE_SECONDS);
+    const rate = await runFixedRate(url, { rate: FIXED_RATE, seconds: FIXED_RATE_SECONDS, onMeasuring: () => { rateStart = cpu(); } });
     return { ...wrk, cpuUsPerRequest, fixedRateCpuUs: ((cpu() - rateStart) * 1e6) / Math.max(1, rate.counted) };
   } finally {
     await client?.child.stop();

@@ -15,16 +15,15 @@
  *
  *     npx tsc -p tsconfig.json && node dist/bench/security.js
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FixedRateResult } from './fixed-rate.js';
-import { CLI, median, mintToken, startChild, startControlPlane, type Child } from './lib.js';
+import { median, mintToken, runFixedRate, startChild, startControlPlane, startSidecar, type Child, type SidecarReady } from './lib.js';
 import { runWrk, track, waitForOk, which, type WrkResult } from './proc.js';
 
 const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 3);
@@ -35,7 +34,6 @@ const RATE = 1000;
 const RATE_SECONDS = 6;
 
 const here = dirname(fileURLToPath(import.meta.url));
-const fixedRateScript = resolve(here, 'fixed-rate.js');
 const referenceScript = resolve(here, 'reference-server.js');
 
 type Mode = 'off' | 'strict';
@@ -52,31 +50,8 @@ interface ModeFigures {
 }
 
 
-async function startProxy(args: string[], controlPlane: string, mode: Mode, service: string): Promise<{ child: Child; ready: { inbound: string | null; upstreams: Record<string, string> } }> {
-  const env = { TRELLIS_TOKEN: await mintToken(controlPlane, service) };
-  const child = await startChild([CLI, 'proxy', '--log-level', 'info', '--mtls', mode, '--service', service, '--control-plane', controlPlane, ...args], (line) => {
-    try {
-      return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
-    } catch {
-      return undefined;
-    }
-  }, env);
-  track(child.child);
-  return { child, ready: JSON.parse(child.url) as { inbound: string | null; upstreams: Record<string, string> } };
-}
-
-/** The open-loop generator in its own process. */
-function runFixedRate(url: string): Promise<FixedRateResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [fixedRateScript, url, `--rate=${RATE}`, `--seconds=${RATE_SECONDS}`, '--warmup=1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    track(child);
-    let result: FixedRateResult | undefined;
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const parsed = JSON.parse(line) as { event?: string } & FixedRateResult;
-      if (parsed.event !== 'measuring') result = parsed;
-    });
-    child.once('exit', (code) => (code === 0 && result !== undefined ? resolvePromise(result) : reject(new Error(`fixed-rate exited with ${code}`))));
-  });
+async function startProxy(args: string[], controlPlane: string, mode: Mode, service: string): Promise<{ child: Child; ready: SidecarReady }> {
+  return startSidecar(['--mtls', mode, '--service', service, '--control-plane', controlPlane, ...args], { TRELLIS_TOKEN: await mintToken(controlPlane, service) });
 }
 
 interface ClientCert { key: string; cert: string; ca: string }
@@ -145,7 +120,7 @@ async function measureMode(mode: Mode, controlPlane: string, upstreamPort: numbe
     await waitForOk(url);
     await runWrk(wrk, url, 50, 2); // warm-up
     const wrkResult = await runWrk(wrk, url, 50, SATURATION_SECONDS);
-    const fixed = await runFixedRate(url);
+    const fixed = await runFixedRate(url, { rate: RATE, seconds: RATE_SECONDS });
     const [host, port] = (server.ready.inbound ?? '').split(':') as [string, string];
     if (mode === 'off') {
       const tcp = await connectionRate(() => tcpConnect(host, Number(port)));
