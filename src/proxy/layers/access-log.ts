@@ -21,8 +21,14 @@ import { spanIdOf, traceIdOf } from './propagate.js';
 /** The response body's size when its head declares it (content-length), else null (streamed). */
 function declaredBytes(outcome: Outcome): number | null {
   if (!outcome.ok) return null;
-  const length = outcome.response.headers['content-length'];
-  if (typeof length !== 'string') return outcome.response.body === null ? 0 : null;
+  const { response } = outcome;
+  const length = response.headers['content-length'];
+  if (typeof length !== 'string') {
+    // An HTTP/1 upstream response (the one kind with wholeBody) always has a body stream, and
+    // reading `body` would make it: that would take the response off the writer's whole-body
+    // path (upstream/response.ts). Other responses say "no body" with a null body.
+    return response.wholeBody === undefined && response.body === null ? 0 : null;
+  }
   const bytes = Number(length);
   return Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : null;
 }
