@@ -14,9 +14,8 @@ import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../error
 import type { IssuedCertificate } from '../ca/issuer.js';
 import type { SessionGrant } from '../tokens/sessions.js';
 import { SIGNING_ALGORITHM, generateKeyPair, privateKeyPem, x509 } from '../crypto.js';
-
-export { RENEW_AT } from './renewal.js';
 import { RENEW_AT } from './renewal.js';
+
 /** While the control plane is unreachable, the first certificate is asked for again this often. */
 const FIRST_RETRY_MS = 500;
 
