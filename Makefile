@@ -18,7 +18,10 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 
 deps: $(NODE_MODULES_STAMP)
 
+# A clean output each build (tsc is not incremental here, so it costs nothing): the compiled
+# copy of a test whose source was removed must not run on.
 dist/.built: $(NODE_MODULES_STAMP) $(SOURCES)
+	rm -rf dist
 	npx tsc -p tsconfig.json
 	@touch $@
 
