@@ -19,11 +19,14 @@ export function startChild(args: string[], ready: (line: string) => string | und
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return new Promise((resolvePromise, reject) => {
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
       const url = ready(line);
-      if (url !== undefined) {
-        resolvePromise({ url, child, stop: async () => { child.kill('SIGKILL'); await exited; } });
-      }
+      if (url === undefined) return;
+      // Ready: the rest of its stdout (an access log to stdout, say) is read and dropped unparsed, as a log collector would drain it.
+      lines.close();
+      child.stdout!.resume();
+      resolvePromise({ url, child, stop: async () => { child.kill('SIGKILL'); await exited; } });
     });
   });
 }

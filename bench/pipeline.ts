@@ -11,6 +11,9 @@
  *
  * or, from bench/run.ts (`make bench`), `pipelineBench()`.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { strategies } from '../src/balancer/registry.js';
@@ -45,11 +48,15 @@ function proxyRequest(): ProxyRequest {
   };
 }
 
-function outbound(telemetry: boolean): Handler {
+/** Telemetry layers: none, the default (propagate, metrics), or those and an access log to `accessLog` (a file). */
+type Telemetry = false | true | { accessLog: string };
+
+function outbound(telemetry: Telemetry): Handler {
   const detectors = new OutlierDetectors();
   const cluster = new Cluster(SERVICE, strategies.configure(DEFAULT_UPSTREAM_POLICY.loadBalancer, 'loadBalancer').create(), detectors.for(SERVICE, DEFAULT_UPSTREAM_POLICY.outlierDetection));
   cluster.replace([{ ...endpoint, status: 'passing' }], 1);
-  const layers = telemetry ? createSidecarTelemetry({ service: 'bench', telemetry: { metrics: true, accessLog: 'off', reportMs: 0 }, routes: [], upstreams: [] }, () => 0).layers : [];
+  const accessLog = typeof telemetry === 'object' ? telemetry.accessLog : 'off';
+  const layers = telemetry === false ? [] : createSidecarTelemetry({ service: 'bench', telemetry: { metrics: true, accessLog, reportMs: 0 }, routes: [], upstreams: [] }, () => 0).layers;
   return outboundStack({ clusters: (service) => (service === SERVICE ? cluster : undefined), detectors, upstream, telemetry: layers });
 }
 
@@ -68,10 +75,20 @@ async function run(handler: Handler): Promise<number> {
 }
 
 export async function pipelineBench(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-pipeline-'));
+  try {
+    await measure(join(dir, 'access.log'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(accessLog: string): Promise<void> {
   const paths: Record<string, Handler> = {
     'reference: head rewrite + the upstream called directly': (request) => upstream(request, endpoint),
     'outbound pipeline, no telemetry': outbound(false),
     'outbound pipeline + telemetry (propagate, metrics)': outbound(true),
+    [`outbound pipeline + telemetry + an access log (a file in ${tmpdir()})`]: outbound({ accessLog }),
   };
   const results = new Map<string, number[]>(Object.keys(paths).map((name) => [name, []]));
   for (const handler of Object.values(paths)) await run(handler); // warm-up

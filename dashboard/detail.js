@@ -1,4 +1,4 @@
-// The service page: its golden metrics, and each instance with health, checks, weight,
+// The service page: its golden metrics, the same per route (inbound, as `trellis routes`), and each instance with health, checks, weight,
 // ejection (by any caller's outlier detection), the app check its sidecar reports, and the
 // workload certificate its sidecar holds (SPIFFE ID and time left).
 import { ms, percent, rps, timeLeft } from './format.js';
@@ -20,6 +20,22 @@ function cell(text, className) {
   return td;
 }
 
+/** Golden metrics per declared route; [default] holds the requests no route matched. */
+function routesTable(routes) {
+  const table = document.createElement('table');
+  table.className = 'routes';
+  table.innerHTML = '<thead><tr><th>Route</th><th class="num">Success</th><th class="num">RPS</th><th class="num">p50</th><th class="num">p95</th><th class="num">p99</th></tr></thead>';
+  const body = document.createElement('tbody');
+  for (const r of routes) {
+    const row = document.createElement('tr');
+    row.dataset.route = r.route;
+    row.append(cell(r.route), cell(percent(r.successRate), 'num'), cell(rps(r.rps), 'num'), cell(ms(r.latencyMs.p50), 'num'), cell(ms(r.latencyMs.p95), 'num'), cell(ms(r.latencyMs.p99), 'num'));
+    body.append(row);
+  }
+  table.append(body);
+  return table;
+}
+
 export function drawDetail(section, service) {
   section.replaceChildren();
   if (service === undefined) {
@@ -35,6 +51,7 @@ export function drawDetail(section, service) {
     ? 'no traffic reported'
     : `success ${percent(s.successRate)} · ${rps(s.rps)} · p50 ${ms(s.latencyMs.p50)} · p95 ${ms(s.latencyMs.p95)} · p99 ${ms(s.latencyMs.p99)} · ${s.total.requests} requests since its sidecars started`;
   section.append(summary);
+  if (service.routes.length > 0) section.append(routesTable(service.routes));
   const table = document.createElement('table');
   table.innerHTML = '<thead><tr><th>Instance</th><th>Address</th><th>Health</th><th class="num">Weight</th><th>Ejected</th><th>App check (sidecar)</th><th>Certificate</th></tr></thead>';
   const body = document.createElement('tbody');

@@ -5,7 +5,7 @@ export function model(view) {
   const service = (name) => {
     let s = services.get(name);
     if (s === undefined) {
-      s = { name, stats: undefined, instances: [] };
+      s = { name, stats: undefined, routes: view.routes?.[name] ?? [], instances: [] };
       services.set(name, s);
     }
     return s;

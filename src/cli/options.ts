@@ -64,9 +64,12 @@ export function intArg(name: string, min: number, max: number) {
   };
 }
 
-export function durationArg(name: string) {
+/** A duration flag (kept as given); with `range`, its bounds in ms and how to write them. */
+export function durationArg(name: string, range?: { minMs: number; maxMs: number; words: string }) {
   return (value: string): string => {
-    if (parseDuration(value) === undefined) throw new InvalidArgumentError(`${name} must be a duration such as 10s, 500ms or 1m.`);
+    const ms = parseDuration(value);
+    if (ms === undefined) throw new InvalidArgumentError(`${name} must be a duration such as 10s, 500ms or 1m.`);
+    if (range !== undefined && (ms < range.minMs || ms > range.maxMs)) throw new InvalidArgumentError(`${name} must be from ${range.words} (got ${value}).`);
     return value;
   };
 }

@@ -37,6 +37,8 @@ export interface ControlPlaneOptions {
   minCheckIntervalMs?: number;
   /** A keep-alive line is sent on idle watch streams this often (default 15 s). */
   watchKeepAliveMs?: number;
+  /** How long a sidecar's dropped presence stream may take to come back before its instance is marked critical (default 500 ms). */
+  presenceGraceMs?: number;
   /** The CA and join tokens (trust domain, a given root, the longest certificate lifetime). */
   security?: SecurityOptions;
   /** Serve the API over HTTPS with this certificate and key (PEM). */
@@ -83,7 +85,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     let checks: ActiveChecks | undefined;
     const telemetry = await TelemetryCollector.start(registry, logger);
     closers.push(() => telemetry.close());
-    const presence = createPresenceTracker(store, registry, logger);
+    const presence = createPresenceTracker(store, registry, logger, options.presenceGraceMs);
     const api = buildApi({
       registry, policies, logger, security, telemetry, presence,
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),

@@ -21,6 +21,8 @@ export interface SidecarStatus {
   readonly controlPlane: SyncState;
   readonly app: { readonly status: HealthStatus; readonly output: string } | undefined;
   readonly registration: RegistrationState | undefined;
+  /** The presence stream to the control plane is open (undefined without a registration): only then does a kill -9 show in under a second. */
+  readonly presence: boolean | undefined;
   /** Per upstream service: sync state, revision, registered count, endpoint ids, ejected ids. */
   readonly upstreams: Readonly<Record<string, ClusterStatus>>;
   /** Per listener: bound address, requests (or TCP connections) in flight, and an HTTP listener's counters. */
@@ -77,6 +79,7 @@ export function sidecarStatus(parts: StatusParts): SidecarStatus {
     controlPlane: controlPlaneState(parts),
     app: parts.health?.state,
     registration: parts.registration?.state,
+    presence: parts.registration?.present,
     upstreams: parts.tables.status(),
     listeners: Object.fromEntries(parts.listeners.map((l) => [l.name, listenerStatus(l)])),
     authorization: parts.authorization?.status(),

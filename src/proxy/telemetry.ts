@@ -12,7 +12,7 @@ import type { SidecarConfig } from './config.js';
 import { accessLogSink } from './layers/access-log.js';
 import { createCircuitStats, type CircuitCounter } from './layers/circuit-breaker.js';
 import { metricsSink } from './layers/metrics.js';
-import { createObserveLayer, type RequestSink } from './layers/observe.js';
+import { createObserveLayer, type ObserveLayer, type RequestSink } from './layers/observe.js';
 import { OUTLIER_COUNTERS, type OutlierCounter } from './layers/outlier.js';
 import { createPropagationLayer } from './layers/propagate.js';
 import { createRetryStats, type RetryCounter } from './layers/retry.js';
@@ -47,14 +47,20 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
     accessLog = openAccessLog(telemetry.accessLog);
     sinks.push(accessLogSink(accessLog));
   }
+  let observe: ObserveLayer | undefined;
   if (sinks.length > 0) {
     const routes = sidecarRoutes(config.routes, new Map(config.upstreams.map((u) => [u.service, u.routes])));
-    layers.push(createObserveLayer(sinks, service, routes));
+    observe = createObserveLayer(sinks, service, routes);
+    layers.push(observe.layer);
+    metrics?.beforeRead(observe.flush);
   }
   return {
     metrics,
     layers: Object.freeze(layers),
     stats,
-    close: () => accessLog?.close(),
+    close: () => {
+      observe?.flush();
+      accessLog?.close();
+    },
   };
 }

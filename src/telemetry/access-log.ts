@@ -18,11 +18,14 @@ const CHUNK_BYTES = 65_536;
 /** Longest a UTF-8 encoding can be per UTF-16 code unit. */
 const MAX_BYTES_PER_UNIT = 3;
 const FLUSH_INTERVAL_MS = 250;
+const NEWLINE = 0x0a;
+/** encodeInto: measured faster than Buffer#write for the access log's lines (concatenated strings). */
+const utf8 = new TextEncoder();
 
 export type AccessLogTarget = 'off' | 'stdout' | 'stderr' | string;
 
 export interface AccessLog {
-  /** Append one line (ending with "\n"). */
+  /** Append one line (the newline is added here). */
   write(line: string): void;
   /** Write what is buffered and close the file. */
   close(): void;
@@ -54,10 +57,14 @@ export function openAccessLog(target: Exclude<AccessLogTarget, 'off'>): AccessLo
   flusher.unref();
   return {
     write(line) {
-      const worst = line.length * MAX_BYTES_PER_UNIT;
+      const worst = line.length * MAX_BYTES_PER_UNIT + 1;
       if (used + worst > CHUNK_BYTES) flush();
-      if (worst > CHUNK_BYTES) destination.write(Buffer.from(line));
-      else used += chunk.write(line, used);
+      if (worst > CHUNK_BYTES) {
+        destination.write(Buffer.from(`${line}\n`));
+        return;
+      }
+      used += utf8.encodeInto(line, chunk.subarray(used)).written;
+      chunk[used++] = NEWLINE;
     },
     close() {
       clearInterval(flusher);

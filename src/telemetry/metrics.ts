@@ -99,6 +99,7 @@ export class SidecarMetrics {
   readonly #children = new Map<string, Children>();
   #tlsFailureCount = 0;
   #counters: LayerCounters | undefined;
+  #beforeRead: () => void = () => undefined;
 
   constructor(options: { openConnections?: (direction: Direction) => number } = {}) {
     const registers = [this.registry];
@@ -147,6 +148,11 @@ export class SidecarMetrics {
     });
   }
 
+  /** Called before the counts are read (/metrics, traffic()): the observation layer hands over the requests it has queued. */
+  beforeRead(hook: () => void): void {
+    this.#beforeRead = hook;
+  }
+
   /** The layers' counters (retries, ejections, circuit rejections), read when metrics are collected. */
   attach(counters: LayerCounters): void {
     this.#counters = counters;
@@ -181,6 +187,7 @@ export class SidecarMetrics {
 
   /** The Prometheus text exposition. */
   exposition(): Promise<string> {
+    this.#beforeRead();
     return this.registry.metrics();
   }
 
@@ -190,6 +197,7 @@ export class SidecarMetrics {
 
   /** Cumulative traffic rows: the same counts /metrics shows. */
   traffic(): TrafficRow[] {
+    this.#beforeRead();
     const out: TrafficRow[] = [];
     for (const row of this.#children.values()) {
       const statuses: Record<string, number> = {};

@@ -34,6 +34,7 @@ it('shows every service and the caller → my-service edge live, and a killed re
     replicas: 3
     command: ["${process.execPath}", "${join(hello, 'server.js')}"]
     health: { http: /healthz, interval: 500ms }
+    routes: [{ name: hello, method: GET, path: / }]
   caller:
     command: ["${process.execPath}", "${join(hello, 'caller.js')}"]
     env: { CALL_RATE: "20", REPORT_EVERY_MS: "0" }
@@ -97,6 +98,10 @@ it('shows every service and the caller → my-service edge live, and a killed re
   await certificate.waitFor({ timeout: 5_000 });
   assert.equal(await certificate.getAttribute('data-certificate'), 'spiffe://trellis.local/ns/default/svc/my-service');
   assert.match(await certificate.textContent() ?? '', /expires in \d+ (h|min)/);
+  // …and its golden metrics per declared route: the mesh file declares `hello` (GET /), which the caller calls.
+  const route = page.locator('#detail table.routes tr[data-route="hello"]');
+  await route.waitFor({ timeout: 10_000 });
+  assert.match(await route.textContent() ?? '', /^hello\d+(\.\d)?%\d+(\.\d)? rps/);
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
 

@@ -11,6 +11,8 @@ export interface ProxyProcess {
   readonly inbound: HostPort | undefined;
   readonly outbound: HostPort;
   readonly upstreams: Readonly<Record<string, HostPort>>;
+  /** The admin listener (/status, /metrics, /ready). */
+  readonly admin: HostPort;
   /** Every stdout/stderr line so far. */
   output(): string;
   /** Resident set size now and at its peak, in bytes (Linux /proc). */
@@ -22,7 +24,7 @@ export interface ProxyProcess {
   kill(signal?: NodeJS.Signals): Promise<number | string | null>;
 }
 
-interface ReadyLine { msg?: string; inbound?: string | null; outbound?: string; upstreams?: Record<string, string> }
+interface ReadyLine { msg?: string; inbound?: string | null; outbound?: string; admin?: string; upstreams?: Record<string, string> }
 
 const running = new Set<ChildProcess>();
 
@@ -50,12 +52,13 @@ export async function startProxy(args: string[]): Promise<ProxyProcess> {
       output += `${line}\n`;
       let parsed: ReadyLine;
       try { parsed = JSON.parse(line) as ReadyLine; } catch { return; }
-      if (parsed.msg !== 'sidecar ready' || parsed.outbound === undefined) return;
+      if (parsed.msg !== 'sidecar ready' || parsed.outbound === undefined || parsed.admin === undefined) return;
       clearTimeout(timer);
       resolve({
         child,
         inbound: parsed.inbound === null || parsed.inbound === undefined ? undefined : parseHostPort(parsed.inbound, 'inbound'),
         outbound: parseHostPort(parsed.outbound, 'outbound'),
+        admin: parseHostPort(parsed.admin, 'admin'),
         upstreams: Object.fromEntries(Object.entries(parsed.upstreams ?? {}).map(([k, v]) => [k, parseHostPort(v, k)])),
         output: () => output,
         memory: () => {

@@ -21,7 +21,7 @@ const calleeLog = join(dir.path, 'callee-access.log');
 let server: ServerProcess;
 let caller: Sidecar;
 
-interface AccessLine { requestId: string; traceId: string; spanId: string; direction: string; peer: string; service: string; status: number; path: string; upstream: string | null }
+interface AccessLine { requestId: string; bytes: number | null; traceId: string; spanId: string; direction: string; peer: string; service: string; status: number; path: string; upstream: string | null }
 
 function lines(file: string): AccessLine[] {
   if (!existsSync(file)) return [];
@@ -37,6 +37,8 @@ before(async () => {
   const app = await startApp('echo', (req, res) => {
     req.resume();
     res.setHeader('content-type', 'application/json');
+    // /chunked: no content-length (head, one chunk and the end in one write), as many frameworks answer.
+    if (req.url === '/chunked') res.setHeader('transfer-encoding', 'chunked');
     res.end(JSON.stringify(req.headers));
   });
   apps.push(app);
@@ -106,4 +108,15 @@ it('carries b3 headers with the same trace id and a new span per hop', async () 
   assert.ok(b3 !== null, `b3 ${seen['b3']}`);
   assert.equal(b3[1], TRACE_ID);
   assert.equal(b3[2], seen['x-b3-spanid']);
+});
+
+it('logs the bytes of a response body: its content-length, or what arrived of a chunked one', async () => {
+  for (const path of ['/sized', '/chunked']) {
+    const requestId = `bytes${path.replace('/', '-')}`;
+    const answer = await send(url(caller.outbound, path), { headers: { host: 'orders', 'x-request-id': requestId } });
+    assert.equal(answer.status, 200);
+    const bodyBytes = Buffer.byteLength(answer.body);
+    assert.equal((await logLine(calleeLog, requestId)).bytes, bodyBytes, `inbound ${path}`);
+    assert.equal((await logLine(callerLog, requestId)).bytes, bodyBytes, `outbound ${path}`);
+  }
 });

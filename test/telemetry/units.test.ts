@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { parseSidecarConfig } from '../../src/proxy/config.js';
+import { formatAccessLine } from '../../src/proxy/layers/access-log.js';
 import { quantile } from '../../src/telemetry/aggregate.js';
 import { LATENCY_BUCKETS_MS } from '../../src/telemetry/snapshot.js';
 import { formatTraceparent, nextHop, parseTraceparent } from '../../src/telemetry/trace-context.js';
@@ -51,4 +52,25 @@ it('validates the telemetry and admin config fields, naming them', () => {
   assert.throws(() => parseSidecarConfig({ service: 'web', telemetry: { report: 'soon' } }), (err: Error & { field?: string }) => err.field === 'telemetry.report');
   assert.throws(() => parseSidecarConfig({ service: 'web', admin: { listen: 'nowhere' } }), (err: Error & { field?: string }) => err.field === 'admin.listen');
   assert.throws(() => parseSidecarConfig({ service: 'web', telemetry: { metric: true } }), (err: Error & { field?: string }) => err.field === 'telemetry.metric');
+});
+
+it('writes an access-log line exactly as JSON.stringify would, whatever its strings hold', () => {
+  const plain = {
+    level: 30 as const, time: 1795623753227, direction: 'inbound', requestId: '3f0c6f3e-1b2a-4c5d-9e8f-0a1b2c3d4e5f', traceId: TRACE, spanId: SPAN,
+    method: 'GET', path: '/orders/7?x=1', authority: 'orders:8080', service: 'orders', route: 'get-order', peer: 'web', clientId: '',
+    status: 200, classification: 'success', error: '', durationMs: 0.842, bytes: 13, upstream: '127.0.0.1:41234', endpointId: 'orders-1',
+  };
+  const variants = [
+    plain,
+    { ...plain, bytes: null, upstream: null, endpointId: null, status: 503, classification: 'failure', error: 'TRELLIS_ERR_NO_HEALTHY_ENDPOINTS' },
+    { ...plain, path: '/q?a="x"&b=\\y' },
+    { ...plain, requestId: 'id\u0000\n\t\u001f' },
+    { ...plain, authority: 'café.example', path: '/\u2028\u2029' },
+    { ...plain, path: '/\ud800-lone-surrogate' },
+    { ...plain, clientId: 'spiffe://trellis.local/ns/default/svc/web', durationMs: 1e-7 },
+    { ...plain, durationMs: Number.NaN },
+  ];
+  for (const line of variants) {
+    assert.equal(formatAccessLine(line), JSON.stringify(line));
+  }
 });

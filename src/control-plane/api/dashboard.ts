@@ -1,8 +1,8 @@
 /**
  * The web dashboard: static files from `dashboard/` at the repository root under
  * /dashboard/, and /v1/dashboard/events, a server-sent-event stream of the mesh's view —
- * services with their instances (registry health) and golden metrics, the edges between
- * them, and what each sidecar reports (ejections, app health). A view is sent on connect,
+ * services with their instances (registry health) and golden metrics (also per route), the
+ * edges between them, and what each sidecar reports (ejections, app health). A view is sent on connect,
  * every second, and within 50 ms of any registry change, so a dead instance shows at once.
  */
 import { readFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
 import type { Registry } from '../../registry/registry.js';
 import type { Instance } from '../../registry/types.js';
-import type { EdgeStats, ServiceStats } from '../../telemetry/aggregate.js';
+import type { EdgeStats, RouteStats, ServiceStats } from '../../telemetry/aggregate.js';
 import type { TelemetryCollector } from '../../telemetry/collector.js';
 import { Departures, type Departure } from '../../telemetry/departures.js';
 import type { StoredReport } from '../../telemetry/snapshot.js';
@@ -40,6 +40,8 @@ export interface DashboardView {
   readonly window: string;
   readonly services: readonly ServiceStats[];
   readonly edges: readonly EdgeStats[];
+  /** Per service, its golden metrics per declared route (inbound, as `trellis routes`); services without traffic are absent. */
+  readonly routes: Readonly<Record<string, readonly RouteStats[]>>;
   readonly instances: readonly Instance[];
   /** Instances that left the registry in the last minutes (shown red until they come back). */
   readonly departed: readonly Departure[];
@@ -54,11 +56,17 @@ export interface DashboardView {
 export async function dashboardView(registry: Registry, collector: TelemetryCollector, departures: Departures | undefined, window: string): Promise<DashboardView> {
   const windowMs = parseWindow(window);
   const { instances } = await registry.listAll();
+  const services = collector.stat(windowMs, await knownServices(registry));
+  const routes: Record<string, readonly RouteStats[]> = {};
+  for (const { service, requests } of services) {
+    if (requests > 0) routes[service] = collector.routes(windowMs, service);
+  }
   return {
     time: Date.now(),
     window: formatDuration(windowMs),
-    services: collector.stat(windowMs, await knownServices(registry)),
+    services,
     edges: collector.edges(windowMs),
+    routes,
     instances,
     departed: departures?.list() ?? [],
     sidecars: collector.latest().map((s) => ({

@@ -12,6 +12,7 @@ import { backoffDelay, sleep } from '../layers/backoff.js';
 export class PresenceStream {
   readonly #abort = new AbortController();
   #running = false;
+  #open = false;
 
   constructor(
     private readonly client: ControlPlaneClient,
@@ -31,14 +32,21 @@ export class PresenceStream {
     this.#abort.abort();
   }
 
+  /** The control plane holds the stream now (it said so on opening it). */
+  get open(): boolean {
+    return this.#open;
+  }
+
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     let attempt = 0;
     while (!signal.aborted) {
       const opened = Date.now();
       try {
-        await this.client.presence({ service: this.service, id: this.id, signal }, () => { attempt = 0; });
+        await this.client.presence({ service: this.service, id: this.id, signal }, () => { attempt = 0; this.#open = true; });
+        this.#open = false;
       } catch (err) {
+        this.#open = false;
         if (signal.aborted) return;
         if (attempt === 0) this.logger.debug({ err: messageOf(err) }, 'presence stream to the control plane dropped; reopening');
       }

@@ -47,6 +47,11 @@ export class Registration {
     return this.#state;
   }
 
+  /** The presence stream (the control plane's fast failure detector) is open. */
+  get present(): boolean {
+    return this.#presence.open;
+  }
+
   /** Whether the last call reached the control plane (undefined before the first). */
   get reachable(): boolean | undefined {
     return this.#reachable;
