@@ -243,7 +243,7 @@ async function runRounds(tools: Tools): Promise<void> {
     const r = [...ratios[mode]].sort((a, b) => a - b);
     process.stdout.write(`\n${mode}/off req/s, one after another, per cycle: ${ratios[mode].map((x) => x.toFixed(3)).join(', ')}\n  median ${median(r).toFixed(3)}, quartiles ${percentile(r, 25).toFixed(3)}–${percentile(r, 75).toFixed(3)}; goal ≥ 0.90`);
     const a = [...together[mode]].sort((x, y) => x - y);
-    process.stdout.write(`\n${mode}/off req/s, all at once on one core, per window: ${together[mode].map((x) => x.toFixed(3)).join(', ')}\n  median ${median(a).toFixed(3)}, quartiles ${percentile(a, 25).toFixed(3)}–${percentile(a, 75).toFixed(3)}; goal ≥ 0.90`);
+    process.stdout.write(`\n${mode}/off req/s, all at once${PIN ? ' on one core' : ''}, per window: ${together[mode].map((x) => x.toFixed(3)).join(', ')}\n  median ${median(a).toFixed(3)}, quartiles ${percentile(a, 25).toFixed(3)}–${percentile(a, 75).toFixed(3)}; goal ≥ 0.90`);
     // CPU bound: the requests/s the same CPU buys, relative to off (off's CPU per request ÷ this mode's), per round.
     const capacity = fixed[mode].map((us, i) => (fixed.off[i] ?? 0) / us);
     process.stdout.write(`\n${mode}/off by CPU per request at ${FIXED_RATE} req/s (off's µs ÷ ${mode}'s), per round: ${capacity.map((x) => x.toFixed(3)).join(', ')} (median ${median(capacity).toFixed(3)})\n`);

@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import { ControlPlaneClient } from '../cli/client.js';
 import { ThrottledLog } from '../dns/throttled-log.js';
-import { ErrorCodes, TrellisError } from '../errors.js';
+import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { startSessionKeeper } from '../security/tokens/session-keeper.js';
 import { SidecarCredential } from '../security/tokens/sidecar-credential.js';
 import { startAdminServer } from '../telemetry/admin-server.js';
@@ -116,7 +116,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     const listeners: Listener[] = [];
     const openConnections = (direction: 'inbound' | 'outbound'): number =>
       listeners.reduce((sum, l) => sum + ((l.name === 'inbound') === (direction === 'inbound') ? l.inFlight() : 0), 0);
-    const telemetry = createSidecarTelemetry(config, openConnections);
+    const sinkFailures = new ThrottledLog(logger, 'recording a request in the metrics or the access log failed');
+    const telemetry = createSidecarTelemetry(config, openConnections, (err) => sinkFailures.report({ err: messageOf(err) }));
     closers.push(() => telemetry.close());
     // The certificate code (x509, ASN.1) is loaded only when mTLS is on: ≈ 17 MB RSS a sidecar in mode off does not need.
     const tls = config.mtls.mode === 'off' ? undefined

@@ -31,7 +31,11 @@ export interface SidecarTelemetry {
   close(): void;
 }
 
-export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | 'telemetry' | 'routes' | 'upstreams'>, openConnections: (direction: Direction) => number): SidecarTelemetry {
+/**
+ * `onSinkError`: a metrics or access-log sink threw (they run batched, outside any request);
+ * the sidecar reports it, throttled.
+ */
+export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | 'telemetry' | 'routes' | 'upstreams'>, openConnections: (direction: Direction) => number, onSinkError: (err: unknown) => void = () => undefined): SidecarTelemetry {
   const { service, telemetry } = config;
   const stats = { retry: createRetryStats(), circuit: createCircuitStats(), outlier: new Counters(OUTLIER_COUNTERS) };
   const layers: Layer[] = [createPropagationLayer(service)];
@@ -50,7 +54,7 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
   let observe: ObserveLayer | undefined;
   if (sinks.length > 0) {
     const routes = sidecarRoutes(config.routes, new Map(config.upstreams.map((u) => [u.service, u.routes])));
-    observe = createObserveLayer(sinks, service, routes);
+    observe = createObserveLayer(sinks, service, routes, onSinkError);
     layers.push(observe.layer);
     metrics?.beforeRead(observe.flush);
   }

@@ -53,7 +53,7 @@ const MAX_QUEUED = 1_024;
  * saturation: BENCHMARKS.md, Observability). Whoever reads what the sinks keep — /metrics, the
  * report to the control plane — calls {@link ObserveLayer.flush} first, so no count is ever behind.
  */
-export function createObserveLayer(sinks: readonly RequestSink[], localService: string, routes: SidecarRoutes): ObserveLayer {
+export function createObserveLayer(sinks: readonly RequestSink[], localService: string, routes: SidecarRoutes, onSinkError: (err: unknown) => void): ObserveLayer {
   let requests: ProxyRequest[] = [];
   let outcomes: Outcome[] = [];
   let latencies: number[] = [];
@@ -85,7 +85,10 @@ export function createObserveLayer(sinks: readonly RequestSink[], localService: 
     latencies = [];
     for (let i = 0; i < batch.length; i++) {
       const r = record(batch[i] as ProxyRequest, results[i] as Outcome, times[i] as number);
-      for (const sink of sinks) sink(r);
+      for (const sink of sinks) {
+        // Outside any request's promise now: a throwing sink (a log whose file was closed under it) must not end the process.
+        try { sink(r); } catch (err) { onSinkError(err); }
+      }
     }
   };
 
