@@ -81,7 +81,17 @@ interface Window extends WrkResult {
  * measured then saturates one core of its own, so its requests/s reflect its CPU per request
  * rather than how the scheduler shared two cores among five busy processes.
  */
-const PIN = process.env['BENCH_OBS_PIN'] !== '0' && availableParallelism() >= 2;
+const PIN = process.env['BENCH_OBS_PIN'] !== '0' && availableParallelism() >= 2 && hasTaskset();
+
+/** taskset (util-linux) is there: pinning needs it; without it the benchmark runs unpinned and says so. */
+function hasTaskset(): boolean {
+  try {
+    which('taskset');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** `taskset -a -p -c CPUS PID` for each pid (all of its threads); CPUS such as "1" or "0-1". */
 function pinTo(cpus: string, pids: readonly number[]): void {
