@@ -144,28 +144,19 @@ function cpuOf(pair: Pair): number {
   return pair.pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
 }
 
-async function measureWindow(pair: Pair, tools: Tools): Promise<Window> {
-  const before = cpuOf(pair);
-  const wrk = await runWrk(tools.wrk, pair.url, CONNECTIONS, SECONDS);
-  return { ...wrk, cpuUsPerRequest: ((cpuOf(pair) - before) * 1e6) / Math.max(1, wrk.requests) };
-}
-
 /**
- * The three pairs saturated at the same time, each by its own wrk, sharing one core (pinned):
- * every pair runs at the same machine speed at every instant, so the drift that makes windows
- * measured one after another differ by ±20% is common to all three. Each pair's requests/s is
- * then its share of the core ÷ its CPU per request; the scheduler shares the core fairly among
- * runnable processes, so on/off req/s here is, in effect, off's CPU per request ÷ on's.
+ * A window of wrk at saturation on each of `pairs` at the same time (one pair: that pair alone).
+ *
+ * All three pairs at once, each by its own wrk, sharing one core (pinned): every pair runs at
+ * the same machine speed at every instant, so the drift that makes windows measured one after
+ * another differ by ±20% is common to all three. Each pair's requests/s is then its share of the
+ * core ÷ its CPU per request; the scheduler shares the core fairly among runnable processes, so
+ * on/off req/s here is, in effect, off's CPU per request ÷ on's.
  */
-async function measureTogether(pairs: ReadonlyMap<Mode, Pair>, tools: Tools): Promise<Record<Mode, Window>> {
-  const before = new Map(MODES.map((mode) => [mode, cpuOf(pairs.get(mode)!)]));
-  const results = await Promise.all(MODES.map((mode) => runWrk(tools.wrk, pairs.get(mode)!.url, CONNECTIONS, SECONDS)));
-  const out: Partial<Record<Mode, Window>> = {};
-  MODES.forEach((mode, i) => {
-    const wrk = results[i]!;
-    out[mode] = { ...wrk, cpuUsPerRequest: ((cpuOf(pairs.get(mode)!) - before.get(mode)!) * 1e6) / Math.max(1, wrk.requests) };
-  });
-  return out as Record<Mode, Window>;
+async function measureWindows(pairs: readonly Pair[], tools: Tools): Promise<Window[]> {
+  const before = pairs.map(cpuOf);
+  const results = await Promise.all(pairs.map((pair) => runWrk(tools.wrk, pair.url, CONNECTIONS, SECONDS)));
+  return results.map((wrk, i) => ({ ...wrk, cpuUsPerRequest: ((cpuOf(pairs[i]!) - before[i]!) * 1e6) / Math.max(1, wrk.requests) }));
 }
 
 /** Both sidecars' CPU per request (µs) at {@link FIXED_RATE} req/s: below saturation, where scheduling on a shared machine moves it far less than req/s at saturation. */
@@ -205,7 +196,7 @@ async function runRounds(tools: Tools): Promise<void> {
   const fixed: Record<Mode, number[]> = { off: [], metrics: [], on: [] };
   /** Per cycle (the three modes measured back to back), the mode's req/s ÷ off's. */
   const ratios: Record<Exclude<Mode, 'off'>, number[]> = { metrics: [], on: [] };
-  /** Per window with all three saturated at once (measureTogether), the mode's req/s ÷ off's. */
+  /** Per window with all three saturated at once (measureWindows), the mode's req/s ÷ off's. */
   const together: Record<Exclude<Mode, 'off'>, number[]> = { metrics: [], on: [] };
   const log = (text: string): void => { process.stdout.write(`${text}; load average ${loadavg()[0]?.toFixed(2)}\n`); };
   for (let round = 0; round < REPEATS; round += 1) {
@@ -222,14 +213,15 @@ async function runRounds(tools: Tools): Promise<void> {
       for (let cycle = 0; cycle < WINDOWS; cycle += 1) {
         const cycleResult: Partial<Record<Mode, Window>> = {};
         for (const mode of rotated(cycle + round)) {
-          const w = await measureWindow(pairs.get(mode)!, tools);
+          const [w] = await measureWindows([pairs.get(mode)!], tools) as [Window];
           cycleResult[mode] = w;
           windows[mode].push(w);
           log(`round ${round + 1}/${REPEATS} window ${cycle + 1}/${WINDOWS} telemetry ${mode}: ${w.requestsPerSec.toFixed(0)} req/s (${w.errors} errors), p50 ${w.p50Ms.toFixed(2)} ms, p99 ${w.p99Ms.toFixed(2)} ms, sidecars' CPU ${w.cpuUsPerRequest.toFixed(0)} µs/request`);
         }
         ratios.metrics.push(cycleResult.metrics!.requestsPerSec / cycleResult.off!.requestsPerSec);
         ratios.on.push(cycleResult.on!.requestsPerSec / cycleResult.off!.requestsPerSec);
-        const t = await measureTogether(pairs, tools);
+        const all = [...pairs.values()];
+        const t = Object.fromEntries((await measureWindows(all, tools)).map((w, i) => [all[i]!.mode, w])) as Record<Mode, Window>;
         for (const mode of ['metrics', 'on'] as const) together[mode].push(t[mode].requestsPerSec / t.off.requestsPerSec);
         log(`round ${round + 1}/${REPEATS} window ${cycle + 1}/${WINDOWS} all three at once: ${MODES.map((m) => `${m} ${t[m].requestsPerSec.toFixed(0)} req/s (${t[m].errors} errors) ${t[m].cpuUsPerRequest.toFixed(0)} µs/request`).join(', ')}`);
       }

@@ -199,21 +199,28 @@ export interface RouteStats extends Golden {
   readonly route: string;
 }
 
-/** Per route of one service: what its sidecars served (inbound), over the window (as `linkerd viz routes`). */
-export function routeStats(sidecars: ReadonlyMap<string, readonly StoredReport[]>, service: string, windowStart: number): RouteStats[] {
-  const sums = new Map<string, Sum>();
+/**
+ * Per service, per route: what its sidecars served (inbound), over the window (as `linkerd viz
+ * routes`), in one pass over the sidecars; services without inbound traffic are absent.
+ */
+export function routeStats(sidecars: ReadonlyMap<string, readonly StoredReport[]>, windowStart: number): Map<string, RouteStats[]> {
+  const sums = new Map<string, Map<string, Sum>>();
   for (const history of sidecars.values()) {
     const window = windowDelta(history, windowStart);
     if (window === undefined) continue;
     for (const { row, delta } of window.rows) {
-      if (row.direction !== 'inbound' || row.dst !== service) continue;
+      if (row.direction !== 'inbound') continue;
+      let routes = sums.get(row.dst);
+      if (routes === undefined) sums.set(row.dst, (routes = new Map()));
       const route = row.route ?? DEFAULT_ROUTE;
-      const sum = sums.get(route) ?? emptySum();
-      sums.set(route, sum);
+      const sum = routes.get(route) ?? emptySum();
+      routes.set(route, sum);
       add(sum, delta, window.seconds);
     }
   }
-  return [...sums.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([route, sum]) => ({ route, ...golden(sum) }));
+  return new Map([...sums].map(([service, routes]) => [
+    service, [...routes.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([route, sum]) => ({ route, ...golden(sum) })),
+  ]));
 }
 
 /** Who calls whom: the callers' outbound traffic per (caller, callee), with the identities the callees saw. */

@@ -124,8 +124,9 @@ export class TelemetryCollector {
     return serviceStats(this.#history, services, now - windowMs, now);
   }
 
-  routes(windowMs: number, service: string): RouteStats[] {
-    return routeStats(this.#history, service, this.#now() - windowMs);
+  /** Per route of each service with inbound traffic in the window (absent: none). */
+  routes(windowMs: number): Map<string, RouteStats[]> {
+    return routeStats(this.#history, this.#now() - windowMs);
   }
 
   edges(windowMs: number): EdgeStats[] {

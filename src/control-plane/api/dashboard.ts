@@ -40,7 +40,7 @@ export interface DashboardView {
   readonly window: string;
   readonly services: readonly ServiceStats[];
   readonly edges: readonly EdgeStats[];
-  /** Per service, its golden metrics per declared route (inbound, as `trellis routes`); services without traffic are absent. */
+  /** Per service, its golden metrics per declared route (inbound, as `trellis routes`); services without requests in the window are absent. */
   readonly routes: Readonly<Record<string, readonly RouteStats[]>>;
   readonly instances: readonly Instance[];
   /** Instances that left the registry in the last minutes (shown red until they come back). */
@@ -56,17 +56,12 @@ export interface DashboardView {
 export async function dashboardView(registry: Registry, collector: TelemetryCollector, departures: Departures | undefined, window: string): Promise<DashboardView> {
   const windowMs = parseWindow(window);
   const { instances } = await registry.listAll();
-  const services = collector.stat(windowMs, await knownServices(registry));
-  const routes: Record<string, readonly RouteStats[]> = {};
-  for (const { service, requests } of services) {
-    if (requests > 0) routes[service] = collector.routes(windowMs, service);
-  }
   return {
     time: Date.now(),
     window: formatDuration(windowMs),
-    services,
+    services: collector.stat(windowMs, await knownServices(registry)),
     edges: collector.edges(windowMs),
-    routes,
+    routes: Object.fromEntries([...collector.routes(windowMs)].filter(([, routes]) => routes.some((r) => r.requests > 0))),
     instances,
     departed: departures?.list() ?? [],
     sidecars: collector.latest().map((s) => ({

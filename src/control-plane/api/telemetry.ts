@@ -57,7 +57,7 @@ export function telemetryRoutes(app: FastifyInstance, registry: Registry, collec
       throw new TrellisError(ErrorCodes.VALIDATION, 'service is required: /v1/routes?service=NAME (the service whose routes to show)', { field: 'service' });
     }
     const service = parseOrThrow(serviceNameSchema, request.query.service, 'service');
-    return { window: formatDuration(windowMs), service, routes: collector.routes(windowMs, service) };
+    return { window: formatDuration(windowMs), service, routes: collector.routes(windowMs).get(service) ?? [] };
   });
 
   app.get<{ Querystring: WindowQuery }>('/v1/edges', access('observe'), async (request) => {

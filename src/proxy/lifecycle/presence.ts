@@ -44,11 +44,11 @@ export class PresenceStream {
       const opened = Date.now();
       try {
         await this.client.presence({ service: this.service, id: this.id, signal }, () => { attempt = 0; this.#open = true; });
-        this.#open = false;
       } catch (err) {
-        this.#open = false;
         if (signal.aborted) return;
         if (attempt === 0) this.logger.debug({ err: messageOf(err) }, 'presence stream to the control plane dropped; reopening');
+      } finally {
+        this.#open = false;
       }
       if (Date.now() - opened > 1_000) attempt = 0;
       attempt += 1;
