@@ -10,7 +10,7 @@ import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { ControlPlaneClient } from '../../src/client/control-plane.js';
 import { messageOf } from '../../src/errors.js';
 import { loadMeshFile } from '../../src/mesh/load.js';
 import { startMesh, type Mesh } from '../../src/mesh/mesh.js';

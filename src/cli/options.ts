@@ -7,7 +7,7 @@ import { readEnvironment } from '../config/env.js';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { MTLS_MODES, type MtlsMode } from '../security/mtls/mode.js';
 import { parseDuration } from '../util/duration.js';
-import { ControlPlaneClient } from './client.js';
+import { ControlPlaneClient } from '../client/control-plane.js';
 
 export interface GlobalOptions {
   controlPlane: string;

@@ -5,14 +5,7 @@ export interface OutputOptions {
   json?: boolean;
 }
 
-/** Print rows as an aligned table with a header line. */
-export function formatTable(headers: string[], rows: Array<Array<string | number>>): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
-  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells
-    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd())
-    .join('\n');
-}
+export { formatTable } from '../util/table.js';
 
 export function print(options: OutputOptions, json: unknown, human: () => string): void {
   process.stdout.write(`${options.json ? JSON.stringify(json, null, 2) : human()}\n`);

@@ -1,5 +1,5 @@
 /** What `trellis up` prints once everything runs: a row per replica, then how to reach the mesh. */
-import { formatTable } from '../cli/output.js';
+import { formatTable } from '../util/table.js';
 import { formatHostPort } from '../util/host-port.js';
 import type { Mesh } from './mesh.js';
 

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { strategies } from '../balancer/registry.js';
 import type { Endpoint } from '../balancer/types.js';
-import type { ControlPlaneClient } from '../cli/client.js';
+import type { ControlPlaneClient } from '../client/control-plane.js';
 import { Cluster, type ClusterStatus, type SyncState } from './discovery/cluster.js';
 import { clusterFeed, FeedFollower } from './discovery/follower.js';
 import type { OutlierDetectors } from './layers/outlier.js';

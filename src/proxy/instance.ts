@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Endpoint } from '../balancer/types.js';
-import type { ControlPlaneClient } from '../cli/client.js';
+import type { ControlPlaneClient } from '../client/control-plane.js';
 import { ErrorCodes } from '../errors.js';
 import type { AuthorizationTable } from './authorization/table.js';
 import { formatHostPort } from '../util/host-port.js';

@@ -12,7 +12,7 @@
  * app until the close, so that requests it is finishing can still call out.
  */
 import type { Logger } from 'pino';
-import { ControlPlaneClient } from '../cli/client.js';
+import { ControlPlaneClient } from '../client/control-plane.js';
 import { ThrottledLog } from '../dns/throttled-log.js';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { startSessionKeeper } from '../security/tokens/session-keeper.js';

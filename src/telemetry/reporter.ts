@@ -8,7 +8,7 @@
  * the totals anyway.
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../cli/client.js';
+import type { ControlPlaneClient } from '../client/control-plane.js';
 import { messageOf } from '../errors.js';
 import type { SidecarStatus } from '../proxy/status.js';
 import type { SidecarMetrics } from './metrics.js';

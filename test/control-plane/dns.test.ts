@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { ControlPlaneClient } from '../../src/client/control-plane.js';
 import { adminClient } from '../helpers/tokens.js';
 import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { ControlPlaneClient } from '../../src/client/control-plane.js';
 import { adminClient } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { killAll, type ServerProcess } from '../helpers/processes.js';

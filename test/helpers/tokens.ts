@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlPlaneClient, parseControlPlanes } from '../../src/cli/client.js';
+import { ControlPlaneClient, parseControlPlanes } from '../../src/client/control-plane.js';
 
 const adminTokens = new Map<string, string>();
 /** Control planes whose admin token is in a data dir, and the store they share (replicas on one etcd share one token). */

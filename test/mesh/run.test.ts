@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { ControlPlaneClient } from '../../src/client/control-plane.js';
 import { killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminClient, tokenEnv } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';

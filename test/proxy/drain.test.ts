@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ControlPlaneClient } from '../../src/cli/client.js';
+import { ControlPlaneClient } from '../../src/client/control-plane.js';
 import { adminClient } from '../helpers/tokens.js';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';

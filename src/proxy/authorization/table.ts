@@ -9,7 +9,7 @@
  * lines a second, the rest counted in the next line's `suppressed`).
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../cli/client.js';
+import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { PolicySet } from '../../security/authz/engine.js';
 import type { PolicyEvent } from '../../security/authz/store.js';
 import type { AccessRequest, Action, Decision, Policy } from '../../security/authz/types.js';

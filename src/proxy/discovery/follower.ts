@@ -6,7 +6,7 @@
  * whole state, so whatever changed meanwhile (including deletions) is picked up.
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../cli/client.js';
+import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { messageOf } from '../../errors.js';
 import { backoffDelay, sleep } from '../layers/backoff.js';
 import type { Cluster, SyncState } from './cluster.js';

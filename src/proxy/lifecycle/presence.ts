@@ -5,7 +5,7 @@
  * drop and marks the instance critical within about a second.
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../cli/client.js';
+import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { messageOf } from '../../errors.js';
 import { backoffDelay, sleep } from '../layers/backoff.js';
 

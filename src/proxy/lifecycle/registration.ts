@@ -9,7 +9,7 @@
  * this process is gone, long before the TTL.
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../cli/client.js';
+import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { ErrorCodes, isTrellisError, messageOf } from '../../errors.js';
 import { backoffDelay } from '../layers/backoff.js';
 import { PresenceStream } from './presence.js';

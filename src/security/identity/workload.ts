@@ -9,7 +9,7 @@
  */
 import { createSign } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ControlPlaneClient, SignBody } from '../../cli/client.js';
+import type { ControlPlaneClient, SignBody } from '../../client/control-plane.js';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
 import type { IssuedCertificate } from '../ca/issuer.js';
 import type { SessionGrant } from '../tokens/sessions.js';

@@ -4,7 +4,7 @@
  * for the instance's listener, and their counters. Absent in mode off.
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../cli/client.js';
+import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { ThrottledLog } from '../../dns/throttled-log.js';
 import type { Front } from '../../proxy/listeners/listener.js';
 import { WorkloadIdentity, type IdentityStatus } from '../identity/workload.js';

@@ -6,7 +6,7 @@
  * (the join token is used meanwhile, and the keeper keeps asking).
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../cli/client.js';
+import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
 import { RENEW_AT } from '../identity/renewal.js';
 import type { SidecarCredential } from './sidecar-credential.js';
