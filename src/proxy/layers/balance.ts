@@ -3,12 +3,14 @@
  * Balancer, skipping endpoints this request already tried and outlier-ejected ones, and
  * sends the request there. Nothing to pick is a NO_HEALTHY_ENDPOINT failure that says why.
  * Every pick is reported back (`done`) with the latency to the response head and the
- * classifier's verdict.
+ * verdict (../classify.ts: computed here first, innermost, for the layers outside to read):
+ * a success unless it blames the endpoint.
  */
 import { performance } from 'node:perf_hooks';
 import type { NoPickReason } from '../../balancer/types.js';
 import { ErrorCodes } from '../../errors.js';
 import type { Cluster } from '../discovery/cluster.js';
+import { verdictOf } from '../classify.js';
 import { failed, proxyFailure } from '../failure.js';
 import type { EndpointHandler, Handler, Outcome, ProxyRequest } from '../types.js';
 
@@ -50,7 +52,7 @@ export function createBalanceLayer(clusters: ClusterLookup): (send: EndpointHand
     request.tried.add(pick.endpoint.id);
     const startedAt = performance.now();
     return send(request, pick.endpoint).then((outcome) => {
-      pick.done({ latencyMs: performance.now() - startedAt, success: outcome.ok && outcome.classification === 'success' });
+      pick.done({ latencyMs: performance.now() - startedAt, success: verdictOf(request, outcome).blame !== 'endpoint' });
       return outcome;
     });
   };

@@ -6,11 +6,13 @@
  * to each sink (src/proxy/layers/metrics.ts, access-log.ts). One promise continuation per
  * request whatever the sinks; no closures made per request besides it.
  *
- * The status and verdict are classify.ts's for a response, or for an answer the proxy makes
- * itself the status rescue.ts will give it (the error's) and `failure`. Outbound the layer
+ * The status is the response's, or for an answer the proxy makes itself the one rescue.ts will
+ * give it (the error's); the verdict is classify.ts's (the one retry and outlier detection
+ * read), and `classification` (the metrics' success | failure) is derived from it. Outbound the layer
  * sits outside the retry layer, so a request counts once however many attempts it took.
  */
 import type { SidecarRoutes } from '../../telemetry/routes.js';
+import { classificationOf, verdictOf, type Verdict } from '../classify.js';
 import type { Classification, Direction, Layer, Outcome, ProxyRequest } from '../types.js';
 import { callerOf } from './propagate.js';
 
@@ -26,6 +28,9 @@ export interface RequestRecord {
   /** The declared route it matched, or [default] (src/telemetry/routes.ts). */
   readonly route: string;
   readonly status: number;
+  /** The one verdict (class, blame, retryable). */
+  readonly verdict: Verdict;
+  /** success | failure, from the verdict. */
   readonly classification: Classification;
   /** The trellis-error code of an answer the proxy made, else ''. */
   readonly error: string;
@@ -57,9 +62,10 @@ export function createObserveLayer(sinks: readonly RequestSink[], localService: 
   let requests: ProxyRequest[] = [];
   let outcomes: Outcome[] = [];
   let latencies: number[] = [];
+  let verdicts: Verdict[] = [];
   let scheduled = false;
 
-  const record = (request: ProxyRequest, outcome: Outcome, latencyMs: number): RequestRecord => {
+  const record = (request: ProxyRequest, outcome: Outcome, latencyMs: number, verdict: Verdict): RequestRecord => {
     const { direction, service } = request.target;
     const inbound = direction === 'inbound';
     return {
@@ -70,7 +76,8 @@ export function createObserveLayer(sinks: readonly RequestSink[], localService: 
       clientId: inbound ? request.peer?.spiffeId ?? '' : '',
       route: (inbound ? routes.inbound : routes.outbound(service)).match(request.method, request.path),
       status: outcome.ok ? outcome.response.status : outcome.failure.error.status,
-      classification: outcome.ok ? outcome.classification : 'failure',
+      verdict,
+      classification: classificationOf(verdict),
       error: outcome.ok ? '' : outcome.failure.error.code,
       latencyMs,
     };
@@ -79,12 +86,13 @@ export function createObserveLayer(sinks: readonly RequestSink[], localService: 
   const flush = (): void => {
     scheduled = false;
     if (requests.length === 0) return;
-    const [batch, results, times] = [requests, outcomes, latencies];
+    const [batch, results, times, judged] = [requests, outcomes, latencies, verdicts];
     requests = [];
     outcomes = [];
     latencies = [];
+    verdicts = [];
     for (let i = 0; i < batch.length; i++) {
-      const r = record(batch[i] as ProxyRequest, results[i] as Outcome, times[i] as number);
+      const r = record(batch[i] as ProxyRequest, results[i] as Outcome, times[i] as number, judged[i] as Verdict);
       for (const sink of sinks) {
         // Outside any request's promise now: a throwing sink (a log whose file was closed under it) must not end the process.
         try { sink(r); } catch (err) { onSinkError(err); }
@@ -96,6 +104,8 @@ export function createObserveLayer(sinks: readonly RequestSink[], localService: 
     requests.push(request);
     outcomes.push(outcome);
     latencies.push(performance.now() - request.startedAt);
+    // Judged now, not at the flush: by then the client may have gone, which is not what happened to this request.
+    verdicts.push(verdictOf(request, outcome));
     if (requests.length >= MAX_QUEUED) flush();
     else if (!scheduled) {
       scheduled = true;

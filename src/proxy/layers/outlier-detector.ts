@@ -25,7 +25,7 @@ import { Counters } from './stats.js';
 export type OutlierSettings = UpstreamPolicy['outlierDetection'];
 
 /** How one attempt went, for outlier detection. */
-export type OutlierResult = 'success' | 'http-5xx' | 'connect-failure' | 'reset';
+export type OutlierResult = 'success' | 'http-5xx' | 'connect-failure' | 'reset' | 'timeout';
 
 export interface OutlierEvent {
   readonly service: string;
@@ -155,6 +155,8 @@ export class OutlierDetector {
         state.consecutiveConnectFailures += 1;
         break;
       case 'reset':
+      case 'timeout':
+        // The endpoint took the connection and then failed it (a timeout is a 504, as in Envoy).
         state.consecutive5xx += 1;
         break;
     }

@@ -3,14 +3,14 @@
  * went to, for that service's {@link OutlierDetector} (./outlier-detector.ts). The
  * balance layer reads `detectors.for(service).ejected()` and skips those endpoints.
  *
- * Sits inside the retry layer, so that each attempt counts. The verdict comes from the
- * outcome: the response's classification (5xx = failure), or the failure's code.
- * Attempts we cut short ourselves because the client went away say nothing about the
- * endpoint and are not counted; timeouts are (as in Envoy, where they count as 504s).
+ * Sits inside the retry layer, so that each attempt counts. What counts is the verdict's
+ * (../classify.ts): only attempts it blames on the endpoint (5xx, connect failure, reset,
+ * timeout — a per-try timeout too: as in Envoy, where they count as 504s) count against it;
+ * an endpoint's success clears its streaks; the client's failures (a 4xx, a bad request, the
+ * client gone) and the proxy's (denied, no endpoint) say nothing about it and are not counted.
  */
-import { ErrorCodes, type ErrorCode } from '../../errors.js';
-import type { CancelSignal } from '../cancel.js';
-import type { Layer, Outcome } from '../types.js';
+import { verdictOf, type Verdict } from '../classify.js';
+import type { Layer } from '../types.js';
 import type { OutlierDetectors, OutlierResult } from './outlier-detector.js';
 import { endpointOf } from './outcome.js';
 
@@ -24,30 +24,21 @@ export type {
   OutlierSettings,
 } from './outlier-detector.js';
 
-/**
- * Failures that blame the endpoint. Others (a request body too large to replay, a proxy
- * error) say nothing about it and are not counted.
- */
-const resultByCode: ReadonlyMap<ErrorCode, OutlierResult> = new Map<ErrorCode, OutlierResult>([
-  [ErrorCodes.UPSTREAM_CONNECT, 'connect-failure'],
-  [ErrorCodes.APP_UNAVAILABLE, 'connect-failure'],
-  [ErrorCodes.UPSTREAM_RESET, 'reset'],
-  [ErrorCodes.UPSTREAM_TIMEOUT, 'http-5xx'],
-]);
-
-/** How an attempt counts for outlier detection; undefined when it does not count. */
-export function outlierResult(outcome: Outcome, signal: CancelSignal): OutlierResult | undefined {
-  if (outcome.ok) return outcome.classification === 'failure' ? 'http-5xx' : 'success';
-  const { code } = outcome.failure.error;
-  // Aborted for any reason but a deadline: the client went away, the endpoint is not to blame.
-  if (signal.aborted && code !== ErrorCodes.UPSTREAM_TIMEOUT) return undefined;
-  return resultByCode.get(code);
+/** How an attempt counts for outlier detection, by its verdict; undefined when it does not count. */
+export function outlierResult(verdict: Verdict): OutlierResult | undefined {
+  if (verdict.blame !== 'endpoint') return verdict.class === 'success' || verdict.class === 'client-error' ? 'success' : undefined;
+  switch (verdict.class) {
+    case 'connect-failure': return 'connect-failure';
+    case 'reset': return 'reset';
+    case 'timeout': return 'timeout';
+    default: return 'http-5xx';
+  }
 }
 
 export function createOutlierLayer(detectors: OutlierDetectors): Layer {
   return (next) => (request) => next(request).then((outcome) => {
     const endpoint = endpointOf(outcome);
-    const result = endpoint === undefined ? undefined : outlierResult(outcome, request.signal);
+    const result = endpoint === undefined ? undefined : outlierResult(verdictOf(request, outcome));
     if (endpoint !== undefined && result !== undefined) {
       const { service, policy } = request.target;
       detectors.for(service, policy.outlierDetection).record(endpoint.id, result);

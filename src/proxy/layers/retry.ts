@@ -2,13 +2,13 @@
  * Retries: send a failed attempt again, to another endpoint (the balance layer skips the
  * ids in `request.tried`, which this layer fills after every attempt).
  *
- * An attempt is retried when its body can be sent again (`request.body.replayable`) and
- *   - it provably never reached the app (`failure.reachedApp === false`: connect refused,
- *     reset before a byte was sent) — whatever the method; or
- *   - the method is idempotent and the attempt failed, or answered with a status in
- *     `retry.retryOnStatus` (502, 503, 504 by default).
- * A failure that names no endpoint (no healthy instance, circuit open) is about the
- * service, not one instance, and is not retried.
+ * Whether an attempt may be retried is the verdict's (`verdictOf(...).retryable`,
+ * ../classify.ts): an endpoint failure that provably never reached the app (connect refused,
+ * reset before a byte was sent) whatever the method; else, for idempotent methods, an
+ * endpoint failure or a status in `retry.retryOnStatus` (502, 503, 504 by default). A
+ * failure that names no endpoint (no healthy instance, circuit open) is about the service,
+ * not one instance, and is not retried. This layer adds its bounds: a body that can be sent
+ * again (`request.body.replayable`), and the ones below.
  *
  * Bounds: `retry.maxAttempts` attempts in all; a per-service retry budget
  * (./retry-budget.ts); the whole-request deadline — a retry whose wait would not end
@@ -23,7 +23,8 @@
  * it is small (≤ 64 KiB; else it is destroyed), which also frees its connection and its
  * circuit-breaker slot before the next attempt.
  */
-import type { Handler, Layer, Outcome, ProxyRequest, UpstreamPolicy } from '../types.js';
+import { verdictOf } from '../classify.js';
+import type { Handler, Layer, Outcome, ProxyRequest } from '../types.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { failed } from '../failure.js';
 import { cancelledFailure, runWithDeadline } from './deadline.js';
@@ -34,9 +35,6 @@ import { Counters } from './stats.js';
 
 /** A Retry-After longer than this is not waited for: the response is returned as it is. */
 export const MAX_RETRY_AFTER_MS = 10_000;
-
-/** Methods that may be sent twice with the effect of once (RFC 9110 §9.2.2). */
-const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 export const RETRY_COUNTERS = ['requests', 'retries', 'budgetExhausted'] as const;
 export type RetryCounter = (typeof RETRY_COUNTERS)[number];
@@ -74,7 +72,7 @@ export function createRetryLayer(options: RetryLayerOptions = {}): Layer {
   const retryDelay = (request: ProxyRequest, outcome: Outcome, attempts: number): number | undefined => {
     const { policy } = request.target;
     if (attempts >= policy.retry.maxAttempts || request.signal.aborted || !request.body.replayable) return undefined;
-    if (!isRetryable(request.method, outcome, policy)) return undefined;
+    if (!verdictOf(request, outcome).retryable) return undefined;
     const retryAfterMs = outcome.ok
       ? parseRetryAfter(outcome.response.headers['retry-after'], wallClock())
       : secondsToMs(outcome.failure.retryAfterSeconds);
@@ -142,13 +140,6 @@ export function createRetryLayer(options: RetryLayerOptions = {}): Layer {
       });
     };
   };
-}
-
-function isRetryable(method: string, outcome: Outcome, policy: UpstreamPolicy): boolean {
-  if (endpointOf(outcome) === undefined) return false;
-  if (!outcome.ok && !outcome.failure.reachedApp) return true;
-  if (!IDEMPOTENT_METHODS.has(method.toUpperCase())) return false;
-  return !outcome.ok || policy.retry.retryOnStatus.includes(outcome.response.status);
 }
 
 function secondsToMs(seconds: number | undefined): number | undefined {
