@@ -40,6 +40,8 @@ import { createSidecarTelemetry } from './telemetry.js';
 import { createHttpUpstream, originOf, type HttpUpstream } from './upstream/http.js';
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
+import type { RelayOptions } from './tcp/relay.js';
+import { createTcpUpstream } from './tcp/upstream.js';
 import type { EndpointHandler, Handler, Target } from './types.js';
 import type { SidecarTls } from '../security/mtls/sidecar-tls.js';
 
@@ -131,7 +133,6 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       tls.stats.onFailure((failure) => telemetry.metrics?.tlsHandshakeFailed(failure.side));
     }
     const peerTls = tls === undefined ? {} : { tls: tls.client };
-    const relay = { connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed'), ...peerTls };
     const detectors = new OutlierDetectors({ stats: telemetry.stats.outlier, onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
     const unreachable = ErrorCodes.UPSTREAM_CONNECT;
     const http1: HttpUpstream = createHttpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
@@ -163,6 +164,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       http: stack(http1.send),
       http2: stack(http2.send),
       upgrade: stack(createUpgradeUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls })),
+    };
+    // Raw TCP: the same stack, over connections (tcp/relay.ts).
+    const connections = outboundStack({
+      clusters: (service) => tables.get(service), detectors, upstream: createTcpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls }),
+      telemetry: telemetry.connectionLayers, stats: telemetry.stats, ...(options.random === undefined ? {} : { random: options.random }),
+    });
+    const relay: RelayOptions = {
+      connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed'), ...peerTls,
+      outbound: connections, layers: telemetry.connectionLayers,
     };
     const context = siteContext(logger, limits.replayBufferBytes, () => draining);
     const routes = new Map<string, ServiceRoute>(config.upstreams.map((u) => [

@@ -1,7 +1,8 @@
 /**
  * The sidecar's telemetry, assembled once: the metrics registry, the access log, the
  * counters the resilience layers keep, and the telemetry layers every pipeline starts with
- * (propagate → observe, whose sinks are the metrics and the access log). With
+ * (propagate → observe, whose sinks are the metrics and the access log), and those the raw-TCP
+ * connection stack starts with (observe-connections: TCP metrics, a line per connection). With
  * `telemetry.metrics: false` and `accessLog: off` only trace propagation remains (the
  * benchmark's reference).
  */
@@ -11,8 +12,10 @@ import { sidecarRoutes } from '../telemetry/routes.js';
 import type { SidecarConfig } from './config.js';
 import { accessLogSink } from './layers/access-log.js';
 import { createCircuitStats, type CircuitCounter } from './layers/circuit-breaker.js';
+import { connectionAccessLogSink, connectionMetricsSink } from './layers/connection-sinks.js';
 import { metricsSink } from './layers/metrics.js';
 import { createObserveLayer, type ObserveLayer, type RequestSink } from './layers/observe.js';
+import { createConnectionObserveLayer, type ConnectionSink } from './layers/observe-connections.js';
 import { OUTLIER_COUNTERS, type OutlierCounter } from './layers/outlier.js';
 import { createPropagationLayer } from './layers/propagate.js';
 import { createRetryStats, type RetryCounter } from './layers/retry.js';
@@ -23,6 +26,8 @@ export interface SidecarTelemetry {
   /** Undefined when metrics are off. */
   readonly metrics: SidecarMetrics | undefined;
   readonly layers: readonly Layer[];
+  /** The telemetry layers of the raw-TCP connection stack (empty when metrics and access log are off). */
+  readonly connectionLayers: readonly Layer[];
   readonly stats: {
     readonly retry: Counters<RetryCounter>;
     readonly circuit: Counters<CircuitCounter>;
@@ -40,16 +45,19 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
   const stats = { retry: createRetryStats(), circuit: createCircuitStats(), outlier: new Counters(OUTLIER_COUNTERS) };
   const layers: Layer[] = [createPropagationLayer(service)];
   const sinks: RequestSink[] = [];
+  const connectionSinks: ConnectionSink[] = [];
   let metrics: SidecarMetrics | undefined;
   if (telemetry.metrics) {
     metrics = new SidecarMetrics({ openConnections });
     metrics.attach(stats);
     sinks.push(metricsSink(metrics));
+    connectionSinks.push(connectionMetricsSink(metrics));
   }
   let accessLog: AccessLog | undefined;
   if (telemetry.accessLog !== 'off') {
     accessLog = openAccessLog(telemetry.accessLog);
     sinks.push(accessLogSink(accessLog));
+    connectionSinks.push(connectionAccessLogSink(accessLog));
   }
   let observe: ObserveLayer | undefined;
   if (sinks.length > 0) {
@@ -58,9 +66,11 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
     layers.push(observe.layer);
     metrics?.beforeRead(observe.flush);
   }
+  const connectionLayers = connectionSinks.length === 0 ? [] : [createConnectionObserveLayer(connectionSinks, service, onSinkError)];
   return {
     metrics,
     layers: Object.freeze(layers),
+    connectionLayers: Object.freeze(connectionLayers),
     stats,
     close: () => {
       observe?.flush();

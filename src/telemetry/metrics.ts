@@ -9,6 +9,8 @@
  *   trellis_retries_total{dst_service}  trellis_retry_budget_exhausted_total{dst_service}
  *   trellis_outlier_ejections_total{dst_service}  trellis_circuit_rejections_total{dst_service}
  *   trellis_tls_handshake_failures_total{direction}  tcp_open_connections{direction}
+ *   trellis_tcp_connections_total{direction, dst_service, endpoint, class, error} and the other
+ *   raw-TCP connection metrics (./tcp-metrics.ts)
  *
  * The data path calls `record()` once per request with the verdict of classify.ts: it adds
  * to plain numbers kept per (direction, peer, route) — no label hashing per request — and prom-client
@@ -19,6 +21,7 @@
 import { Counter, Gauge, Histogram, Registry, type MetricType } from 'prom-client';
 import type { Classification, Direction } from '../proxy/types.js';
 import { LATENCY_BUCKETS_MS, type TrafficRow } from './snapshot.js';
+import { TcpMetrics } from './tcp-metrics.js';
 
 /** Distinct (direction, src, dst, client id, route) rows before new peers are counted as "other". */
 export const MAX_PEERS = 500;
@@ -95,6 +98,8 @@ function column<N extends string>(table: Record<string, Record<N, number>>, name
 
 export class SidecarMetrics {
   readonly registry = new Registry();
+  /** Raw TCP connections (recorded by the connection stack's observation layer). */
+  readonly tcp = new TcpMetrics(this.registry);
   readonly #tlsFailures: Counter<'direction'>;
   readonly #children = new Map<string, Children>();
   #tlsFailureCount = 0;

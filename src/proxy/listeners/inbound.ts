@@ -17,7 +17,7 @@ import type { AuthorizationTable } from '../authorization/table.js';
 import { inboundStack } from '../pipeline.js';
 import { upgradeRefused } from '../routes.js';
 import { authorizeConnections } from '../tcp/authorize.js';
-import { relayTo, type RelayOptions } from '../tcp/relay.js';
+import { relayToApp, type RelayOptions } from '../tcp/relay.js';
 import { startTcpListener } from '../tcp/listener.js';
 import type { EndpointHandler, Layer, Target } from '../types.js';
 import { startHttpListener } from './http.js';
@@ -49,7 +49,7 @@ export interface InboundOptions {
 export function startInboundListener(options: InboundOptions): Promise<Listener> {
   const { protocol, target, app, context, authorization, tls } = options;
   if (protocol === 'tcp') {
-    const relay = relayTo(app.address, app.port, options.relay, target.service);
+    const relay = relayToApp(target, app, options.relay, peerOf);
     return startTcpListener('inbound', options.at, 'inbound.listen', authorization === undefined ? relay : authorizeConnections(authorization, relay, {
       identify: peerOf,
       onUnavailable: (socket) => options.relay.failures.report({ service: target.service, remoteAddress: socket.remoteAddress, err: 'no authorization policy read yet' }),

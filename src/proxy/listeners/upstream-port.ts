@@ -2,15 +2,15 @@
  * Per-upstream local ports (`upstreams: [{service, port, protocol}]`): an http port sends
  * every request to its service whatever the Host (WebSocket upgrades too); an http2/grpc
  * port takes h2c with prior knowledge (what gRPC clients speak) and sends every stream to
- * its service; a tcp port relays raw connections to a picked endpoint of the service,
- * trying another endpoint when a connect fails.
+ * its service; a tcp port relays raw connections through the connection stack (../tcp/relay.ts:
+ * balanced, retried within the budget when a connect fails, outlier-detected, observed).
  */
 import type { HostPort } from '../../util/host-port.js';
 import { speaksHttp2, type Protocol } from '../config.js';
 import type { Cluster } from '../discovery/cluster.js';
 import type { Http1Limits } from '../http1/server.js';
 import type { ServiceRoute } from '../routes.js';
-import { relayToCluster, type RelayOptions } from '../tcp/relay.js';
+import { relayToService, type RelayOptions } from '../tcp/relay.js';
 import { startTcpListener } from '../tcp/listener.js';
 import { startHttpListener } from './http.js';
 import { startHttp2Listener } from './http2.js';
@@ -33,8 +33,7 @@ export function startUpstreamPortListener(options: UpstreamPortOptions): Promise
   const { route } = options;
   const name = `upstream ${route.target.service}`;
   if (options.protocol === 'tcp') {
-    const attempts = Math.max(1, route.target.policy.retry.maxAttempts);
-    return startTcpListener(name, options.at, options.field, relayToCluster(options.cluster, attempts, options.relay));
+    return startTcpListener(name, options.at, options.field, relayToService(route.target, options.relay));
   }
   const site = fixedSite(options.context, route.target, route.handler, route.upgrade, false);
   return speaksHttp2(options.protocol)

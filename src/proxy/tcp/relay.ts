@@ -1,73 +1,100 @@
 /**
- * Where raw TCP connections go: to a picked endpoint of an upstream service (a connect
- * failure tries another endpoint, up to the policy's attempts), or to the local app.
- * TCP has no way to carry an error answer: a connection with nowhere to go is closed,
- * logged and counted.
+ * Where raw TCP connections go: each accepted connection becomes a request of the
+ * connection stack — the same layers as HTTP requests (src/proxy/pipeline.ts): outbound,
+ * observe (TCP metrics, one access-log line) → timeout → retry (budget, back-off) → circuit
+ * breaker → outlier detection → balance → connect (./upstream.ts); inbound, observe → the
+ * local app. A connect failure is retried on another endpoint within the retry budget, and
+ * counts against its endpoint for outlier detection; a connected upstream is the outcome's
+ * body, spliced to the client.
+ *
+ * A connection is a request with method CONNECT (not idempotent: once connected it is never
+ * retried; a connect that failed sent nothing and may be, as any request that never reached
+ * the app), no path, no headers, no body, and a signal that aborts when the client closes.
+ * TCP has no way to carry an error answer: a connection with nowhere to go is closed, logged
+ * (throttled) and counted.
  */
-import { performance } from 'node:perf_hooks';
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Duplex } from 'node:stream';
+import type { Endpoint } from '../../balancer/types.js';
 import type { ThrottledLog } from '../../dns/throttled-log.js';
-import { messageOf } from '../../errors.js';
+import { ErrorCodes, messageOf } from '../../errors.js';
 import type { ClientTls } from '../../security/mtls/client.js';
-import type { Cluster } from '../discovery/cluster.js';
-import { connectTcp, connectTls, splice } from './splice.js';
+import { NO_BODY } from '../body.js';
+import { Cancellation } from '../cancel.js';
+import { inboundStack } from '../pipeline.js';
+import type { Handler, Layer, PeerIdentity, ProxyRequest, Target } from '../types.js';
+import { splice } from './splice.js';
+import { createTcpUpstream } from './upstream.js';
 
 export interface RelayOptions {
   readonly connectTimeoutMs: number;
   /** Reports connections that could not be relayed. */
   readonly failures: ThrottledLog;
-  /** Mutual TLS to peer sidecars (relayToCluster only; the local app is plaintext). */
+  /** Mutual TLS to peer sidecars (outbound only; the local app is plaintext). */
   readonly tls?: ClientTls;
+  /** The outbound connection stack (the sidecar builds it once, with the HTTP stacks). */
+  readonly outbound: Handler;
+  /** The connection stack's telemetry layers (metrics, access log), outermost: for the inbound stack. */
+  readonly layers?: readonly Layer[];
 }
 
-/** Relay each connection to an endpoint of `cluster`, trying up to `attempts` endpoints. */
-export function relayToCluster(cluster: Cluster, attempts: number, options: RelayOptions): (client: Socket) => void {
-  return (client) => {
-    void (async () => {
-      const tried = new Set<string>();
-      let lastError = 'no healthy endpoint';
-      for (let attempt = 0; attempt < attempts && !client.destroyed; attempt += 1) {
-        const pick = cluster.pick(tried);
-        if (pick.kind === 'none') {
-          lastError = `no endpoint to pick (${pick.reason})`;
-          break;
-        }
-        tried.add(pick.endpoint.id);
-        const startedAt = performance.now();
-        const upstream = options.tls === undefined
-          ? await connectTcp(pick.endpoint.address, pick.endpoint.port, options.connectTimeoutMs)
-          : await connectTls(options.tls.connect(pick.endpoint.address, pick.endpoint.port, cluster.service, undefined), options.connectTimeoutMs);
-        if (upstream instanceof Error) {
-          pick.done({ latencyMs: performance.now() - startedAt, success: false });
-          lastError = `${pick.endpoint.id}: ${messageOf(upstream)}`;
-          continue;
-        }
-        if (client.destroyed) {
-          upstream.destroy();
-          pick.done({ latencyMs: performance.now() - startedAt, success: true });
-          return;
-        }
-        splice(client, upstream, () => pick.done({ latencyMs: performance.now() - startedAt, success: true }));
-        return;
-      }
-      options.failures.report({ service: cluster.service, tried: [...tried], err: lastError });
-      client.destroy();
-    })();
+/** The request a connection makes on the connection stack. */
+export function connectionRequest(target: Target, signal: Cancellation, peer: PeerIdentity | undefined): ProxyRequest {
+  return {
+    id: randomUUID(),
+    method: 'CONNECT',
+    path: '',
+    headers: {},
+    body: NO_BODY,
+    target,
+    signal,
+    startedAt: performance.now(),
+    tried: new Set(),
+    ...(peer === undefined ? {} : { peer }),
   };
 }
 
-/** Relay each connection to one fixed address (the local app). */
-export function relayTo(host: string, port: number, options: RelayOptions, what: string): (client: Socket) => void {
+/** Relay each connection through `stack` for `target`. `identify`: the caller's identity (inbound, mTLS). */
+export function relayThrough(target: Target, stack: Handler, failures: ThrottledLog, identify?: (client: Socket) => PeerIdentity | undefined): (client: Socket) => void {
   return (client) => {
-    void connectTcp(host, port, options.connectTimeoutMs).then((upstream) => {
-      if (upstream instanceof Error) {
-        options.failures.report({ service: what, err: messageOf(upstream) });
-        client.destroy();
-      } else if (client.destroyed) {
-        upstream.destroy();
-      } else {
-        splice(client, upstream, () => undefined);
+    const controller = new Cancellation();
+    client.on('error', ignore); // a reset client just closes; the close does the rest
+    client.once('close', () => controller.abort(CLIENT_GONE));
+    const request = connectionRequest(target, controller, identify?.(client));
+    stack(request).then((outcome) => {
+      const upstream = outcome.ok ? outcome.response.body : null;
+      if (upstream instanceof Duplex) {
+        if (client.destroyed) upstream.destroy();
+        else splice(client, upstream, ignore);
+        return;
       }
+      if (outcome.ok) {
+        outcome.response.body?.destroy();
+      } else if (outcome.failure.error.code !== ErrorCodes.UPSTREAM_RESET || !client.destroyed) {
+        // A client that left while we connected is not worth a log line.
+        failures.report({ service: target.service, tried: [...request.tried], err: outcome.failure.error.message });
+      }
+      client.destroy();
+    }, (err: unknown) => {
+      failures.report({ service: target.service, err: messageOf(err) });
+      client.destroy();
     });
   };
 }
+
+/** Outbound: relay each connection to an endpoint of `target.service` through the sidecar's connection stack. */
+export function relayToService(target: Target, options: RelayOptions): (client: Socket) => void {
+  return relayThrough(target, options.outbound, options.failures);
+}
+
+/** Inbound: relay each connection to the local app (observed like the outbound ones, with no balancing to do). */
+export function relayToApp(target: Target, app: Endpoint, options: RelayOptions, identify?: (client: Socket) => PeerIdentity | undefined): (client: Socket) => void {
+  const upstream = createTcpUpstream({ unreachable: ErrorCodes.APP_UNAVAILABLE, connectTimeoutMs: options.connectTimeoutMs });
+  return relayThrough(target, inboundStack(upstream, app, options.layers ?? []), options.failures, identify);
+}
+
+const CLIENT_GONE = Object.freeze(new Error('the client closed the connection'));
+
+function ignore(): void {}

@@ -7,6 +7,7 @@
 import { connect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
+import type { CancelSignal } from '../cancel.js';
 
 /** When `from` closes: the other side goes too — at once if `from` was cut off, else once its writes are done. */
 function follow(from: Duplex, to: Duplex): void {
@@ -38,34 +39,37 @@ export function splice(client: Duplex, upstream: Duplex, onClose: () => void): v
 
 /**
  * Resolve with `socket` once it emits `ready` (connect / secureConnect), or with the error
- * it fails with, or a timeout error; the socket is destroyed on failure. Never rejects.
+ * it fails with, a timeout error, or an abort error when `signal` aborts first; the socket
+ * is destroyed on failure. Never rejects.
  */
-function whenConnected<S extends Socket>(socket: S, ready: 'connect' | 'secureConnect', timeoutMs: number, what: string): Promise<S | Error> {
+function whenConnected<S extends Socket>(socket: S, ready: 'connect' | 'secureConnect', timeoutMs: number, what: string, signal?: CancelSignal): Promise<S | Error> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(Object.assign(new Error(`${what} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
-    }, timeoutMs);
-    const onError = (err: Error): void => {
+    const fail = (err: Error): void => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       resolve(err);
     };
-    socket.once('error', onError);
+    const onAbort = (): void => fail(Object.assign(new Error(`${what} was cancelled`), { code: 'ABORT_ERR' }));
+    const timer = setTimeout(() => fail(Object.assign(new Error(`${what} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+    socket.once('error', fail);
     socket.once(ready, () => {
       clearTimeout(timer);
-      socket.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('error', fail);
       resolve(socket);
     });
+    if (signal?.aborted === true) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
 /** Connect to host:port; resolves with the connected socket or the connect error (never rejects). */
-export function connectTcp(host: string, port: number, timeoutMs: number): Promise<Socket | Error> {
-  return whenConnected(connect({ host, port, allowHalfOpen: true, noDelay: true }), 'connect', timeoutMs, `connect to ${host}:${port}`);
+export function connectTcp(host: string, port: number, timeoutMs: number, signal?: CancelSignal): Promise<Socket | Error> {
+  return whenConnected(connect({ host, port, allowHalfOpen: true, noDelay: true }), 'connect', timeoutMs, `connect to ${host}:${port}`, signal);
 }
 
 /** Wait for a TLS connection's handshake; resolves with the socket or the error (never rejects). */
-export function connectTls(socket: TLSSocket, timeoutMs: number): Promise<TLSSocket | Error> {
-  return whenConnected(socket, 'secureConnect', timeoutMs, 'TLS connect');
+export function connectTls(socket: TLSSocket, timeoutMs: number, signal?: CancelSignal): Promise<TLSSocket | Error> {
+  return whenConnected(socket, 'secureConnect', timeoutMs, 'TLS connect', signal);
 }
