@@ -157,22 +157,19 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     closers.push(() => tables.close());
     await tables.start(INITIAL_SYNC_TIMEOUT_MS);
 
-    const stack = (upstream: EndpointHandler): Handler => outboundStack({
-      clusters: (service) => tables.get(service), detectors, upstream, telemetry: telemetry.layers, stats: telemetry.stats, ...(options.random === undefined ? {} : { random: options.random }),
+    const stack = (upstream: EndpointHandler, layers = telemetry.layers): Handler => outboundStack({
+      clusters: (service) => tables.get(service), detectors, upstream, telemetry: layers, stats: telemetry.stats, ...(options.random === undefined ? {} : { random: options.random }),
     });
     const pipelines: Pipelines = {
       http: stack(http1.send),
       http2: stack(http2.send),
-      upgrade: stack(createUpgradeUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls })),
+      upgrade: stack(createUpgradeUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls }), telemetry.upgradeLayers),
     };
     // Raw TCP: the same stack, over connections (tcp/relay.ts).
-    const connections = outboundStack({
-      clusters: (service) => tables.get(service), detectors, upstream: createTcpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls }),
-      telemetry: telemetry.connectionLayers, stats: telemetry.stats, ...(options.random === undefined ? {} : { random: options.random }),
-    });
     const relay: RelayOptions = {
       connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed'), ...peerTls,
-      outbound: connections, layers: telemetry.connectionLayers,
+      outbound: stack(createTcpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls }), telemetry.connectionLayers),
+      layers: telemetry.connectionLayers, upgradeLayers: telemetry.upgradeLayers,
     };
     const context = siteContext(logger, limits.replayBufferBytes, () => draining);
     const routes = new Map<string, ServiceRoute>(config.upstreams.map((u) => [

@@ -28,6 +28,8 @@ export interface SidecarTelemetry {
   readonly layers: readonly Layer[];
   /** The telemetry layers of the raw-TCP connection stack (empty when metrics and access log are off). */
   readonly connectionLayers: readonly Layer[];
+  /** The layers of the WebSocket upgrade stacks: {@link layers}, then the tunnel's observation (bytes, duration, a line at its close). */
+  readonly upgradeLayers: readonly Layer[];
   readonly stats: {
     readonly retry: Counters<RetryCounter>;
     readonly circuit: Counters<CircuitCounter>;
@@ -67,10 +69,12 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
     metrics?.beforeRead(observe.flush);
   }
   const connectionLayers = connectionSinks.length === 0 ? [] : [createConnectionObserveLayer(connectionSinks, service, onSinkError)];
+  const upgradeLayers = connectionSinks.length === 0 ? layers : [...layers, createConnectionObserveLayer(connectionSinks, service, onSinkError, 'websocket')];
   return {
     metrics,
     layers: Object.freeze(layers),
     connectionLayers: Object.freeze(connectionLayers),
+    upgradeLayers: Object.freeze(upgradeLayers),
     stats,
     close: () => {
       observe?.flush();

@@ -1,6 +1,7 @@
 /**
- * Raw TCP connections in a sidecar's registry (prom-client), by direction, service and
- * endpoint (the instance id; '' when the connection got none):
+ * Raw TCP connections and WebSocket tunnels in a sidecar's registry (prom-client), by
+ * direction, service, endpoint (the instance id; '' when the connection got none) and
+ * protocol (tcp | websocket):
  *
  *   trellis_tcp_connections_total{direction, dst_service, endpoint, class, error}   connections ended, by verdict
  *   trellis_tcp_open_connections{direction, dst_service, endpoint}                   relayed now
@@ -14,7 +15,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-const LABELS = ['direction', 'dst_service', 'endpoint'] as const;
+const LABELS = ['direction', 'dst_service', 'endpoint', 'protocol'] as const;
 type Label = (typeof LABELS)[number];
 export type TcpLabels = Record<Label, string>;
 
@@ -41,14 +42,14 @@ export class TcpMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     this.#connections = new Counter({
-      name: 'trellis_tcp_connections_total', help: 'Raw TCP connections ended, by the verdict on them (class) and, for those not relayed, the trellis-error code',
+      name: 'trellis_tcp_connections_total', help: 'Raw TCP connections and WebSocket tunnels ended, by the verdict on them (class) and, for those not relayed, the trellis-error code',
       labelNames: [...LABELS, 'class', 'error'], registers,
     });
-    this.#open = new Gauge({ name: 'trellis_tcp_open_connections', help: 'Raw TCP connections being relayed', labelNames: LABELS, registers });
+    this.#open = new Gauge({ name: 'trellis_tcp_open_connections', help: 'Raw TCP connections and WebSocket tunnels being relayed', labelNames: LABELS, registers });
     this.#sent = new Counter({ name: 'trellis_tcp_sent_bytes_total', help: 'Bytes relayed from the client to the upstream', labelNames: LABELS, registers });
     this.#received = new Counter({ name: 'trellis_tcp_received_bytes_total', help: 'Bytes relayed from the upstream to the client', labelNames: LABELS, registers });
     this.#duration = new Histogram({
-      name: 'trellis_tcp_connection_duration_ms', help: 'Raw TCP connections from their arrival to their close, in ms', labelNames: LABELS, buckets: [...DURATION_BUCKETS_MS], registers,
+      name: 'trellis_tcp_connection_duration_ms', help: 'Raw TCP connections and WebSocket tunnels from their arrival to their close, in ms', labelNames: LABELS, buckets: [...DURATION_BUCKETS_MS], registers,
     });
   }
 

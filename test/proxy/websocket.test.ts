@@ -1,8 +1,9 @@
 /**
  * WebSocket through two sidecars: a ws echo server as the app behind its sidecar, ws
  * clients through the caller's sidecar (per-upstream port and Host header). Messages
- * round-trip; a close from either side ends both; an upgrade with nowhere to go gets the
- * proxy's explained answer.
+ * round-trip; a close from either side ends both; each tunnel is counted when it closes
+ * (the TCP metrics, protocol websocket); an upgrade with nowhere to go gets the proxy's
+ * explained answer.
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
@@ -12,7 +13,8 @@ import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { formatHostPort, type HostPort } from '../../src/util/host-port.js';
 import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { endpointsReached, replica, sidecar, startApp, type App } from './helpers.js';
+import { metricValue } from '../telemetry/prometheus.js';
+import { endpointsReached, replica, sidecar, startApp, url, type App } from './helpers.js';
 
 /** An open client and the app's greeting (listened for before the open: it may come in the same packet as the 101). */
 function open(at: HostPort, path: string, headers: Record<string, string> = {}): Promise<{ socket: WebSocket; greeting: Promise<string> }> {
@@ -122,6 +124,26 @@ describe('WebSocket through two sidecars', () => {
     await waitFor('the app to see the client', () => wss.clients.size === 1);
     for (const client of wss.clients) client.terminate();
     assert.equal(await closed(socket), 1006);
+  });
+
+  it('counts each closed tunnel, with its bytes, on both sides (protocol websocket)', async () => {
+    const tunnels = { dst_service: 'chat', protocol: 'websocket', class: 'success', error: '' };
+    const scrape = async (s: Sidecar): Promise<string> => (await fetch(url(s.admin, '/metrics'))).text();
+    const [callerSide, appSide] = await waitFor('three closed tunnels counted on both sides', async () => {
+      const texts = await Promise.all([scrape(caller), scrape(sidecars[0] as Sidecar)]);
+      const counted = [
+        metricValue(texts[0], 'trellis_tcp_connections_total', { ...tunnels, direction: 'outbound' }),
+        metricValue(texts[1], 'trellis_tcp_connections_total', { ...tunnels, direction: 'inbound' }),
+      ];
+      return counted.every((n) => n === 3) ? texts : undefined;
+    });
+    // The 200 kB message went up and came back (framing and the upgrade heads on top).
+    for (const [text, direction] of [[callerSide, 'outbound'], [appSide, 'inbound']] as const) {
+      const labels = { dst_service: 'chat', protocol: 'websocket', direction };
+      assert.ok((metricValue(text, 'trellis_tcp_sent_bytes_total', labels) ?? 0) > 200_000, `${direction}: bytes sent`);
+      assert.ok((metricValue(text, 'trellis_tcp_received_bytes_total', labels) ?? 0) > 200_000, `${direction}: bytes received`);
+      assert.equal(metricValue(text, 'trellis_tcp_open_connections', labels), 0, `${direction}: none open`);
+    }
   });
 
   it('answers an upgrade with no healthy instance with the explained 503', async () => {

@@ -1,7 +1,8 @@
 /**
  * The sinks of the connection stack's observation layer (observe-connections.ts): the TCP
  * metrics (src/telemetry/tcp-metrics.ts) and one access-log line per connection, in the
- * access log's pino line format (level 30 = info, epoch ms `time`), marked `"protocol":"tcp"`:
+ * access log's pino line format (level 30 = info, epoch ms `time`), marked `"protocol":"tcp"`
+ * (or `"websocket"` for a tunnel, beside its upgrade request's line):
  *
  *   {"level":30,"time":…,"protocol":"tcp","direction":"outbound","connectionId":"…","service":"echo",
  *    "peer":"web","clientId":"","class":"success","blame":"none","error":"","attempts":2,"connectMs":1.3,
@@ -15,7 +16,7 @@ import type { TcpLabels } from '../../telemetry/tcp-metrics.js';
 import type { ConnectionRecord, ConnectionSink, OpenConnection } from './observe-connections.js';
 
 function labelsOf(c: OpenConnection): TcpLabels {
-  return { direction: c.direction, dst_service: c.service, endpoint: c.endpoint?.id ?? '' };
+  return { direction: c.direction, dst_service: c.service, endpoint: c.endpoint?.id ?? '', protocol: c.protocol };
 }
 
 export function connectionMetricsSink(metrics: SidecarMetrics): ConnectionSink {
@@ -33,7 +34,7 @@ export function connectionLine(r: ConnectionRecord, time: number): string {
   return JSON.stringify({
     level: 30,
     time,
-    protocol: 'tcp',
+    protocol: r.protocol,
     direction: r.direction,
     connectionId: r.request.id,
     service: r.service,

@@ -7,9 +7,14 @@
  * failed, nothing to pick, circuit open) ends at once. While one is open the sinks know it
  * (the open-connections gauge).
  *
+ * The same layer observes WebSocket tunnels (`protocol` websocket, on the upgrade stacks, after
+ * the request's own observation): only upgrades that became tunnels (a 101) are recorded, when
+ * the tunnel closes; a refused upgrade is a request like any other and observe.ts has it.
+ *
  * The bytes are those of the upstream socket (the outcome's body): written to it = sent by
  * the client, read from it = received by the client — plaintext under mutual TLS too (a
- * TLSSocket counts what it was given and what it decrypted).
+ * TLSSocket counts what it was given and what it decrypted). For a tunnel they include the
+ * upgrade's own request and 101 heads.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -18,9 +23,12 @@ import { verdictOf, type Verdict } from '../classify.js';
 import type { Direction, Layer, Outcome, ProxyRequest } from '../types.js';
 import { endpointOf } from './outcome.js';
 
+export type ConnectionProtocol = 'tcp' | 'websocket';
+
 /** A connection that is open (relayed to `endpoint`). */
 export interface OpenConnection {
   readonly request: ProxyRequest;
+  readonly protocol: ConnectionProtocol;
   readonly direction: Direction;
   readonly service: string;
   /** Outbound: this sidecar's service; inbound: the caller's, from its mTLS identity ('' when unknown). */
@@ -57,7 +65,7 @@ function isSocket(body: unknown): body is Socket {
 }
 
 /** `onSinkError`: a sink threw (the relay must go on whatever its telemetry does). */
-export function createConnectionObserveLayer(sinks: readonly ConnectionSink[], localService: string, onSinkError: (err: unknown) => void): Layer {
+export function createConnectionObserveLayer(sinks: readonly ConnectionSink[], localService: string, onSinkError: (err: unknown) => void, protocol: ConnectionProtocol = 'tcp'): Layer {
   const each = (call: (sink: ConnectionSink) => void): void => {
     for (const sink of sinks) {
       try { call(sink); } catch (err) { onSinkError(err); }
@@ -65,9 +73,10 @@ export function createConnectionObserveLayer(sinks: readonly ConnectionSink[], l
   };
   const base = (request: ProxyRequest, outcome: Outcome): OpenConnection => {
     const { direction, service } = request.target;
-    return { request, direction, service, src: direction === 'inbound' ? request.peer?.service ?? '' : localService, endpoint: endpointOf(outcome) };
+    return { request, protocol, direction, service, src: direction === 'inbound' ? request.peer?.service ?? '' : localService, endpoint: endpointOf(outcome) };
   };
   const observe = (request: ProxyRequest, outcome: Outcome): Outcome => {
+    if (protocol === 'websocket' && (!outcome.ok || outcome.response.status !== 101 || !isSocket(outcome.response.body))) return outcome;
     const connectMs = performance.now() - request.startedAt;
     const verdict = verdictOf(request, outcome);
     const open = base(request, outcome);

@@ -61,6 +61,6 @@ export function startInboundListener(options: InboundOptions): Promise<Listener>
     const site = fixedSite(context, target, handler, upgradeRefused(target.service, protocol), true);
     return startHttp2Listener('inbound', options.at, 'inbound.listen', site, options.limits, tls?.inboundFront(ALPN_H2));
   }
-  const site = fixedSite(context, target, handler, inboundStack(options.upgrade, app, options.layers, tables), true);
+  const site = fixedSite(context, target, handler, inboundStack(options.upgrade, app, options.relay.upgradeLayers ?? options.layers, tables), true);
   return startHttpListener('inbound', options.at, 'inbound.listen', site, options.limits, tls?.inboundFront(ALPN_HTTP1));
 }

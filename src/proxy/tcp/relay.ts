@@ -23,6 +23,7 @@ import { ErrorCodes, messageOf } from '../../errors.js';
 import type { ClientTls } from '../../security/mtls/client.js';
 import { NO_BODY } from '../body.js';
 import { Cancellation } from '../cancel.js';
+import { verdictOf } from '../classify.js';
 import { inboundStack } from '../pipeline.js';
 import type { Handler, Layer, PeerIdentity, ProxyRequest, Target } from '../types.js';
 import { splice } from './splice.js';
@@ -38,6 +39,8 @@ export interface RelayOptions {
   readonly outbound: Handler;
   /** The connection stack's telemetry layers (metrics, access log), outermost: for the inbound stack. */
   readonly layers?: readonly Layer[];
+  /** The telemetry layers of WebSocket upgrades (the request's, then the tunnel's): for the inbound upgrade stack. */
+  readonly upgradeLayers?: readonly Layer[];
 }
 
 /** The request a connection makes on the connection stack. */
@@ -72,7 +75,7 @@ export function relayThrough(target: Target, stack: Handler, failures: Throttled
       }
       if (outcome.ok) {
         outcome.response.body?.destroy();
-      } else if (outcome.failure.error.code !== ErrorCodes.UPSTREAM_RESET || !client.destroyed) {
+      } else if (verdictOf(request, outcome).class !== 'cancelled') {
         // A client that left while we connected is not worth a log line.
         failures.report({ service: target.service, tried: [...request.tried], err: outcome.failure.error.message });
       }
