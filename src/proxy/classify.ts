@@ -15,9 +15,9 @@
  *     out here once. The retry layer adds only its bounds (attempts, budget, deadline, a body
  *     that can be sent again).
  *
- * The verdict is computed once per outcome (and request): the first reader (the balance
- * layer, innermost, or an outer layer for outcomes the proxy made) computes it and later
- * readers get the same one, even if the request's signal aborted in between.
+ * The verdict is one per outcome (and request): the first reader (the balance layer,
+ * innermost, or an outer layer for outcomes the proxy made) judges it and later readers get
+ * the same one, even if the request's signal aborted in between (see {@link verdictOf}).
  */
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 import type { Classification, Outcome, ProxyRequest } from './types.js';
@@ -129,7 +129,19 @@ export interface VerdictFacts {
   readonly retryOnStatus: readonly number[];
 }
 
-const SUCCESS: Verdict = Object.freeze({ class: 'success', blame: 'none', retryable: false });
+const CLASSES: readonly VerdictClass[] = ['success', 'client-error', 'server-error', 'connect-failure', 'reset', 'timeout', 'cancelled', 'invalid', 'denied', 'error'];
+const BLAMES: readonly Blame[] = ['none', 'endpoint', 'client', 'proxy'];
+
+/** Every verdict there can be, made once (judging allocates nothing), at class × blame × retryable. */
+const VERDICTS: readonly Verdict[] = CLASSES.flatMap((c) => BLAMES.flatMap((blame) => [false, true].map((retryable) => Object.freeze({ class: c, blame, retryable }))));
+const CLASS_INDEX = Object.fromEntries(CLASSES.map((c, i) => [c, i])) as Record<VerdictClass, number>;
+const BLAME_INDEX = Object.fromEntries(BLAMES.map((b, i) => [b, i])) as Record<Blame, number>;
+
+function verdict(kind: VerdictClass, blame: Blame, retryable: boolean): Verdict {
+  return VERDICTS[(CLASS_INDEX[kind] * BLAMES.length + BLAME_INDEX[blame]) * 2 + (retryable ? 1 : 0)] as Verdict;
+}
+
+const SUCCESS: Verdict = verdict('success', 'none', false);
 
 /** The verdict table itself (pure; see test/proxy/layers/verdict.test.ts). */
 export function judge(f: VerdictFacts): Verdict {
@@ -138,7 +150,7 @@ export function judge(f: VerdictFacts): Verdict {
     const kind: VerdictClass = f.classification === 'failure' || (status >= 500 && status <= 599) ? 'server-error' : status >= 400 ? 'client-error' : 'success';
     if (kind === 'success') return SUCCESS;
     const retryable = f.hasEndpoint && f.retryOnStatus.includes(status) && isIdempotent(f.method);
-    return { class: kind, blame: kind === 'server-error' && !f.hasEndpoint ? 'proxy' : FAILURE_BLAME[kind], retryable };
+    return verdict(kind, kind === 'server-error' && !f.hasEndpoint ? 'proxy' : FAILURE_BLAME[kind], retryable);
   }
   const code = f.code ?? ErrorCodes.INTERNAL;
   // Aborted for any reason but a deadline: the client went away; the endpoint is not to blame.
@@ -147,7 +159,7 @@ export function judge(f: VerdictFacts): Verdict {
   // An endpoint can only be blamed when the failure names one (a deadline that passed in a queue names none).
   if (blame === 'endpoint' && !f.hasEndpoint) blame = 'proxy';
   const retryable = blame === 'endpoint' && (f.reachedApp === false || isIdempotent(f.method));
-  return { class: kind, blame, retryable };
+  return verdict(kind, blame, retryable);
 }
 
 /** The metrics' success | failure (Linkerd's `classification` label): the app answered as designed, or not. */
@@ -161,6 +173,7 @@ interface Judged {
   readonly verdict: Verdict;
 }
 
+/** Failures already judged. */
 const judged = new WeakMap<Outcome, Judged>();
 
 function clientGone(request: ProxyRequest): boolean {
@@ -171,23 +184,28 @@ function clientGone(request: ProxyRequest): boolean {
 }
 
 /**
- * The verdict on `outcome` of `request`: computed by the first reader, the same for every
- * later one (a request's copies — with a deadline's signal — count as the same request).
+ * The verdict on `outcome` of `request`: the same for every reader. A response's is a pure
+ * function of it and the request (method, retryOnStatus) and is simply worked out again (no
+ * allocation: verdicts are shared constants); a failure's also depends on whether the client
+ * had gone when it was first judged, so it is kept for later readers (a request's copies —
+ * with a deadline's signal — count as the same request).
  */
 export function verdictOf(request: ProxyRequest, outcome: Outcome): Verdict {
-  // The common case needs no memory: a success is a success whoever asks.
-  if (outcome.ok && outcome.classification === 'success' && outcome.response.status < 400) return SUCCESS;
+  if (outcome.ok) {
+    const { status, endpoint } = outcome.response;
+    if (outcome.classification === 'success' && status < 400) return SUCCESS;
+    return judge({
+      method: request.method, status, classification: outcome.classification,
+      hasEndpoint: endpoint !== undefined, clientGone: false, retryOnStatus: request.target.policy.retry.retryOnStatus,
+    });
+  }
   const seen = judged.get(outcome);
   if (seen !== undefined && seen.tried === request.tried) return seen.verdict;
-  const verdict = outcome.ok
-    ? judge({
-      method: request.method, status: outcome.response.status, classification: outcome.classification,
-      hasEndpoint: outcome.response.endpoint !== undefined, clientGone: false, retryOnStatus: request.target.policy.retry.retryOnStatus,
-    })
-    : judge({
-      method: request.method, code: outcome.failure.error.code, reachedApp: outcome.failure.reachedApp,
-      hasEndpoint: outcome.failure.endpoint !== undefined, clientGone: clientGone(request), retryOnStatus: request.target.policy.retry.retryOnStatus,
-    });
-  judged.set(outcome, { tried: request.tried, verdict });
-  return verdict;
+  const { failure } = outcome;
+  const v = judge({
+    method: request.method, code: failure.error.code, reachedApp: failure.reachedApp,
+    hasEndpoint: failure.endpoint !== undefined, clientGone: clientGone(request), retryOnStatus: request.target.policy.retry.retryOnStatus,
+  });
+  judged.set(outcome, { tried: request.tried, verdict: v });
+  return v;
 }
