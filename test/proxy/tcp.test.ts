@@ -120,8 +120,9 @@ describe('raw TCP through the stack', () => {
     for (let i = 0; i < total; i += 3) answers.push(...await Promise.all(payloads.slice(i, i + 3).map((p) => exchange(port, p))));
     assert.deepEqual(answers, payloads, 'every connection was relayed to a live replica and echoed whole');
 
-    const status = caller.status().upstreams['echo'];
-    assert.deepEqual(status?.ejected, ['echo-dead'], 'the dead endpoint is ejected by outlier detection');
+    const status = await (await fetch(url(caller.admin, '/status'))).json() as { upstreams: Record<string, { ejected: string[]; endpoints: string[] }> };
+    assert.deepEqual(status.upstreams['echo']?.ejected, ['echo-dead'], 'the dead endpoint is ejected by outlier detection (admin /status)');
+    assert.equal(status.upstreams['echo']?.endpoints.length, 3, 'still registered: ejected by the caller, not by the registry');
 
     const text = await metrics(caller);
     const out = { direction: 'outbound', dst_service: 'echo' };
