@@ -180,7 +180,7 @@ export class ServerConnection implements BodyFlow {
     this.#partialUrl += url;
   };
 
-  readonly #onHeadersComplete = (_major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined,
+  readonly #onHeadersComplete = (major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined,
     _status: unknown, _statusMessage: unknown, upgrade: boolean, keepAlive: boolean): number => {
     this.#prelude = undefined;
     let raw = headers;
@@ -197,7 +197,11 @@ export class ServerConnection implements BodyFlow {
     this.#queue.push(message);
     this.#parsing = message;
     this.#parseState = PARSE_BODY;
-    if (raw.length > MAX_HEADER_COUNT * 2) {
+    if (major !== 1) {
+      // llhttp reads a request line without a version as HTTP/0.9: not spoken here.
+      message.refusal = proxyFailure(ErrorCodes.BAD_REQUEST, `malformed HTTP/1.1 request: the request line must end with HTTP/1.1 (got HTTP/${major}.${minor})`);
+      message.keepAlive = false;
+    } else if (raw.length > MAX_HEADER_COUNT * 2) {
       message.refusal = proxyFailure(ErrorCodes.HEADERS_TOO_LARGE, `the request has ${raw.length / 2} header fields, more than this proxy's limit of ${MAX_HEADER_COUNT}`);
     }
     const expect = fieldOf(raw, 'expect');
@@ -471,6 +475,7 @@ export class ServerConnection implements BodyFlow {
     body.off('data', this.#onBodyData);
     body.off('end', this.#onBodyEnd);
     body.off('error', this.#onBodyError);
+    body.on('error', ignore); // a body destroyed with the client's error later has nobody else to tell
   }
 
   /** The answer is written: the next request, or the close. */
@@ -537,10 +542,8 @@ export class ServerConnection implements BodyFlow {
       const err = parser.finish();
       if (err !== undefined) {
         // The client half-closed inside a message (a truncated body): that request cannot be served.
+        // Its attempt fails with a client error (answered 400 while the client still reads).
         this.#parsing?.body?.fail(clientFault(`the client closed its side before the request body ended (${err.code})`));
-        if (this.#active !== undefined && this.#active === this.#parsing) {
-          this.#cancel?.abort(CLIENT_GONE);
-        }
       }
     }
     this.#stopParsing();
