@@ -85,6 +85,9 @@ const PARSE_IDLE = 0;
 const PARSE_HEAD = 1;
 const PARSE_BODY = 2;
 
+/** A whole body up to this size goes out in the same write as its head. */
+const SMALL_BODY_BYTES = 16 * 1024;
+
 /** Bytes kept from the start of a connection until its first head parses: an HTTP/2 preface is handed on whole. */
 const PRELUDE_MAX_BYTES = 1024;
 
@@ -421,6 +424,9 @@ export class ServerConnection implements BodyFlow {
     if (noBody || body === null) {
       if (noBody || whole === undefined || whole.length === 0) {
         socket.write(head, 'latin1');
+      } else if (whole.length === 1 && (whole[0] as Buffer).length <= SMALL_BODY_BYTES) {
+        // One write of one string: latin1 carries the body's bytes one for one.
+        socket.write(head + (whole[0] as Buffer).toString('latin1'), 'latin1');
       } else {
         socket.cork();
         socket.write(head, 'latin1');
