@@ -247,9 +247,10 @@ export class ServerConnection implements BodyFlow {
   }
 
   #parseError(err: ParserError): void {
+    const prelude = this.#prelude;
     this.#stopParsing();
     if (err.code === 'HPE_PAUSED_H2_UPGRADE' && this.#requests === 0 && this.#queue.length === 0) {
-      this.#handOffHttp2();
+      this.#handOffHttp2(prelude);
       return;
     }
     this.#parsing?.body?.fail(clientFault(`malformed request body: ${err.reason ?? err.code} (${err.code})`));
@@ -285,9 +286,8 @@ export class ServerConnection implements BodyFlow {
     parser.free();
   }
 
-  #handOffHttp2(): void {
+  #handOffHttp2(prelude: Buffer[] | undefined): void {
     const http2 = this.#host.http2;
-    const prelude = this.#prelude;
     if (http2 === undefined || prelude === undefined || 'encrypted' in this.#socket) {
       this.#refuseConnection(proxyFailure(ErrorCodes.BAD_REQUEST, 'HTTP/2 with prior knowledge is not served on this listener: speak HTTP/1.1'));
       return;
