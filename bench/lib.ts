@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { FixedRateResult } from './fixed-rate.js';
+import { SIDECAR_V8_FLAGS } from '../src/proxy/v8-flags.js';
 import { track } from './proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -34,9 +35,9 @@ export function startChild(args: string[], ready: (line: string) => string | und
 /** What a `trellis proxy` says in its "sidecar ready" line. */
 export interface SidecarReady { inbound: string | null; outbound: string; upstreams: Record<string, string> }
 
-/** Start `trellis proxy ARGS` (log level info, `env` added: its TRELLIS_TOKEN), tracked, once it says it is ready. */
+/** Start `trellis proxy ARGS` (with the sidecar's V8 flags, log level info, `env` added: its TRELLIS_TOKEN), tracked, once it says it is ready. */
 export async function startSidecar(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ child: Child; ready: SidecarReady }> {
-  const child = await startChild([CLI, 'proxy', '--log-level', 'info', ...args], (line) => {
+  const child = await startChild([...SIDECAR_V8_FLAGS, CLI, 'proxy', '--log-level', 'info', ...args], (line) => {
     try {
       return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
     } catch {
