@@ -135,6 +135,17 @@ describe('HTTP/1.1 semantics on the raw-socket path', () => {
     assert.ok((caller.status().listeners['outbound']?.brokenResponses ?? 0) >= 1);
   });
 
+  it('still runs the former node:http + undici path behind http.engine: node', async () => {
+    const legacy = await sidecar({ service: 'legacy', controlPlane: server.url, upstreams: ['hello'], http: { engine: 'node' } });
+    sidecars.push(legacy);
+    await endpointsReached(legacy, 'hello', 1);
+    const answer = await curl('-H', 'Host: hello', url(legacy.outbound, '/legacy'));
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, 'GET /legacy ');
+    const twoHosts = await raw(legacy.outbound, 'GET / HTTP/1.1\r\nHost: hello\r\nHost: hello\r\n\r\n');
+    assert.match(twoHosts, /^HTTP\/1\.1 400 [^]*trellis-error: TRELLIS_ERR_BAD_REQUEST/i);
+  });
+
   it('keeps serving afterwards', async () => {
     const answer = await curl('-x', `http://${formatHostPort(caller.outbound)}`, 'http://hello/after');
     assert.equal(answer.status, 200);

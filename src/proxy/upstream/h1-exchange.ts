@@ -165,6 +165,11 @@ export class H1Exchange implements PoolWaiter, ConnectionUser, BodySink, Respons
   // ---- the response -----------------------------------------------------------------------
 
   onHead(status: number, rawHeaders: string[], keepAlive: boolean): number {
+    if (status === 101) {
+      // Switching protocols for a request that asked for no upgrade: nothing can follow on this connection.
+      queueMicrotask(() => this.#abandon(Object.assign(new Error('the endpoint answered 101 Switching Protocols to a request that asked for no upgrade'), { code: 'ERR_UNEXPECTED_101' })));
+      return HEAD_CONTINUE;
+    }
     if (status < 200) return HEAD_CONTINUE; // 1xx: informational, the real head follows
     this.#keepAlive = keepAlive;
     const response = new UpstreamResponse(status, rawResponseHeaders(rawHeaders, false), this.#endpoint, this);

@@ -12,7 +12,7 @@ import type { ClientTls } from '../../security/mtls/client.js';
 import type { EndpointHandler, Outcome, ProxyRequest } from '../types.js';
 import { H1Exchange, type ExchangeContext } from './h1-exchange.js';
 import type { HttpUpstream } from './origin.js';
-import { originOf } from './origin.js';
+import { originOf, retainPools } from './origin.js';
 import { EndpointPool, type PoolOptions } from './pool.js';
 
 export interface RawHttpUpstreamOptions {
@@ -94,11 +94,7 @@ export function createRawHttpUpstream(options: RawHttpUpstreamOptions): RawHttpU
   return {
     send,
     retain(origins) {
-      for (const [key, pool] of pools) {
-        if (origins.has(key.split(' ')[0] as string)) continue;
-        pools.delete(key);
-        pool.close(false);
-      }
+      retainPools(pools, origins, (pool) => pool.close(false));
       byEndpoint = new WeakMap();
     },
     async close() {

@@ -7,7 +7,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Endpoint } from '../../balancer/types.js';
 import type { ErrorCode } from '../../errors.js';
 import type { ClientTls } from '../../security/mtls/client.js';
-import { originOf, type HttpUpstream } from './origin.js';
+import { originOf, retainPools, type HttpUpstream } from './origin.js';
 import type { EndpointHandler, Outcome, ProxyRequest } from '../types.js';
 import { Exchange } from './exchange.js';
 
@@ -66,11 +66,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): HttpUpstream {
   return {
     send,
     retain(origins) {
-      for (const [key, pool] of pools) {
-        if (origins.has(key.split(' ')[0] as string)) continue;
-        pools.delete(key);
-        pool.close().catch(() => undefined);
-      }
+      retainPools(pools, origins, (pool) => { pool.close().catch(() => undefined); });
       byEndpoint = new WeakMap();
     },
     async close() {

@@ -15,3 +15,15 @@ export interface HttpUpstream {
 export function originOf(endpoint: Pick<Endpoint, 'address' | 'port'>): string {
   return `http://${formatHostPort({ host: endpoint.address, port: endpoint.port })}`;
 }
+
+/**
+ * Remove from `pools` (keyed by origin, or `origin service` with mTLS) those whose origin is
+ * not in `origins`, closing each with `close`.
+ */
+export function retainPools<P>(pools: Map<string, P>, origins: ReadonlySet<string>, close: (pool: P) => void): void {
+  for (const [key, pool] of pools) {
+    if (origins.has(key.split(' ')[0] as string)) continue;
+    pools.delete(key);
+    close(pool);
+  }
+}
