@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import type { Sidecar } from '../../src/proxy/sidecar.js';
 import { formatHostPort, type HostPort } from '../../src/util/host-port.js';
 import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, replica, sidecar, startApp, tearDown, url, type App } from './helpers.js';
 
 const run = promisify(execFile);
@@ -144,6 +145,22 @@ describe('HTTP/1.1 semantics on the raw-socket path', () => {
     assert.equal(answer.body, 'GET /legacy ');
     const twoHosts = await raw(legacy.outbound, 'GET / HTTP/1.1\r\nHost: hello\r\nHost: hello\r\n\r\n');
     assert.match(twoHosts, /^HTTP\/1\.1 400 [^]*trellis-error: TRELLIS_ERR_BAD_REQUEST/i);
+  });
+
+  it('never hands out a pooled connection the app has closed', async () => {
+    const closing = await startApp('closing');
+    closing.server.keepAliveTimeout = 50; // the app closes idle connections long before the pool would
+    apps.push(closing);
+    sidecars.push(await replica(server.url, 'closer', closing));
+    const callerOfCloser = await sidecar({ service: 'caller2', controlPlane: server.url, upstreams: ['closer'] });
+    sidecars.push(callerOfCloser);
+    await endpointsReached(callerOfCloser, 'closer', 1);
+    const connectionsOf = (): Promise<number> => new Promise((resolve, reject) => closing.server.getConnections((err, n) => (err === null ? resolve(n) : reject(err))));
+    for (let i = 0; i < 5; i++) {
+      const answer = await curl('-H', 'Host: closer', url(callerOfCloser.outbound, `/${i}`));
+      assert.equal(answer.status, 200, `request ${i} on a fresh connection, not the closed one: ${answer.body}`);
+      await waitFor('the app to close its idle connection', async () => (await connectionsOf()) === 0, { timeoutMs: 5_000 });
+    }
   });
 
   it('keeps serving afterwards', async () => {
