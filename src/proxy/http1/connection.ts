@@ -29,7 +29,7 @@ import {
   HEAD_CONTINUE, HEAD_UPGRADE, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageBegin, kOnMessageComplete, METHODS, newParser, REQUEST,
   type LlhttpParser, type ParserError,
 } from './llhttp.js';
-import { CLIENT_GONE, handlerBug, readRequest, type Http1Site, type ReceivedHead, type Route } from './serve.js';
+import { CLIENT_GONE, handlerBug, readRequest, type Http1Site, type ReceivedHead } from './serve.js';
 import { serveUpgrade } from './upgrade.js';
 import { byteLength, CONTINUE, failureMessage, headerLines, LAST_CHUNK, statusLine, writeChunk } from './write.js';
 
@@ -361,7 +361,8 @@ export class ServerConnection implements BodyFlow {
     this.#request = read.request;
     this.#target = read.route.target;
     if (message.continue && !message.complete) this.#socket.write(CONTINUE, 'latin1');
-    dispatch(read.route, read.request).then(this.#onOutcome, this.#onBug);
+    // The connection's two bound callbacks: no closure per request.
+    read.route.handler(read.request).then(this.#onOutcome, this.#onBug);
   }
 
   readonly #onOutcome = (outcome: Outcome): void => {
@@ -614,11 +615,6 @@ export class ServerConnection implements BodyFlow {
   destroy(): void {
     this.#socket.destroy();
   }
-}
-
-/** The pipeline of the route (its handler: not a closure per request). */
-function dispatch(route: Route & { readonly failure?: undefined }, request: ProxyRequest): Promise<Outcome> {
-  return route.handler(request);
 }
 
 /** A field's first value in a raw header list, by lower-case name. */

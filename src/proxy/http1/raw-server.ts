@@ -38,7 +38,8 @@ export function createRawHttp1Server(site: Http1Site, limits: RawLimits): Protoc
   sweep.unref();
   return {
     accept(socket) {
-      new ServerConnection(socket as Socket, host); // eslint-disable-line no-new -- it lives on the socket's listeners
+      // It lives on the socket's listeners (and in `connections`) until the socket closes.
+      new ServerConnection(socket as Socket, host);
     },
     stopAccepting() {
       for (const connection of connections) connection.closeIdle();
