@@ -16,9 +16,16 @@
  * upstream is not what limits the proxies. For each path: saturation requests/s (wrk, one
  * thread, 50 connections), p50/p99 at a fixed 1,000 req/s from an open-loop generator
  * (./fixed-rate.ts, latency from the intended send time), the proxies' RSS idle and peak
- * under load (/proc/PID/status), and their CPU (/proc/PID/stat utime + stime).
+ * under load (/proc/PID/status), their private memory (USS, /proc/PID/smaps_rollup), and
+ * their CPU (/proc/PID/stat utime + stime).
  * Every round starts every process afresh and kills it at the end, and takes the paths in
  * a rotated order; figures are medians over BENCH_REPEATS rounds (default 3).
+ *
+ * Pinned and unpinned, side by side (BENCH_DATAPLANE_PIN=both, the default with taskset and
+ * two CPUs or more; `on` or `off` for one): pinned, every proxy process (HAProxy, nginx, the
+ * naive proxy, each sidecar — both sidecars of the pair) runs on CPU 1 and everything else
+ * (wrk, the fixed-rate generator, the upstream nginx, the control plane) on CPU 0, so that a
+ * proxy's figures are one core's worth and not what it took from the load generator.
  *
  *     npx tsc -p tsconfig.json && node dist/bench/dataplane.js
  *
@@ -26,13 +33,16 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { freePorts } from '../src/run/free-port.js';
 import type { FixedRateResult } from './fixed-rate.js';
-import { FIXED_RATE_WARMUP_SECONDS, adminHeaders, median, runFixedRate, sidecarEnv, startChild, startControlPlane, startSidecar, type Child, type SidecarReady } from './lib.js';
+import {
+  FIXED_RATE_WARMUP_SECONDS, PrivateMemorySampler, adminHeaders, median, pin, privateMemoryOf, runFixedRate, sidecarEnv, startChild, startControlPlane, startSidecar,
+  type Child, type SidecarReady,
+} from './lib.js';
 import {
   cpuSecondsOf, kill, memoryOf, MemorySampler, runWrk, startServer, track, versionOf, waitForOk, which, type Memory, type WrkResult,
 } from './proc.js';
@@ -44,6 +54,23 @@ const WARMUP_SECONDS = 2;
 const RATE = 1000;
 const RATE_SECONDS = Number(process.env['BENCH_DATAPLANE_RATE_SECONDS'] ?? 6);
 const BODY = 'Hello, World!\n';
+/** Pinned: the proxies on PROXY_CPU, the load generator, upstream and control plane on LOAD_CPU. */
+const PROXY_CPU = '1';
+const LOAD_CPU = '0';
+
+type PinMode = 'pinned' | 'unpinned';
+
+function pinModes(): PinMode[] {
+  const asked = process.env['BENCH_DATAPLANE_PIN'] ?? 'both';
+  let canPin = availableParallelism() >= 2;
+  try {
+    which('taskset');
+  } catch {
+    canPin = false;
+  }
+  if (!canPin || asked === 'off') return ['unpinned'];
+  return asked === 'on' ? ['pinned'] : ['unpinned', 'pinned'];
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const naiveProxyScript = resolve(here, 'naive-proxy.js');
@@ -82,6 +109,9 @@ interface Setup {
 export interface ProcFigures {
   label: string;
   idle: Memory;
+  /** Private memory (USS), MB: idle, and the peak under load. */
+  idleUssMb: number;
+  loadUssMb: number;
   /** Peak over the saturation run and the fixed-rate run. */
   load: Memory;
   /** Cores used while serving the fixed 1,000 req/s (0.12 = 12% of one core). */
@@ -271,8 +301,10 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
   const pids = setup.procs.map((p) => p.pid);
   await sleep(500);
   const idle = pids.map(memoryOf);
+  const idleUss = pids.map(privateMemoryOf);
   await runWrk(tools.wrk, setup.url, CONNECTIONS, WARMUP_SECONDS);
 
+  const ussSampler = new PrivateMemorySampler(pids);
   const satSampler = new MemorySampler(pids);
   const satCpu0 = pids.map(cpuSecondsOf);
   const saturation = await runWrk(tools.wrk, setup.url, CONNECTIONS, SATURATION_SECONDS);
@@ -290,6 +322,7 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
   const rateCpu1 = pids.map(cpuSecondsOf);
   const rateSeconds = (performance.now() - rateT0) / 1000;
   const ratePeak = rateSampler.stop();
+  const ussPeak = ussSampler.stop();
 
   return {
     path,
@@ -298,6 +331,8 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
     procs: setup.procs.map((p, i) => ({
       label: p.label,
       idle: idle[i]!,
+      idleUssMb: idleUss[i]!,
+      loadUssMb: ussPeak[i]!,
       load: {
         rssMb: Math.max(satPeak[i]!.rssMb, ratePeak[i]!.rssMb),
         anonMb: Math.max(satPeak[i]!.anonMb, ratePeak[i]!.anonMb),
@@ -323,9 +358,11 @@ export async function startUpstreamAndControlPlane(dir: string, tools: Tools, st
   return { upstreamPort, cp };
 }
 
-async function round(index: number, tools: Tools): Promise<PathFigures[]> {
+async function round(index: number, tools: Tools, mode: PinMode): Promise<PathFigures[]> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-dp-'));
   const stops: Array<() => Promise<void>> = [];
+  // Children inherit this process's affinity: pinned, everything started from here runs on LOAD_CPU until moved.
+  pin(process.pid, mode === 'pinned' ? LOAD_CPU : `0-${availableParallelism() - 1}`);
   try {
     const { upstreamPort, cp } = await startUpstreamAndControlPlane(dir, tools, stops);
     // The upstream itself as an instance, for the one-sidecar outbound path (no TTL: it stays passing).
@@ -342,14 +379,16 @@ async function round(index: number, tools: Tools): Promise<PathFigures[]> {
     for (const path of order) {
       const setup = await setupPath(path, ctx);
       try {
+        if (mode === 'pinned') for (const proc of setup.procs) pin(proc.pid, PROXY_CPU);
         figures.push(await measure(path, setup, tools));
       } finally {
         await setup.stop();
       }
       const f = figures.at(-1)!;
-      process.stdout.write(`round ${index + 1}/${REPEATS} ${path}: ${f.saturation.requestsPerSec.toFixed(0)} req/s (${f.saturation.errors} errors); `
+      process.stdout.write(`round ${index + 1}/${REPEATS} ${mode} ${path}: ${f.saturation.requestsPerSec.toFixed(0)} req/s (${f.saturation.errors} errors); `
         + `@${RATE}/s p50 ${f.rate.p50Ms.toFixed(2)} ms p99 ${f.rate.p99Ms.toFixed(2)} ms (${f.rate.errors} errors)`
-        + `${f.procs.map((p) => `; ${p.label} RSS ${p.idle.rssMb.toFixed(1)}→${p.load.rssMb.toFixed(1)} MB, ${(p.coresAtRate * 100).toFixed(1)}% core`).join('')}\n`);
+        + `${f.procs.map((p) => `; ${p.label} RSS ${p.idle.rssMb.toFixed(1)}→${p.load.rssMb.toFixed(1)} MB, USS ${p.idleUssMb.toFixed(1)}→${p.loadUssMb.toFixed(1)} MB, `
+          + `${(p.coresAtRate * 100).toFixed(1)}% core, ${p.cpuMsPerThousandAtSaturation.toFixed(0)} µs CPU/req`).join('')}\n`);
     }
     return figures;
   } finally {
@@ -378,7 +417,7 @@ export interface DataplaneSummary {
   goals: Array<{ goal: string; measured: string; met: boolean }>;
 }
 
-export function summarize(rounds: PathFigures[][]): DataplaneSummary {
+export function summarize(rounds: PathFigures[][], mode: PinMode = 'unpinned'): DataplaneSummary {
   const byPath = (path: PathKey): PathFigures[] => rounds.map((r) => r.find((f) => f.path === path)!);
   const med = (path: PathKey, pick: (f: PathFigures) => number): number => median(byPath(path).map(pick));
   /** Per round, the path's figure minus direct's in the same round; then the median. */
@@ -412,8 +451,8 @@ export function summarize(rounds: PathFigures[][]): DataplaneSummary {
     byPath(path)[0]!.procs.forEach((p, i) => {
       sidecarRows.push([
         `${LABELS[path]}: ${p.label}`,
-        f1(procMed(path, i, (q) => q.idle.rssMb)), f1(procMed(path, i, (q) => q.idle.anonMb)),
-        f1(procMed(path, i, (q) => q.load.rssMb)), f1(procMed(path, i, (q) => q.load.anonMb)),
+        f1(procMed(path, i, (q) => q.idle.rssMb)), f1(procMed(path, i, (q) => q.idle.anonMb)), f1(procMed(path, i, (q) => q.idleUssMb)),
+        f1(procMed(path, i, (q) => q.load.rssMb)), f1(procMed(path, i, (q) => q.load.anonMb)), f1(procMed(path, i, (q) => q.loadUssMb)),
       ]);
     });
   }
@@ -422,13 +461,18 @@ export function summarize(rounds: PathFigures[][]): DataplaneSummary {
 
   const maxRss = (pick: (p: ProcFigures) => number): number => Math.max(...(['trellis-outbound', 'trellis-inbound', 'trellis-pair'] as const)
     .flatMap((path) => byPath(path)[0]!.procs.map((_, i) => procMed(path, i, pick))));
+  const cpuPerRequest = (path: PathKey): number => procMed(path, 0, (p) => p.cpuMsPerThousandAtSaturation);
   const goals = [
-    { goal: 'one sidecar ≥ 0.6× single-thread HAProxy req/s (outbound hop)', value: ratio('trellis-outbound'), ok: (v: number) => v >= 0.6, unit: '×' },
-    { goal: 'one sidecar ≥ 0.6× single-thread HAProxy req/s (inbound hop)', value: ratio('trellis-inbound'), ok: (v: number) => v >= 0.6, unit: '×' },
-    { goal: 'sidecar pair adds < 0.5 ms p50 at 1,000 req/s', value: added('trellis-pair', (r) => r.p50Ms), ok: (v: number) => v < 0.5, unit: 'ms' },
-    { goal: 'sidecar pair adds < 2 ms p99 at 1,000 req/s', value: added('trellis-pair', (r) => r.p99Ms), ok: (v: number) => v < 2, unit: 'ms' },
-    { goal: 'sidecar RSS ≤ 40 MB idle (largest sidecar)', value: maxRss((p) => p.idle.rssMb), ok: (v: number) => v <= 40, unit: 'MB' },
-    { goal: 'sidecar RSS ≤ 64 MB under load (largest sidecar)', value: maxRss((p) => p.load.rssMb), ok: (v: number) => v <= 64, unit: 'MB' },
+    { goal: `${mode}: one hop ≤ 45 µs of CPU per request at saturation (outbound)`, value: cpuPerRequest('trellis-outbound'), ok: (v: number) => v <= 45, unit: 'µs' },
+    { goal: `${mode}: one hop ≤ 45 µs of CPU per request at saturation (inbound)`, value: cpuPerRequest('trellis-inbound'), ok: (v: number) => v <= 45, unit: 'µs' },
+    { goal: `${mode}: one sidecar ≥ 0.6× single-thread HAProxy req/s (outbound hop)`, value: ratio('trellis-outbound'), ok: (v: number) => v >= 0.6, unit: '×' },
+    { goal: `${mode}: one sidecar ≥ 0.6× single-thread HAProxy req/s (inbound hop)`, value: ratio('trellis-inbound'), ok: (v: number) => v >= 0.6, unit: '×' },
+    { goal: `${mode}: sidecar pair adds < 0.5 ms p50 at 1,000 req/s`, value: added('trellis-pair', (r) => r.p50Ms), ok: (v: number) => v < 0.5, unit: 'ms' },
+    { goal: `${mode}: sidecar pair adds < 2 ms p99 at 1,000 req/s`, value: added('trellis-pair', (r) => r.p99Ms), ok: (v: number) => v < 2, unit: 'ms' },
+    { goal: `${mode}: ≤ 0.12 of a core per sidecar at 1,000 req/s (pair, largest)`, value: Math.max(procMed('trellis-pair', 0, (p) => p.coresAtRate), procMed('trellis-pair', 1, (p) => p.coresAtRate)), ok: (v: number) => v <= 0.12, unit: 'cores' },
+    { goal: `${mode}: sidecar RSS ≤ 50 MB idle (largest sidecar)`, value: maxRss((p) => p.idle.rssMb), ok: (v: number) => v <= 50, unit: 'MB' },
+    { goal: `${mode}: sidecar RSS ≤ 64 MB under load (largest sidecar)`, value: maxRss((p) => p.load.rssMb), ok: (v: number) => v <= 64, unit: 'MB' },
+    { goal: `${mode}: sidecar private memory (USS) ≤ 15 MB idle (largest sidecar)`, value: maxRss((p) => p.idleUssMb), ok: (v: number) => v <= 15, unit: 'MB' },
   ].map((g) => ({ goal: g.goal, measured: `${f2(g.value)} ${g.unit}`, met: g.ok(g.value) }));
 
   const serviceRows = PATHS.map((path) => [
@@ -439,6 +483,8 @@ export function summarize(rounds: PathFigures[][]): DataplaneSummary {
     path === 'direct' ? '–' : f2(added(path, (r) => r.serviceP99Ms)),
   ]);
   const markdown = [
+    `### ${mode}${mode === 'pinned' ? ` (proxies on CPU ${PROXY_CPU}; wrk, generator, upstream, control plane on CPU ${LOAD_CPU})` : ''}`,
+    '',
     `medians of ${rounds.length} rounds; wrk -t1 -c${CONNECTIONS} -d${SATURATION_SECONDS}s after a ${WARMUP_SECONDS} s warm-up; `
       + `open-loop ${RATE} req/s for ${RATE_SECONDS} s after ${FIXED_RATE_WARMUP_SECONDS} s (latency from the intended send time); `
       + `failed requests over all rounds: ${errors}`,
@@ -456,8 +502,8 @@ export function summarize(rounds: PathFigures[][]): DataplaneSummary {
     '| --- | --- | --- | --- | --- |',
     ...serviceRows.map((r) => `| ${r.join(' | ')} |`),
     '',
-    '| sidecar | RSS idle, MB | of it private (RssAnon), MB | RSS under load, MB | of it private, MB |',
-    '| --- | --- | --- | --- | --- |',
+    '| sidecar | RSS idle, MB | RssAnon idle, MB | USS idle, MB | RSS under load, MB | RssAnon under load, MB | USS under load, MB |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
     ...sidecarRows.map((r) => `| ${r.join(' | ')} |`),
     '',
     '| goal | measured | met |',
@@ -473,10 +519,14 @@ export async function dataplaneBench(): Promise<DataplaneSummary> {
   process.stdout.write(`${versionOf(tools.haproxy, ['-v'])}; ${versionOf(tools.nginx, ['-v'])}; ${versionOf(tools.wrk, ['-v'])}; node ${process.version}\n`);
   process.stdout.write(`upstream: nginx (1 worker) answering ${JSON.stringify(BODY)}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   process.stdout.write(`bare idle node process: RSS ${f1(bare.rssMb)} MB (private ${f1(bare.anonMb)} MB)\n`);
-  const rounds: PathFigures[][] = [];
-  for (let r = 0; r < REPEATS; r += 1) rounds.push(await round(r, tools));
-  const summary = summarize(rounds);
-  process.stdout.write(`\n${summary.markdown}\n`);
+  const modes = pinModes();
+  const rounds = new Map<PinMode, PathFigures[][]>(modes.map((m) => [m, []]));
+  // Modes interleaved round by round, so that a drift in the machine's load hits both alike.
+  for (let r = 0; r < REPEATS; r += 1) for (const mode of modes) rounds.get(mode)!.push(await round(r, tools, mode));
+  pin(process.pid, `0-${availableParallelism() - 1}`);
+  const summaries = modes.map((mode) => summarize(rounds.get(mode)!, mode));
+  const summary: DataplaneSummary = { markdown: summaries.map((m) => m.markdown).join('\n\n'), goals: summaries.flatMap((m) => m.goals) };
+  process.stdout.write(`\nload average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n${summary.markdown}\n`);
   return summary;
 }
 

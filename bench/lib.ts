@@ -1,10 +1,11 @@
 /** Shared pieces of the benchmarks: child processes, load loops, percentiles. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { FixedRateResult } from './fixed-rate.js';
+import { SIDECAR_V8_FLAGS } from '../src/proxy/v8-flags.js';
 import { track } from './proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -34,9 +35,9 @@ export function startChild(args: string[], ready: (line: string) => string | und
 /** What a `trellis proxy` says in its "sidecar ready" line. */
 export interface SidecarReady { inbound: string | null; outbound: string; upstreams: Record<string, string> }
 
-/** Start `trellis proxy ARGS` (log level info, `env` added: its TRELLIS_TOKEN), tracked, once it says it is ready. */
+/** Start `trellis proxy ARGS` (with the sidecar's V8 flags, log level info, `env` added: its TRELLIS_TOKEN), tracked, once it says it is ready. */
 export async function startSidecar(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ child: Child; ready: SidecarReady }> {
-  const child = await startChild([CLI, 'proxy', '--log-level', 'info', ...args], (line) => {
+  const child = await startChild([...SIDECAR_V8_FLAGS, CLI, 'proxy', '--log-level', 'info', ...args], (line) => {
     try {
       return (JSON.parse(line) as { msg?: string }).msg === 'sidecar ready' ? line : undefined;
     } catch {
@@ -129,4 +130,56 @@ export function percentile(sorted: number[], p: number): number {
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return percentile(sorted, 50);
+}
+
+/**
+ * Private memory (USS: Private_Clean + Private_Dirty of /proc/PID/smaps_rollup), in MB: what
+ * the process alone holds — what stopping it would give back; shared pages (node's binary,
+ * libraries) not counted.
+ */
+export function privateMemoryOf(pid: number): number {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  let kb = 0;
+  for (const field of ['Private_Clean', 'Private_Dirty']) {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup);
+    if (match !== null) kb += Number(match[1]);
+  }
+  return kb / 1024;
+}
+
+/** The peak private memory of some processes, sampled every `everyMs` until stop(). */
+export class PrivateMemorySampler {
+  readonly #pids: readonly number[];
+  readonly #peak: number[];
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(pids: readonly number[], everyMs = 250) {
+    this.#pids = pids;
+    this.#peak = pids.map(() => 0);
+    this.#sample();
+    this.#timer = setInterval(() => this.#sample(), everyMs);
+  }
+
+  #sample(): void {
+    this.#pids.forEach((pid, i) => {
+      try {
+        this.#peak[i] = Math.max(this.#peak[i]!, privateMemoryOf(pid));
+      } catch { /* exited */ }
+    });
+  }
+
+  stop(): number[] {
+    clearInterval(this.#timer);
+    this.#sample();
+    return this.#peak;
+  }
+}
+
+/**
+ * CPU affinity with taskset: `pid` (every thread of it) to the CPUs in `cpus` ("1", "0,1").
+ * Children started afterwards inherit the affinity of their parent.
+ */
+export function pin(pid: number, cpus: string): void {
+  const out = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`taskset -a -p -c ${cpus} ${pid} failed: ${out.stderr ?? out.error?.message ?? ''}`);
 }

@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, TrellisError } from '../errors.js';
 import type { InstanceInfo, RunSpec } from '../run/types.js';
+import { SIDECAR_V8_FLAGS } from '../proxy/v8-flags.js';
 import { isFromReplica, type FromReplica, type ToReplica } from './replica-protocol.js';
 
 const REPLICA_MAIN = fileURLToPath(new URL('./replica-main.js', import.meta.url));
@@ -37,7 +38,7 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 export async function startReplica(spec: RunSpec, options: ReplicaOptions): Promise<Replica> {
-  const child = spawn(process.execPath, [REPLICA_MAIN], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+  const child = spawn(process.execPath, [...SIDECAR_V8_FLAGS, REPLICA_MAIN], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
   child.stdout?.pipe(options.stdout, { end: false });
   child.stderr?.pipe(options.stderr, { end: false });
   let alive = true;

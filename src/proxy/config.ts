@@ -89,6 +89,10 @@ const httpSchema = z.object({
   requestTimeout: durationField('requestTimeout (0 = none)', 0, 24 * HOUR_MS).default('5m'),
   keepAliveTimeout: durationField('keepAliveTimeout', 100, HOUR_MS).default('5s'),
   replayBuffer: integerField('replayBuffer', 0, 16 * 1_048_576).default(DEFAULT_REPLAY_BUFFER_BYTES),
+  /** A response body from an upstream that sends no byte for this long fails (UPSTREAM_TIMEOUT). */
+  bodyIdleTimeout: durationField('bodyIdleTimeout', 100, 24 * HOUR_MS).default('60s'),
+  /** raw: HTTP/1.1 on raw sockets parsed by llhttp (default); node: node:http + undici (the former path, while the raw one is proven). */
+  engine: z.enum(['raw', 'node'], { errorMap: () => ({ message: 'http.engine must be raw (the default) or node' }) }).default('raw'),
 }, { invalid_type_error: 'http must be a map such as { maxHeaderSize: 16384 }' }).strict()
   .refine((h) => h.requestTimeout === 0 || h.headersTimeout <= h.requestTimeout, {
     message: 'headersTimeout must not be longer than requestTimeout', path: ['headersTimeout'],
@@ -173,6 +177,9 @@ export interface HttpLimitsConfig {
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly replayBufferBytes: number;
+  readonly bodyIdleTimeoutMs: number;
+  /** HTTP/1.1 carrier: `raw` (net/tls + llhttp, src/proxy/http1/connection.ts) or `node` (node:http + undici). */
+  readonly engine: 'raw' | 'node';
 }
 
 /** The validated, frozen config. */
@@ -288,6 +295,8 @@ export function parseSidecarConfig(input: unknown): SidecarConfig {
       requestTimeoutMs: raw.http.requestTimeout,
       keepAliveTimeoutMs: raw.http.keepAliveTimeout,
       replayBufferBytes: raw.http.replayBuffer,
+      bodyIdleTimeoutMs: raw.http.bodyIdleTimeout,
+      engine: raw.http.engine,
     }),
     mtls: Object.freeze({ mode: raw.mtls.mode, namespace: raw.mtls.namespace, certificateLifetimeMs: raw.mtls.certificateLifetime }),
     upstreams: Object.freeze(upstreamConfigs(raw.upstreams, raw.outbound.listen.host)),

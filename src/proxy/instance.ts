@@ -17,7 +17,7 @@ import type { Listener } from './listeners/listener.js';
 import type { SiteContext } from './listeners/site.js';
 import { DEFAULT_UPSTREAM_POLICY } from './policy.js';
 import type { RelayOptions } from './tcp/relay.js';
-import { createHttpUpstream } from './upstream/http.js';
+import { http1Protocol } from './protocols.js';
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
 import type { SidecarTls } from '../security/mtls/sidecar-tls.js';
@@ -56,7 +56,10 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
   const unreachable = ErrorCodes.APP_UNAVAILABLE;
   const appUpstream = speaksHttp2(app.protocol)
     ? createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs })
-    : createHttpUpstream({ unreachable, connectionsPerEndpoint: APP_CONNECTIONS, connectTimeoutMs: config.connectTimeoutMs });
+    : (await http1Protocol(config.http.engine)).upstream({
+      unreachable, connectionsPerEndpoint: APP_CONNECTIONS, connectTimeoutMs: config.connectTimeoutMs,
+      bodyIdleTimeoutMs: config.http.bodyIdleTimeoutMs, maxHeaderSize: config.http.maxHeaderSize,
+    });
   const appEndpoint: Endpoint = Object.freeze({ id: `${config.id}-app`, address: app.host, port: app.port, weight: 1, metadata: Object.freeze({}) });
   let inbound: Listener;
   try {

@@ -37,7 +37,8 @@ import { DEFAULT_UPSTREAM_POLICY } from './policy.js';
 import { sidecarStatus, type SidecarStatus } from './status.js';
 import { serviceRoute, type Pipelines, type ServiceRoute } from './routes.js';
 import { createSidecarTelemetry } from './telemetry.js';
-import { createHttpUpstream, originOf, type HttpUpstream } from './upstream/http.js';
+import { http1Protocol } from './protocols.js';
+import { originOf, type HttpUpstream } from './upstream/origin.js';
 import { createHttp2Upstream } from './upstream/http2.js';
 import { createUpgradeUpstream } from './upstream/upgrade.js';
 import type { RelayOptions } from './tcp/relay.js';
@@ -135,7 +136,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     const peerTls = tls === undefined ? {} : { tls: tls.client };
     const detectors = new OutlierDetectors({ stats: telemetry.stats.outlier, onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
     const unreachable = ErrorCodes.UPSTREAM_CONNECT;
-    const http1: HttpUpstream = createHttpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
+    const http1: HttpUpstream = (await http1Protocol(limits.engine)).upstream({
+      unreachable, connectTimeoutMs: config.connectTimeoutMs, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs, maxHeaderSize: limits.maxHeaderSize, ...peerTls,
+    });
     closers.push(() => http1.close());
     const http2: HttpUpstream = createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
     closers.push(() => http2.close());

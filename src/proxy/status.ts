@@ -40,6 +40,8 @@ export interface ListenerStatus {
   readonly clientErrors?: number;
   readonly brokenResponses?: number;
   readonly upgrades?: number;
+  /** Client connections open now (the raw HTTP/1 path; node:http does not count them). */
+  readonly connections?: number;
 }
 
 function listenerStatus(listener: Listener): ListenerStatus {
@@ -47,7 +49,7 @@ function listenerStatus(listener: Listener): ListenerStatus {
   return {
     address: formatHostPort(listener.address),
     inFlight: listener.inFlight(),
-    ...(stats === undefined ? {} : { requests: stats.requests, clientErrors: stats.clientErrors, brokenResponses: stats.brokenResponses, upgrades: stats.upgrades }),
+    ...(stats === undefined ? {} : { requests: stats.requests, clientErrors: stats.clientErrors, brokenResponses: stats.brokenResponses, upgrades: stats.upgrades, connections: stats.connections }),
   };
 }
 

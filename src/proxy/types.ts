@@ -66,6 +66,32 @@ export interface RequestBody {
   open(): Readable | null;
   /** False once part of a streamed body was sent and could not be kept for a replay. */
   readonly replayable: boolean;
+  /**
+   * The whole body, when all of it has arrived and is kept (a small body that came with its
+   * head): a writer sends these bytes at once, no stream made. Optional: not every carrier has it.
+   */
+  whole?(): readonly Buffer[] | undefined;
+  /**
+   * The body for one attempt without a Readable: chunks go to `sink` with backpressure
+   * (`write` false: wait for the reader's `resume()`). Optional: carriers without it are read with `open()`.
+   */
+  stream?(sink: BodySink): BodyReader;
+}
+
+/** Where {@link RequestBody.stream} delivers one attempt's chunks. */
+export interface BodySink {
+  /** False: stop until {@link BodyReader.resume}. */
+  write(chunk: Buffer): boolean;
+  end(): void;
+  /** The body broke off (the client went away, or the part a replay needs was not kept). */
+  fail(err: Error): void;
+}
+
+export interface BodyReader {
+  /** The sink can take more. */
+  resume(): void;
+  /** The attempt gave up the body: nothing more is delivered to its sink. */
+  close(): void;
 }
 
 export interface ProxyRequest {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough, type Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { NO_BODY, replayableBody } from '../../src/proxy/body.js';
+import { FedBody, NO_BODY, replayableBody } from '../../src/proxy/body.js';
 
 async function text(stream: Readable | null): Promise<string> {
   assert.ok(stream !== null);
@@ -52,5 +52,52 @@ describe('request bodies', () => {
     assert.equal((await text(body.open())).length, 3 * 4096);
     assert.equal(body.replayable, false);
     await assert.rejects(text(body.open()), /cannot be sent again/);
+  });
+});
+
+describe('a body fed by the raw HTTP/1 connection', () => {
+  const flow = (): { paused: number; resumed: number; pauseBody(): void; resumeBody(): void } => ({
+    paused: 0, resumed: 0, pauseBody() { this.paused += 1; }, resumeBody() { this.resumed += 1; },
+  });
+
+  it('is whole when it all came before anyone read it, and replays for a retry', async () => {
+    const body = new FedBody(1024, flow());
+    body.push(Buffer.from('ab'));
+    body.push(Buffer.from('cd'));
+    assert.equal(body.whole(), undefined, 'not whole before its end');
+    body.end();
+    assert.deepEqual(body.whole()?.map(String), ['ab', 'cd']);
+    assert.equal(await text(body.open()), 'abcd');
+    assert.equal(await text(body.open()), 'abcd', 'a second attempt gets it again');
+  });
+
+  it('streams to a sink with backpressure, pauses its feeder, and cannot replay once larger than it keeps', async () => {
+    const feeder = flow();
+    const body = new FedBody(4, feeder);
+    const got: string[] = [];
+    let ended = false;
+    let failure: Error | undefined;
+    const reader = body.stream({ write: (c) => { got.push(String(c)); return got.length !== 1; }, end: () => { ended = true; }, fail: (e) => { failure = e; } });
+    body.push(Buffer.from('12345'));
+    assert.equal(feeder.paused, 1, 'a sink that said stop pauses the feeder');
+    body.push(Buffer.from('678'));
+    assert.deepEqual(got, ['12345']);
+    reader.resume();
+    assert.deepEqual(got, ['12345', '678']);
+    assert.equal(feeder.resumed, 1);
+    body.end();
+    assert.equal(ended, true);
+    assert.equal(body.replayable, false);
+    assert.equal(failure, undefined);
+    await assert.rejects(text(body.open()), /cannot be sent again/);
+  });
+
+  it('tells the sink when the client broke the body off', () => {
+    const body = new FedBody(1024, flow());
+    let failure: Error | undefined;
+    body.stream({ write: () => true, end: () => assert.fail('no end'), fail: (e) => { failure = e; } });
+    body.push(Buffer.from('x'));
+    body.fail(new Error('client gone'));
+    assert.match(String(failure), /client gone/);
   });
 });

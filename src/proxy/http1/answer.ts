@@ -21,6 +21,8 @@ export class ListenerStats {
   brokenResponses = 0;
   /** Upgraded connections (WebSocket) relayed after a 101, in all; open ones count in inFlight. */
   upgrades = 0;
+  /** Client connections open now (HTTP/1 on raw sockets; an upgraded one leaves this count for inFlight). */
+  connections = 0;
 }
 
 /** Logging of failures a peer can cause at will: every one at debug, a warning at most once a minute. */

@@ -4,7 +4,7 @@
  * `x-request-id`. Names are lower-cased; values are passed through byte for byte
  * (latin1, as Node writes them).
  */
-import { randomUUID } from 'node:crypto';
+import { requestId as newRequestId } from '../request-id.js';
 
 export type HeaderRecord = Record<string, string | string[]>;
 
@@ -24,6 +24,8 @@ export interface RequestHead {
   readonly requestId: string;
   /** The Host header as received (not yet the authority of an absolute-form target). */
   readonly host: string | undefined;
+  /** How many Host headers came: more than one is a malformed request (RFC 9112 §3.2). */
+  readonly hostCount: number;
   /** The request has a body (a non-zero Content-Length, or Transfer-Encoding). */
   readonly hasBody: boolean;
 }
@@ -58,6 +60,7 @@ export function requestHead(raw: readonly string[], clientAddress: string | unde
   let hasBody = false;
   let requestId: string | undefined;
   let host: string | undefined;
+  let hostCount = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     const value = raw[i + 1] as string;
@@ -71,6 +74,7 @@ export function requestHead(raw: readonly string[], clientAddress: string | unde
         break;
       case 'host':
         host ??= value;
+        hostCount += 1;
         break;
       case 'x-request-id':
         if (requestId !== undefined) continue;
@@ -82,11 +86,11 @@ export function requestHead(raw: readonly string[], clientAddress: string | unde
     append(headers, name, value);
   }
   if (requestId === undefined) {
-    requestId = randomUUID();
+    requestId = newRequestId();
     headers['x-request-id'] = requestId;
   }
   if (clientAddress !== undefined) appendForwardedFor(headers, clientAddress);
-  return { headers, requestId, host, hasBody };
+  return { headers, requestId, host, hostCount, hasBody };
 }
 
 /** Add the client's address to `x-forwarded-for`. */

@@ -13,7 +13,7 @@ import { peerOf } from '../../security/mtls/peer.js';
 import { NO_BODY, replayableBody } from '../body.js';
 import { Cancellation, type CancelSignal } from '../cancel.js';
 import { proxyFailure } from '../failure.js';
-import type { Handler, ProxyFailure, ProxyRequest, Target } from '../types.js';
+import type { Handler, ProxyFailure, ProxyRequest, RequestBody, Target } from '../types.js';
 import { writeFailure, writeOutcome, type AnswerLogs, type ListenerStats } from './answer.js';
 import { requestHead } from './headers.js';
 import { parseRequestTarget } from './target-uri.js';
@@ -65,13 +65,42 @@ export interface Accepted {
 }
 
 /**
+ * A request head as a carrier received it: node:http's IncomingMessage is one, and so is
+ * the raw-socket path's parsed head (./connection.ts).
+ */
+export interface ReceivedHead {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  /** [name, value, …] as received. */
+  readonly rawHeaders: readonly string[];
+  readonly httpVersionMinor: number;
+  /** The connection (its remote address; with mTLS, the peer identity tagged on it). */
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}
+
+/**
+ * A malformed head the request line and framing checks let through: more than one Host,
+ * or none in HTTP/1.1 (RFC 9112 §3.2: "a server MUST respond with a 400"). Answered before
+ * any route or upstream is tried, so that no endpoint is ever blamed for it.
+ */
+function hostFailure(hostCount: number, httpVersionMinor: number): ProxyFailure | undefined {
+  if (hostCount > 1) return proxyFailure(ErrorCodes.BAD_REQUEST, `the request has ${hostCount} Host headers: send exactly one`);
+  if (hostCount === 0 && httpVersionMinor >= 1) return proxyFailure(ErrorCodes.BAD_REQUEST, 'an HTTP/1.1 request needs a Host header: send Host: SERVICE');
+  return undefined;
+}
+
+/**
  * Read an HTTP/1 request into a ProxyRequest and find its route — or the refusal to answer
  * with. For an upgrade request (`upgrade`: its Upgrade header) the Upgrade and Connection
  * headers are kept and no body is read (the bytes after the head belong to the tunnel).
+ * `body` makes the request body when the head says there is one (node:http: from the
+ * IncomingMessage; the raw path: the body the parser feeds).
  */
-export function readRequest(req: IncomingMessage, site: Http1Site, signal: CancelSignal, upgrade?: string): Accepted | Refusal {
-  if (site.draining()) return { failure: drainingFailure(site), target: site.localTarget, close: true };
+export function readRequest(req: ReceivedHead, site: Http1Site, signal: CancelSignal, upgrade: string | undefined, body: () => RequestBody): Accepted | Refusal {
   const head = requestHead(req.rawHeaders, req.socket.remoteAddress);
+  const malformed = hostFailure(head.hostCount, req.httpVersionMinor);
+  if (malformed !== undefined) return { failure: malformed, target: site.localTarget, close: true };
+  if (site.draining()) return { failure: drainingFailure(site), target: site.localTarget, close: true };
   const requestTarget = parseRequestTarget(req.url ?? '/');
   if (requestTarget === undefined) {
     return {
@@ -93,7 +122,7 @@ export function readRequest(req: IncomingMessage, site: Http1Site, signal: Cance
     method: req.method ?? 'GET',
     path: requestTarget.path,
     headers: head.headers,
-    body: upgrade === undefined && head.hasBody ? replayableBody(req, site.replayBufferBytes) : NO_BODY,
+    body: upgrade === undefined && head.hasBody ? body() : NO_BODY,
     target: route.target,
     signal,
     startedAt: performance.now(),
@@ -123,7 +152,7 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, site: Ht
     if (body !== null && !body.readableEnded) body.destroy();
   });
 
-  const read = readRequest(req, site, controller);
+  const read = readRequest(req, site, controller, undefined, () => replayableBody(req, site.replayBufferBytes));
   if (read.request === undefined) {
     writeFailure(res, read.failure, read.target, read.close);
     return;

@@ -1,5 +1,5 @@
 /**
- * An HTTP/1.1 server for a listener: Node's parser with the configured limits
+ * The node:http server of the `http1-node` protocol (`http.engine: node`): Node's parser with the configured limits
  * (maxHeaderSize, headersTimeout, requestTimeout, keep-alive) — no hand-written parsing.
  * What the parser rejects is answered through rescue.ts; CONNECT tunnels are refused;
  * upgrades (WebSocket) are relayed (./upgrade.ts), their connections kept in `tunnels`.
@@ -16,6 +16,8 @@ import { serveUpgrade } from './upgrade.js';
 export interface Http1Limits extends ParserLimits {
   /** Idle keep-alive connections from clients close after this long. */
   readonly keepAliveTimeoutMs: number;
+  /** Which HTTP/1.1 carrier serves the listener: raw sockets (default) or node:http. */
+  readonly engine?: 'raw' | 'node';
 }
 
 export function createHttp1Server(site: Http1Site, limits: Http1Limits, tunnels: Set<Duplex>): Server {
@@ -41,7 +43,7 @@ export function createHttp1Server(site: Http1Site, limits: Http1Limits, tunnels:
     writeRawFailure(socket, failure, site.localTarget);
   });
 
-  server.on('upgrade', (req, socket, head: Buffer) => serveUpgrade(req, socket, head, site, tunnels));
+  server.on('upgrade', (req, socket, head: Buffer) => serveUpgrade(req, req.headers.upgrade ?? '', socket, head, site, tunnels));
 
   server.on('connect', (_req, socket) => {
     site.stats.clientErrors += 1;

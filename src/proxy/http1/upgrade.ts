@@ -7,16 +7,17 @@
  * both). Any other answer is passed on and the connection closed; a failure gets the same
  * rescue.ts answer as a request. An open tunnel counts as in flight.
  */
-import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Duplex, type Readable } from 'node:stream';
+import { NO_BODY } from '../body.js';
 import { Cancellation } from '../cancel.js';
 import { splice } from '../tcp/splice.js';
 import type { Outcome, ProxyResponse, Target } from '../types.js';
 import { rawHead, writeRawFailure } from './answer.js';
-import { CLIENT_GONE, handlerBug, readRequest, type Http1Site } from './serve.js';
+import { CLIENT_GONE, handlerBug, readRequest, type Http1Site, type ReceivedHead } from './serve.js';
 
-export function serveUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, site: Http1Site, tunnels: Set<Duplex>): void {
+/** `upgrade`: the request's Upgrade header (`websocket`); `head`: the bytes that came after the request head (the tunnel's first). */
+export function serveUpgrade(req: ReceivedHead, upgrade: string, client: Duplex, head: Buffer, site: Http1Site, tunnels: Set<Duplex>): void {
   const { stats } = site;
   stats.requests += 1;
   stats.inFlight += 1;
@@ -29,7 +30,7 @@ export function serveUpgrade(req: IncomingMessage, client: Duplex, head: Buffer,
     controller.abort(CLIENT_GONE);
   });
 
-  const read = readRequest(req, site, controller, req.headers.upgrade ?? '');
+  const read = readRequest(req, site, controller, upgrade, noBody);
   if (read.request === undefined) {
     writeRawFailure(client, read.failure, read.target);
     return;
@@ -82,3 +83,5 @@ function passOn(client: Duplex, response: ProxyResponse): void {
 }
 
 function ignore(): void {}
+
+const noBody = () => NO_BODY;

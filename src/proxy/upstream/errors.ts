@@ -33,6 +33,10 @@ export function upstreamFailure(err: unknown, context: FailureContext): ProxyFai
   const { endpoint } = context;
   if (err instanceof TrellisError) return { error: err, reachedApp: context.sent, endpoint };
   const code = errorCode(err) ?? 'unknown';
+  if (code === 'UND_ERR_INVALID_ARG') {
+    // undici refused the request itself (http.engine: node): the client's doing, no endpoint's — never blamed on one.
+    return proxyFailure(ErrorCodes.BAD_REQUEST, `the request cannot be forwarded as it is: ${messageOf(err)}`, { cause: err });
+  }
   const where = describeEndpoint(context.service, endpoint);
   if (!context.sent) {
     return proxyFailure(context.unreachable, `cannot connect to ${where}: ${messageOf(err)} (${code})`, { endpoint, cause: err });

@@ -1,5 +1,5 @@
 /**
- * HTTP/1.1 to endpoints with undici: one keep-alive Pool per endpoint address, reused
+ * HTTP/1.1 to endpoints with undici (the `http.engine: node` path, kept while the raw one is proven): one keep-alive Pool per endpoint address, reused
  * across requests; bodies stream both ways. Pools of endpoints that left every table
  * are closed (after their in-flight requests) by `retain`.
  */
@@ -7,7 +7,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Endpoint } from '../../balancer/types.js';
 import type { ErrorCode } from '../../errors.js';
 import type { ClientTls } from '../../security/mtls/client.js';
-import { formatHostPort } from '../../util/host-port.js';
+import { originOf, retainPools, type HttpUpstream } from './origin.js';
 import type { EndpointHandler, Outcome, ProxyRequest } from '../types.js';
 import { Exchange } from './exchange.js';
 
@@ -24,18 +24,7 @@ export interface HttpUpstreamOptions {
   readonly tls?: ClientTls;
 }
 
-export interface HttpUpstream {
-  readonly send: EndpointHandler;
-  /** Close the pools of endpoints whose origin is not in `origins` (in-flight requests finish first). */
-  retain(origins: ReadonlySet<string>): void;
-  /** Destroy every pool now. */
-  close(): Promise<void>;
-}
-
-/** `http://127.0.0.1:8080`: the key of an endpoint's pool. */
-export function originOf(endpoint: Pick<Endpoint, 'address' | 'port'>): string {
-  return `http://${formatHostPort({ host: endpoint.address, port: endpoint.port })}`;
-}
+export { originOf, type HttpUpstream } from './origin.js';
 
 export function createHttpUpstream(options: HttpUpstreamOptions): HttpUpstream {
   const pools = new Map<string, Pool>();
@@ -77,11 +66,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): HttpUpstream {
   return {
     send,
     retain(origins) {
-      for (const [key, pool] of pools) {
-        if (origins.has(key.split(' ')[0] as string)) continue;
-        pools.delete(key);
-        pool.close().catch(() => undefined);
-      }
+      retainPools(pools, origins, (pool) => { pool.close().catch(() => undefined); });
       byEndpoint = new WeakMap();
     },
     async close() {

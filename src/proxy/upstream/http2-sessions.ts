@@ -8,7 +8,7 @@ import { connect, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import type { Endpoint } from '../../balancer/types.js';
 import { ALPN_H2, type ClientTls } from '../../security/mtls/client.js';
-import { originOf } from './http.js';
+import { originOf } from './origin.js';
 
 /** Per-stream flow-control window: larger than HTTP/2's 64 KiB default so that one stream can fill a fast link. */
 const STREAM_WINDOW_BYTES = 1024 * 1024;

@@ -20,7 +20,7 @@ import { http2Headers, regularHeaders } from '../http2/headers.js';
 import type { Outcome, ProxyFailure, ProxyRequest } from '../types.js';
 import { abortedFailure, describeEndpoint, upstreamFailure, type FailureContext } from './errors.js';
 import { Http2Sessions } from './http2-sessions.js';
-import type { HttpUpstream } from './http.js';
+import type { HttpUpstream } from './origin.js';
 import type { ClientTls } from '../../security/mtls/client.js';
 
 export interface Http2UpstreamOptions {
