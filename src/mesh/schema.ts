@@ -65,6 +65,16 @@ const labelsSchema = z.record(z.string({ invalid_type_error: 'values must be str
   invalid_type_error: 'must be a map of string labels',
 });
 
+/** What `trellis up` does when a replica exits on its own (a Deployment's pods: always). */
+export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export type RestartPolicy = typeof RESTART_POLICIES[number];
+const restartSchema = z.enum(RESTART_POLICIES, { errorMap: () => ({ message: 'restart must be "always", "on-failure" or "never"' }) });
+
+/** Where a replica's app listens: the host's loopback, or a network namespace of its own (as a pod; root only). */
+export const NETWORK_MODES = ['host', 'namespace'] as const;
+export type NetworkMode = typeof NETWORK_MODES[number];
+const networkSchema = z.enum(NETWORK_MODES, { errorMap: () => ({ message: 'network must be "host" or "namespace"' }) });
+
 const mtlsSchema = z.enum(MTLS_MODES, { errorMap: () => ({ message: 'mtls must be "strict", "permissive" or "off"' }) });
 
 const serviceSchema = z.object({
@@ -76,6 +86,16 @@ const serviceSchema = z.object({
   cwd: z.string({ invalid_type_error: 'cwd must be a directory path' }).optional(),
   env: labelsSchema.optional(),
   port: portSchema.optional(),
+  /** The port the app itself listens on (as a Service's targetPort); a free one in $PORT when absent. */
+  targetPort: integerField('targetPort', 1, 65_535).optional(),
+  network: networkSchema.optional(),
+  restart: restartSchema.default('always'),
+  /** Run once, before the first replica starts, in cwd (what a Dockerfile's RUN does). */
+  build: z.array(z.string({ invalid_type_error: 'build items must be strings' }), {
+    invalid_type_error: 'build must be a list such as ["go", "build", "-o", "my-app", "."]',
+  }).min(1, 'build must name a program, e.g. ["go", "build", "."]').optional(),
+  /** After SIGTERM, how long the app may take before SIGKILL (a pod's terminationGracePeriodSeconds). */
+  stopGrace: durationField('stopGrace', 0, 3_600_000).optional(),
   protocol: protocolSchema.optional(),
   health: healthSchema.default({}),
   loadBalancer: loadBalancerSchema.optional(),
@@ -114,6 +134,18 @@ export const meshFileSchema = z.object({
           ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'port'], message: `${service.port} is already the port of ${other}: give each service its own` });
         }
         exposedBy.set(service.port, name);
+      }
+      const envPort = service.env?.['PORT'];
+      if (envPort !== undefined) {
+        if (!/^\d{1,5}$/.test(envPort) || Number(envPort) < 1 || Number(envPort) > 65_535) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'env', 'PORT'], message: `env.PORT must be a port number (1-65535), not ${JSON.stringify(envPort)}: or remove it, and the app gets a free port in $PORT` });
+        } else if (service.targetPort !== undefined && Number(envPort) !== service.targetPort) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'env', 'PORT'], message: `env.PORT is ${envPort} but targetPort is ${service.targetPort}: the app gets one port; keep one of them` });
+        }
+      }
+      const fixedPort = service.targetPort ?? (envPort === undefined ? undefined : Number(envPort));
+      if (fixedPort !== undefined && service.replicas > 1 && service.network === 'host') {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'network'], message: `${service.replicas} replicas cannot all listen on port ${fixedPort} on the host network: remove network: host (each replica then gets a network namespace of its own) or let the app take its port from $PORT` });
       }
       service.upstreams.forEach((upstream, i) => {
         if (!names.includes(upstream.service)) {
