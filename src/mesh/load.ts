@@ -45,7 +45,10 @@ export function parseMeshFile(text: string, file: string): MeshFile {
     // An unclosed bracket is reported past the last line: point at the last line instead.
     const lastLine = Math.max(1, text.replace(/\n$/, '').split('\n').length);
     const line = Math.min(syntax.linePos?.[0]?.line ?? 1, lastLine);
-    throw configError(file, line, `YAML syntax error: ${(syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '')}`);
+    // Never the library's advice about its own API ("please use YAML.parseAllDocuments()").
+    const first = (syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '').replace(/;? ?please use [^.]*\.?$/i, '').trim();
+    const hint = syntax.code === 'MULTIPLE_DOCS' ? ': a mesh file is one document; Kubernetes manifests go to trellis up -f FILE…' : '';
+    throw configError(file, line, `YAML syntax error: ${first}${hint}`);
   }
   const result = meshFileSchema.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? undefined);
   if (!result.success) {

@@ -33,6 +33,8 @@ export interface MeshOptions {
   readonly dns?: HostPort | false;
   /** When a fixed port (control plane, DNS, exposed service) is taken: fail (default) or use any free port. */
   readonly busyPorts?: 'fail' | 'any';
+  /** Exposed services on their declared ports (default), or each on a free port (the summary says which). */
+  readonly exposedPorts?: 'declared' | 'free';
   /** The control plane's log. */
   readonly logger: Logger;
   /** Where replica output (prefixed with the instance id) goes. */
@@ -210,7 +212,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     // The entry point first: a taken port fails the start before any replica runs.
     const services = Object.entries(options.mesh.services).flatMap(([service, declaration]) => (declaration.port === undefined ? [] : [{
       service,
-      port: declaration.port,
+      port: options.exposedPorts === 'free' ? 0 : declaration.port,
       ...(declaration.loadBalancer === undefined ? {} : { loadBalancer: declaration.loadBalancer }),
       ...(declaration.protocol === undefined ? {} : { protocol: declaration.protocol }),
     }]));
