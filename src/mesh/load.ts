@@ -46,7 +46,7 @@ export function parseMeshFile(text: string, file: string): MeshFile {
     const lastLine = Math.max(1, text.replace(/\n$/, '').split('\n').length);
     const line = Math.min(syntax.linePos?.[0]?.line ?? 1, lastLine);
     // Never the library's advice about its own API ("please use YAML.parseAllDocuments()").
-    const first = (syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '').replace(/;? ?please use [^.]*\.?$/i, '').trim();
+    const first = (syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '').replace(/;? ?please use .*$/i, '').trim();
     const hint = syntax.code === 'MULTIPLE_DOCS' ? ': a mesh file is one document; Kubernetes manifests go to trellis up -f FILE…' : '';
     throw configError(file, line, `YAML syntax error: ${first}${hint}`);
   }

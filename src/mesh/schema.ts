@@ -138,9 +138,9 @@ export const meshFileSchema = z.object({
       const envPort = service.env?.['PORT'];
       if (envPort !== undefined) {
         if (!/^\d{1,5}$/.test(envPort) || Number(envPort) < 1 || Number(envPort) > 65_535) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'env', 'PORT'], message: `env.PORT must be a port number (1-65535), not ${JSON.stringify(envPort)}: or remove it, and the app gets a free port in $PORT` });
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'env', 'PORT'], message: `PORT must be a port number (1-65535), not ${JSON.stringify(envPort)}: or remove it, and the app gets a free port in $PORT` });
         } else if (service.targetPort !== undefined && Number(envPort) !== service.targetPort) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'env', 'PORT'], message: `env.PORT is ${envPort} but targetPort is ${service.targetPort}: the app gets one port; keep one of them` });
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'env', 'PORT'], message: `PORT is ${envPort} but targetPort is ${service.targetPort}: the app gets one port; keep one of them` });
         }
       }
       const fixedPort = service.targetPort ?? (envPort === undefined ? undefined : Number(envPort));

@@ -42,7 +42,7 @@ export function lineIn(source: SourceDocument, path: readonly (string | number)[
 /** "YAML syntax error: …" without the library's position suffix or advice about its own API. */
 function syntaxMessage(message: string, code: string): string {
   const first = (message.split('\n')[0] ?? code).replace(/ at line \d+, column \d+:?$/, '');
-  return `YAML syntax error: ${first.replace(/;? ?please use [^.]*\.?$/i, '').trim()}`;
+  return `YAML syntax error: ${first.replace(/;? ?please use .*$/i, '').trim()}`;
 }
 
 /** Parse `text`; empty documents (a trailing `---`) are left out. */

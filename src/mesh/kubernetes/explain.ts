@@ -2,7 +2,7 @@
  * `trellis up --explain`: the mesh `up` would run, as a mesh file (so it can be saved and
  * edited), followed by one line per service saying how its replicas run here.
  */
-import { Document, visit } from 'yaml';
+import { Document, isScalar, visit } from 'yaml';
 import { fixedPortOf, planReplicas } from '../plan.js';
 import type { MeshSource } from '../sources.js';
 
@@ -27,7 +27,11 @@ function networkLine(source: MeshSource): string[] {
 /** YAML with lists on one line (`command: [./my-app]`), as mesh files are written. */
 function toYaml(value: unknown): string {
   const doc = new Document(value);
-  visit(doc, { Seq(_key, node) { node.flow = true; } });
+  visit(doc, {
+    Seq(_key, node) { node.flow = true; },
+    // Small maps inside a service (health, env, metadata) on one line too.
+    Map(_key, node, path) { if (path.length > 4 && node.items.every((pair) => isScalar(pair.value))) node.flow = true; },
+  });
   return doc.toString();
 }
 
