@@ -86,6 +86,10 @@ export function listenerOwner(appPid: number, port: number): ListenerOwner {
   if (inodes === undefined) return { kind: 'unknown' };
   if (inodes.size === 0) return { kind: 'none' };
   if (holderOf(inodes, processTree(appPid)) !== undefined) return { kind: 'app' };
+  return otherHolder(inodes);
+}
+
+function otherHolder(inodes: ReadonlySet<string>): ListenerOwner {
   const pid = holderOf(inodes, pids());
   const command = pid === undefined ? undefined : commandOf(pid);
   return { kind: 'other', ...(pid === undefined ? {} : { pid }), ...(command === undefined ? {} : { command }) };
@@ -102,7 +106,5 @@ export function hostPortHolder(port: number): ListenerOwner {
   const inodes = listeningInodes('self', port);
   if (inodes === undefined) return { kind: 'unknown' };
   if (inodes.size === 0) return { kind: 'none' };
-  const pid = holderOf(inodes, pids());
-  const command = pid === undefined ? undefined : commandOf(pid);
-  return { kind: 'other', ...(pid === undefined ? {} : { pid }), ...(command === undefined ? {} : { command }) };
+  return otherHolder(inodes);
 }
