@@ -10,6 +10,7 @@ import { PROTOCOLS } from '../proxy/config.js';
 import { upstreamPolicySchema } from '../proxy/policy.js';
 import { serviceNameSchema } from '../registry/schema.js';
 import { Limits } from '../registry/limits.js';
+import { didYouMean } from '../util/suggest.js';
 import { durationField, integerField, hostPortField } from '../util/validation.js';
 
 export const MAX_REPLICAS = 100;
@@ -149,7 +150,7 @@ export const meshFileSchema = z.object({
       }
       service.upstreams.forEach((upstream, i) => {
         if (!names.includes(upstream.service)) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i], message: `upstream ${JSON.stringify(upstream.service)} is not a service declared in this file (declared: ${names.join(', ')})` });
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i], message: `upstream ${JSON.stringify(upstream.service)} is not a service declared in this file (declared: ${names.join(', ')})${didYouMean(upstream.service, names)}` });
         }
         if (upstream.port !== undefined && service.replicas > 1) {
           ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i, 'port'], message: `a fixed local port cannot be shared by ${service.replicas} replicas: remove it (each replica gets a free port, see TRELLIS_UPSTREAM_*)` });
@@ -161,3 +162,12 @@ export const meshFileSchema = z.object({
 export type MeshFile = z.output<typeof meshFileSchema>;
 export type ServiceDeclaration = MeshFile['services'][string];
 export type UpstreamDeclaration = ServiceDeclaration['upstreams'][number];
+
+/** The fields a map in the mesh file may have, by its path (for "did you mean"); [] where unknown. */
+export function fieldsAt(path: readonly (string | number)[]): readonly string[] {
+  if (path.length === 0) return Object.keys(meshFileSchema.innerType().shape);
+  if (path.length === 1 && path[0] === 'controlPlane') return Object.keys(controlPlaneSchema.shape);
+  if (path.length === 2 && path[0] === 'services') return Object.keys(serviceSchema.shape);
+  if (path.length === 3 && path[0] === 'services' && path[2] === 'health') return Object.keys(healthSchema.shape);
+  return [];
+}
