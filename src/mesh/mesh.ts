@@ -83,6 +83,10 @@ export interface Mesh {
 /** A replica's join token only has to last until its sidecar has its first certificate or session (both renew without it). */
 const REPLICA_TOKEN_TTL = '10m';
 
+/** Instance metadata: the replica's restart policy, and how often `up` restarted it. */
+export const RESTART_LABEL = 'trellis.dev/restart';
+export const RESTARTS_LABEL = 'trellis.dev/restarts';
+
 /** Drain time on top of the app's grace period before a replica is killed. */
 const STOP_MARGIN_MS = 10_000;
 
@@ -191,7 +195,13 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
   const launch = async (slot: Slot): Promise<Replica> => {
     const { plan } = slot;
     emit({ kind: 'starting', service: plan.service, index: plan.index, replicas: plan.replicas });
-    const spec = { ...plan.spec, ...(slot.network === undefined ? {} : { network: slot.network }), ...(await joinToken(plan.service)) };
+    const spec = {
+      ...plan.spec,
+      // The restart policy and count travel with the instance (trellis instances, the dashboard's data).
+      metadata: { ...plan.spec.metadata, [RESTART_LABEL]: plan.restart, [RESTARTS_LABEL]: String(slot.backoff.restarts) },
+      ...(slot.network === undefined ? {} : { network: slot.network }),
+      ...(await joinToken(plan.service)),
+    };
     const replica = await startReplica(spec, {
       stdout: options.replicaOutput.stdout,
       stderr: options.replicaOutput.stderr,

@@ -139,7 +139,9 @@ services:
     stopGrace: 5s
     metadata: { app: web, tier: front }
 # How it runs here:
-#   web-svc: 2 replica(s) of \`${process.execPath} server.js\`, each in its own network namespace, the app on :8080; exposed at 127.0.0.1:8081; restart: always
+${process.getuid?.() === 0
+    ? `#   web-svc: 2 replica(s) of \`${process.execPath} server.js\`, each in its own network namespace, the app on :8080; exposed at 127.0.0.1:8081; restart: always`
+    : '# cannot run here: 2 replicas of web-svc listen on the same fixed port 8080, so each needs a network namespace of its own, and creating a network namespace needs root: run trellis up as root (sudo trellis up …), or let the app take its port from $PORT and remove targetPort (containerPort / the Service\'s targetPort in Kubernetes manifests), or run one replica'}
 `);
   });
 

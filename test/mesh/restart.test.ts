@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { RESTART_BACKOFF, RestartBackoff, shouldRestart } from '../../src/mesh/restart.js';
 import { formatSummary } from '../../src/mesh/summary.js';
 import { tempDir } from '../helpers/processes.js';
+import { adminClient } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { killSpawned, meshSummary, spawnCli } from './spawn.js';
 
@@ -61,6 +62,9 @@ describe('restart policy', () => {
     pids.push(info.appPid);
     assert.equal(await (await fetch(`http://${info.appHost}:${info.appPort}/`)).text(), 'Hello, World! from web-1\n');
     assert.equal(up.lines.filter((l) => l.includes('"kind":"starting","service":"job"')).length, 1, 'job-1 was not started again');
+    const client = adminClient(summary.controlPlane);
+    const registered = await waitFor('web-1 registered again', async () => (await client.instances('web')).instances.find((i) => i.metadata['trellis.dev/restarts'] === '1'));
+    assert.equal(registered.metadata['trellis.dev/restart'], 'always');
 
     up.child.kill('SIGINT');
     assert.equal(await up.exited, 0, up.output());
