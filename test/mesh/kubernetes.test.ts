@@ -4,6 +4,7 @@
  * field without a meaning here is warned about once, and the YAML library never speaks to the user.
  */
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,11 +13,13 @@ import { isTrellisError } from '../../src/errors.js';
 import { parseMeshFile } from '../../src/mesh/load.js';
 import { planReplicas } from '../../src/mesh/plan.js';
 import { loadMeshSources } from '../../src/mesh/sources.js';
-import { killAll, runCli, tempDir } from '../helpers/processes.js';
+import { CLI, killAll, runCli, tempDir } from '../helpers/processes.js';
 
 const seed = resolve(dirname(fileURLToPath(import.meta.url)), '../../../examples/hello-go');
 const dir = tempDir('kubernetes');
-after(() => { killAll(); dir.remove(); });
+const hasSetpriv = ((): boolean => { try { execFileSync('setpriv', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+const children: Array<ReturnType<typeof spawn>> = [];
+after(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); killAll(); dir.remove(); });
 
 /** A directory holding the seed's two manifests, unchanged (and the image map when asked). */
 function seedCopy(name: string, withImages: boolean): string {
@@ -62,6 +65,20 @@ describe('Kubernetes manifests', () => {
     assert.equal(messageOf(() => planReplicas(source.mesh, { baseDir: seed, controlPlane: 'http://127.0.0.1:1', namespaceUnavailable: 'creating a network namespace needs root' })),
       '3 replicas of my-service listen on the same fixed port 8080, so each needs a network namespace of its own, and creating a network namespace needs root: run trellis up as root (sudo trellis up …), or let the app take its port from $PORT and remove targetPort (containerPort / the Service\'s targetPort in Kubernetes manifests), or run one replica');
   });
+
+  it('run as a user without root, trellis up says what to do before it starts anything',
+    { skip: process.getuid?.() !== 0 || !hasSetpriv ? 'needs root and setpriv (to become nobody)' : false }, async () => {
+      const result = await new Promise<{ code: number | null; stderr: string }>((done) => {
+        const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'up', '-f', join(seed, 'deployment.yaml'), '-f', join(seed, 'service.yaml'), '--data-dir', join(dir.path, 'nobody')],
+          { stdio: ['ignore', 'ignore', 'pipe'] });
+        children.push(child);
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+        child.on('close', (code) => done({ code, stderr }));
+      });
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr, "trellis: 3 replicas of my-service listen on the same fixed port 8080, so each needs a network namespace of its own, and creating a network namespace needs root: run trellis up as root (sudo trellis up …), or let the app take its port from $PORT and remove targetPort (containerPort / the Service's targetPort in Kubernetes manifests), or run one replica [TRELLIS_ERR_CONFIG field=services.my-service.network]\n");
+    });
 
   it('a missing image mapping names the image and shows the lines to add', async () => {
     const at = seedCopy('no-images', false);
