@@ -35,7 +35,7 @@ function namespaces(): string[] {
 }
 
 it("runs the seed's Deployment + Service, unchanged: 3 Go replicas on :8080 side by side, rotating, restarted after kill -9 with 0 failed GETs",
-  { skip: !hasGo ? 'go is not installed (apt-get install golang-go)' : !isRoot ? 'network namespaces need root' : false, timeout: 300_000 }, async () => {
+  { skip: !hasGo ? 'go is not installed (apt-get install golang-go)' : !isRoot ? 'network namespaces need root' : false, timeout: 300_000 }, async (t) => {
     for (const file of ['main.go', 'deployment.yaml', 'service.yaml', 'trellis-images.yaml']) copyFileSync(join(seed, file), join(dir.path, file));
     const up = spawnCli(['up', '-f', 'deployment.yaml', '-f', 'service.yaml', '--json', '--any-port', '--listen', '127.0.0.1:0', '--dns', 'off', '--data-dir', join(dir.path, 'data')],
       { cwd: dir.path });
@@ -54,6 +54,7 @@ it("runs the seed's Deployment + Service, unchanged: 3 Go replicas on :8080 side
     for (let i = 0; i < 30; i += 1) assert.equal(await (await fetch(`http://${entry}/`)).text(), 'Hello, World!');
     const served = (await Promise.all(summary.replicas.map((r) => inboundRequests(r.admin)))).map((n, i) => n - (before[i] ?? 0));
     assert.equal(served.reduce((a, b) => a + b, 0), 30, `served ${served.join(', ')}`);
+    t.diagnostic(`30 GETs served per replica: ${served.join(', ')}`);
     for (const n of served) assert.ok(n >= 5, `each replica serves its share (served ${served.join(', ')})`);
 
     // A steady client while one app is killed with -9.
@@ -94,6 +95,7 @@ it("runs the seed's Deployment + Service, unchanged: 3 Go replicas on :8080 side
     await waitFor('more requests after the restart', () => ok >= afterRestart + 20, { timeoutMs: 30_000 });
     running = false;
     await client;
+    t.diagnostic(`steady client across the kill -9 and restart: ${ok} GETs answered, ${failures.length} failed`);
     assert.deepEqual(failures, [], `${failures.length} failed GETs of ${ok + failures.length}`);
 
     up.child.kill('SIGINT');
