@@ -53,22 +53,21 @@ export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise
   const outboundHost = spec.network?.hostAddress ?? LOCALHOST;
   const deadline = Date.now() + spec.readyTimeoutMs;
   const sidecar = await startInstanceSidecar(spec, appPort, logger);
-  const env = (() => {
-    try {
-      return appEnvironment(runtime.inheritedEnv, spec.env ?? {}, {
-        service: spec.service,
-        id: spec.id,
-        appPort,
-        controlPlane: spec.controlPlane,
-        outboundPort: sidecar.outboundPort,
-        outboundHost,
-        upstreamPorts: sidecar.upstreamPorts,
-      });
-    } catch (err) {
-      void sidecar.drain();
-      throw err;
-    }
-  })();
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = appEnvironment(runtime.inheritedEnv, spec.env ?? {}, {
+      service: spec.service,
+      id: spec.id,
+      appPort,
+      controlPlane: spec.controlPlane,
+      outboundPort: sidecar.outboundPort,
+      outboundHost,
+      upstreamPorts: sidecar.upstreamPorts,
+    });
+  } catch (err) {
+    await sidecar.drain();
+    throw err;
+  }
   const app = startApp({
     command: inNamespace(spec.network, spec.command),
     ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
