@@ -13,6 +13,7 @@ import { isTrellisError } from '../../src/errors.js';
 import { parseMeshFile } from '../../src/mesh/load.js';
 import { planReplicas } from '../../src/mesh/plan.js';
 import { loadMeshSources } from '../../src/mesh/sources.js';
+import { appEnvironment } from '../../src/run/app-env.js';
 import { CLI, killAll, runCli, tempDir } from '../helpers/processes.js';
 
 const seed = resolve(dirname(fileURLToPath(import.meta.url)), '../../../examples/hello-go');
@@ -219,5 +220,12 @@ describe('fixed ports in a mesh file', () => {
     assert.equal(plan?.network, 'host');
     assert.equal(messageOf(() => parseMeshFile('services:\n  a:\n    command: [x]\n    targetPort: 8080\n    env: { PORT: "9090" }\n', 'mesh.yaml')),
       'mesh.yaml:5: services.a.env.PORT is 9090 but targetPort is 8080: the app gets one port; keep one of them');
+  });
+
+  it('the app environment refuses to replace a PORT the user set', () => {
+    const mesh = { service: 'a', id: 'a-1', appPort: 41000, controlPlane: 'http://127.0.0.1:1', outboundPort: 41001, upstreamPorts: new Map<string, number>() };
+    assert.equal(appEnvironment({}, { PORT: '41000' }, mesh)['PORT'], '41000');
+    assert.equal(messageOf(() => appEnvironment({}, { PORT: '8080' }, mesh)),
+      "a-1: env.PORT is 8080 but the app's port is 41000: Trellis never overrides PORT silently — declare targetPort: 8080 (or --port 8080) so the sidecar forwards there, or remove env.PORT");
   });
 });
