@@ -69,4 +69,14 @@ describe('restart policy', () => {
     up.child.kill('SIGINT');
     assert.equal(await up.exited, 0, up.output());
   });
+
+  it('a failing build step stops trellis up before any replica starts, naming the command', async () => {
+    const file = join(dir.path, 'build.yaml');
+    writeFileSync(file, `services:\n  web:\n    build: ["sh", "-c", "echo compiling; exit 3"]\n    command: ["${process.execPath}", "${hello}"]\n`);
+    const up = spawnCli(['up', file, '--listen', '127.0.0.1:0', '--dns', 'off']);
+    assert.equal(await up.exited, 1, up.output());
+    assert.match(up.output(), /^\[web build\] compiling$/m);
+    assert.ok(up.lines.includes(`trellis: web: the build step \`sh -c echo compiling; exit 3\` exited with code 3 (in ${dir.path}); fix it, or remove build: from ${file} [TRELLIS_ERR_APP_UNAVAILABLE]`), up.output());
+    assert.doesNotMatch(up.output(), /starting web/);
+  });
 });
