@@ -18,6 +18,7 @@ import { formatHostPort, parseHostPort, type HostPort } from '../util/host-port.
 import { INGRESS_SERVICE, startIngress, type Ingress } from './ingress.js';
 import { planReplicas, type ReplicaPlan } from './plan.js';
 import { startReplica, type Replica } from './replica.js';
+import { watchLiveness } from './liveness.js';
 import { RestartBackoff, shouldRestart } from './restart.js';
 import type { MeshFile, RestartPolicy } from './schema.js';
 
@@ -57,6 +58,7 @@ export type MeshEvent =
   | { readonly kind: 'restart-failed'; readonly id: string; readonly message: string }
   | { readonly kind: 'not-restarted'; readonly id: string; readonly restart: RestartPolicy }
   | { readonly kind: 'build'; readonly service: string; readonly command: readonly string[] }
+  | { readonly kind: 'liveness-failed'; readonly id: string; readonly failures: number; readonly output: string }
   | { readonly kind: 'stopping' };
 
 /** How one replica fares: its restart policy, how often it was restarted, what it does now. */
@@ -122,6 +124,10 @@ interface Slot {
   timer?: NodeJS.Timeout;
   launching?: Promise<Replica>;
   exited: boolean;
+  /** Stops the liveness watch of the running replica. */
+  unwatch?: () => void;
+  /** Set when `up` stopped the replica for failing its liveness check: it counts as a failure. */
+  unlive: boolean;
 }
 
 /** A service's build step (`build:`, a Dockerfile's RUN): once, before its first replica. */
@@ -146,7 +152,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
   const controlPlane = await startControlPlaneFor(options);
   emit({ kind: 'control-plane', url: controlPlane.url, dns: controlPlane.dns === undefined ? undefined : formatHostPort(controlPlane.dns), dataDir: options.dataDir });
   const slots = new Map<string, Slot>(plans.map((plan) => [plan.spec.id, {
-    plan: { ...plan, spec: { ...plan.spec, controlPlane: controlPlane.url } }, readyAt: 0, backoff: new RestartBackoff(), exited: false,
+    plan: { ...plan, spec: { ...plan.spec, controlPlane: controlPlane.url } }, readyAt: 0, backoff: new RestartBackoff(), exited: false, unlive: false,
   }]));
   let ingress: Ingress | undefined;
   const exposed = new Map<string, string>();
@@ -157,7 +163,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     if (stopping) return;
     stopping = true;
     emit({ kind: 'stopping' });
-    for (const slot of slots.values()) clearTimeout(slot.timer);
+    for (const slot of slots.values()) { clearTimeout(slot.timer); slot.unwatch?.(); }
     await ingress?.close().catch((err: unknown) => options.logger.warn({ err: messageOf(err) }, 'the entry point did not close cleanly'));
     await Promise.allSettled([...slots.values()].map((slot) => slot.launching));
     await Promise.all(running().map((r) => r.stop(r.spec.stopGraceMs + STOP_MARGIN_MS)));
@@ -185,10 +191,13 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
   };
 
   const onExit = (slot: Slot, replica: Replica, code: number | null): void => {
+    if (slot.replica === replica) slot.unwatch?.();
     if (stopping || slot.replica !== replica) return; // stopping, or replaced by restart()
     slot.exited = true;
     emit({ kind: 'exited', id: slot.plan.spec.id, code });
-    if (shouldRestart(slot.plan.restart, code)) scheduleRestart(slot, Date.now() - slot.readyAt);
+    const failed = slot.unlive ? (code === 0 ? 1 : code) : code;
+    slot.unlive = false;
+    if (shouldRestart(slot.plan.restart, failed)) scheduleRestart(slot, Date.now() - slot.readyAt);
     else emit({ kind: 'not-restarted', id: slot.plan.spec.id, restart: slot.plan.restart });
   };
 
@@ -207,10 +216,20 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
       stderr: options.replicaOutput.stderr,
       logLevel: options.replicaLogLevel ?? 'warn',
     });
+    slot.unwatch?.();
     slot.replica = replica;
     slot.exited = false;
     slot.readyAt = Date.now();
     void replica.exited.then((code) => onExit(slot, replica, code));
+    const { liveness } = plan;
+    if (liveness !== undefined) {
+      slot.unwatch = watchLiveness(replica.info.appHost, replica.info.appPort, liveness, (output) => {
+        if (stopping || slot.replica !== replica) return;
+        emit({ kind: 'liveness-failed', id: plan.spec.id, failures: liveness.failureThreshold, output });
+        slot.unlive = true;
+        void replica.stop(replica.spec.stopGraceMs + STOP_MARGIN_MS);
+      });
+    }
     emit({ kind: 'ready', service: plan.service, index: plan.index, replicas: plan.replicas, info: replica.info });
     return replica;
   };
@@ -278,6 +297,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
       clearTimeout(slot.timer);
       slot.timer = undefined;
       if (slot.launching !== undefined) return slot.launching;
+      slot.unwatch?.();
       const current = slot.replica;
       slot.replica = undefined;
       if (current?.running() === true) await current.stop(current.spec.stopGraceMs + STOP_MARGIN_MS);

@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { ErrorCodes, TrellisError } from '../errors.js';
 import { namespaceUnavailable } from '../run/netns.js';
 import { RUN_DEFAULTS, type RunSpec, type UpstreamSpec } from '../run/types.js';
+import { LIVENESS_DEFAULTS, type LivenessSpec } from './liveness.js';
 import type { MeshFile, NetworkMode, RestartPolicy, ServiceDeclaration, UpstreamDeclaration } from './schema.js';
 
 export interface ReplicaPlan {
@@ -20,6 +21,8 @@ export interface ReplicaPlan {
   readonly network: NetworkMode;
   /** Run once before the service's first replica starts (in the spec's cwd). */
   readonly build?: readonly string[];
+  /** Probed by `up`; failing it restarts the replica. */
+  readonly liveness?: LivenessSpec;
 }
 
 export interface PlanOptions {
@@ -124,6 +127,13 @@ export function planReplicas(mesh: MeshFile, options: PlanOptions): ReplicaPlan[
       restart: service.restart,
       network,
       ...(service.build === undefined ? {} : { build: service.build }),
+      ...(service.liveness === undefined ? {} : {
+        liveness: {
+          ...(service.liveness.http === undefined ? {} : { http: service.liveness.http }),
+          intervalMs: service.liveness.interval ?? LIVENESS_DEFAULTS.intervalMs,
+          failureThreshold: service.liveness.failureThreshold ?? LIVENESS_DEFAULTS.failureThreshold,
+        },
+      }),
     }));
   });
 }

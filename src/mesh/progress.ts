@@ -13,6 +13,7 @@ export function describeMeshEvent(event: MeshEvent): string {
     case 'restarting': return `${event.id} restarts in ${formatDuration(event.inMs)} (restart #${event.restarts}; the back-off doubles up to 30s)`;
     case 'restart-failed': return `${event.id} did not start again: ${event.message}`;
     case 'not-restarted': return `${event.id} stays stopped (restart: ${event.restart})`;
+    case 'liveness-failed': return `${event.id} failed its liveness check ${event.failures} time(s) in a row (${event.output}): stopping it`;
     case 'build': return `building ${event.service}: ${event.command.join(' ')}`;
     case 'stopping': return 'stopping: draining sidecars, stopping apps, then the control plane…';
   }

@@ -29,6 +29,14 @@ const healthSchema = z.object({
   interval: durationField('interval', Limits.checkIntervalMinMs, Limits.checkIntervalMaxMs).optional(),
 }, { invalid_type_error: 'health must be a map such as { http: /healthz, interval: 1s }' }).strict();
 
+/** A pod's livenessProbe: `up` restarts a replica whose app fails it failureThreshold times in a row. */
+const livenessSchema = z.object({
+  http: z.string({ invalid_type_error: 'http must be a path such as /healthz' })
+    .regex(/^\/[\x21-\x7e]*$/, 'http must be a path starting with "/", such as /healthz').optional(),
+  interval: durationField('interval', Limits.checkIntervalMinMs, Limits.checkIntervalMaxMs).optional(),
+  failureThreshold: integerField('failureThreshold', 1, 100).optional(),
+}, { invalid_type_error: 'liveness must be a map such as { http: /healthz, interval: 10s, failureThreshold: 3 }' }).strict();
+
 /**
  * Policy fields (loadBalancer, timeout, retry, …) are checked by the sidecar's own policy
  * schema (src/proxy/policy.ts), so the mesh file accepts exactly what a sidecar does; the
@@ -99,6 +107,7 @@ const serviceSchema = z.object({
   stopGrace: durationField('stopGrace', 0, 3_600_000).optional(),
   protocol: protocolSchema.optional(),
   health: healthSchema.default({}),
+  liveness: livenessSchema.optional(),
   loadBalancer: loadBalancerSchema.optional(),
   weight: integerField('weight', 0, Limits.weightMax).optional(),
   metadata: labelsSchema.optional(),

@@ -32,7 +32,8 @@ export interface ReadinessOptions {
 
 const PROBE_TIMEOUT_MS = 1_000;
 
-function readinessCheck(healthPath: string | undefined): ActiveCheckSpec {
+/** The check a freshly started app must pass (also what `up` probes for liveness). */
+export function readinessCheck(healthPath: string | undefined): ActiveCheckSpec {
   const common = {
     intervalMs: PROBE_TIMEOUT_MS,
     timeoutMs: PROBE_TIMEOUT_MS,

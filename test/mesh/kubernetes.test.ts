@@ -122,6 +122,10 @@ spec:
             httpGet: { path: /healthz, port: 8080 }
             periodSeconds: 2
             failureThreshold: 3
+          livenessProbe:
+            httpGet: { path: /live, port: 8080 }
+            periodSeconds: 5
+            failureThreshold: 4
 ---
 apiVersion: v1
 kind: Service
@@ -142,7 +146,7 @@ metadata: { name: settings }
       `trellis up: warning: ${file}:18: spec.template.spec.containers[0].resources: not supported by trellis up: ignored`,
       `trellis up: warning: ${file}:22: spec.template.spec.containers[0].env[1].valueFrom: SECRET: valueFrom is not supported by trellis up: the variable is left out`,
       `trellis up: warning: ${file}:26: spec.template.spec.containers[0].readinessProbe.failureThreshold: not supported by trellis up: ignored`,
-      `trellis up: warning: ${file}:37: kind: v1 ConfigMap is not supported by trellis up (only apps/v1 Deployment and v1 Service): ignored`,
+      `trellis up: warning: ${file}:41: kind: v1 ConfigMap is not supported by trellis up (only apps/v1 Deployment and v1 Service): ignored`,
       '',
     ].join('\n'));
     assert.equal(result.stdout, `# The mesh trellis up derived from ${file} (docs/kubernetes.md); 5 warning(s) above
@@ -153,6 +157,7 @@ services:
     targetPort: 8080
     port: 8081
     health: { interval: 2s, http: /healthz }
+    liveness: { interval: 5s, failureThreshold: 4, http: /live }
     env: { GREETING: hi }
     stopGrace: 5s
     metadata: { app: web, tier: front }

@@ -79,4 +79,33 @@ describe('restart policy', () => {
     assert.ok(up.lines.includes(`trellis: web: the build step \`sh -c echo compiling; exit 3\` exited with code 3 (in ${dir.path}); fix it, or remove build: from ${file} [TRELLIS_ERR_APP_UNAVAILABLE]`), up.output());
     assert.doesNotMatch(up.output(), /starting web/);
   });
+
+  it('a replica failing its liveness check is stopped and started again', async () => {
+    const app = join(dir.path, 'breakable.cjs');
+    writeFileSync(app, `let broken = false;
+require('node:http').createServer((req, res) => {
+  if (req.url === '/break') broken = true;
+  res.writeHead(req.url === '/healthz' && broken ? 500 : 200).end(broken ? 'broken' : 'ok');
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`);
+    const file = join(dir.path, 'liveness.yaml');
+    writeFileSync(file, `services:\n  web:\n    command: ["${process.execPath}", "${app}"]\n    liveness: { http: /healthz, interval: 200ms, failureThreshold: 2 }\n`);
+    const up = spawnCli(['up', file, '--json', '--listen', '127.0.0.1:0', '--dns', 'off']);
+    const summary = await meshSummary(up);
+    pids.push(...summary.replicas.flatMap((r) => [r.pid, r.appPid]));
+    const [web] = summary.replicas;
+    assert.ok(web !== undefined);
+    assert.equal(await (await fetch(`http://${web.app}/break`)).text(), 'broken');
+    const failed = JSON.parse(await up.line(/"kind":"liveness-failed"/)) as { id: string; failures: number; output: string };
+    assert.deepEqual([failed.id, failed.failures], ['web-1', 2]);
+    assert.match(failed.output, /500/);
+    await up.line(/"kind":"restarting","id":"web-1"/);
+    const again = await waitFor('web-1 ready again', () => up.lines.filter((l) => l.includes('"kind":"ready"') && l.includes('"id":"web-1"'))[1], { timeoutMs: 30_000 });
+    const info = (JSON.parse(again) as { info: { appPid: number; appHost: string; appPort: number } }).info;
+    pids.push(info.appPid);
+    assert.notEqual(info.appPid, web.appPid);
+    assert.equal(await (await fetch(`http://${info.appHost}:${info.appPort}/healthz`)).text(), 'ok');
+    up.child.kill('SIGINT');
+    assert.equal(await up.exited, 0, up.output());
+  });
 });

@@ -165,29 +165,25 @@ function namedPort(container: Fields, name: string): number | undefined {
   return undefined;
 }
 
-/** A probe → { http, interval }, warning about what it cannot mean here. */
-function healthOf(c: Collector, d: Deployment, container: Fields, appPort: number | undefined): Fields | undefined {
-  const base = [...POD, 'containers', 0];
-  const readiness = asFields(container['readinessProbe']);
-  const liveness = asFields(container['livenessProbe']);
-  if (container['startupProbe'] !== undefined) c.warn(d.source, [...base, 'startupProbe'], 'not supported by trellis up: the replica is ready when its readiness check passes');
-  if (readiness !== undefined && liveness !== undefined) {
-    c.warn(d.source, [...base, 'livenessProbe'], 'trellis up has one health check per replica (the readinessProbe); a failing check takes the replica out of rotation, it does not restart the app');
-  }
-  const [probe, key] = readiness !== undefined ? [readiness, 'readinessProbe'] : [liveness, 'livenessProbe'];
+/** One probe → { http, interval[, failureThreshold] }, warning about what it cannot mean here. */
+function probeOf(c: Collector, d: Deployment, container: Fields, key: string, appPort: number | undefined): Fields | undefined {
+  const probe = asFields(container[key]);
   if (probe === undefined) return undefined;
-  const path = [...base, key];
-  c.unsupported(d.source, path, probe, ['httpGet', 'tcpSocket', 'periodSeconds']);
-  const health: Fields = {};
+  const path = [...POD, 'containers', 0, key];
+  const liveness = key === 'livenessProbe';
+  c.unsupported(d.source, path, probe, ['httpGet', 'tcpSocket', 'periodSeconds', ...(liveness ? ['failureThreshold'] : [])]);
+  const fields: Fields = {};
   const period = asNumber(probe['periodSeconds']);
-  if (period !== undefined) health['interval'] = `${period}s`;
+  if (period !== undefined) fields['interval'] = `${period}s`;
+  const threshold = asNumber(probe['failureThreshold']);
+  if (liveness && threshold !== undefined) fields['failureThreshold'] = threshold;
   const http = asFields(probe['httpGet']);
   const tcp = asFields(probe['tcpSocket']);
   const check = http ?? tcp;
   if (http !== undefined) {
     c.unsupported(d.source, [...path, 'httpGet'], http, ['path', 'port', 'scheme']);
     if (asString(http['scheme']) === 'HTTPS') c.warn(d.source, [...path, 'httpGet', 'scheme'], 'HTTPS probes are not supported: the check is plain HTTP');
-    health['http'] = asString(http['path']) ?? '/';
+    fields['http'] = asString(http['path']) ?? '/';
   } else if (tcp !== undefined) {
     c.unsupported(d.source, [...path, 'tcpSocket'], tcp, ['port']);
   }
@@ -196,7 +192,17 @@ function healthOf(c: Collector, d: Deployment, container: Fields, appPort: numbe
   if (raw !== undefined && port !== appPort) {
     c.warn(d.source, [...path, http === undefined ? 'tcpSocket' : 'httpGet', 'port'], `probes on a port other than the app's (${appPort ?? '$PORT'}) are not supported: the app's port is checked`);
   }
-  return health;
+  return fields;
+}
+
+/** readinessProbe → health (out of rotation while failing); livenessProbe → liveness (restarted), and health when there is no readinessProbe. */
+function probesOf(c: Collector, d: Deployment, container: Fields, appPort: number | undefined): { health?: Fields; liveness?: Fields } {
+  if (container['startupProbe'] !== undefined) c.warn(d.source, [...POD, 'containers', 0, 'startupProbe'], 'not supported by trellis up: the replica is ready when its readiness check passes');
+  const readiness = probeOf(c, d, container, 'readinessProbe', appPort);
+  const liveness = probeOf(c, d, container, 'livenessProbe', appPort);
+  const { failureThreshold: _threshold, ...asHealth } = liveness ?? {};
+  const health = readiness ?? (liveness === undefined ? undefined : asHealth);
+  return { ...(health === undefined ? {} : { health }), ...(liveness === undefined ? {} : { liveness }) };
 }
 
 function envOf(c: Collector, d: Deployment, container: Fields): Record<string, string> | undefined {
@@ -234,7 +240,7 @@ function serviceOf(c: Collector, d: Deployment, service: Service | undefined, im
     c.fail(service.source, [...SPEC, 'ports', 0, 'targetPort'], `Service ${service.name}: targetPort ${JSON.stringify(rawTarget)} names no port of Deployment ${d.name}'s container (ports: ${asList(container['ports']).map((p) => String(asFields(p)?.['name'] ?? asFields(p)?.['containerPort'])).join(', ') || 'none'})`);
   }
   if (service === undefined) targetPort = asNumber(asFields(asList(container['ports'])[0])?.['containerPort']);
-  const health = healthOf(c, d, container, targetPort);
+  const { health, liveness } = probesOf(c, d, container, targetPort);
   const env = envOf(c, d, container);
   const grace = asNumber(pod['terminationGracePeriodSeconds']);
   const restartPolicy = asString(pod['restartPolicy']);
@@ -251,6 +257,7 @@ function serviceOf(c: Collector, d: Deployment, service: Service | undefined, im
     ...(exposed?.['port'] === undefined ? {} : { port: exposed['port'] }),
     ...(protocol === undefined ? {} : { protocol }),
     ...(health === undefined ? {} : { health }),
+    ...(liveness === undefined ? {} : { liveness }),
     ...(env === undefined ? {} : { env }),
     ...(grace === undefined ? {} : { stopGrace: `${grace}s` }),
     ...(restartPolicy === undefined ? {} : { restart: restartPolicy === 'OnFailure' ? 'on-failure' : restartPolicy === 'Never' ? 'never' : 'always' }),
