@@ -36,7 +36,7 @@ it('the demo runs the seed\'s mesh, survives a kill -9 without a failed request 
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
   const code = await new Promise<number | null>((r) => child?.on('close', r));
-  for (const m of out.matchAll(/ready \(app [\d.:]+, pid (\d+)\)/g)) pids.push(Number(m[1]));
+  for (const m of out.matchAll(/ready \(app [\d.:]+, pid (\d+)[;)]/g)) pids.push(Number(m[1]));
   assert.equal(code, 0, out);
   assert.equal(pids.length, 5, out); // 3 replicas + caller + the restarted replica
 

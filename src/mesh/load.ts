@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
-import { meshFileSchema, type MeshFile } from './schema.js';
+import { didYouMean } from '../util/suggest.js';
+import { fieldsAt, meshFileSchema, type MeshFile } from './schema.js';
 import { lineOf } from './source-lines.js';
 
 /** `services.my-service.replicas must …` from a path and a message that may start with the leaf name. */
@@ -25,15 +26,16 @@ function configError(file: string, line: number, message: string, field?: string
   });
 }
 
-/** The first issue of a zod failure as [path, message]; unknown keys point at the key. */
-function firstIssue(error: z.ZodError): [Array<string | number>, string] {
-  const issue = error.issues[0];
-  if (issue === undefined) return [[], 'invalid mesh file'];
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0] ?? '';
-    return [[...issue.path, key], `unknown field ${JSON.stringify(key)}: remove it or fix its spelling (see docs/mesh-file.md)`];
-  }
-  return [issue.path, issue.message];
+/** Every issue of a zod failure as [path, message]; unknown keys point at the key and suggest the closest field. */
+function issuesOf(error: z.ZodError): Array<[Array<string | number>, string]> {
+  if (error.issues.length === 0) return [[[], 'invalid mesh file']];
+  return error.issues.flatMap((issue): Array<[Array<string | number>, string]> => {
+    if (issue.code !== 'unrecognized_keys') return [[issue.path, issue.message]];
+    return issue.keys.map((key) => {
+      const hint = didYouMean(key, fieldsAt(issue.path));
+      return [[...issue.path, key], `unknown field ${JSON.stringify(key)}${hint === '' ? ': remove it or fix its spelling' : hint} (see docs/mesh-file.md)`];
+    });
+  });
 }
 
 /** Parse mesh-file text; `file` is the name used in messages. */
@@ -45,12 +47,25 @@ export function parseMeshFile(text: string, file: string): MeshFile {
     // An unclosed bracket is reported past the last line: point at the last line instead.
     const lastLine = Math.max(1, text.replace(/\n$/, '').split('\n').length);
     const line = Math.min(syntax.linePos?.[0]?.line ?? 1, lastLine);
-    throw configError(file, line, `YAML syntax error: ${(syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '')}`);
+    // Never the library's advice about its own API ("please use YAML.parseAllDocuments()").
+    const first = (syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '').replace(/;? ?please use .*$/i, '').trim();
+    const hint = syntax.code === 'MULTIPLE_DOCS' ? ': a mesh file is one document; Kubernetes manifests go to trellis up -f FILE…' : '';
+    throw configError(file, line, `YAML syntax error: ${first}${hint}`);
   }
   const result = meshFileSchema.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? undefined);
   if (!result.success) {
-    const [path, message] = firstIssue(result.error);
-    throw configError(file, lineOf(doc, lines, path), describeIssue(path, message), path.join('.'));
+    // Every problem at once, in line order (each once).
+    const problems = issuesOf(result.error)
+      .map(([path, message]) => ({ line: lineOf(doc, lines, path), text: describeIssue(path, message), field: path.join('.') }))
+      .sort((a, b) => a.line - b.line)
+      .filter((p, i, all) => all.findIndex((q) => q.line === p.line && q.text === p.text) === i);
+    const [first] = problems;
+    if (first === undefined) throw configError(file, 1, 'invalid mesh file');
+    if (problems.length === 1) throw configError(file, first.line, first.text, first.field);
+    throw new TrellisError(ErrorCodes.CONFIG, problems.map((p) => `${file}:${p.line}: ${p.text}`).join('\n'), {
+      ...(first.field === '' ? {} : { field: first.field }),
+      details: { file, line: first.line, problems: problems.map((p) => ({ line: p.line, message: p.text })) },
+    });
   }
   return Object.freeze(result.data);
 }

@@ -10,13 +10,17 @@ import type { Logger } from 'pino';
 import { DEFAULT_DNS, DEFAULT_LISTEN } from '../config/env.js';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.js';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../errors.js';
+import { describeExit, startApp } from '../run/app-process.js';
 import { freePorts } from '../run/free-port.js';
+import { createNamespace, deleteNamespace, removeOrphanNamespaces, type NamespaceNetwork } from '../run/netns.js';
 import { RUN_DEFAULTS, type InstanceInfo } from '../run/types.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../util/host-port.js';
 import { INGRESS_SERVICE, startIngress, type Ingress } from './ingress.js';
 import { planReplicas, type ReplicaPlan } from './plan.js';
 import { startReplica, type Replica } from './replica.js';
-import type { MeshFile } from './schema.js';
+import { watchLiveness } from './liveness.js';
+import { RestartBackoff, shouldRestart } from './restart.js';
+import type { MeshFile, RestartPolicy } from './schema.js';
 
 export interface MeshOptions {
   readonly mesh: MeshFile;
@@ -30,6 +34,8 @@ export interface MeshOptions {
   readonly dns?: HostPort | false;
   /** When a fixed port (control plane, DNS, exposed service) is taken: fail (default) or use any free port. */
   readonly busyPorts?: 'fail' | 'any';
+  /** Exposed services on their declared ports (default), or each on a free port (the summary says which). */
+  readonly exposedPorts?: 'declared' | 'free';
   /** The control plane's log. */
   readonly logger: Logger;
   /** Where replica output (prefixed with the instance id) goes. */
@@ -48,7 +54,20 @@ export type MeshEvent =
   | { readonly kind: 'ready'; readonly service: string; readonly index: number; readonly replicas: number; readonly info: InstanceInfo }
   | { readonly kind: 'exposed'; readonly service: string; readonly address: string }
   | { readonly kind: 'exited'; readonly id: string; readonly code: number | null }
+  | { readonly kind: 'restarting'; readonly id: string; readonly inMs: number; readonly restarts: number }
+  | { readonly kind: 'restart-failed'; readonly id: string; readonly message: string }
+  | { readonly kind: 'not-restarted'; readonly id: string; readonly restart: RestartPolicy }
+  | { readonly kind: 'build'; readonly service: string; readonly command: readonly string[] }
+  | { readonly kind: 'liveness-failed'; readonly id: string; readonly failures: number; readonly output: string }
   | { readonly kind: 'stopping' };
+
+/** How one replica fares: its restart policy, how often it was restarted, what it does now. */
+export interface ReplicaState {
+  readonly id: string;
+  readonly restart: RestartPolicy;
+  readonly restarts: number;
+  readonly state: 'running' | 'restarting' | 'exited';
+}
 
 export interface Mesh {
   readonly controlPlane: ControlPlane;
@@ -56,13 +75,19 @@ export interface Mesh {
   replicas(): readonly Replica[];
   /** Each exposed service's entry point, host:port. */
   readonly exposed: ReadonlyMap<string, string>;
-  /** Start a replica again with the same id and spec (after it exited or was killed). */
+  /** Each replica's restart policy and restarts, in start order. */
+  replicaStates(): readonly ReplicaState[];
+  /** Start a replica again with the same id and spec now (after it exited or was killed; a scheduled restart is brought forward). */
   restart(id: string): Promise<Replica>;
   stop(): Promise<void>;
 }
 
 /** A replica's join token only has to last until its sidecar has its first certificate or session (both renew without it). */
 const REPLICA_TOKEN_TTL = '10m';
+
+/** Instance metadata: the replica's restart policy, and how often `up` restarted it. */
+export const RESTART_LABEL = 'trellis.dev/restart';
+export const RESTARTS_LABEL = 'trellis.dev/restarts';
 
 /** Drain time on top of the app's grace period before a replica is killed. */
 const STOP_MARGIN_MS = 10_000;
@@ -89,49 +114,134 @@ async function removeStale(controlPlane: ControlPlane): Promise<number> {
   return instances.length;
 }
 
+/** One replica's place in the mesh: the same id, port and network namespace across restarts. */
+interface Slot {
+  plan: ReplicaPlan;
+  network?: NamespaceNetwork;
+  replica?: Replica;
+  readyAt: number;
+  readonly backoff: RestartBackoff;
+  timer?: NodeJS.Timeout;
+  launching?: Promise<Replica>;
+  exited: boolean;
+  /** Stops the liveness watch of the running replica. */
+  unwatch?: () => void;
+  /** Set when `up` stopped the replica for failing its liveness check: it counts as a failure. */
+  unlive: boolean;
+}
+
+/** A service's build step (`build:`, a Dockerfile's RUN): once, before its first replica. */
+async function build(plan: ReplicaPlan, command: readonly string[], options: MeshOptions): Promise<void> {
+  const app = startApp({
+    command,
+    ...(plan.spec.cwd === undefined ? {} : { cwd: plan.spec.cwd }),
+    env: process.env,
+    output: { stdout: options.replicaOutput.stdout, stderr: options.replicaOutput.stderr, prefix: `[${plan.service} build] ` },
+  });
+  const exit = await app.exited;
+  if (exit.code !== 0) {
+    throw new TrellisError(ErrorCodes.APP_UNAVAILABLE, `${plan.service}: the build step \`${command.join(' ')}\` ${describeExit(exit)} (in ${plan.spec.cwd ?? '.'}); fix it, or remove build: from ${options.file}`);
+  }
+}
+
 export async function startMesh(options: MeshOptions): Promise<Mesh> {
   const emit = (event: MeshEvent): void => options.onEvent?.(event);
+  const stopGraceMs = options.stopGraceMs ?? RUN_DEFAULTS.stopGraceMs;
+  // Planned before anything starts: a replica that cannot run here fails the start at once.
+  const plans = planReplicas(options.mesh, { baseDir: options.baseDir, controlPlane: '', stopGraceMs });
   const controlPlane = await startControlPlaneFor(options);
   emit({ kind: 'control-plane', url: controlPlane.url, dns: controlPlane.dns === undefined ? undefined : formatHostPort(controlPlane.dns), dataDir: options.dataDir });
-  const replicas: Replica[] = [];
+  const slots = new Map<string, Slot>(plans.map((plan) => [plan.spec.id, {
+    plan: { ...plan, spec: { ...plan.spec, controlPlane: controlPlane.url } }, readyAt: 0, backoff: new RestartBackoff(), exited: false, unlive: false,
+  }]));
   let ingress: Ingress | undefined;
   const exposed = new Map<string, string>();
   let stopping = false;
-  const stopGraceMs = options.stopGraceMs ?? RUN_DEFAULTS.stopGraceMs;
+  const running = (): Replica[] => [...slots.values()].flatMap((slot) => (slot.replica === undefined ? [] : [slot.replica]));
 
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
     emit({ kind: 'stopping' });
+    for (const slot of slots.values()) { clearTimeout(slot.timer); slot.unwatch?.(); }
     await ingress?.close().catch((err: unknown) => options.logger.warn({ err: messageOf(err) }, 'the entry point did not close cleanly'));
-    await Promise.all(replicas.map((r) => r.stop(stopGraceMs + STOP_MARGIN_MS)));
+    await Promise.allSettled([...slots.values()].map((slot) => slot.launching));
+    await Promise.all(running().map((r) => r.stop(r.spec.stopGraceMs + STOP_MARGIN_MS)));
+    await Promise.all([...slots.values()].map((slot) => (slot.network === undefined ? undefined : deleteNamespace(slot.network.namespace))));
     await controlPlane.close();
   };
 
   /** This control plane is ours: each replica's sidecar gets a join token minted for it, valid for its start only. */
   const joinToken = async (service: string): Promise<{ token: string }> => ({ token: (await controlPlane.tokens.create({ service, ttl: REPLICA_TOKEN_TTL })).token });
 
-  const launch = async (plan: ReplicaPlan): Promise<Replica> => {
+  const scheduleRestart = (slot: Slot, ranMs: number): void => {
+    const inMs = slot.backoff.next(ranMs);
+    emit({ kind: 'restarting', id: slot.plan.spec.id, inMs, restarts: slot.backoff.restarts });
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (stopping) return;
+      const launching = launch(slot);
+      slot.launching = launching;
+      launching.catch((err: unknown) => {
+        if (stopping) return;
+        emit({ kind: 'restart-failed', id: slot.plan.spec.id, message: messageOf(err) });
+        scheduleRestart(slot, 0);
+      }).finally(() => { if (slot.launching === launching) slot.launching = undefined; });
+    }, inMs);
+  };
+
+  const onExit = (slot: Slot, replica: Replica, code: number | null): void => {
+    if (slot.replica === replica) slot.unwatch?.();
+    if (stopping || slot.replica !== replica) return; // stopping, or replaced by restart()
+    slot.exited = true;
+    emit({ kind: 'exited', id: slot.plan.spec.id, code });
+    const failed = slot.unlive ? (code === 0 ? 1 : code) : code;
+    slot.unlive = false;
+    if (shouldRestart(slot.plan.restart, failed)) scheduleRestart(slot, Date.now() - slot.readyAt);
+    else emit({ kind: 'not-restarted', id: slot.plan.spec.id, restart: slot.plan.restart });
+  };
+
+  const launch = async (slot: Slot): Promise<Replica> => {
+    const { plan } = slot;
     emit({ kind: 'starting', service: plan.service, index: plan.index, replicas: plan.replicas });
-    const spec = { ...plan.spec, ...(await joinToken(plan.service)) };
+    const spec = {
+      ...plan.spec,
+      // The restart policy and count travel with the instance (trellis instances, the dashboard's data).
+      metadata: { ...plan.spec.metadata, [RESTART_LABEL]: plan.restart, [RESTARTS_LABEL]: String(slot.backoff.restarts) },
+      ...(slot.network === undefined ? {} : { network: slot.network }),
+      ...(await joinToken(plan.service)),
+    };
     const replica = await startReplica(spec, {
       stdout: options.replicaOutput.stdout,
       stderr: options.replicaOutput.stderr,
       logLevel: options.replicaLogLevel ?? 'warn',
     });
-    void replica.exited.then((code) => { if (!stopping) emit({ kind: 'exited', id: plan.spec.id, code }); });
+    slot.unwatch?.();
+    slot.replica = replica;
+    slot.exited = false;
+    slot.readyAt = Date.now();
+    void replica.exited.then((code) => onExit(slot, replica, code));
+    const { liveness } = plan;
+    if (liveness !== undefined) {
+      slot.unwatch = watchLiveness(replica.info.appHost, replica.info.appPort, liveness, (output) => {
+        if (stopping || slot.replica !== replica) return;
+        emit({ kind: 'liveness-failed', id: plan.spec.id, failures: liveness.failureThreshold, output });
+        slot.unlive = true;
+        void replica.stop(replica.spec.stopGraceMs + STOP_MARGIN_MS);
+      });
+    }
     emit({ kind: 'ready', service: plan.service, index: plan.index, replicas: plan.replicas, info: replica.info });
     return replica;
   };
 
-  const plans = planReplicas(options.mesh, { baseDir: options.baseDir, controlPlane: controlPlane.url, stopGraceMs });
   try {
     const stale = await removeStale(controlPlane);
     if (stale > 0) emit({ kind: 'stale-removed', count: stale });
+    if (plans.some((p) => p.network === 'namespace')) await removeOrphanNamespaces();
     // The entry point first: a taken port fails the start before any replica runs.
     const services = Object.entries(options.mesh.services).flatMap(([service, declaration]) => (declaration.port === undefined ? [] : [{
       service,
-      port: declaration.port,
+      port: options.exposedPorts === 'free' ? 0 : declaration.port,
       ...(declaration.loadBalancer === undefined ? {} : { loadBalancer: declaration.loadBalancer }),
       ...(declaration.protocol === undefined ? {} : { protocol: declaration.protocol }),
     }]));
@@ -148,11 +258,19 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     // Services one after the other (upstreams first), the replicas of each in parallel.
     for (const service of [...new Set(plans.map((p) => p.service))]) {
       if (options.signal?.aborted) throw new TrellisError(ErrorCodes.APP_UNAVAILABLE, 'stopped while the mesh was starting');
-      const group = plans.filter((p) => p.service === service);
-      // Distinct app ports for replicas starting side by side.
+      const group = [...slots.values()].filter((slot) => slot.plan.service === service);
+      const first = group[0]?.plan;
+      if (first?.build !== undefined) {
+        emit({ kind: 'build', service, command: first.build });
+        await build(first, first.build, options);
+      }
+      // Distinct app ports for replicas starting side by side (unless the app has its own, targetPort).
       const ports = await freePorts(group.length);
-      const results = await Promise.allSettled(group.map((plan, i) => launch({ ...plan, spec: { ...plan.spec, port: ports[i] } })));
-      for (const result of results) if (result.status === 'fulfilled') replicas.push(result.value);
+      await Promise.all(group.map(async (slot, i) => {
+        if (slot.plan.spec.port === undefined) slot.plan = { ...slot.plan, spec: { ...slot.plan.spec, port: ports[i] } };
+        if (slot.plan.network === 'namespace') slot.network = await createNamespace();
+      }));
+      const results = await Promise.allSettled(group.map((slot) => launch(slot)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
     }
@@ -163,19 +281,33 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
 
   return {
     controlPlane,
-    replicas: () => [...replicas],
+    replicas: running,
+    replicaStates: () => [...slots.values()].map((slot) => ({
+      id: slot.plan.spec.id,
+      restart: slot.plan.restart,
+      restarts: slot.backoff.restarts,
+      state: !slot.exited ? 'running' : slot.timer !== undefined || slot.launching !== undefined ? 'restarting' : 'exited',
+    })),
     exposed,
     async restart(id: string): Promise<Replica> {
-      const at = replicas.findIndex((r) => r.spec.id === id);
-      const plan = plans.find((p) => p.spec.id === id);
-      const current = replicas[at];
-      if (plan === undefined || current === undefined) {
-        throw new TrellisError(ErrorCodes.INSTANCE_NOT_FOUND, `no replica ${JSON.stringify(id)} in this mesh (replicas: ${replicas.map((r) => r.spec.id).join(', ')})`);
+      const slot = slots.get(id);
+      if (slot === undefined) {
+        throw new TrellisError(ErrorCodes.INSTANCE_NOT_FOUND, `no replica ${JSON.stringify(id)} in this mesh (replicas: ${[...slots.keys()].join(', ')})`);
       }
-      if (current.running()) await current.stop(stopGraceMs + STOP_MARGIN_MS);
-      const replica = await launch(plan);
-      replicas[at] = replica;
-      return replica;
+      clearTimeout(slot.timer);
+      slot.timer = undefined;
+      if (slot.launching !== undefined) return slot.launching;
+      slot.unwatch?.();
+      const current = slot.replica;
+      slot.replica = undefined;
+      if (current?.running() === true) await current.stop(current.spec.stopGraceMs + STOP_MARGIN_MS);
+      const launching = launch(slot);
+      slot.launching = launching;
+      try {
+        return await launching;
+      } finally {
+        slot.launching = undefined;
+      }
     },
     stop,
   };

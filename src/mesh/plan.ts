@@ -4,8 +4,11 @@
  * are the ones the upstream entry names, else the ones the called service declares.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { ErrorCodes, TrellisError } from '../errors.js';
+import { namespaceUnavailable } from '../run/netns.js';
 import { RUN_DEFAULTS, type RunSpec, type UpstreamSpec } from '../run/types.js';
-import type { MeshFile, ServiceDeclaration, UpstreamDeclaration } from './schema.js';
+import { LIVENESS_DEFAULTS, type LivenessSpec } from './liveness.js';
+import type { MeshFile, NetworkMode, RestartPolicy, ServiceDeclaration, UpstreamDeclaration } from './schema.js';
 
 export interface ReplicaPlan {
   readonly service: string;
@@ -13,6 +16,13 @@ export interface ReplicaPlan {
   readonly index: number;
   readonly replicas: number;
   readonly spec: RunSpec;
+  readonly restart: RestartPolicy;
+  /** Where its app listens: the host's loopback, or a network namespace of its own (created when it starts). */
+  readonly network: NetworkMode;
+  /** Run once before the service's first replica starts (in the spec's cwd). */
+  readonly build?: readonly string[];
+  /** Probed by `up`; failing it restarts the replica. */
+  readonly liveness?: LivenessSpec;
 }
 
 export interface PlanOptions {
@@ -20,6 +30,32 @@ export interface PlanOptions {
   readonly baseDir: string;
   readonly controlPlane: string;
   readonly stopGraceMs?: number;
+  /** Why network namespaces cannot be made here (default: src/run/netns.ts asks the system). */
+  readonly namespaceUnavailable?: string | undefined;
+}
+
+/** The port the app listens on by itself: targetPort, or a PORT the user set; undefined = a free one in $PORT. */
+export function fixedPortOf(service: ServiceDeclaration): number | undefined {
+  const envPort = service.env?.['PORT'];
+  return service.targetPort ?? (envPort === undefined ? undefined : Number(envPort));
+}
+
+/**
+ * host unless asked otherwise — but an app on a fixed port runs in its own network namespace
+ * whenever that is possible (as root), and must when several replicas share the port.
+ */
+function networkOf(name: string, service: ServiceDeclaration, unavailable: string | undefined): NetworkMode {
+  const port = fixedPortOf(service);
+  if (service.network === 'host') return 'host';
+  const needed = service.network === 'namespace' || (port !== undefined && service.replicas > 1);
+  if (unavailable === undefined) return port !== undefined || needed ? 'namespace' : 'host';
+  if (!needed) return 'host';
+  const why = service.network === 'namespace'
+    ? `${name} asks for network: namespace`
+    : `${service.replicas} replicas of ${name} listen on the same fixed port ${port}, so each needs a network namespace of its own`;
+  throw new TrellisError(ErrorCodes.CONFIG,
+    `${why}, and ${unavailable}: run trellis up as root (sudo trellis up …), or let the app take its port from $PORT and remove targetPort (containerPort / the Service's targetPort in Kubernetes manifests), or run one replica`,
+    { field: `services.${name}.network` });
 }
 
 /** Services ordered so that each comes after the services it calls (file order otherwise; cycles keep file order). */
@@ -61,6 +97,7 @@ function replicaSpec(mesh: MeshFile, name: string, service: ServiceDeclaration, 
     id: `${name}-${index}`,
     command: service.command,
     cwd,
+    ...(fixedPortOf(service) === undefined ? {} : { port: fixedPortOf(service) }),
     ...(service.env === undefined ? {} : { env: service.env }),
     ...(service.protocol === undefined ? {} : { appProtocol: service.protocol }),
     ...(service.health.http === undefined ? {} : { healthPath: service.health.http }),
@@ -72,19 +109,31 @@ function replicaSpec(mesh: MeshFile, name: string, service: ServiceDeclaration, 
     controlPlane: options.controlPlane,
     readyTimeoutMs: service.readyTimeout ?? RUN_DEFAULTS.readyTimeoutMs,
     mtlsMode: service.mtls ?? mesh.mtls,
-    stopGraceMs: options.stopGraceMs ?? RUN_DEFAULTS.stopGraceMs,
+    stopGraceMs: service.stopGrace ?? options.stopGraceMs ?? RUN_DEFAULTS.stopGraceMs,
   };
 }
 
 export function planReplicas(mesh: MeshFile, options: PlanOptions): ReplicaPlan[] {
+  const unavailable = 'namespaceUnavailable' in options ? options.namespaceUnavailable : namespaceUnavailable();
   return startOrder(mesh).flatMap((name) => {
     const service = mesh.services[name];
     if (service === undefined) return [];
+    const network = networkOf(name, service, unavailable);
     return Array.from({ length: service.replicas }, (_, i) => ({
       service: name,
       index: i + 1,
       replicas: service.replicas,
       spec: replicaSpec(mesh, name, service, i + 1, options),
+      restart: service.restart,
+      network,
+      ...(service.build === undefined ? {} : { build: service.build }),
+      ...(service.liveness === undefined ? {} : {
+        liveness: {
+          ...(service.liveness.http === undefined ? {} : { http: service.liveness.http }),
+          intervalMs: service.liveness.interval ?? LIVENESS_DEFAULTS.intervalMs,
+          failureThreshold: service.liveness.failureThreshold ?? LIVENESS_DEFAULTS.failureThreshold,
+        },
+      }),
     }));
   });
 }

@@ -10,6 +10,7 @@ import { PROTOCOLS } from '../proxy/config.js';
 import { upstreamPolicySchema } from '../proxy/policy.js';
 import { serviceNameSchema } from '../registry/schema.js';
 import { Limits } from '../registry/limits.js';
+import { didYouMean } from '../util/suggest.js';
 import { durationField, integerField, hostPortField } from '../util/validation.js';
 
 export const MAX_REPLICAS = 100;
@@ -27,6 +28,14 @@ const healthSchema = z.object({
     .regex(/^\/[\x21-\x7e]*$/, 'http must be a path starting with "/", such as /healthz').optional(),
   interval: durationField('interval', Limits.checkIntervalMinMs, Limits.checkIntervalMaxMs).optional(),
 }, { invalid_type_error: 'health must be a map such as { http: /healthz, interval: 1s }' }).strict();
+
+/** A pod's livenessProbe: `up` restarts a replica whose app fails it failureThreshold times in a row. */
+const livenessSchema = z.object({
+  http: z.string({ invalid_type_error: 'http must be a path such as /healthz' })
+    .regex(/^\/[\x21-\x7e]*$/, 'http must be a path starting with "/", such as /healthz').optional(),
+  interval: durationField('interval', Limits.checkIntervalMinMs, Limits.checkIntervalMaxMs).optional(),
+  failureThreshold: integerField('failureThreshold', 1, 100).optional(),
+}, { invalid_type_error: 'liveness must be a map such as { http: /healthz, interval: 10s, failureThreshold: 3 }' }).strict();
 
 /**
  * Policy fields (loadBalancer, timeout, retry, …) are checked by the sidecar's own policy
@@ -65,6 +74,16 @@ const labelsSchema = z.record(z.string({ invalid_type_error: 'values must be str
   invalid_type_error: 'must be a map of string labels',
 });
 
+/** What `trellis up` does when a replica exits on its own (a Deployment's pods: always). */
+export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export type RestartPolicy = typeof RESTART_POLICIES[number];
+const restartSchema = z.enum(RESTART_POLICIES, { errorMap: () => ({ message: 'restart must be "always", "on-failure" or "never"' }) });
+
+/** Where a replica's app listens: the host's loopback, or a network namespace of its own (as a pod; root only). */
+export const NETWORK_MODES = ['host', 'namespace'] as const;
+export type NetworkMode = typeof NETWORK_MODES[number];
+const networkSchema = z.enum(NETWORK_MODES, { errorMap: () => ({ message: 'network must be "host" or "namespace"' }) });
+
 const mtlsSchema = z.enum(MTLS_MODES, { errorMap: () => ({ message: 'mtls must be "strict", "permissive" or "off"' }) });
 
 const serviceSchema = z.object({
@@ -76,8 +95,19 @@ const serviceSchema = z.object({
   cwd: z.string({ invalid_type_error: 'cwd must be a directory path' }).optional(),
   env: labelsSchema.optional(),
   port: portSchema.optional(),
+  /** The port the app itself listens on (as a Service's targetPort); a free one in $PORT when absent. */
+  targetPort: integerField('targetPort', 1, 65_535).optional(),
+  network: networkSchema.optional(),
+  restart: restartSchema.default('always'),
+  /** Run once, before the first replica starts, in cwd (what a Dockerfile's RUN does). */
+  build: z.array(z.string({ invalid_type_error: 'build items must be strings' }), {
+    invalid_type_error: 'build must be a list such as ["go", "build", "-o", "my-app", "."]',
+  }).min(1, 'build must name a program, e.g. ["go", "build", "."]').optional(),
+  /** After SIGTERM, how long the app may take before SIGKILL (a pod's terminationGracePeriodSeconds). */
+  stopGrace: durationField('stopGrace', 0, 3_600_000).optional(),
   protocol: protocolSchema.optional(),
   health: healthSchema.default({}),
+  liveness: livenessSchema.optional(),
   loadBalancer: loadBalancerSchema.optional(),
   weight: integerField('weight', 0, Limits.weightMax).optional(),
   metadata: labelsSchema.optional(),
@@ -115,9 +145,21 @@ export const meshFileSchema = z.object({
         }
         exposedBy.set(service.port, name);
       }
+      const envPort = service.env?.['PORT'];
+      if (envPort !== undefined) {
+        if (!/^\d{1,5}$/.test(envPort) || Number(envPort) < 1 || Number(envPort) > 65_535) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'env', 'PORT'], message: `PORT must be a port number (1-65535), not ${JSON.stringify(envPort)}: or remove it, and the app gets a free port in $PORT` });
+        } else if (service.targetPort !== undefined && Number(envPort) !== service.targetPort) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'env', 'PORT'], message: `PORT is ${envPort} but targetPort is ${service.targetPort}: the app gets one port; keep one of them` });
+        }
+      }
+      const fixedPort = service.targetPort ?? (envPort === undefined ? undefined : Number(envPort));
+      if (fixedPort !== undefined && service.replicas > 1 && service.network === 'host') {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'network'], message: `${service.replicas} replicas cannot all listen on port ${fixedPort} on the host network: remove network: host (each replica then gets a network namespace of its own) or let the app take its port from $PORT` });
+      }
       service.upstreams.forEach((upstream, i) => {
         if (!names.includes(upstream.service)) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i], message: `upstream ${JSON.stringify(upstream.service)} is not a service declared in this file (declared: ${names.join(', ')})` });
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i], message: `upstream ${JSON.stringify(upstream.service)} is not a service declared in this file (declared: ${names.join(', ')})${didYouMean(upstream.service, names)}` });
         }
         if (upstream.port !== undefined && service.replicas > 1) {
           ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i, 'port'], message: `a fixed local port cannot be shared by ${service.replicas} replicas: remove it (each replica gets a free port, see TRELLIS_UPSTREAM_*)` });
@@ -129,3 +171,12 @@ export const meshFileSchema = z.object({
 export type MeshFile = z.output<typeof meshFileSchema>;
 export type ServiceDeclaration = MeshFile['services'][string];
 export type UpstreamDeclaration = ServiceDeclaration['upstreams'][number];
+
+/** The fields a map in the mesh file may have, by its path (for "did you mean"); [] where unknown. */
+export function fieldsAt(path: readonly (string | number)[]): readonly string[] {
+  if (path.length === 0) return Object.keys(meshFileSchema.innerType().shape);
+  if (path.length === 1 && path[0] === 'controlPlane') return Object.keys(controlPlaneSchema.shape);
+  if (path.length === 2 && path[0] === 'services') return Object.keys(serviceSchema.shape);
+  if (path.length === 3 && path[0] === 'services' && path[2] === 'health') return Object.keys(healthSchema.shape);
+  return [];
+}

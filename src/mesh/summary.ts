@@ -8,12 +8,17 @@ export interface MeshSummary {
   readonly dns: string | null;
   readonly exposed: Readonly<Record<string, string>>;
   readonly replicas: ReadonlyArray<{
-    service: string; id: string; pid: number; appPid: number; app: string; inbound: string; outbound: string; upstreams: Readonly<Record<string, string>>;
+    service: string; id: string; pid: number; appPid: number; app: string; namespace: string | null; inbound: string; outbound: string;
+    /** The sidecar's admin listener: /metrics, /status, /ready. */
+    admin: string;
+    restart: string; restarts: number; state: string;
+    upstreams: Readonly<Record<string, string>>;
   }>;
 }
 
 export function summarize(mesh: Mesh): MeshSummary {
   const dns = mesh.controlPlane.dns;
+  const states = new Map(mesh.replicaStates().map((s) => [s.id, s]));
   return {
     controlPlane: mesh.controlPlane.url,
     dns: dns === undefined ? null : formatHostPort(dns),
@@ -23,8 +28,13 @@ export function summarize(mesh: Mesh): MeshSummary {
       id: info.id,
       pid,
       appPid: info.appPid,
-      app: `127.0.0.1:${info.appPort}`,
+      app: `${info.appHost}:${info.appPort}`,
+      namespace: info.namespace ?? null,
       inbound: info.inbound,
+      admin: info.admin,
+      restart: states.get(info.id)?.restart ?? 'always',
+      restarts: states.get(info.id)?.restarts ?? 0,
+      state: states.get(info.id)?.state ?? 'running',
       outbound: info.outbound,
       upstreams: Object.fromEntries(Object.entries(info.upstreams).map(([s, p]) => [s, `http://127.0.0.1:${p}`])),
     })),
@@ -32,9 +42,9 @@ export function summarize(mesh: Mesh): MeshSummary {
 }
 
 export function formatSummary(summary: MeshSummary): string {
-  const table = formatTable(['SERVICE', 'INSTANCE', 'APP', 'APP PID', 'SIDECAR IN', 'OUTBOUND (TRELLIS_OUTBOUND)', 'UPSTREAMS'],
+  const table = formatTable(['SERVICE', 'INSTANCE', 'APP', 'APP PID', 'RESTART', 'SIDECAR IN', 'ADMIN (/metrics)', 'OUTBOUND (TRELLIS_OUTBOUND)', 'UPSTREAMS'],
     summary.replicas.map((r) => [
-      r.service, r.id, r.app, r.appPid, r.inbound, r.outbound,
+      r.service, r.id, r.app, r.appPid, `${r.restart} (${r.restarts})`, r.inbound, r.admin, r.outbound,
       Object.entries(r.upstreams).map(([s, url]) => `${s}=${url}`).join(' ') || '-',
     ]));
   const exposed = Object.entries(summary.exposed).map(([service, address]) => `  ${service}: curl http://${address}/`);

@@ -1,7 +1,9 @@
 /**
  * Wait until a freshly started app is ready: its health path answers 2xx (or, without
  * one, its port accepts a connection). The same probes as the control plane's active
- * checks. An app that exits first is an answer, not an error (a one-shot job may finish
+ * checks — and the answer must come from the app: the listener on the port has to belong to
+ * the app's process tree (src/run/listener-owner.ts), so a port held by someone else (a first
+ * copy of the app, another program) never makes it "ready". An app that exits first is an answer, not an error (a one-shot job may finish
  * before it ever listens): its exit is returned. Fails with a clear error when the
  * deadline passes or the caller gives up (signal).
  */
@@ -10,6 +12,7 @@ import type { ActiveCheckSpec } from '../health/checks/types.js';
 import { ErrorCodes, TrellisError } from '../errors.js';
 import { formatDuration } from '../util/duration.js';
 import type { AppExit } from './app-process.js';
+import { describeHolder, listenerOwner } from './listener-owner.js';
 
 export interface ReadinessOptions {
   readonly host: string;
@@ -23,11 +26,14 @@ export interface ReadinessOptions {
   readonly name: string;
   readonly exited: Promise<AppExit>;
   readonly signal?: AbortSignal;
+  /** The app's pid: the listener must be its own (or a descendant's). Without it, any answer counts. */
+  readonly appPid?: number;
 }
 
 const PROBE_TIMEOUT_MS = 1_000;
 
-function readinessCheck(healthPath: string | undefined): ActiveCheckSpec {
+/** The check a freshly started app must pass (also what `up` probes for liveness). */
+export function readinessCheck(healthPath: string | undefined): ActiveCheckSpec {
   const common = {
     intervalMs: PROBE_TIMEOUT_MS,
     timeoutMs: PROBE_TIMEOUT_MS,
@@ -64,8 +70,11 @@ export async function waitUntilReady(options: ReadinessOptions): Promise<AppExit
           `${options.name}: the app was not ready within ${formatDuration(options.timeoutMs)} (waited for ${what}; last probe: ${lastOutput}) — does it listen on $PORT? raise the ready timeout if it starts slowly`);
       }
       const result = await probe({ address: options.host, port: options.port }, stop.signal);
-      if (result.status === 'passing') return undefined;
-      lastOutput = result.output;
+      const owner = result.status === 'passing' && options.appPid !== undefined ? listenerOwner(options.appPid, options.port) : undefined;
+      if (result.status === 'passing' && (owner === undefined || owner.kind === 'app' || owner.kind === 'unknown')) return undefined;
+      lastOutput = owner?.kind === 'other'
+        ? `port ${options.port} answers, but its listener is not the app's: it is held by ${describeHolder(owner)}`
+        : owner?.kind === 'none' ? `port ${options.port} answers, but the app has no listener on it` : result.output;
       await Promise.race([
         new Promise((r) => setTimeout(r, options.everyMs ?? 100)),
         options.exited,

@@ -13,6 +13,8 @@ import { messageOf } from '../errors.js';
 import { appEnvironment } from './app-env.js';
 import { describeExit, exitCodeOf, startApp, type AppExit, type AppOutput } from './app-process.js';
 import { freePort } from './free-port.js';
+import { describeHolder, hostPortHolder } from './listener-owner.js';
+import { inNamespace } from './netns.js';
 import { waitUntilReady, waitUntilRegistered } from './readiness.js';
 import { startInstanceSidecar } from './sidecar.js';
 import type { InstanceInfo, RunSpec } from './types.js';
@@ -47,19 +49,29 @@ const LOCALHOST = '127.0.0.1';
 export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise<RunningInstance | ExitedEarly> {
   const { logger, signal } = runtime;
   const appPort = spec.port ?? await freePort(LOCALHOST);
+  const appHost = spec.network?.appAddress ?? LOCALHOST;
+  const outboundHost = spec.network?.hostAddress ?? LOCALHOST;
   const deadline = Date.now() + spec.readyTimeoutMs;
   const sidecar = await startInstanceSidecar(spec, appPort, logger);
-  const app = startApp({
-    command: spec.command,
-    ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
-    env: appEnvironment(runtime.inheritedEnv, spec.env ?? {}, {
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = appEnvironment(runtime.inheritedEnv, spec.env ?? {}, {
       service: spec.service,
       id: spec.id,
       appPort,
       controlPlane: spec.controlPlane,
       outboundPort: sidecar.outboundPort,
+      outboundHost,
       upstreamPorts: sidecar.upstreamPorts,
-    }),
+    });
+  } catch (err) {
+    await sidecar.drain();
+    throw err;
+  }
+  const app = startApp({
+    command: inNamespace(spec.network, spec.command),
+    ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+    env,
     output: runtime.output,
   });
 
@@ -67,8 +79,9 @@ export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise
   try {
     started = await waitUntilReady({
       name: spec.id,
-      host: LOCALHOST,
+      host: appHost,
       port: appPort,
+      ...(app.pid === undefined ? {} : { appPid: app.pid }),
       ...(spec.healthPath === undefined ? {} : { healthPath: spec.healthPath }),
       timeoutMs: spec.readyTimeoutMs,
       exited: app.exited,
@@ -82,7 +95,10 @@ export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise
   }
   if (typeof started === 'object') {
     await sidecar.drain();
-    return { ready: false, exit: started, exitCode: exitCodeOf(started), message: `${spec.id}: the app ${describeExit(started)} before it was ready (it was never registered)` };
+    return {
+      ready: false, exit: started, exitCode: exitCodeOf(started),
+      message: `${spec.id}: the app ${describeExit(started)} before it was ready (it was never registered)${started.error === undefined ? `; ${portDiagnosis(spec, appPort)}` : ''}`,
+    };
   }
   if (!started) logger.warn({ id: spec.id }, 'the app is ready but its sidecar has not registered it yet (is the control plane reachable?); it keeps trying');
 
@@ -108,11 +124,26 @@ export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise
       id: spec.id,
       appPid: app.pid ?? 0,
       appPort,
+      appHost,
+      ...(spec.network === undefined ? {} : { namespace: spec.network.namespace }),
+      admin: sidecar.admin,
       inbound: sidecar.inbound,
       registered: started,
-      outbound: `http://${LOCALHOST}:${sidecar.outboundPort}`,
+      outbound: `http://${outboundHost}:${sidecar.outboundPort}`,
       upstreams: Object.fromEntries(sidecar.upstreamPorts),
     },
     finished,
   };
+}
+
+/** "it was given port 8080 in $PORT, and port 8080 is held by pid 4242 (hello)": why an app may have exited before it was ready. */
+function portDiagnosis(spec: RunSpec, appPort: number): string {
+  const given = `it was given port ${appPort} in $PORT`;
+  if (spec.network !== undefined) return `${given} in its own network namespace ${spec.network.namespace}, where nothing else listens`;
+  const holder = hostPortHolder(appPort);
+  switch (holder.kind) {
+    case 'other': return `${given}, and port ${appPort} is held by ${describeHolder(holder)} — stop it or give this app another port`;
+    case 'none': return `${given}, and nothing else holds port ${appPort} — does the app listen on $PORT?`;
+    default: return given;
+  }
 }

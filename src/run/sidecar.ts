@@ -10,6 +10,8 @@ import type { RunSpec } from './types.js';
 export interface InstanceSidecar {
   /** host:port the instance registers with (the inbound listener). */
   readonly inbound: string;
+  /** The admin listener (/metrics, /status, /ready), host:port. */
+  readonly admin: string;
   /** The bound outbound listener port (TRELLIS_OUTBOUND). */
   readonly outboundPort: number;
   /** The bound local port of each upstream. */
@@ -31,13 +33,14 @@ export async function startInstanceSidecar(spec: RunSpec, appPort: number, logge
       id: spec.id,
       controlPlane: spec.controlPlane,
       app: {
-        host: '127.0.0.1',
+        host: spec.network?.appAddress ?? '127.0.0.1',
         port: appPort,
         ...(spec.appProtocol === undefined ? {} : { protocol: spec.appProtocol }),
         ...(Object.keys(health).length === 0 ? {} : { health }),
       },
       inbound: { listen: '127.0.0.1:0' },
-      outbound: { listen: '127.0.0.1:0' },
+      // An app in a network namespace reaches its sidecar on the host's end of its veth.
+      outbound: { listen: `${spec.network?.hostAddress ?? '127.0.0.1'}:0` },
       ...(spec.weight === undefined ? {} : { weight: spec.weight }),
       ...(spec.metadata === undefined ? {} : { metadata: { ...spec.metadata } }),
       ...(spec.routes === undefined ? {} : { routes: [...spec.routes] }),
@@ -50,6 +53,7 @@ export async function startInstanceSidecar(spec: RunSpec, appPort: number, logge
   });
   return {
     inbound: sidecar.inbound === undefined ? '-' : formatHostPort(sidecar.inbound),
+    admin: formatHostPort(sidecar.admin),
     outboundPort: sidecar.outbound.port,
     upstreamPorts: new Map(Object.entries(sidecar.upstreamPorts).map(([service, at]) => [service, at.port])),
     registered: () => sidecar.status().registration === 'registered',

@@ -1,6 +1,7 @@
 import type { Protocol } from '../proxy/config.js';
 import type { MtlsMode } from '../security/mtls/mode.js';
 import type { RouteDeclaration } from '../telemetry/routes.js';
+import type { NamespaceNetwork } from './netns.js';
 
 /** What `trellis run` (and each replica of `trellis up`) is asked to run: plain data, so it can cross a process boundary. */
 
@@ -22,6 +23,8 @@ export interface RunSpec {
   readonly env?: Readonly<Record<string, string>>;
   /** The app's port (PORT); a free one is picked when absent. */
   readonly port?: number;
+  /** The network namespace the app runs in (src/run/netns.ts); the host's loopback when absent. */
+  readonly network?: NamespaceNetwork;
   /** What the app speaks: http (default), http2, grpc (h2c) or tcp. */
   readonly appProtocol?: Protocol;
   /** HTTP path answering 2xx when the app is healthy; a TCP connect otherwise. */
@@ -51,6 +54,12 @@ export interface InstanceInfo {
   readonly id: string;
   readonly appPid: number;
   readonly appPort: number;
+  /** Where the sidecar reaches the app: 127.0.0.1, or the app's address in its network namespace. */
+  readonly appHost: string;
+  /** The network namespace the app runs in, if any. */
+  readonly namespace?: string;
+  /** The sidecar's admin listener (/metrics, /status, /ready), host:port. */
+  readonly admin: string;
   /** host:port the sidecar registered (inbound), as the sidecar reports it. */
   readonly inbound: string;
   /** Whether the sidecar had registered it when it was reported ready (it keeps trying if not). */

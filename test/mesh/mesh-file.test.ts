@@ -119,3 +119,17 @@ it('trellis up prints the error with file and line and exits 1', async () => {
   assert.equal(result.code, 1, result.stderr);
   assert.match(result.stderr, /mesh\.yaml:4: services\.my-service\.replicas must be a whole number between 1 and 100 \[TRELLIS_ERR_CONFIG field=services\.my-service\.replicas\]/);
 });
+
+it('every mesh-file error at once, in line order, with the closest field or service suggested', () => {
+  const text = 'services:\n  web:\n    command: [x]\n    upstreams: [api]\n    replica: 3\n  apii:\n    command: [x]\n    helth: { http: /healthz }\n    port: 70000\n';
+  assert.throws(() => parseMeshFile(text, 'mesh.yaml'), (err: unknown) => {
+    assert.ok(isTrellisError(err), String(err));
+    assert.equal(err.message, [
+      'mesh.yaml:4: services.web.upstreams.0: upstream "api" is not a service declared in this file (declared: web, apii): did you mean "apii"?',
+      'mesh.yaml:5: services.web.replica: unknown field "replica": did you mean "replicas"? (see docs/mesh-file.md)',
+      'mesh.yaml:8: services.apii.helth: unknown field "helth": did you mean "health"? (see docs/mesh-file.md)',
+      'mesh.yaml:9: services.apii.port must be a whole number between 1 and 65535',
+    ].join('\n'));
+    return true;
+  });
+});

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { requireKnownService } from '../known-service.js';
 import { clientFrom, withClientOptions, type GlobalOptions } from '../options.js';
 import { formatTable, print } from '../output.js';
 import { formatHostPort } from '../../util/host-port.js';
@@ -8,7 +9,9 @@ export function instancesCommand(program: Command): void {
     .description("list a service's instances")
     .option('--healthy', 'only instances that may receive traffic (passing or warning)'))
     .action(async (service: string, options: GlobalOptions & { healthy?: boolean }) => {
-      const result = await clientFrom(options).instances(service, options.healthy === true);
+      const client = clientFrom(options);
+      const result = await client.instances(service, options.healthy === true);
+      if (result.instances.length === 0) await requireKnownService(client, service);
       print(options, result, () => result.instances.length === 0
         ? `no ${options.healthy ? 'healthy ' : ''}instances of ${service}`
         : formatTable(['ID', 'ADDRESS', 'WEIGHT', 'STATUS', 'CHECKS', 'METADATA'],

@@ -1,6 +1,7 @@
 /** `trellis routes SERVICE`: golden metrics per declared route of a service, as `linkerd viz routes`. */
 import type { Command } from 'commander';
 import { goldenCells, GOLDEN_HEADERS } from '../golden.js';
+import { requireKnownService } from '../known-service.js';
 import { clientFrom, durationArg, withClientOptions, type GlobalOptions } from '../options.js';
 import { formatTable, print } from '../output.js';
 import type { RouteStats } from '../../telemetry/aggregate.js';
@@ -16,7 +17,9 @@ export function routesCommand(program: Command): void {
     .description('golden metrics per route of a service, from its sidecars (inbound); unmatched requests are [default]'))
     .option('--window <duration>', 'the time window (1s–15m)', durationArg('--window'), '1m')
     .action(async (service: string, options: GlobalOptions & { window: string }) => {
-      const result = await clientFrom(options).routes({ service, window: options.window });
+      const client = clientFrom(options);
+      const result = await client.routes({ service, window: options.window });
+      if (result.routes.length === 0) await requireKnownService(client, service);
       print(options, result, () => routesTable(result.service, result.routes));
     });
 }

@@ -87,7 +87,7 @@ export function runCommand(program: Command): void {
       const { info } = instance;
       const upstreams = Object.entries(info.upstreams).map(([s, p]) => `${s}→127.0.0.1:${p}`).join(' ');
       if (options.json) process.stdout.write(`${JSON.stringify({ event: 'ready', ...info })}\n`);
-      else say(`trellis run: ${info.id} ready — app 127.0.0.1:${info.appPort} (pid ${info.appPid}), ${info.registered ? 'registered' : 'not registered yet, sidecar'} at ${info.inbound}, outbound ${info.outbound}${upstreams === '' ? '' : `, upstreams ${upstreams}`}`);
+      else say(`trellis run: ${info.id} ready — app ${info.appHost}:${info.appPort} (pid ${info.appPid}), ${info.registered ? 'registered' : 'not registered yet, sidecar'} at ${info.inbound}, outbound ${info.outbound}${upstreams === '' ? '' : `, upstreams ${upstreams}`}, admin/metrics http://${info.admin}/metrics`);
       const code = await instance.finished;
       if (options.json) process.stdout.write(`${JSON.stringify({ event: 'exited', id: info.id, code })}\n`);
       else say(`trellis run: ${info.id} stopped (exit code ${code})`);
