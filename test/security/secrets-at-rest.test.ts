@@ -15,7 +15,8 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import { api, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { spawn } from 'node:child_process';
+import { CLI, api, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminClient } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 import { killSpawned, meshSummary, spawnCli } from '../mesh/spawn.js';
@@ -224,6 +225,28 @@ describe('secrets at rest', () => {
       assert.match(refused.stderr, /To recover/);
       assert.ok(!existsSync(join(data, 'trellis.db')), 'no new database was made');
     });
+  });
+
+  it('the admin token is shown once on a terminal (a pty from script(1)), and only there', async () => {
+    const data = join(dir.path, 'tty');
+    const command = [process.execPath, CLI, 'server', '--data-dir', data, '--listen', '127.0.0.1:0', '--dns', 'off'].join(' ');
+    const child = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    try {
+      const token = await waitFor('the token on the terminal', () => {
+        const file = join(data, 'admin-token');
+        if (!existsSync(file)) return undefined;
+        const written = readFileSync(file, 'utf8').trim();
+        return output.includes(written) ? written : undefined;
+      }, { timeoutMs: 20_000 });
+      assert.match(output, /the admin token \(shown only now, on this terminal; also in .*admin-token, mode 0600\)/);
+      assert.match(token, /^trellis-admin\./);
+    } finally {
+      process.kill(-(child.pid ?? 0), 'SIGKILL');
+      await exited;
+    }
   });
 
   it("trellis up: nothing under .trellis/<name>/ is readable by nobody, no root key byte in its store (started with umask 022)", async () => {
