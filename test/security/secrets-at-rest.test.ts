@@ -136,7 +136,11 @@ describe('secrets at rest', () => {
       chmod(join(data, 'ca'), 0o755);
       chmod(join(data, 'trellis.db'), 0o644);
       chmod(join(data, 'admin-token'), 0o644);
+      writeFileSync(join(data, 'notes.txt'), 'not ours', { mode: 0o644 });
+      chmod(join(data, 'notes.txt'), 0o644);
       const again = await startServer(data, ['--dns', 'off']);
+      assert.equal(statSync(join(data, 'notes.txt')).mode & 0o777, 0o644, 'a file Trellis does not keep there is not touched');
+      unlinkSync(join(data, 'notes.txt'));
       for (const path of [data, join(data, 'trellis.db'), join(data, 'admin-token'), join(data, 'ca')]) {
         assert.ok(again.output().includes(`${path} was open to other users`), `a warning names ${path}:\n${again.output()}`);
       }
