@@ -164,8 +164,10 @@ describe('secrets at rest', () => {
       assert.match(missing.stderr, /has none \(no TRELLIS_CA_KEK, no --ca-kek-file, no .*ca\/kek\)/);
       assert.ok(!existsSync(kekFile), 'no new KEK was made over wrapped keys');
       // The same KEK from a file elsewhere (as replicas on one etcd share it) opens the keys.
+      chmod(join(work, 'kek'), 0o644);
       const given = await startServer(data, ['--dns', 'off', '--ca-kek-file', join(work, 'kek')]);
       assert.equal((await api(`${given.url}/v1/ca`)).status, 200);
+      assert.ok(given.output().includes(`the key-encryption key file ${join(work, 'kek')} is readable by other users`), 'a loose KEK file is warned about');
       await given.kill('SIGTERM');
       writeFileSync(kekFile, kek, { mode: 0o600 });
     });

@@ -18,7 +18,8 @@
  * where L is the maximum certificate lifetime; workloads renew at 70% of their lifetime.
  */
 import { X509Certificate as NodeX509, createPrivateKey, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { NOT_PRIVATE_BITS } from '../../util/private-modes.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
@@ -149,7 +150,13 @@ export class LocalCertificateAuthority implements CertificateAuthority {
 
   /** The KEK; made (data dir's file) only when no key in the store is wrapped yet. */
   #keyEncryptionKey(mayCreate: boolean): KeyEncryptionKey {
-    this.#kek ??= KeyEncryptionKey.open({ dataDir: this.#options.dataDir, ...this.#options.kek }, mayCreate);
+    if (this.#kek === undefined) {
+      this.#kek = KeyEncryptionKey.open({ dataDir: this.#options.dataDir, ...this.#options.kek }, mayCreate);
+      const file = this.#options.kek?.file;
+      if (file !== undefined && (statSync(file).mode & NOT_PRIVATE_BITS) !== 0) {
+        this.#options.logger.warn({ file, mode: (statSync(file).mode & 0o777).toString(8) }, `the key-encryption key file ${file} is readable by other users: \`chmod 600 ${file}\``);
+      }
+    }
     return this.#kek;
   }
 
