@@ -57,6 +57,8 @@ export const ErrorCodes = {
   IDENTITY_NOT_ALLOWED: 'TRELLIS_ERR_IDENTITY_NOT_ALLOWED',
   CSR_INVALID: 'TRELLIS_ERR_CSR_INVALID',
   CA: 'TRELLIS_ERR_CA',
+  // The key-encryption key that wraps the CA's root keys in the store is missing or not the one they were wrapped with
+  CA_KEK: 'TRELLIS_ERR_CA_KEK',
   IDENTITY_UNAVAILABLE: 'TRELLIS_ERR_IDENTITY_UNAVAILABLE',
   // The control plane's API: a valid token that does not allow this call (403)
   PERMISSION_DENIED: 'TRELLIS_ERR_PERMISSION_DENIED',
@@ -108,6 +110,7 @@ const statusByCode: Record<ErrorCode, number> = {
   TRELLIS_ERR_IDENTITY_NOT_ALLOWED: 403,
   TRELLIS_ERR_CSR_INVALID: 400,
   TRELLIS_ERR_CA: 500,
+  TRELLIS_ERR_CA_KEK: 500,
   TRELLIS_ERR_IDENTITY_UNAVAILABLE: 503,
   TRELLIS_ERR_PERMISSION_DENIED: 403,
 };

@@ -186,7 +186,7 @@ export class ControlPlaneClient {
     return this.#call('POST', '/v1/sessions', { lifetime: lifetimeMs });
   }
 
-  caBundle(): Promise<{ trustDomain: string; roots: string[] }> {
+  caBundle(): Promise<{ trustDomain: string; federatedTrustDomains?: string[]; roots: string[] }> {
     return this.#call('GET', '/v1/ca/bundle');
   }
 

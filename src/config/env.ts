@@ -24,6 +24,8 @@ export interface Environment {
   adminToken: string | undefined;
   /** A CA file (PEM) to trust for an https:// control plane (TRELLIS_CONTROL_PLANE_CA). */
   controlPlaneCa: string | undefined;
+  /** `trellis server`: the key-encryption key of the CA's root keys (TRELLIS_CA_KEK, base64 of 32 bytes). */
+  caKek: string | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -36,5 +38,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     etcdPassword: env['TRELLIS_ETCD_PASSWORD'] || undefined,
     adminToken: env['TRELLIS_ADMIN_TOKEN'] || undefined,
     controlPlaneCa: env['TRELLIS_CONTROL_PLANE_CA'] || undefined,
+    caKek: env['TRELLIS_CA_KEK'] || undefined,
   };
 }

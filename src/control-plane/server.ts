@@ -12,7 +12,8 @@ import { Registry } from '../registry/registry.js';
 import { createPresenceTracker } from '../health/presence.js';
 import { isHealthy } from '../registry/types.js';
 import { PolicyStore } from '../security/authz/store.js';
-import { openStore, type EtcdSettings } from '../store/open.js';
+import { EMBEDDED_STORE, checkStoreFlag, openStore, type EtcdSettings } from '../store/open.js';
+import { prepareDataDir } from '../security/data-dir.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
 import type { CertificateAuthority } from '../security/ca/authority.js';
@@ -61,6 +62,7 @@ export interface ControlPlane {
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { logger } = options;
+  prepareDataDir(options.dataDir, { logger, embedded: checkStoreFlag(options.store ?? EMBEDDED_STORE) === EMBEDDED_STORE });
   const store = await openStore({
     dataDir: options.dataDir, logger,
     ...(options.store === undefined ? {} : { store: options.store }),
@@ -79,7 +81,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const reaper = await startCriticalReaper(registry, logger);
     closers.push(() => reaper.close());
     const security = await startSecurity({ store, dataDir: options.dataDir, logger, ...options.security });
-    const policies = new PolicyStore(store, { trustDomain: security.ca.trustDomain });
+    const policies = new PolicyStore(store, { trustDomain: security.ca.trustDomain, federatedTrustDomains: security.issuer.federatedTrustDomains });
     // Known once the API listens (the member record carries its URL); /v1/status reports them.
     let replicas: ReplicaSet | undefined;
     let checks: ActiveChecks | undefined;

@@ -44,7 +44,8 @@ import { createUpgradeUpstream } from './upstream/upgrade.js';
 import type { RelayOptions } from './tcp/relay.js';
 import { createTcpUpstream } from './tcp/upstream.js';
 import type { EndpointHandler, Handler, Target } from './types.js';
-import type { SidecarTls } from '../security/mtls/sidecar-tls.js';
+import { followCertificateScope, type SidecarTls } from '../security/mtls/sidecar-tls.js';
+import { DEFAULT_SCOPE } from '../security/authz/engine.js';
 
 export type { SidecarStatus };
 
@@ -200,7 +201,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     let authorization: AuthorizationTable | undefined;
     if (config.app !== undefined) {
       // Inbound authorization: this service's policies, followed like the endpoint tables.
-      authorization = new AuthorizationTable(config.service, logger);
+      authorization = new AuthorizationTable(config.service, logger, { scope: { ...DEFAULT_SCOPE, namespace: config.mtls.namespace } });
+      if (tls !== undefined) followCertificateScope(authorization, tls.identity, config.mtls.namespace);
       const policies = new FeedFollower({ feed: policyFeed(client, authorization), logger });
       policies.start();
       closers.push(() => policies.close());

@@ -17,6 +17,10 @@ export interface SecurityOptions {
   readonly givenRoot?: { readonly certificatePem: string; readonly keyPem: string };
   /** Longest workload certificate lifetime (default 24 h); also the rotation's overlap step. */
   readonly maxCertLifetimeMs?: number;
+  /** The key-encryption key of the root keys in the store: TRELLIS_CA_KEK's value, or --ca-kek-file (default: `<data-dir>/ca/kek`). */
+  readonly kek?: { readonly value?: string; readonly file?: string };
+  /** Other trust domains whose workloads this mesh's sidecars accept (federation); by default none. */
+  readonly federatedTrustDomains?: readonly string[];
 }
 
 export interface Security {
@@ -38,10 +42,11 @@ export async function startSecurity(options: SecurityOptions & { store: KvStore;
     maxLifetimeMs: options.maxCertLifetimeMs ?? DEFAULT_MAX_CERT_LIFETIME_MS,
     logger: options.logger,
     ...(options.givenRoot === undefined ? {} : { given: options.givenRoot }),
+    ...(options.kek === undefined ? {} : { kek: options.kek }),
   });
   const tokens = new JoinTokens(options.store);
   const { admin, created } = await AdminToken.open(options.store, options.dataDir);
   const sessions = new SessionTokens(options.store);
   const authenticator = new Authenticator(admin, tokens, sessions);
-  return { ca, tokens, sessions, authenticator, issuer: new CertificateIssuer(ca, authenticator, sessions, options.logger), admin, createdAdminToken: created };
+  return { ca, tokens, sessions, authenticator, issuer: new CertificateIssuer(ca, authenticator, sessions, options.logger, options.federatedTrustDomains ?? []), admin, createdAdminToken: created };
 }

@@ -152,6 +152,11 @@ export interface KvStore {
 
   /** Drop history at or below `revision`. */
   compact(revision: number): Promise<void>;
+  /**
+   * Erase from disk what was deleted or compacted away (the embedded store rewrites its file and
+   * empties its WAL). Absent where the backend cannot (etcd: `etcdctl compact` + `defrag`).
+   */
+  scrub?(): Promise<void>;
   status(): Promise<StoreStatus>;
   /** Close the store; pending watches get onError(STORE_CLOSED). Idempotent. */
   close(): Promise<void>;

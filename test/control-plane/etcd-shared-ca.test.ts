@@ -2,14 +2,17 @@
  * Two control-plane replicas with their own data dirs, started at the same moment on one etcd
  * cluster, end up with one CA and one admin token: the root made by whichever won the race,
  * its key shared through the store, so a sidecar's certificate request succeeds on either
- * replica, and a root rotation started on one is seen by the other.
+ * replica, and a root rotation started on one is seen by the other. The root keys are in etcd
+ * only wrapped with the replicas' shared key-encryption key; a replica with another KEK refuses
+ * to start (TRELLIS_ERR_CA_KEK).
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js';
-import { api, killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { openEtcdStore, parseEtcdUrl } from '../../src/store/etcd/index.js';
+import { api, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminHeaders, mintNewToken } from '../helpers/tokens.js';
 import { opensslCsr, run, sign } from '../security/helpers.js';
 
@@ -65,5 +68,24 @@ describe('one CA shared by control-plane replicas on etcd', () => {
     assert.equal(rotated.status, 200, JSON.stringify(rotated.json));
     assert.equal((await bundle(maker)).length, 2, 'the new root is trusted on the replica that did not rotate');
     assert.deepEqual(await bundle(other), await bundle(maker));
+  });
+
+  it('keeps the root keys in etcd only wrapped (no PEM), and a replica with another KEK refuses to start', async () => {
+    const store = await openEtcdStore({ endpoints: parseEtcdUrl(cluster.url), prefix: '/shared-ca' });
+    try {
+      const { kvs } = await store.range('/ca/keys/');
+      assert.equal(kvs.length, 2, 'both roots since the rotation');
+      for (const kv of kvs) {
+        assert.match(kv.value, /^\{"wrapped":"A256GCM","kek":"[0-9a-f]{16}"/);
+        assert.doesNotMatch(kv.value, /BEGIN|PRIVATE KEY/);
+      }
+    } finally {
+      await store.close();
+    }
+    const stranger = await runCli(['server', '--store', cluster.url, '--etcd-prefix', '/shared-ca', '--data-dir', join(dir.path, 'three'), '--listen', '127.0.0.1:0', '--dns', 'off'],
+      { TRELLIS_CA_KEK: Buffer.alloc(32, 1).toString('base64') });
+    assert.equal(stranger.code, 1, stranger.stderr);
+    assert.match(stranger.stderr, /TRELLIS_ERR_CA_KEK/);
+    assert.match(stranger.stderr, /give every control plane on this store the same KEK/);
   });
 });

@@ -13,6 +13,9 @@ export const CLI = resolve(here, '../../src/cli/main.js');
 
 const children = new Set<ChildProcess>();
 
+/** The KEK every test replica on etcd shares (32 bytes, base64). */
+export const TEST_ETCD_KEK = Buffer.alloc(32, 0x5a).toString('base64');
+
 /** Kill every process this file started (call from after()). */
 export function killAll(): void {
   for (const child of children) {
@@ -67,8 +70,11 @@ interface ReadyLine { msg?: string; api?: string; dns?: string | null }
 
 /** Start `trellis server` on port 0 and wait for its "control plane ready" log line. */
 export function startServer(dataDir: string, extraArgs: string[] = []): Promise<ServerProcess> {
+  // Replicas on one etcd share one key-encryption key for the CA's root keys (docs/operations.md).
+  const sharedKek = extraArgs.includes('--store') && !extraArgs.includes('--ca-kek-file') && process.env['TRELLIS_CA_KEK'] === undefined;
   const child = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--dns', '127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(sharedKek ? { env: { ...process.env, TRELLIS_CA_KEK: TEST_ETCD_KEK } } : {}),
   });
   children.add(child);
   let output = '';

@@ -59,14 +59,16 @@ describe('authorization engine', () => {
     assert.equal(del.by.kind === 'rule' && del.by.policy, 'zzz-deny');
   });
 
-  it('sources: *, unauthenticated, service names in any namespace, exact and prefix SPIFFE IDs, no from = everyone', () => {
+  it('sources: *, unauthenticated, service names in the mesh\'s trust domain and namespace only, exact and prefix SPIFFE IDs, no from = everyone', () => {
     const decide = (from: string[] | undefined, peer: PeerIdentity | undefined): boolean =>
       set({ name: 'p', service: 'b', default: 'deny', rules: [{ action: 'allow', ...(from === undefined ? {} : { from }) }] }).decide(http(peer)).allowed;
     assert.equal(decide(['*'], A), true);
     assert.equal(decide(['*'], undefined), false, '* is any authenticated caller');
     assert.equal(decide(['unauthenticated'], undefined), true);
     assert.equal(decide(['unauthenticated'], A), false);
-    assert.equal(decide(['a'], prodA), true, 'a service name matches in any namespace');
+    assert.equal(decide(['a'], A), true);
+    assert.equal(decide(['a'], prodA), false, 'a short service name is of the destination\'s namespace only');
+    assert.equal(decide(['spiffe://trellis.local/ns/prod/svc/a'], prodA), true, 'another namespace is named by its SPIFFE ID');
     assert.equal(decide(['spiffe://trellis.local/ns/default/svc/a'], A), true);
     assert.equal(decide(['spiffe://trellis.local/ns/default/svc/a'], prodA), false);
     assert.equal(decide(['spiffe://trellis.local/ns/prod/*'], prodA), true);
@@ -74,6 +76,35 @@ describe('authorization engine', () => {
     assert.equal(decide(['spiffe://other.domain/ns/default/svc/a'], A), false, 'another trust domain is another identity');
     assert.equal(decide(undefined, undefined), true);
     assert.equal(decide(undefined, C), true);
+  });
+
+  it('a caller of another trust domain (signed by a trusted root) is denied before any rule, unless federated', () => {
+    const evilCaller = parseSpiffeId('spiffe://evil.example/ns/default/svc/caller') as PeerIdentity;
+    const caller = serviceIdentity('caller');
+    const policies = [
+      parsePolicy({ name: 'only-caller', service: 'b', default: 'deny', rules: [{ action: 'allow', from: ['caller'] }] }),
+      parsePolicy({ name: 'open', service: 'b', rules: [{ action: 'allow', from: ['*', 'spiffe://evil.example/ns/default/svc/caller'] }] }),
+    ];
+    const ours = new PolicySet('b', policies);
+    assert.equal(ours.decide(http(caller)).allowed, true);
+    const refused = ours.decide(http(evilCaller));
+    assert.equal(refused.allowed, false, 'not even by `*` or its full SPIFFE ID');
+    assert.deepEqual(refused.by, { kind: 'trust-domain', trustDomain: 'evil.example' });
+    assert.match(refused.explanation, /^denied: spiffe:\/\/evil\.example\/ns\/default\/svc\/caller is of trust domain evil\.example, not this mesh's \(trellis\.local\) and no trust domain is federated/);
+    assert.equal(ours.decide({ service: 'b', peer: evilCaller, protocol: 'tcp' }).allowed, false, 'TCP too');
+
+    const federated = new PolicySet('b', [policies[0] as Policy], { trustDomain: 'trellis.local', namespace: 'default', federatedTrustDomains: ['evil.example'] });
+    const byDefault = federated.decide(http(evilCaller));
+    assert.equal(byDefault.allowed, false, 'federated, but `from: [caller]` still means trellis.local\'s caller only');
+    assert.equal(byDefault.by.kind, 'default');
+    const named = new PolicySet('b', [parsePolicy({ name: 'partner', service: 'b', default: 'deny', rules: [{ action: 'allow', from: ['spiffe://evil.example/ns/default/svc/caller'] }] })],
+      { trustDomain: 'trellis.local', namespace: 'default', federatedTrustDomains: ['evil.example'] });
+    assert.equal(named.decide(http(evilCaller)).allowed, true, 'a federated identity is let in by its full SPIFFE ID');
+    assert.equal(named.decide(http(caller)).allowed, false);
+
+    const otherMesh = new PolicySet('b', [policies[0] as Policy], { trustDomain: 'corp.example', namespace: 'prod', federatedTrustDomains: [] });
+    assert.equal(otherMesh.decide(http(parseSpiffeId('spiffe://corp.example/ns/prod/svc/caller'))).allowed, true, 'short names follow the scope');
+    assert.equal(otherMesh.decide(http(caller)).allowed, false, 'trellis.local is foreign to corp.example');
   });
 
   it('methods and path prefixes, matched on the normalised path segment by segment', () => {

@@ -3,6 +3,9 @@ import { DEFAULT_DNS, DEFAULT_LISTEN, readEnvironment } from '../../config/env.j
 import { createLogger } from '../../telemetry/logger.js';
 import { parseHostPort } from '../../util/host-port.js';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KEK_ENV } from '../../security/ca/key-encryption.js';
+import { ADMIN_TOKEN_FILE } from '../../security/tokens/admin-token.js';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
 import type { ApiTls } from '../../control-plane/api/tls.js';
 import type { SecurityOptions } from '../../security/control-plane.js';
@@ -19,12 +22,21 @@ function readPem(file: string, flag: string): string {
   }
 }
 
-function securityOptions(options: ServerOptions): SecurityOptions {
+function securityOptions(options: ServerOptions, kekValue: string | undefined): SecurityOptions {
+  if (kekValue !== undefined && options.caKekFile !== undefined) {
+    throw new TrellisError(ErrorCodes.BAD_FLAG, '--ca-kek-file and TRELLIS_CA_KEK both give the key-encryption key: keep one', { field: 'ca-kek-file' });
+  }
   if ((options.caCert === undefined) !== (options.caKey === undefined)) {
     throw new TrellisError(ErrorCodes.BAD_FLAG, '--ca-cert and --ca-key go together: give both, or neither (a root is made on first start)', { field: options.caCert === undefined ? 'ca-cert' : 'ca-key' });
   }
   if (options.trustDomain !== undefined && !TRUST_DOMAIN.test(options.trustDomain)) {
     throw new TrellisError(ErrorCodes.BAD_FLAG, `--trust-domain must be lower-case letters, digits, dots and dashes, such as example.org (got ${JSON.stringify(options.trustDomain)})`, { field: 'trust-domain' });
+  }
+  const federated = (options.federatedTrustDomains ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
+  for (const domain of federated) {
+    if (!TRUST_DOMAIN.test(domain)) {
+      throw new TrellisError(ErrorCodes.BAD_FLAG, `--federated-trust-domains: ${JSON.stringify(domain)} is not a trust domain (lower-case letters, digits, dots and dashes, such as partner.example)`, { field: 'federated-trust-domains' });
+    }
   }
   const maxLifetime = options.certMaxLifetime === undefined ? undefined : parseDuration(options.certMaxLifetime);
   if (maxLifetime !== undefined && maxLifetime < 1_000) {
@@ -33,6 +45,10 @@ function securityOptions(options: ServerOptions): SecurityOptions {
   return {
     ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
     ...(maxLifetime === undefined ? {} : { maxCertLifetimeMs: maxLifetime }),
+    ...(federated.length === 0 ? {} : { federatedTrustDomains: federated }),
+    ...(kekValue === undefined && options.caKekFile === undefined ? {} : {
+      kek: { ...(kekValue === undefined ? {} : { value: kekValue }), ...(options.caKekFile === undefined ? {} : { file: options.caKekFile }) },
+    }),
     ...(options.caCert === undefined || options.caKey === undefined ? {} : {
       givenRoot: { certificatePem: readPem(options.caCert, '--ca-cert'), keyPem: readPem(options.caKey, '--ca-key') },
     }),
@@ -58,6 +74,8 @@ interface ServerOptions {
   caCert?: string;
   caKey?: string;
   certMaxLifetime?: string;
+  caKekFile?: string;
+  federatedTrustDomains?: string;
   apiTlsCert?: string;
   apiTlsKey?: string;
 }
@@ -91,10 +109,14 @@ export function serverCommand(program: Command): void {
     .option('--trust-domain <domain>', 'the SPIFFE trust domain of workload identities (default trellis.local)')
     .option('--ca-cert <file>', 'on first start, take this root certificate (PEM, ECDSA P-256) instead of making one')
     .option('--ca-key <file>', "the root's private key (PEM); copied into the data dir with mode 0600")
+    .option('--ca-kek-file <file>', `the key-encryption key of the CA's root keys in the store (base64 of 32 bytes; or env ${KEK_ENV}; default <data-dir>/ca/kek, made on first start). Replicas on one etcd must share it`)
+    .option('--federated-trust-domains <list>', 'other SPIFFE trust domains whose workloads sidecars accept, comma-separated (default none: another trust domain is refused)')
     .option('--cert-max-lifetime <duration>', 'longest workload certificate lifetime, also the root rotation step (default 24h)', durationArg('--cert-max-lifetime'))
     .option('--api-tls-cert <file>', 'serve the API over HTTPS (TLS 1.2+) with this certificate (PEM; with --api-tls-key); clients trust its CA with --control-plane-ca')
     .option('--api-tls-key <file>', "the API certificate's private key (PEM)")
     .action(async (options: ServerOptions) => {
+      // Everything this process creates is for its user only (the data dir: store, CA keys, tokens).
+      process.umask(0o077);
       const listen = parseHostPort(options.listen, '--listen');
       const dns = options.dns === 'off' ? false : parseHostPort(options.dns, '--dns');
       const etcd = etcdSettings(options, env.etcdPassword);
@@ -114,13 +136,10 @@ export function serverCommand(program: Command): void {
         ...(options.minCheckInterval === undefined ? {} : { minCheckIntervalMs: options.minCheckInterval }),
         ...(options.watchKeepalive === undefined ? {} : { watchKeepAliveMs: options.watchKeepalive }),
         ...(options.presenceGrace === undefined ? {} : { presenceGraceMs: parseDuration(options.presenceGrace)! }),
-        security: securityOptions(options),
+        security: securityOptions(options, env.caKek),
         ...(tls === undefined ? {} : { apiTls: tls }),
       });
-      if (controlPlane.createdAdminToken !== undefined) {
-        // Shown once, on stderr and not through the logger: tokens never go into logs.
-        process.stderr.write(`trellis server: the admin token (shown only now; also in ${options.dataDir}/admin-token, mode 0600):\n${controlPlane.createdAdminToken}\n`);
-      }
+      if (controlPlane.createdAdminToken !== undefined) showAdminToken(controlPlane.createdAdminToken, join(options.dataDir, ADMIN_TOKEN_FILE));
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           logger.info({ signal }, 'shutting down');
@@ -130,6 +149,18 @@ export function serverCommand(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
     });
+}
+
+/**
+ * The admin token made on first start: shown once on a terminal (stderr, never through the
+ * logger); on a pipe or file (captured output, a log collector) only where to read it.
+ */
+function showAdminToken(token: string, file: string): void {
+  if (process.stderr.isTTY) {
+    process.stderr.write(`trellis server: the admin token (shown only now, on this terminal; also in ${file}, mode 0600):\n${token}\n`);
+  } else {
+    process.stderr.write(`trellis server: made the admin token; read it from ${file} (mode 0600): it is shown only on a terminal, never where output may be captured\n`);
+  }
 }
 
 function etcdSettings(options: ServerOptions, password: string | undefined): EtcdSettings {

@@ -34,7 +34,7 @@ export function securityRoutes(app: FastifyInstance, options: SecurityRouteOptio
   });
 
   app.post('/v1/ca/sign', access('ca-sign'), async (request) => issuer.issue(request.body, bearer(request)));
-  app.get('/v1/ca/bundle', access('discovery'), async () => ({ trustDomain: ca.trustDomain, roots: await ca.trustBundle() }));
+  app.get('/v1/ca/bundle', access('discovery'), async () => ({ trustDomain: ca.trustDomain, federatedTrustDomains: issuer.federatedTrustDomains, roots: await ca.trustBundle() }));
   app.get('/v1/ca', access('observe'), async () => ({ ...(await ca.status()), issued: issuer.stats.issued, renewed: issuer.stats.renewed, refused: issuer.stats.refused }));
   app.post('/v1/ca/rotate', adminCall, async () => ca.rotate());
 }

@@ -10,9 +10,9 @@
  */
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../../client/control-plane.js';
-import { PolicySet } from '../../security/authz/engine.js';
+import { DEFAULT_SCOPE, PolicySet } from '../../security/authz/engine.js';
 import type { PolicyEvent } from '../../security/authz/store.js';
-import type { AccessRequest, Action, Decision, Policy } from '../../security/authz/types.js';
+import type { AccessRequest, Action, Decision, MeshScope, Policy } from '../../security/authz/types.js';
 import type { SyncState } from '../discovery/cluster.js';
 import type { Feed } from '../discovery/follower.js';
 
@@ -44,6 +44,8 @@ export class AuthorizationTable {
   #revision = 0;
   readonly #policies = new Map<string, Policy>();
   #set: PolicySet;
+  /** The trust domain (from the certificate), namespace and federation the policies are read in. */
+  #scope: MeshScope;
   #markSynced: () => void = () => undefined;
   #ready = false;
   /** Resolves after the first read. */
@@ -55,11 +57,12 @@ export class AuthorizationTable {
   #logsInWindow = 0;
   #suppressed = 0;
 
-  constructor(service: string, logger: Logger, options: { maxDenialLogsPerSecond?: number } = {}) {
+  constructor(service: string, logger: Logger, options: { maxDenialLogsPerSecond?: number; scope?: MeshScope } = {}) {
     this.service = service;
     this.#logger = logger;
     this.#maxLogsPerSecond = options.maxDenialLogsPerSecond ?? 100;
-    this.#set = new PolicySet(service, []);
+    this.#scope = options.scope ?? DEFAULT_SCOPE;
+    this.#set = new PolicySet(service, [], this.#scope);
     this.synced = new Promise((resolve) => { this.#markSynced = resolve; });
   }
 
@@ -91,6 +94,14 @@ export class AuthorizationTable {
     this.#rebuild();
   }
 
+  /** Read the policies in another scope (the sidecar's certificate names its trust domain and federation). */
+  setScope(scope: MeshScope): void {
+    const now = this.#scope;
+    if (now.trustDomain === scope.trustDomain && now.namespace === scope.namespace && now.federatedTrustDomains.join() === scope.federatedTrustDomains.join()) return;
+    this.#scope = scope;
+    this.#rebuild();
+  }
+
   /** Decide, count, and log a denial. Call only once `ready` (or after `synced`). */
   decide(request: AccessRequest, context: DenialContext = {}): Decision {
     const decision = this.#set.decide(request);
@@ -99,7 +110,8 @@ export class AuthorizationTable {
       return decision;
     }
     this.#denied += 1;
-    const key = decision.by.kind === 'rule' ? decision.by.policy : decision.by.policy ?? 'default';
+    const by = decision.by;
+    const key = by.kind === 'rule' ? by.policy : by.kind === 'default' ? by.policy ?? 'default' : 'trust-domain';
     this.#deniedBy.set(key, (this.#deniedBy.get(key) ?? 0) + 1);
     this.#logDenial(decision, request, context);
     return decision;
@@ -118,7 +130,7 @@ export class AuthorizationTable {
   }
 
   #rebuild(): void {
-    this.#set = new PolicySet(this.service, this.#policies.values());
+    this.#set = new PolicySet(this.service, this.#policies.values(), this.#scope);
     this.#logger.info({ revision: this.#revision, policies: this.#set.policies.map((p) => p.name), default: this.#set.defaultAction }, 'authorization policy in force');
   }
 
@@ -139,7 +151,8 @@ export class AuthorizationTable {
       protocol: request.protocol,
       ...(request.method === undefined ? {} : { method: request.method }),
       ...(request.path === undefined ? {} : { path: request.path.slice(0, 256) }),
-      ...(by.kind === 'rule' ? { policy: by.policy, rule: by.rule, ...(by.ruleName === undefined ? {} : { ruleName: by.ruleName }) } : { default: by.scope, ...(by.policy === undefined ? {} : { policy: by.policy }) }),
+      ...(by.kind === 'rule' ? { policy: by.policy, rule: by.rule, ...(by.ruleName === undefined ? {} : { ruleName: by.ruleName }) }
+        : by.kind === 'default' ? { default: by.scope, ...(by.policy === undefined ? {} : { policy: by.policy }) } : { trustDomain: by.trustDomain }),
       ...(context.requestId === undefined ? {} : { requestId: context.requestId }),
       ...(context.remoteAddress === undefined ? {} : { remoteAddress: context.remoteAddress }),
       denied: this.#denied,

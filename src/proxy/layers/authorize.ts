@@ -35,8 +35,8 @@ function authorize(table: AuthorizationTable, request: ProxyRequest, next: Handl
   return Promise.resolve(failed(proxyFailure(ErrorCodes.FORBIDDEN, decision.explanation, {
     answer: {
       caller: decision.caller,
-      ...(by.policy === undefined ? {} : { policy: by.policy }),
-      ...(by.kind === 'rule' ? { rule: by.ruleName ?? `rules.${by.rule}` } : { default: by.scope }),
+      ...(by.kind === 'trust-domain' || by.policy === undefined ? {} : { policy: by.policy }),
+      ...(by.kind === 'rule' ? { rule: by.ruleName ?? `rules.${by.rule}` } : by.kind === 'default' ? { default: by.scope } : { trustDomain: by.trustDomain }),
     },
   })));
 }

@@ -10,7 +10,7 @@ import { parseToken } from '../tokens/secret.js';
 import type { SessionTokens } from '../tokens/sessions.js';
 import type { Principal } from './permissions.js';
 
-export const HOW_TO_PASS = 'send "Authorization: Bearer <token>": the admin token (printed at the first start of the control plane, in <data-dir>/admin-token; the CLI reads TRELLIS_ADMIN_TOKEN or TRELLIS_DATA_DIR), a read-only token (`trellis token create --read-only`), or a sidecar\'s token (`trellis token create --service NAME`, passed in TRELLIS_TOKEN)';
+export const HOW_TO_PASS = 'send "Authorization: Bearer <token>": the admin token (in <data-dir>/admin-token of the control plane; the CLI reads TRELLIS_ADMIN_TOKEN or TRELLIS_DATA_DIR), a read-only token (`trellis token create --read-only`), or a sidecar\'s token (`trellis token create --service NAME`, passed in TRELLIS_TOKEN)';
 
 export class Authenticator {
   readonly #admin: AdminToken;

@@ -12,13 +12,18 @@
  * Within a step, the service's policies come before the mesh-wide ones, each by name, and
  * rules in their order — which only decides which matching rule an explanation names.
  *
+ * Before any of it, a caller whose trust domain is neither the mesh's nor federated is denied
+ * (its certificate chains to a root we trust, but it names another mesh's workload).
  * A rule with methods or paths is about HTTP: it never matches a TCP connection.
  * A set is compiled once per policy change; `decide` does no allocation beyond the answer.
  */
-import { callerName } from '../spiffe.js';
+import { DEFAULT_NAMESPACE, DEFAULT_TRUST_DOMAIN, callerName } from '../spiffe.js';
 import { normalizePath, underPrefix } from './paths.js';
 import { compileSources, type SourceMatcher } from './sources.js';
-import { MESH_WIDE, type AccessRequest, type Action, type Decision, type DecisionSource, type Policy } from './types.js';
+import { MESH_WIDE, type AccessRequest, type Action, type Decision, type DecisionSource, type MeshScope, type Policy } from './types.js';
+
+/** The scope of a mesh with the defaults: trust domain trellis.local, namespace default, no federation. */
+export const DEFAULT_SCOPE: MeshScope = Object.freeze({ trustDomain: DEFAULT_TRUST_DOMAIN, namespace: DEFAULT_NAMESPACE, federatedTrustDomains: Object.freeze([]) });
 
 interface CompiledRule {
   readonly policy: string;
@@ -43,7 +48,7 @@ function byScopeThenName(service: string) {
   };
 }
 
-function compileRules(policies: readonly Policy[], action: Action): CompiledRule[] {
+function compileRules(policies: readonly Policy[], action: Action, scope: MeshScope): CompiledRule[] {
   const out: CompiledRule[] = [];
   for (const policy of policies) {
     for (const [index, rule] of policy.rules.entries()) {
@@ -52,7 +57,7 @@ function compileRules(policies: readonly Policy[], action: Action): CompiledRule
         policy: policy.name,
         index,
         name: rule.name,
-        from: compileSources(rule.from),
+        from: compileSources(rule.from, scope),
         methods: rule.methods === undefined ? undefined : new Set(rule.methods),
         paths: rule.paths,
         by: Object.freeze({ kind: 'rule', policy: policy.name, rule: index, ...(rule.name === undefined ? {} : { ruleName: rule.name }) }),
@@ -109,13 +114,18 @@ export class PolicySet {
   readonly #default: DecisionSource & { readonly kind: 'default' };
   readonly #defaultAction: Action;
   readonly #needsPath: boolean;
+  readonly #scope: MeshScope;
+  /** The mesh's trust domain and the federated ones: a caller from any other is denied. */
+  readonly #trustDomains: ReadonlySet<string>;
 
-  /** Compile the policies that apply to `service` (others in `policies` are ignored). */
-  constructor(service: string, policies: Iterable<Policy>) {
+  /** Compile the policies that apply to `service` (others in `policies` are ignored), in `scope`. */
+  constructor(service: string, policies: Iterable<Policy>, scope: MeshScope = DEFAULT_SCOPE) {
     this.service = service;
+    this.#scope = scope;
+    this.#trustDomains = new Set([scope.trustDomain, ...scope.federatedTrustDomains]);
     this.policies = Object.freeze([...policies].filter((p) => p.service === service || p.service === MESH_WIDE).sort(byScopeThenName(service)));
-    this.#denies = compileRules(this.policies, 'deny');
-    this.#allows = compileRules(this.policies, 'allow');
+    this.#denies = compileRules(this.policies, 'deny', scope);
+    this.#allows = compileRules(this.policies, 'allow', scope);
     this.#needsPath = [...this.#denies, ...this.#allows].some((r) => r.paths !== undefined);
     const own = scopeDefault(this.policies.filter((p) => p.service === service));
     const mesh = scopeDefault(this.policies.filter((p) => p.service === MESH_WIDE));
@@ -132,6 +142,8 @@ export class PolicySet {
   }
 
   decide(request: AccessRequest): Decision {
+    const peer = request.peer;
+    if (peer !== undefined && !this.#trustDomains.has(peer.trustDomain)) return this.#foreign(peer.trustDomain, request);
     const path = this.#needsPath && request.protocol === 'http' ? normalizePath(request.path ?? '/') : undefined;
     const denied = firstMatch(this.#denies, request, path);
     if (denied !== undefined) return this.#byRule('deny', denied, request);
@@ -149,6 +161,13 @@ export class PolicySet {
       const considered = names.length === 0 ? 'no policy applies' : `no rule of ${names.map((p) => p.name).join(', ')} matched`;
       return `${action === 'allow' ? 'allowed' : 'denied'} by ${whose}: ${considered} for ${caller} calling ${what(request)}`;
     });
+  }
+
+  #foreign(trustDomain: string, request: AccessRequest): Decision {
+    const caller = callerName(request.peer);
+    const federated = this.#scope.federatedTrustDomains;
+    return explained('deny', Object.freeze({ kind: 'trust-domain', trustDomain }), caller, () =>
+      `denied: ${caller} is of trust domain ${trustDomain}, not this mesh's (${this.#scope.trustDomain})${federated.length === 0 ? ' and no trust domain is federated' : ` nor a federated one (${federated.join(', ')})`}, calling ${what(request)} — to accept its workloads, federate it: \`trellis server --federated-trust-domains ${trustDomain}\``);
   }
 
   #byRule(action: Action, rule: CompiledRule, request: AccessRequest): Decision {

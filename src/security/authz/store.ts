@@ -11,9 +11,9 @@ import type { KeyValue, KvStore, Watcher, WatchEvent } from '../../store/types.j
 import { parseOrThrow } from '../../util/validation.js';
 import { parseCheckRequest } from './check.js';
 import { PolicySet } from './engine.js';
-import { DEFAULT_TRUST_DOMAIN } from '../spiffe.js';
+import { DEFAULT_NAMESPACE, DEFAULT_TRUST_DOMAIN } from '../spiffe.js';
 import { parsePolicy, policyNameSchema } from './schema.js';
-import { MESH_WIDE, type AccessRequest, type Decision, type Policy, type StoredPolicy } from './types.js';
+import { MESH_WIDE, type AccessRequest, type Decision, type MeshScope, type Policy, type StoredPolicy } from './types.js';
 
 export const POLICIES_PREFIX = '/config/policies/';
 
@@ -72,15 +72,20 @@ function policyNotFound(name: string): TrellisError {
 export interface PolicyStoreOptions {
   /** The mesh's trust domain: `policy check --from NAME` means NAME's identity in it. */
   readonly trustDomain?: string;
+  /** Trust domains federated with the mesh (their callers are not denied outright). */
+  readonly federatedTrustDomains?: readonly string[];
 }
 
 export class PolicyStore {
   readonly #store: KvStore;
   readonly #trustDomain: string;
+  /** `policy check` decides for a destination in the default namespace, as `--from NAME` is taken in it. */
+  readonly #scope: MeshScope;
 
   constructor(store: KvStore, options: PolicyStoreOptions = {}) {
     this.#store = store;
     this.#trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    this.#scope = Object.freeze({ trustDomain: this.#trustDomain, namespace: DEFAULT_NAMESPACE, federatedTrustDomains: Object.freeze([...(options.federatedTrustDomains ?? [])]) });
   }
 
   /** Create or replace one policy; `name` (from the URL) wins, and a different name in the body is an error. */
@@ -145,7 +150,7 @@ export class PolicyStore {
   async check(body: unknown): Promise<CheckResult> {
     const request = parseCheckRequest(body, this.#trustDomain);
     const { policies, revision } = await this.list(request.service);
-    const set = new PolicySet(request.service, policies);
+    const set = new PolicySet(request.service, policies, this.#scope);
     return { request, decision: set.decide(request), policies: set.policies.map((p) => p.name), revision };
   }
 

@@ -19,7 +19,8 @@ export interface PolicyRule {
   /**
    * Callers this rule is about; absent = every caller, authenticated or not. Each entry:
    * `*` (any mesh identity), `unauthenticated` (no identity), `spiffe://…` (that identity;
-   * a trailing `*` matches a prefix), or a service name.
+   * a trailing `*` matches a prefix), or a service name (of the mesh's trust domain and the
+   * destination's namespace).
    */
   readonly from?: readonly string[];
   /** HTTP methods (upper case); absent = every method. */
@@ -56,10 +57,25 @@ export interface AccessRequest {
   readonly path?: string;
 }
 
-/** Why a decision was made: a rule that matched, or the default of a scope. */
+/**
+ * Where decisions are made: the mesh's trust domain and the destination's namespace (a short
+ * caller name in `from` means an identity of these), and the other trust domains whose
+ * workloads are accepted as callers at all (federation).
+ */
+export interface MeshScope {
+  readonly trustDomain: string;
+  readonly namespace: string;
+  readonly federatedTrustDomains: readonly string[];
+}
+
+/**
+ * Why a decision was made: a rule that matched, the default of a scope, or the caller's trust
+ * domain (neither the mesh's nor federated: denied before any policy is read).
+ */
 export type DecisionSource =
   | { readonly kind: 'rule'; readonly policy: string; readonly rule: number; readonly ruleName?: string }
-  | { readonly kind: 'default'; readonly scope: 'service' | 'mesh' | 'built-in'; readonly policy?: string };
+  | { readonly kind: 'default'; readonly scope: 'service' | 'mesh' | 'built-in'; readonly policy?: string }
+  | { readonly kind: 'trust-domain'; readonly trustDomain: string };
 
 export interface Decision {
   readonly action: Action;

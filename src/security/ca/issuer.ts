@@ -42,6 +42,8 @@ export interface IssuedCertificate {
   readonly notBefore: string;
   readonly notAfter: string;
   readonly trustDomain: string;
+  /** Other trust domains whose workloads the sidecar accepts (federation); usually none. */
+  readonly federatedTrustDomains: readonly string[];
   readonly trustBundle: readonly string[];
   /** A sidecar session for the identity's service, until the certificate expires: shown in this answer only. */
   readonly session: SessionGrant;
@@ -60,8 +62,11 @@ export class CertificateIssuer {
   readonly #authenticator: Authenticator;
   readonly #sessions: SessionTokens;
   readonly #logger: Logger;
+  /** Trust domains federated with this mesh: sent with every certificate. */
+  readonly federatedTrustDomains: readonly string[];
 
-  constructor(ca: CertificateAuthority, authenticator: Authenticator, sessions: SessionTokens, logger: Logger) {
+  constructor(ca: CertificateAuthority, authenticator: Authenticator, sessions: SessionTokens, logger: Logger, federatedTrustDomains: readonly string[] = []) {
+    this.federatedTrustDomains = Object.freeze([...federatedTrustDomains]);
     this.#ca = ca;
     this.#authenticator = authenticator;
     this.#sessions = sessions;
@@ -91,6 +96,7 @@ export class CertificateIssuer {
         notBefore: signed.notBefore.toISOString(),
         notAfter: signed.notAfter.toISOString(),
         trustDomain: this.#ca.trustDomain,
+        federatedTrustDomains: this.federatedTrustDomains,
         trustBundle: signed.trustBundle,
       };
     } catch (err) {

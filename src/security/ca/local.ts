@@ -1,12 +1,15 @@
 /**
  * The local CA: roots made here (or given with --ca-cert/--ca-key), their keys in
  * `<data-dir>/ca/<id>.key` (mode 0600), their certificates and rotation schedule in the
- * store under /ca/roots. Each key is also kept in the store (/ca/keys/<id>) so that every
- * control-plane replica on a shared store (etcd) can sign: a replica without a root's key
- * file copies it from there (as Consul keeps its built-in CA's key in its Raft state; an
- * etcd holding it must be protected with TLS and auth). A replica re-reads the roots when
- * they changed, so a rotation started on one replica reaches the others. Workload certificates are ECDSA P-256 leaves signed directly by
- * the active root, with the SPIFFE ID as their only SAN (an X.509-SVID).
+ * store under /ca/roots. Each key is also kept in the store (/ca/keys/<id>), wrapped with the
+ * key-encryption key (./key-encryption.ts; never in plaintext), so that every control-plane
+ * replica on a shared store (etcd) can sign: a replica without a root's key file unwraps the
+ * store's copy (as Consul keeps its built-in CA's key in its Raft state). A key an older
+ * Trellis stored in plaintext is wrapped at the first start, and the store's history of it is
+ * erased (compaction, then the embedded store's file rewritten). A replica re-reads the roots
+ * when they changed, so a rotation started on one replica reaches the others. Workload
+ * certificates are ECDSA P-256 leaves signed directly by the active root, with the SPIFFE ID
+ * as their only SAN (an X.509-SVID).
  *
  * Rotation (no connection breaks):
  *   t0               new root added: trusted by every workload at its next renewal
@@ -15,13 +18,15 @@
  * where L is the maximum certificate lifetime; workloads renew at 70% of their lifetime.
  */
 import { X509Certificate as NodeX509, createPrivateKey, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { NOT_PRIVATE_BITS } from '../../util/private-modes.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
 import type { KvStore } from '../../store/types.js';
 import { SIGNING_ALGORITHM, generateKeyPair, importPrivateKeyPem, privateKeyPem, x509 } from '../crypto.js';
 import type { CaStatus, CertificateAuthority, RootInfo, SignRequest, SignedCertificate } from './authority.js';
+import { KeyEncryptionKey, isWrapped, type KekSource } from './key-encryption.js';
 import { readKeyFile, writeKeyFile } from './key-file.js';
 
 export const ROOTS_KEY = '/ca/roots';
@@ -52,6 +57,8 @@ export interface LocalCaOptions {
   readonly logger: Logger;
   /** A root to start with on first start (PEM files' contents). */
   readonly given?: { readonly certificatePem: string; readonly keyPem: string };
+  /** Where the key-encryption key comes from (default: `<data-dir>/ca/kek`, made on first start). */
+  readonly kek?: Omit<KekSource, 'dataDir'>;
   readonly now?: () => number;
 }
 
@@ -122,6 +129,9 @@ export class LocalCertificateAuthority implements CertificateAuthority {
   #roots: LoadedRoot[] = [];
   /** modRevision of /ca/roots as last read or written (0 = none yet). */
   #rootsRevision = 0;
+  #kek: KeyEncryptionKey | undefined;
+  /** Root keys found in plaintext in the store (an older Trellis) and wrapped now. */
+  #migrated: string[] = [];
 
   private constructor(options: LocalCaOptions) {
     this.#options = options;
@@ -134,7 +144,38 @@ export class LocalCertificateAuthority implements CertificateAuthority {
   static async open(options: LocalCaOptions): Promise<LocalCertificateAuthority> {
     const ca = new LocalCertificateAuthority(options);
     await ca.#load();
+    await ca.#eraseMigratedHistory();
     return ca;
+  }
+
+  /** The KEK; made (data dir's file) only when no key in the store is wrapped yet. */
+  #keyEncryptionKey(mayCreate: boolean): KeyEncryptionKey {
+    if (this.#kek === undefined) {
+      this.#kek = KeyEncryptionKey.open({ dataDir: this.#options.dataDir, ...this.#options.kek }, mayCreate);
+      const file = this.#options.kek?.file;
+      if (file !== undefined && (statSync(file).mode & NOT_PRIVATE_BITS) !== 0) {
+        this.#options.logger.warn({ file, mode: (statSync(file).mode & 0o777).toString(8) }, `the key-encryption key file ${file} is readable by other users: \`chmod 600 ${file}\``);
+      }
+    }
+    return this.#kek;
+  }
+
+  /**
+   * After wrapping plaintext keys: drop the store's history (it still holds the old values) and,
+   * on the embedded store, rewrite the database file so that no byte of them is left on disk.
+   */
+  async #eraseMigratedHistory(): Promise<void> {
+    if (this.#migrated.length === 0) return;
+    const { store, logger } = this.#options;
+    const { revision } = await store.status();
+    if (store.scrub === undefined) {
+      logger.warn({ roots: this.#migrated, revision },
+        `CA: root keys stored in plaintext by an older Trellis are now wrapped with the key-encryption key; the store's history still holds the old values: compact it (\`etcdctl compact ${revision}\`, then \`etcdctl defrag\` on every member)`);
+      return;
+    }
+    await store.compact(revision);
+    await store.scrub();
+    logger.warn({ roots: this.#migrated, revision }, 'CA: root keys stored in plaintext by an older Trellis are now wrapped with the key-encryption key; the store was compacted and its file rewritten so that the old values are gone');
   }
 
   async #load(): Promise<void> {
@@ -145,7 +186,7 @@ export class LocalCertificateAuthority implements CertificateAuthority {
       const first = given ?? await makeRoot(id, this.trustDomain, this.#now());
       if (given !== undefined) await checkGivenRoot(given.certificatePem, given.keyPem);
       writeKeyFile(keyPath(dataDir, id), first.keyPem);
-      await store.put(`${KEYS_PREFIX}${id}`, first.keyPem);
+      await store.put(`${KEYS_PREFIX}${id}`, this.#keyEncryptionKey(true).wrap(id, first.keyPem));
       try {
         await this.#save([{ id, certificatePem: first.certificatePem, signingFrom: 0, retireAt: null }], 0);
       } catch (err) {
@@ -181,17 +222,29 @@ export class LocalCertificateAuthority implements CertificateAuthority {
     this.#rootsRevision = revision;
   }
 
-  /** A root's key: the local file, else the store's copy (written to a local 0600 file). */
+  /**
+   * A root's key. The store's copy is unwrapped (which checks this control plane has the KEK it
+   * was wrapped with) and kept in a local 0600 file if there is none; a copy in plaintext (an
+   * older Trellis), or none (older still), is wrapped and stored now.
+   */
   async #keyPem(id: string): Promise<string> {
     const path = keyPath(this.#options.dataDir, id);
-    if (!existsSync(path)) {
-      const { kv } = await this.#options.store.get(`${KEYS_PREFIX}${id}`);
-      if (kv !== undefined) {
-        writeKeyFile(path, kv.value);
-        return kv.value;
-      }
+    const { kv } = await this.#options.store.get(`${KEYS_PREFIX}${id}`);
+    if (kv !== undefined && isWrapped(kv.value)) {
+      const pem = this.#keyEncryptionKey(false).unwrap(id, kv.value);
+      if (!existsSync(path)) writeKeyFile(path, pem);
+      return pem;
     }
-    return readKeyFile(path, this.#options.logger);
+    let pem: string;
+    if (existsSync(path) || kv === undefined) {
+      pem = readKeyFile(path, this.#options.logger);
+    } else {
+      pem = kv.value;
+      writeKeyFile(path, pem);
+    }
+    await this.#options.store.put(`${KEYS_PREFIX}${id}`, this.#keyEncryptionKey(true).wrap(id, pem));
+    if (kv !== undefined) this.#migrated.push(id);
+    return pem;
   }
 
   async #loaded(root: StoredRoot): Promise<LoadedRoot> {
@@ -280,7 +333,7 @@ export class LocalCertificateAuthority implements CertificateAuthority {
     const id = newRootId();
     const made = await makeRoot(id, this.trustDomain, now);
     writeKeyFile(keyPath(this.#options.dataDir, id), made.keyPem);
-    await this.#options.store.put(`${KEYS_PREFIX}${id}`, made.keyPem);
+    await this.#options.store.put(`${KEYS_PREFIX}${id}`, this.#keyEncryptionKey(true).wrap(id, made.keyPem));
     const signingFrom = now + this.maxLifetimeMs;
     const kept = this.#trusted(now).map((r): StoredRoot => (r.id === current.id ? { ...r, retireAt: signingFrom + this.maxLifetimeMs } : r));
     await this.#save([...kept, { id, certificatePem: made.certificatePem, signingFrom, retireAt: null }]);

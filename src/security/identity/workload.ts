@@ -25,6 +25,8 @@ export interface WorkloadCertificate {
   readonly trustBundle: readonly string[];
   readonly spiffeId: string;
   readonly trustDomain: string;
+  /** Other trust domains whose workloads are accepted (federation, set on the control plane). */
+  readonly federatedTrustDomains: readonly string[];
   readonly notAfter: Date;
 }
 
@@ -162,6 +164,8 @@ export class WorkloadIdentity {
       trustBundle: Object.freeze([...issued.trustBundle]),
       spiffeId: issued.spiffeId,
       trustDomain: issued.trustDomain,
+      // Older control planes do not send it: no federation.
+      federatedTrustDomains: Object.freeze([...(issued.federatedTrustDomains ?? [])]),
       notAfter: new Date(issued.notAfter),
     });
   }

@@ -1,7 +1,8 @@
 /**
  * The inbound side of mutual TLS: a TCP front that takes each connection, runs the TLS 1.3
  * handshake (our certificate, the caller's certificate required and checked against the
- * trust bundle, its SPIFFE ID read), and hands the secured socket to the listener's
+ * trust bundle, its SPIFFE ID read and its trust domain checked: the mesh's own or a federated
+ * one), and hands the secured socket to the listener's
  * protocol server (HTTP/1, HTTP/2, TCP relay) with `deliver`. In permissive mode a
  * connection whose first byte is not a TLS handshake record (0x16) is delivered as
  * plaintext. A refused connection is closed, counted by reason and logged (throttled);
@@ -53,6 +54,17 @@ function refusalOf(socket: TLSSocket): { reason: HandshakeFailureReason; detail:
   return undefined;
 }
 
+/**
+ * Why a caller's trust domain is not accepted (neither ours nor federated), or undefined. A root
+ * we trust may sign for other trust domains (a shared corporate root, or a stolen key): the
+ * chain alone does not make a caller one of ours.
+ */
+export function foreignTrustDomain(trustDomain: string, ours: WorkloadCertificate | undefined): string | undefined {
+  if (ours === undefined || trustDomain === ours.trustDomain || ours.federatedTrustDomains.includes(trustDomain)) return undefined;
+  const federated = ours.federatedTrustDomains;
+  return `trust domain ${trustDomain} is not this mesh's (${ours.trustDomain})${federated.length === 0 ? ' and none is federated' : ` nor federated (${federated.join(', ')})`}`;
+}
+
 function failureReason(err: Error & { code?: string }): HandshakeFailureReason {
   const code = err.code ?? '';
   if (/WRONG_VERSION_NUMBER|HTTP_REQUEST|UNKNOWN_PROTOCOL|PACKET_LENGTH_TOO_LONG/.test(code)) return 'plaintext';
@@ -88,8 +100,14 @@ export function inboundTlsFront(options: InboundTlsOptions, deliver: (socket: Du
       refuse(socket, refusal.reason, refusal.detail);
       return;
     }
-    if (tagPeer(socket) === undefined) {
+    const peer = tagPeer(socket);
+    if (peer === undefined) {
       refuse(socket, 'no-identity', 'the client certificate has no spiffe://…/ns/…/svc/… URI SAN');
+      return;
+    }
+    const foreign = foreignTrustDomain(peer.trustDomain, options.identity.current());
+    if (foreign !== undefined) {
+      refuse(socket, 'trust-domain', `the client certificate is for ${peer.spiffeId}: ${foreign}`);
       return;
     }
     stats.inboundHandshakes += 1;

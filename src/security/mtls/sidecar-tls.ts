@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { ThrottledLog } from '../../dns/throttled-log.js';
 import type { Front } from '../../proxy/listeners/listener.js';
-import { WorkloadIdentity, type IdentityStatus } from '../identity/workload.js';
+import type { MeshScope } from '../authz/types.js';
+import { WorkloadIdentity, type IdentityStatus, type WorkloadCertificate } from '../identity/workload.js';
 import type { SessionGrant } from '../tokens/sessions.js';
 import { ClientTls } from './client.js';
 import type { MtlsMode } from './mode.js';
@@ -85,4 +86,16 @@ export async function startSidecarTls(options: SidecarTlsOptions): Promise<Sidec
     status: () => ({ mode, ...identity.status(), ...stats.snapshot() }),
     close: () => identity.close(),
   };
+}
+
+/** The scope a sidecar's policies are read in: its certificate's trust domain and federation, its namespace. */
+export function certificateScope(certificate: WorkloadCertificate, namespace: string): MeshScope {
+  return { trustDomain: certificate.trustDomain, namespace, federatedTrustDomains: certificate.federatedTrustDomains };
+}
+
+/** Keep an authorization table in the scope of the sidecar's current certificate. */
+export function followCertificateScope(table: { setScope(scope: MeshScope): void }, identity: WorkloadIdentity, namespace: string): void {
+  const current = identity.current();
+  if (current !== undefined) table.setScope(certificateScope(current, namespace));
+  identity.onRenewed((certificate) => table.setScope(certificateScope(certificate, namespace)));
 }

@@ -3,7 +3,7 @@
  * `onFailure` is the hook a metrics exporter subscribes to (one call per failure).
  */
 export type HandshakeFailureReason =
-  | 'identity-pending' | 'no-certificate' | 'untrusted' | 'expired' | 'no-identity' | 'plaintext' | 'protocol' | 'wrong-identity' | 'other';
+  | 'identity-pending' | 'no-certificate' | 'untrusted' | 'expired' | 'no-identity' | 'trust-domain' | 'plaintext' | 'protocol' | 'wrong-identity' | 'other';
 
 export interface HandshakeFailure {
   readonly side: 'inbound' | 'outbound';

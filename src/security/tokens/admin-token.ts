@@ -1,8 +1,8 @@
 /**
  * The admin token: what the control plane's administrative calls (making join tokens,
- * rotating the CA) require. Made on first start, shown once — the caller prints it — and
- * written to `<data-dir>/admin-token` (mode 0600) for local tools; the store keeps only its
- * SHA-256, under /security/admin-token.
+ * rotating the CA) require. Made on first start and written only to `<data-dir>/admin-token`
+ * (mode 0600); `trellis server` shows it once on a terminal, never on a pipe or in a log. The
+ * store keeps only its SHA-256, under /security/admin-token.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
@@ -49,7 +49,7 @@ export class AdminToken {
       throw new TrellisError(ErrorCodes.TOKEN_MISSING, 'this call needs the admin token: send "Authorization: Bearer <admin token>" (the CLI reads TRELLIS_ADMIN_TOKEN, or <data-dir>/admin-token)');
     }
     if (!timingSafeEqual(sha256(bearer), this.#hash)) {
-      throw new TrellisError(ErrorCodes.TOKEN_INVALID, 'the admin token is not valid: it was printed at the first start of the control plane and is in <data-dir>/admin-token');
+      throw new TrellisError(ErrorCodes.TOKEN_INVALID, 'the admin token is not valid: it is in <data-dir>/admin-token of the control plane that made it (the CLI reads TRELLIS_ADMIN_TOKEN, or that file through TRELLIS_DATA_DIR)');
     }
   }
 }

@@ -2,7 +2,7 @@
  * The errors a store can fail to open with: one line each, naming the path and the fix,
  * because they are what an operator sees when the control plane refuses to start.
  */
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
 
 /** Why the file system refused, in words, for the errno codes a data dir commonly hits. */
@@ -50,6 +50,24 @@ export function corruptDatabase(file: string, problem: string, alternative?: str
   const fix = alternative === undefined ? moveAside : `${alternative}, or ${moveAside}`;
   return new TrellisError(ErrorCodes.DATA_CORRUPT, `cannot open the store database ${file}: ${problem}; ${fix}`, {
     cause,
+    details: { file },
+  });
+}
+
+/**
+ * DATA_CORRUPT: the database that held this mesh is gone or empty. Never started on as a new
+ * store: that would make a new CA root (every sidecar's trust broken) and lose every
+ * registration, policy and token without a word. `alternative` is a case-specific step.
+ */
+export function lostDatabase(file: string, problem: string, alternative?: string): TrellisError {
+  const name = basename(file);
+  const dir = dirname(file);
+  const steps = [
+    `stop Trellis and restore ${name} (with ${name}-wal, if the backup has one) from a backup into ${dir}`,
+    `or, to start a brand-new mesh on purpose, move the whole data dir aside (mv ${dir} ${dir}.old) and give every sidecar a new join token`,
+    ...(alternative === undefined ? [] : [`or, ${alternative}`]),
+  ];
+  return new TrellisError(ErrorCodes.DATA_CORRUPT, `refusing to start on the store database ${file}: ${problem}. To recover: ${steps.join('; ')}`, {
     details: { file },
   });
 }

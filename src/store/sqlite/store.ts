@@ -29,6 +29,7 @@ import type {
   WatchOptions,
   Watcher,
 } from '../types.js';
+import { eraseFreedData } from './database.js';
 import { LeaseClock } from './lease-clock.js';
 import { corruptDatabase } from './open-errors.js';
 import { Meta } from './schema.js';
@@ -262,6 +263,13 @@ export class SqliteStore implements KvStore {
     });
     this.#compactRevision = revision;
     await this.#settled();
+  }
+
+  /** Rewrite the file without free pages and truncate the WAL: deleted and compacted values leave the disk. */
+  async scrub(): Promise<void> {
+    await this.#settled();
+    this.#checkOpen();
+    eraseFreedData(this.#db);
   }
 
   async status(): Promise<StoreStatus> {

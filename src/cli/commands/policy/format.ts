@@ -24,6 +24,7 @@ export function policyTable(policies: readonly StoredPolicy[]): string {
 function decidedBy(decision: Decision): string {
   const by = decision.by;
   if (by.kind === 'rule') return `policy ${by.policy}, ${by.ruleName === undefined ? `rules.${by.rule}` : `rule ${by.ruleName} (rules.${by.rule})`}`;
+  if (by.kind === 'trust-domain') return `the caller's trust domain ${by.trustDomain} (not this mesh's, not federated)`;
   return by.scope === 'built-in' ? 'the built-in default' : `the ${by.scope} default set by policy ${by.policy ?? '?'}`;
 }
 
