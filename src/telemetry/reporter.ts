@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../client/control-plane.js';
 import { messageOf } from '../errors.js';
-import type { SidecarStatus } from '../proxy/status.js';
+import type { SidecarStatus } from '../agent/status.js';
 import type { SidecarMetrics } from './metrics.js';
 import type { TelemetryReport } from './snapshot.js';
 
