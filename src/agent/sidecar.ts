@@ -21,7 +21,7 @@ import type { SidecarTls } from '../security/mtls/sidecar-tls.js';
 import { startAdminServer } from '../telemetry/admin-server.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { SidecarMetrics } from '../telemetry/metrics.js';
-import { TelemetryReporter } from '../telemetry/reporter.js';
+import { TelemetryReporter } from './reporter.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { startAgent } from './agent.js';
 import { sidecarStatus, type SidecarStatus } from './status.js';

@@ -268,7 +268,7 @@ export class ControlPlaneClient {
     return this.#stream('/v1/watch/service-defaults', { ...rest, service: services.join(',') }, onEvent);
   }
 
-  /** A sidecar's telemetry report (src/telemetry/reporter.ts). */
+  /** A sidecar's telemetry report (src/agent/reporter.ts). */
   pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<{ accepted: true }> {
     return this.#call('PUT', `/v1/telemetry/${encodeURIComponent(service)}/${encodeURIComponent(id)}`, report);
   }
