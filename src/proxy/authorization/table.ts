@@ -74,7 +74,7 @@ export class AuthorizationTable {
     const previous = this.#view;
     if (view === previous) return;
     this.#view = view;
-    if (view.set !== previous.set) {
+    if (view.ready && view.set !== previous.set) {
       this.#logger.info({ revision: view.revision, policies: view.set.policies.map((p) => p.name), default: view.set.defaultAction }, 'authorization policy in force');
     }
     if (view.ready) this.#markSynced();
