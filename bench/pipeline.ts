@@ -53,8 +53,8 @@ type Telemetry = false | true | { accessLog: string };
 
 function outbound(telemetry: Telemetry): Handler {
   const detectors = new OutlierDetectors();
-  const cluster = new Cluster(SERVICE, strategies.configure(DEFAULT_UPSTREAM_POLICY.loadBalancer, 'loadBalancer').create(), detectors.for(SERVICE, DEFAULT_UPSTREAM_POLICY.outlierDetection));
-  cluster.replace([{ ...endpoint, status: 'passing' }], 1);
+  const view = { service: SERVICE, state: 'connected', revision: 1, registered: 1, endpoints: [endpoint], policy: DEFAULT_UPSTREAM_POLICY, policySource: { serviceDefaultsRevision: undefined, overrides: [] } } as const;
+  const cluster = new Cluster(view, detectors.for(SERVICE, DEFAULT_UPSTREAM_POLICY.outlierDetection));
   const accessLog = typeof telemetry === 'object' ? telemetry.accessLog : 'off';
   const layers = telemetry === false ? [] : createSidecarTelemetry({ service: 'bench', telemetry: { metrics: true, accessLog, reportMs: 0 }, routes: [], upstreams: [] }, () => 0).layers;
   return outboundStack({ clusters: (service) => (service === SERVICE ? cluster : undefined), detectors, upstream, telemetry: layers });

@@ -9,6 +9,7 @@ import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
 import type { CheckResult, PolicyEvent } from '../security/authz/store.js';
 import type { StoredPolicy } from '../security/authz/types.js';
+import type { ServiceDefaults, ServiceDefaultsEvent } from '../control-plane/service-defaults/types.js';
 import type { CaStatus } from '../security/ca/authority.js';
 import type { IssuedCertificate } from '../security/ca/issuer.js';
 import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';
@@ -237,7 +238,37 @@ export class ControlPlaneClient {
     return this.#stream('/v1/watch/policies', options, onEvent);
   }
 
-  /** A sidecar's telemetry report (src/telemetry/reporter.ts). */
+  /** Every service's resilience defaults, or those of `services`. */
+  serviceDefaults(services?: readonly string[]): Promise<{ serviceDefaults: ServiceDefaults[]; revision: number }> {
+    return this.#call('GET', `/v1/service-defaults${services === undefined ? '' : `?service=${encodeURIComponent(services.join(','))}`}`);
+  }
+
+  /** One service's defaults; TRELLIS_ERR_SERVICE_DEFAULTS_NOT_FOUND when it has none. */
+  getServiceDefaults(service: string): Promise<{ serviceDefaults: ServiceDefaults; revision: number }> {
+    return this.#call('GET', `/v1/service-defaults/${encodeURIComponent(service)}`);
+  }
+
+  /** Create or replace one service's defaults (the upstream-policy fields: timeout, retry, …). */
+  putServiceDefaults(service: string, policy: Readonly<Record<string, unknown>>): Promise<{ serviceDefaults: ServiceDefaults; revision: number }> {
+    return this.#call('PUT', `/v1/service-defaults/${encodeURIComponent(service)}`, policy);
+  }
+
+  /** Validate every entry (`{ service, ...policy }`), then store them all (nothing when one is invalid). */
+  applyServiceDefaults(entries: readonly unknown[]): Promise<{ serviceDefaults: Array<{ serviceDefaults: ServiceDefaults; created: boolean }>; revision: number }> {
+    return this.#call('PUT', '/v1/service-defaults', { serviceDefaults: entries });
+  }
+
+  deleteServiceDefaults(service: string): Promise<{ revision: number }> {
+    return this.#call('DELETE', `/v1/service-defaults/${encodeURIComponent(service)}`);
+  }
+
+  /** Stream changes to the defaults of `services` (see `watch` for the idle timeout). */
+  watchServiceDefaults(options: { services: readonly string[]; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: ServiceDefaultsEvent) => void): Promise<void> {
+    const { services, ...rest } = options;
+    return this.#stream('/v1/watch/service-defaults', { ...rest, service: services.join(',') }, onEvent);
+  }
+
+  /** A sidecar's telemetry report (src/agent/reporter.ts). */
   pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<{ accepted: true }> {
     return this.#call('PUT', `/v1/telemetry/${encodeURIComponent(service)}/${encodeURIComponent(id)}`, report);
   }

@@ -14,6 +14,7 @@ import { isHealthy } from '../registry/types.js';
 import { PolicyStore } from '../security/authz/store.js';
 import { EMBEDDED_STORE, checkStoreFlag, openStore, type EtcdSettings } from '../store/open.js';
 import { prepareDataDir } from '../security/data-dir.js';
+import { ServiceDefaultsStore } from './service-defaults/store.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
 import type { CertificateAuthority } from '../security/ca/authority.js';
@@ -89,7 +90,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     closers.push(() => telemetry.close());
     const presence = createPresenceTracker(store, registry, logger, options.presenceGraceMs);
     const api = buildApi({
-      registry, policies, logger, security, telemetry, presence,
+      registry, policies, serviceDefaults: new ServiceDefaultsStore(store), logger, security, telemetry, presence,
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }),
       ...(options.apiTls === undefined ? {} : { tls: options.apiTls }),

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { ErrorCodes, TrellisError, isTrellisError } from '../errors.js';
 import type { Protocol } from '../proxy/config.js';
-import { startSidecar } from '../proxy/sidecar.js';
+import { startSidecar } from '../agent/sidecar.js';
 import type { MtlsMode } from '../security/mtls/mode.js';
 import { formatHostPort } from '../util/host-port.js';
 

@@ -158,7 +158,10 @@ export interface UpstreamConfig {
   /** A local port for this service only (0 = any free port); absent = reached through the outbound listener. */
   readonly listen: HostPort | undefined;
   readonly protocol: Protocol;
+  /** Its policy from this entry alone (over the built-in defaults). */
   readonly policy: UpstreamPolicy;
+  /** The policy fields this entry sets, as written: they override the control plane's service defaults field by field. */
+  readonly overrides: Readonly<Record<string, unknown>>;
   /** The upstream's routes: the `route` label of outbound metrics to it. */
   readonly routes: readonly RouteDeclaration[];
 }
@@ -263,6 +266,7 @@ function upstreamConfigs(raw: ReadonlyArray<z.output<typeof upstreamSchema>>, li
       listen: entry.port === undefined ? undefined : Object.freeze({ host: listenHost, port: entry.port }),
       protocol: entry.protocol,
       policy: parseUpstreamPolicy(policyFields, field),
+      overrides: Object.freeze(policyFields),
       routes: Object.freeze(entry.routes.map((route) => Object.freeze({ ...route }))),
     });
   });

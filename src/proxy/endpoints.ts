@@ -1,25 +1,19 @@
 /**
- * The endpoint tables of the services this sidecar calls — only those: one Cluster per
- * upstream (its Balancer, its OutlierDetector, its instances), each kept current by a
- * FeedFollower on the control plane's watch.
+ * The data plane's endpoint tables: one Cluster (its Balancer, its OutlierDetector) per
+ * upstream service of the snapshot, re-synced on every publish. The snapshot's upstream
+ * set is fixed by the config, so a table is made once per service and kept.
  */
-import type { Logger } from 'pino';
-import { strategies } from '../balancer/registry.js';
 import type { Endpoint } from '../balancer/types.js';
-import type { ControlPlaneClient } from '../client/control-plane.js';
 import { Cluster, type ClusterStatus, type SyncState } from './discovery/cluster.js';
-import { clusterFeed, FeedFollower } from './discovery/follower.js';
 import type { OutlierDetectors } from './layers/outlier.js';
-import type { UpstreamPolicy } from './types.js';
+import type { Snapshot, SnapshotSource } from './snapshot.js';
 
 export type { ClusterStatus, SyncState };
 
 export interface EndpointTablesOptions {
-  readonly client: ControlPlaneClient;
-  readonly logger: Logger;
+  readonly snapshots: SnapshotSource;
   readonly detectors: OutlierDetectors;
-  readonly upstreams: ReadonlyArray<{ readonly service: string; readonly policy: UpstreamPolicy }>;
-  /** Called after any table changed (e.g. to close pools of departed endpoints). */
+  /** Called after any table's endpoints changed (e.g. to close pools of departed endpoints). */
   readonly onChange?: () => void;
 }
 
@@ -27,27 +21,24 @@ const severity: Record<SyncState, number> = { connected: 0, connecting: 1, stale
 
 export class EndpointTables {
   readonly #clusters = new Map<string, Cluster>();
-  readonly #followers: FeedFollower[] = [];
+  readonly #options: EndpointTablesOptions;
+  readonly #unsubscribe: () => void;
 
   constructor(options: EndpointTablesOptions) {
-    for (const upstream of options.upstreams) {
-      const { service, policy } = upstream;
-      const balancer = strategies.configure(policy.loadBalancer, 'loadBalancer').create();
-      const cluster = new Cluster(service, balancer, options.detectors.for(service, policy.outlierDetection), options.onChange);
-      this.#clusters.set(upstream.service, cluster);
-      this.#followers.push(new FeedFollower({ feed: clusterFeed(options.client, cluster), logger: options.logger }));
-    }
+    this.#options = options;
+    this.#sync(options.snapshots.current());
+    this.#unsubscribe = options.snapshots.subscribe((next) => this.#sync(next));
   }
 
-  /** Start following; resolves once every table synced or after `timeoutMs`, whichever is first. */
-  async start(timeoutMs: number): Promise<void> {
-    for (const follower of this.#followers) follower.start();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(this.#followers.map((f) => f.synced)),
-      new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
-    ]);
-    clearTimeout(timer);
+  #sync(snapshot: Snapshot): void {
+    for (const [service, view] of snapshot.upstreams) {
+      const cluster = this.#clusters.get(service);
+      if (cluster === undefined) {
+        this.#clusters.set(service, new Cluster(view, this.#options.detectors.for(service, view.policy.outlierDetection), this.#options.onChange));
+      } else {
+        cluster.sync(view);
+      }
+    }
   }
 
   get(service: string): Cluster | undefined {
@@ -75,6 +66,6 @@ export class EndpointTables {
   }
 
   close(): void {
-    for (const follower of this.#followers) follower.close();
+    this.#unsubscribe();
   }
 }

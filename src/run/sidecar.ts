@@ -3,7 +3,7 @@
  * `trellis run` and every replica of `trellis up` start their sidecars the same way.
  */
 import type { Logger } from 'pino';
-import { startSidecar } from '../proxy/sidecar.js';
+import { startSidecar } from '../agent/sidecar.js';
 import { formatHostPort } from '../util/host-port.js';
 import type { RunSpec } from './types.js';
 

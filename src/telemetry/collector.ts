@@ -1,5 +1,5 @@
 /**
- * The control plane's side of telemetry. A sidecar's report (src/telemetry/reporter.ts)
+ * The control plane's side of telemetry. A sidecar's report (src/agent/reporter.ts)
  * is validated and written to the store under `/telemetry/<service>/<id>` on a lease of
  * three report intervals, so that it disappears when the sidecar stops reporting; every
  * control-plane replica follows `/telemetry/` with a watch and keeps a short history per

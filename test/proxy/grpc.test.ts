@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import { formatHostPort } from '../../src/util/host-port.js';
 import { adminApi as api, killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';

@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool, request } from 'undici';
-import { startSidecar, type Sidecar } from '../../src/proxy/sidecar.js';
+import { startSidecar, type Sidecar } from '../../src/agent/sidecar.js';
 import type { SidecarConfigInput } from '../../src/proxy/config.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { formatHostPort, type HostPort } from '../../src/util/host-port.js';

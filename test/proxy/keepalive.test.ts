@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, replica, send, sidecar, startApp, tearDown, url, type App } from './helpers.js';

@@ -10,7 +10,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { adminClient } from '../helpers/tokens.js';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import { formatHostPort, type HostPort } from '../../src/util/host-port.js';
 import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { endpointsReached, replica, send, sidecar, startApp, url, type App } from './helpers.js';

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import type { HostPort } from '../../src/util/host-port.js';
 import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminClient } from '../helpers/tokens.js';

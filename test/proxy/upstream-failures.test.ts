@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { endpointsReached, replica, send, sidecar, startApp, url, type App, tearDown } from './helpers.js';
 

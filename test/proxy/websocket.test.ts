@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import { formatHostPort, type HostPort } from '../../src/util/host-port.js';
 import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCodes } from '../../src/errors.js';
+import { ServicePolicies } from '../../src/agent/authorization.js';
 import { AuthorizationTable } from '../../src/proxy/authorization/table.js';
 import { createAuthorizationLayer } from '../../src/proxy/layers/authorize.js';
 import { failureResponse, grpcFailureHeaders, GrpcStatus } from '../../src/proxy/rescue.js';
@@ -27,11 +28,13 @@ function request(peer: PeerIdentity | undefined, method = 'GET', path = '/'): Pr
 }
 
 function harness(waitMs = 5_000) {
+  // The agent's copy of the policies publishes each change; the data plane's table enforces it.
   const table = new AuthorizationTable('b', quiet);
+  const policies: ServicePolicies = new ServicePolicies('b', () => table.use(policies.view()));
   const reached: ProxyRequest[] = [];
   const app: Handler = async (r) => { reached.push(r); return response(200, undefined); };
   const handler = createAuthorizationLayer((service) => (service === 'b' ? table : undefined), { waitMs })(app);
-  return { table, reached, handler };
+  return { table, policies, reached, handler };
 }
 
 function denied(outcome: Outcome) {
@@ -47,8 +50,8 @@ const bCallers = parsePolicy({ name: 'b-callers', service: 'b', default: 'deny',
 
 describe('inbound authorization layer', () => {
   it('A may call B, C may not: 403, trellis-error FORBIDDEN, the policy, rule and caller in the body', async () => {
-    const { table, reached, handler } = harness();
-    table.replace([bCallers], 7);
+    const { table, policies, reached, handler } = harness();
+    policies.replace([bCallers], 7);
     const a = await handler(request(serviceIdentity('a')));
     assert.equal(a.ok, true);
     assert.equal(reached.length, 1);
@@ -80,7 +83,8 @@ describe('inbound authorization layer', () => {
     const lines: Array<Record<string, unknown>> = [];
     const logger = createLogger({ level: 'info', destination: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } } });
     const table = new AuthorizationTable('b', logger, { maxDenialLogsPerSecond: 3 });
-    table.replace([bCallers], 1);
+    const policies: ServicePolicies = new ServicePolicies('b', () => table.use(policies.view()));
+    policies.replace([bCallers], 1);
     const handler = createAuthorizationLayer(() => table)(async () => response(200, undefined));
     lines.length = 0;
     for (let i = 0; i < 10; i += 1) await handler(request(serviceIdentity('a'), 'GET', '/admin'));
@@ -96,8 +100,8 @@ describe('inbound authorization layer', () => {
   });
 
   it('a gRPC call that is denied gets PERMISSION_DENIED', async () => {
-    const { table, handler } = harness();
-    table.replace([bCallers], 1);
+    const { table, policies, handler } = harness();
+    policies.replace([bCallers], 1);
     const failure = denied(await handler(request(serviceIdentity('c'), 'POST', '/echo.Echo/Say')));
     const headers = grpcFailureHeaders(failure, target);
     assert.equal(headers['grpc-status'], String(GrpcStatus.PERMISSION_DENIED));
@@ -106,24 +110,24 @@ describe('inbound authorization layer', () => {
   });
 
   it('a change applies to the next request; a deleted policy stops applying', async () => {
-    const { table, handler } = harness();
-    table.replace([], 1);
+    const { table, policies, handler } = harness();
+    policies.replace([], 1);
     assert.equal((await handler(request(serviceIdentity('c')))).ok, true);
-    table.apply({ revision: 2, type: 'put', name: 'b-callers', policy: { ...bCallers, revision: 2 } });
+    policies.apply({ revision: 2, type: 'put', name: 'b-callers', policy: { ...bCallers, revision: 2 } });
     assert.equal((await handler(request(serviceIdentity('c')))).ok, false);
-    table.apply({ revision: 2, type: 'delete', name: 'b-callers' });
+    policies.apply({ revision: 2, type: 'delete', name: 'b-callers' });
     assert.equal((await handler(request(serviceIdentity('c')))).ok, false, 'an event at an old revision is ignored');
-    table.apply({ revision: 3, type: 'delete', name: 'b-callers' });
+    policies.apply({ revision: 3, type: 'delete', name: 'b-callers' });
     assert.equal((await handler(request(serviceIdentity('c')))).ok, true);
   });
 
   it('before the first read requests wait for it, and fail closed when it does not come', async () => {
-    const { table, reached, handler } = harness(200);
+    const { table, policies, reached, handler } = harness(200);
     const failure = denied(await handler(request(serviceIdentity('a'))));
     assert.equal(failure.error.code, ErrorCodes.POLICY_UNAVAILABLE);
     assert.equal(failureResponse(failure, target).status, 503);
     const waiting = handler(request(serviceIdentity('a')));
-    table.replace([bCallers], 1);
+    policies.replace([bCallers], 1);
     assert.equal((await waiting).ok, true);
     assert.equal(reached.length, 1);
   });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import { api, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminEnv } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';

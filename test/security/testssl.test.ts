@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { sidecar, startApp, tearDown, type App } from '../proxy/helpers.js';
 import { run } from './helpers.js';

@@ -11,7 +11,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import { api, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminClient } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';

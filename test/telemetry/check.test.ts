@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import type { Sidecar } from '../../src/proxy/sidecar.js';
+import type { Sidecar } from '../../src/agent/sidecar.js';
 import { runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, replica, sidecar, startApp, tearDown, type App } from '../proxy/helpers.js';

@@ -133,7 +133,7 @@ export function proxyCommand(program: Command): void {
     .action(async (flags: ProxyFlags) => {
       // Loaded on use: a sidecar process must not carry the other commands' modules, nor they its.
       // The YAML parser only when there is a file: it is a few MB of a sidecar's memory.
-      const { startSidecar } = await import('../../proxy/sidecar.js');
+      const { startSidecar } = await import('../../agent/sidecar.js');
       const file = flags.config === undefined ? undefined : await (await import('../../proxy/config-file.js')).readConfigFile(flags.config);
       const logger = createLogger({ level: flags.logLevel, name: 'trellis-proxy' });
       let sidecar;

@@ -6,6 +6,8 @@ import { Limits } from '../../registry/limits.js';
 import { requireTokens } from './auth.js';
 import { routeNotFound, sendError } from './errors.js';
 import { policyRoutes } from './policies.js';
+import { serviceDefaultsRoutes } from './service-defaults.js';
+import type { ServiceDefaultsStore } from '../service-defaults/store.js';
 import { securityRoutes, type SecurityRouteOptions } from './security.js';
 import { servicesRoutes } from './services.js';
 import { sessionRoutes } from './sessions.js';
@@ -24,6 +26,8 @@ export interface ApiOptions {
   registry: Registry;
   /** Authorization policies (/v1/policies); absent = no policy API. */
   policies?: PolicyStore;
+  /** Per-service resilience defaults (/v1/service-defaults); absent = not served. */
+  serviceDefaults?: ServiceDefaultsStore;
   logger: FastifyBaseLogger;
   watch?: WatchRouteOptions;
   security: SecurityRouteOptions;
@@ -60,6 +64,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   watchRoutes(app, options.registry, options.watch);
   if (options.presence !== undefined) presenceRoutes(app, options.presence, options.watch?.keepAliveMs);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);
+  if (options.serviceDefaults !== undefined) serviceDefaultsRoutes(app, options.serviceDefaults, options.watch);
   securityRoutes(app, options.security);
   sessionRoutes(app, options.security.sessions);
   if (options.telemetry !== undefined) {

@@ -1,20 +1,17 @@
 /**
- * This sidecar's authorization policies: the ones that apply to its own service (its own
- * and the mesh-wide ones), kept current from the control plane's policy watch, compiled
- * into one PolicySet (src/security/authz/engine.ts) on every change. When the control
- * plane is away the last set is kept (state `stale`); until the first read, decisions
- * wait for it (fail closed: nothing is let in before the policy is known).
+ * This sidecar's inbound authorization, as the data plane enforces it: the compiled
+ * PolicySet of the current snapshot (src/proxy/snapshot.ts; the agent follows the
+ * control plane's policy watch and publishes each change, src/agent/authorization.ts).
+ * When the control plane is away the last set stays in force (state `stale`); until the
+ * first read, decisions wait for it (fail closed: nothing is let in before the policy is known).
  *
  * Every decision is counted; every denial is logged (at most `maxDenialLogsPerSecond`
  * lines a second, the rest counted in the next line's `suppressed`).
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../client/control-plane.js';
-import { DEFAULT_SCOPE, PolicySet } from '../../security/authz/engine.js';
-import type { PolicyEvent } from '../../security/authz/store.js';
-import type { AccessRequest, Action, Decision, MeshScope, Policy } from '../../security/authz/types.js';
-import type { SyncState } from '../discovery/cluster.js';
-import type { Feed } from '../discovery/follower.js';
+import { PolicySet } from '../../security/authz/engine.js';
+import type { AccessRequest, Action, Decision } from '../../security/authz/types.js';
+import type { AuthorizationView, SnapshotSource, SyncState } from '../snapshot.js';
 
 export interface AuthorizationStatus {
   readonly state: SyncState;
@@ -38,16 +35,10 @@ export interface DenialContext {
 
 export class AuthorizationTable {
   readonly service: string;
-  state: SyncState = 'connecting';
   readonly #logger: Logger;
   readonly #maxLogsPerSecond: number;
-  #revision = 0;
-  readonly #policies = new Map<string, Policy>();
-  #set: PolicySet;
-  /** The trust domain (from the certificate), namespace and federation the policies are read in. */
-  #scope: MeshScope;
+  #view: AuthorizationView;
   #markSynced: () => void = () => undefined;
-  #ready = false;
   /** Resolves after the first read. */
   readonly synced: Promise<void>;
   #allowed = 0;
@@ -57,54 +48,48 @@ export class AuthorizationTable {
   #logsInWindow = 0;
   #suppressed = 0;
 
-  constructor(service: string, logger: Logger, options: { maxDenialLogsPerSecond?: number; scope?: MeshScope } = {}) {
+  constructor(service: string, logger: Logger, options: { maxDenialLogsPerSecond?: number } = {}) {
     this.service = service;
     this.#logger = logger;
     this.#maxLogsPerSecond = options.maxDenialLogsPerSecond ?? 100;
-    this.#scope = options.scope ?? DEFAULT_SCOPE;
-    this.#set = new PolicySet(service, [], this.#scope);
+    this.#view = Object.freeze({ state: 'connecting', revision: 0, ready: false, set: new PolicySet(service, []) });
     this.synced = new Promise((resolve) => { this.#markSynced = resolve; });
   }
 
+  get state(): SyncState {
+    return this.#view.state;
+  }
+
   get revision(): number {
-    return this.#revision;
+    return this.#view.revision;
   }
 
   /** True once the policies were read at least once. */
   get ready(): boolean {
-    return this.#ready;
+    return this.#view.ready;
   }
 
-  /** Replace every policy with a listing read at `revision`. */
-  replace(policies: readonly Policy[], revision: number): void {
-    this.#policies.clear();
-    for (const policy of policies) this.#policies.set(policy.name, policy);
-    this.#revision = revision;
-    this.#rebuild();
-    this.#ready = true;
-    this.#markSynced();
+  /** Enforce a snapshot's authorization from now on. */
+  use(view: AuthorizationView): void {
+    const previous = this.#view;
+    if (view === previous) return;
+    this.#view = view;
+    if (view.ready && view.set !== previous.set) {
+      this.#logger.info({ revision: view.revision, policies: view.set.policies.map((p) => p.name), default: view.set.defaultAction }, 'authorization policy in force');
+    }
+    if (view.ready) this.#markSynced();
   }
 
-  /** Apply one watch event; events at or below the set's revision were seen already. */
-  apply(event: PolicyEvent): void {
-    if (event.revision <= this.#revision) return;
-    this.#revision = event.revision;
-    if (event.type === 'delete') this.#policies.delete(event.name);
-    else this.#policies.set(event.name, event.policy);
-    this.#rebuild();
-  }
-
-  /** Read the policies in another scope (the sidecar's certificate names its trust domain and federation). */
-  setScope(scope: MeshScope): void {
-    const now = this.#scope;
-    if (now.trustDomain === scope.trustDomain && now.namespace === scope.namespace && now.federatedTrustDomains.join() === scope.federatedTrustDomains.join()) return;
-    this.#scope = scope;
-    this.#rebuild();
+  /** Follow the snapshots' authorization (this service's); returns the unsubscribe. */
+  follow(snapshots: SnapshotSource): () => void {
+    const adopt = (view: AuthorizationView | undefined): void => { if (view !== undefined) this.use(view); };
+    adopt(snapshots.current().authorization);
+    return snapshots.subscribe((next) => adopt(next.authorization));
   }
 
   /** Decide, count, and log a denial. Call only once `ready` (or after `synced`). */
   decide(request: AccessRequest, context: DenialContext = {}): Decision {
-    const decision = this.#set.decide(request);
+    const decision = this.#view.set.decide(request);
     if (decision.allowed) {
       this.#allowed += 1;
       return decision;
@@ -118,20 +103,16 @@ export class AuthorizationTable {
   }
 
   status(): AuthorizationStatus {
+    const { set } = this.#view;
     return {
-      state: this.state,
-      revision: this.#revision,
-      policies: this.#set.policies.map((p) => p.name),
-      default: this.#set.defaultAction,
+      state: this.#view.state,
+      revision: this.#view.revision,
+      policies: set.policies.map((p) => p.name),
+      default: set.defaultAction,
       allowed: this.#allowed,
       denied: this.#denied,
       deniedBy: Object.fromEntries(this.#deniedBy),
     };
-  }
-
-  #rebuild(): void {
-    this.#set = new PolicySet(this.service, this.#policies.values(), this.#scope);
-    this.#logger.info({ revision: this.#revision, policies: this.#set.policies.map((p) => p.name), default: this.#set.defaultAction }, 'authorization policy in force');
   }
 
   #logDenial(decision: Decision, request: AccessRequest, context: DenialContext): void {
@@ -160,23 +141,4 @@ export class AuthorizationTable {
     }, `authorization denied: ${decision.explanation}`);
     this.#suppressed = 0;
   }
-}
-
-/** The policies of the table's service as a Feed for the FeedFollower. */
-export function policyFeed(client: ControlPlaneClient, table: AuthorizationTable): Feed {
-  return {
-    get state() { return table.state; },
-    set state(state: SyncState) { table.state = state; },
-    async resync() {
-      const listing = await client.policies(table.service);
-      table.replace(listing.policies, listing.revision);
-      return listing.revision;
-    },
-    follow: (revision, signal) => client.watchPolicies({ service: table.service, after: revision, signal }, (event) => table.apply(event)),
-    describe: () => ({ service: table.service, revision: table.revision, policies: table.status().policies }),
-    messages: {
-      resynced: 'control plane back: authorization policy resynced',
-      lost: 'lost the control plane: enforcing the last known authorization policy until it is back',
-    },
-  };
 }

@@ -1,14 +1,17 @@
 /**
- * The endpoint table of one upstream service: every registered instance as the registry
- * reports it, and the healthy ones (status not critical) as Endpoints in the service's
- * Balancer and OutlierDetector. Fed by a full listing (`replace`) and by watch events (`apply`).
+ * The data plane's table of one upstream service: its Balancer and OutlierDetector over the
+ * healthy endpoints of the current snapshot (src/proxy/snapshot.ts). `sync(view)` adopts a
+ * new snapshot's view of the service: new endpoints go to the balancer and the detector, a
+ * changed load-balancer strategy gets a fresh balancer, changed outlier settings are
+ * adopted; an unchanged view costs nothing. Following the control plane is the agent's
+ * job (src/agent/endpoints.ts).
  */
+import { strategies } from '../../balancer/registry.js';
 import type { Balancer, Endpoint, PickResult } from '../../balancer/types.js';
-import { isHealthy, type InstanceRecord, type RegistryEvent } from '../../registry/types.js';
 import type { OutlierDetector } from '../layers/outlier.js';
+import type { SyncState, UpstreamView } from '../snapshot.js';
 
-/** connecting: never synced yet; connected: following the watch; stale: control plane lost, last table kept. */
-export type SyncState = 'connecting' | 'connected' | 'stale';
+export type { SyncState };
 
 export interface ClusterStatus {
   readonly state: SyncState;
@@ -28,101 +31,80 @@ function union(a: ReadonlySet<string>, b: ReadonlySet<string>): ReadonlySet<stri
   return both;
 }
 
-type InstanceView = Pick<InstanceRecord, 'id' | 'address' | 'port' | 'weight' | 'metadata' | 'status'>;
-
-function sameEndpoint(endpoint: Endpoint, instance: InstanceView): boolean {
-  if (endpoint.address !== instance.address || endpoint.port !== instance.port || endpoint.weight !== instance.weight) return false;
-  const a = endpoint.metadata;
-  const b = instance.metadata;
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+function sameStrategy(a: UpstreamView['policy']['loadBalancer'], b: UpstreamView['policy']['loadBalancer']): boolean {
+  return a === b || (a.strategy === b.strategy && JSON.stringify(a.config) === JSON.stringify(b.config));
 }
 
 export class Cluster {
   readonly service: string;
-  readonly balancer: Balancer;
   readonly detector: OutlierDetector;
-  state: SyncState = 'connecting';
-  #revision = 0;
-  readonly #instances = new Map<string, InstanceView>();
-  /** Healthy endpoints by id; an unchanged instance keeps its Endpoint object (pools are cached on it). */
-  #endpoints = new Map<string, Endpoint>();
+  #balancer: Balancer;
+  #view: UpstreamView;
   readonly #onChange: () => void;
 
-  constructor(service: string, balancer: Balancer, detector: OutlierDetector, onChange: () => void = () => undefined) {
-    this.service = service;
-    this.balancer = balancer;
+  constructor(view: UpstreamView, detector: OutlierDetector, onChange: () => void = () => undefined) {
+    this.service = view.service;
     this.detector = detector;
+    this.#view = view;
     this.#onChange = onChange;
+    this.#balancer = strategies.configure(view.policy.loadBalancer, 'loadBalancer').create();
+    this.#balancer.update(view.endpoints);
+    detector.setEndpoints(view.endpoints.map((e) => e.id));
+  }
+
+  get balancer(): Balancer {
+    return this.#balancer;
+  }
+
+  get state(): SyncState {
+    return this.#view.state;
   }
 
   get revision(): number {
-    return this.#revision;
+    return this.#view.revision;
   }
 
   /** Instances registered, healthy or not. */
   get registered(): number {
-    return this.#instances.size;
+    return this.#view.registered;
   }
 
   get healthy(): number {
-    return this.#endpoints.size;
+    return this.#view.endpoints.length;
   }
 
   endpoints(): IterableIterator<Endpoint> {
-    return this.#endpoints.values();
+    return this.#view.endpoints.values();
   }
 
   /** Pick an endpoint that is neither in `tried` nor ejected as an outlier. */
   pick(tried: ReadonlySet<string>, hashKey?: string): PickResult {
     const exclude = union(tried, this.detector.ejected());
-    return this.balancer.pick(hashKey === undefined ? { exclude } : { exclude, hashKey });
+    return this.#balancer.pick(hashKey === undefined ? { exclude } : { exclude, hashKey });
   }
 
-  /** Replace the whole table with a listing read at `revision`. */
-  replace(instances: readonly InstanceView[], revision: number): void {
-    this.#instances.clear();
-    for (const instance of instances) this.#instances.set(instance.id, instance);
-    this.#revision = revision;
-    this.#rebuild();
-  }
-
-  /** Apply one watch event; events at or below the table's revision were seen already. */
-  apply(event: RegistryEvent): void {
-    if (event.revision <= this.#revision || event.service !== this.service) return;
-    this.#revision = event.revision;
-    if (event.type === 'deregistered') this.#instances.delete(event.id);
-    else this.#instances.set(event.id, event.instance);
-    this.#rebuild();
+  /** Adopt a new snapshot's view of this service. */
+  sync(view: UpstreamView): void {
+    const previous = this.#view;
+    if (view === previous) return;
+    this.#view = view;
+    if (view.policy.outlierDetection !== this.detector.settings) this.detector.configure(view.policy.outlierDetection);
+    const strategyChanged = !sameStrategy(view.policy.loadBalancer, previous.policy.loadBalancer);
+    if (strategyChanged) this.#balancer = strategies.configure(view.policy.loadBalancer, 'loadBalancer').create();
+    if (strategyChanged || view.endpoints !== previous.endpoints) {
+      this.#balancer.update(view.endpoints);
+      this.detector.setEndpoints(view.endpoints.map((e) => e.id));
+      this.#onChange();
+    }
   }
 
   status(): ClusterStatus {
     return {
-      state: this.state,
-      revision: this.#revision,
-      registered: this.#instances.size,
-      endpoints: [...this.#endpoints.keys()],
+      state: this.#view.state,
+      revision: this.#view.revision,
+      registered: this.#view.registered,
+      endpoints: this.#view.endpoints.map((e) => e.id),
       ejected: [...this.detector.ejected()],
     };
-  }
-
-  #rebuild(): void {
-    const next = new Map<string, Endpoint>();
-    for (const instance of this.#instances.values()) {
-      if (!isHealthy(instance)) continue;
-      const previous = this.#endpoints.get(instance.id);
-      next.set(instance.id, previous !== undefined && sameEndpoint(previous, instance) ? previous : Object.freeze({
-        id: instance.id,
-        address: instance.address,
-        port: instance.port,
-        weight: instance.weight,
-        metadata: Object.freeze({ ...instance.metadata }),
-      }));
-    }
-    this.#endpoints = next;
-    const endpoints = [...next.values()];
-    this.balancer.update(endpoints);
-    this.detector.setEndpoints(endpoints.map((e) => e.id));
-    this.#onChange();
   }
 }

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { messageOf } from '../../errors.js';
-import { backoffDelay, sleep } from '../layers/backoff.js';
+import { backoffDelay, sleep } from '../../proxy/layers/backoff.js';
 
 export class PresenceStream {
   readonly #abort = new AbortController();

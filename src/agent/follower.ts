@@ -1,15 +1,15 @@
 /**
  * Follows one thing on the control plane — an upstream's endpoint table, this service's
- * authorization policies — as a Feed: read it whole (and the revision it was read at),
- * then watch from that revision. When the control plane goes away the last state is kept
- * and marked stale, and the follower retries with back-off; each reconnect re-reads the
- * whole state, so whatever changed meanwhile (including deletions) is picked up.
+ * authorization policies, the service defaults of the upstreams — as a Feed: read it whole
+ * (and the revision it was read at), then watch from that revision. When the control plane
+ * goes away the last state is kept and marked stale, and the follower retries with
+ * back-off; each reconnect re-reads the whole state, so whatever changed meanwhile
+ * (including deletions) is picked up.
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../client/control-plane.js';
-import { messageOf } from '../../errors.js';
-import { backoffDelay, sleep } from '../layers/backoff.js';
-import type { Cluster, SyncState } from './cluster.js';
+import { messageOf } from '../errors.js';
+import { backoffDelay, sleep } from '../proxy/layers/backoff.js';
+import type { SyncState } from '../proxy/snapshot.js';
 
 /** What a follower keeps current. */
 export interface Feed {
@@ -32,23 +32,24 @@ export interface FollowerOptions {
   readonly backoffMaxMs?: number;
 }
 
-/** An upstream service's endpoint table as a Feed. */
-export function clusterFeed(client: ControlPlaneClient, cluster: Cluster): Feed {
-  return {
-    get state() { return cluster.state; },
-    set state(state: SyncState) { cluster.state = state; },
-    async resync() {
-      const listing = await client.instances(cluster.service);
-      cluster.replace(listing.instances, listing.revision);
-      return listing.revision;
-    },
-    follow: (revision, signal) => client.watch({ service: cluster.service, after: revision, signal }, (event) => cluster.apply(event)),
-    describe: () => ({ service: cluster.service, revision: cluster.revision, endpoints: cluster.healthy }),
-    messages: {
-      resynced: 'control plane back: endpoint table resynced',
-      lost: 'lost the control plane: routing with the last known endpoints until it is back',
-    },
-  };
+/** A feed's state, with a hook called on every change of it (the agent republishes its snapshot). */
+export class FeedState {
+  #state: SyncState = 'connecting';
+  readonly #onChange: () => void;
+
+  constructor(onChange: () => void) {
+    this.#onChange = onChange;
+  }
+
+  get value(): SyncState {
+    return this.#state;
+  }
+
+  set value(state: SyncState) {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#onChange();
+  }
 }
 
 export class FeedFollower {

@@ -1,12 +1,14 @@
 /** `sidecar.status()`: what the sidecar knows and does, as plain data (for tests, logs and an admin endpoint). */
 import type { HealthStatus } from '../health/status.js';
 import { formatHostPort } from '../util/host-port.js';
-import type { AuthorizationStatus, AuthorizationTable } from './authorization/table.js';
-import type { SidecarConfig } from './config.js';
-import type { ClusterStatus, EndpointTables, SyncState } from './endpoints.js';
+import type { AuthorizationStatus, AuthorizationTable } from '../proxy/authorization/table.js';
+import type { SidecarConfig } from '../proxy/config.js';
+import type { ClusterStatus, EndpointTables, SyncState } from '../proxy/endpoints.js';
+import type { Listener } from '../proxy/listeners/listener.js';
+import type { PolicySource, Snapshot } from '../proxy/snapshot.js';
+import type { UpstreamPolicy } from '../proxy/types.js';
 import type { AppHealth } from './lifecycle/app-health.js';
 import type { Registration, RegistrationState } from './lifecycle/registration.js';
-import type { Listener } from './listeners/listener.js';
 import type { SidecarTls, SidecarTlsStatus } from '../security/mtls/sidecar-tls.js';
 
 export interface SidecarStatus {
@@ -31,6 +33,10 @@ export interface SidecarStatus {
   readonly authorization: AuthorizationStatus | undefined;
   /** Mutual TLS: mode, SPIFFE ID, certificate expiry, renewals, handshakes and refusals by reason; undefined when off. */
   readonly mtls: SidecarTlsStatus | undefined;
+  /** The snapshot the data plane reads: its version and when the agent published it (epoch ms). */
+  readonly snapshot: { readonly version: number; readonly publishedAt: number };
+  /** Per upstream service: the resilience policy in force and where it came from (service defaults, local overrides). */
+  readonly policies: Readonly<Record<string, { readonly source: PolicySource; readonly policy: UpstreamPolicy }>>;
 }
 
 export interface ListenerStatus {
@@ -63,6 +69,7 @@ export interface StatusParts {
   readonly health: AppHealth | undefined;
   readonly authorization?: AuthorizationTable | undefined;
   readonly tls: SidecarTls | undefined;
+  readonly snapshot: Snapshot;
 }
 
 function controlPlaneState(parts: StatusParts): SyncState {
@@ -86,5 +93,7 @@ export function sidecarStatus(parts: StatusParts): SidecarStatus {
     listeners: Object.fromEntries(parts.listeners.map((l) => [l.name, listenerStatus(l)])),
     authorization: parts.authorization?.status(),
     mtls: parts.tls?.status(),
+    snapshot: { version: parts.snapshot.version, publishedAt: parts.snapshot.publishedAt },
+    policies: Object.fromEntries([...parts.snapshot.upstreams].map(([service, view]) => [service, { source: view.policySource, policy: view.policy }])),
   };
 }

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { ErrorCodes, isTrellisError, messageOf } from '../../errors.js';
-import { backoffDelay } from '../layers/backoff.js';
+import { backoffDelay } from '../../proxy/layers/backoff.js';
 import { PresenceStream } from './presence.js';
 
 export type RegistrationState = 'waiting-for-app' | 'registering' | 'registered' | 'deregistered';

@@ -10,9 +10,9 @@
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../client/control-plane.js';
 import { messageOf } from '../errors.js';
-import type { SidecarStatus } from '../proxy/status.js';
-import type { SidecarMetrics } from './metrics.js';
-import type { TelemetryReport } from './snapshot.js';
+import type { SidecarStatus } from './status.js';
+import type { SidecarMetrics } from '../telemetry/metrics.js';
+import type { TelemetryReport } from '../telemetry/snapshot.js';
 
 type PerService = Record<string, Record<string, number>>;
 
