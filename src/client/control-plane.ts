@@ -10,15 +10,10 @@ import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.
 import type { CheckResult, PolicyEvent } from '../security/authz/store.js';
 import type { StoredPolicy } from '../security/authz/types.js';
 import type { CaStatus } from '../security/ca/authority.js';
-import type { IssuedCertificate } from '../security/ca/issuer.js';
+import type { IssuedCertificate, SignBody } from '../security/ca/issuer.js';
 import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';
 import type { SessionGrant } from '../security/tokens/sessions.js';
 
-export interface SignBody {
-  readonly csr: string;
-  readonly lifetime?: number;
-  readonly renew?: { readonly certificate: string; readonly signature: string };
-}
 import type { TelemetryReport } from '../telemetry/snapshot.js';
 import type { CheckResults, EdgeStats, RouteStats, ServiceStats } from '../telemetry/aggregate.js';
 

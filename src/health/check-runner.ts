@@ -7,7 +7,7 @@ import { ErrorCodes, TrellisError } from '../errors.js';
 import { probeFor } from './checks/registry.js';
 import { capOutput, describeError } from './checks/support.js';
 import type { ActiveCheckSpec, CheckTarget, Probe, ProbeResult } from './checks/types.js';
-import type { HealthStatus } from './status.js';
+import type { HealthStatus } from '../core/health.js';
 
 /** Intervals below this are raised to it unless {@link CheckRunnerOptions.minIntervalMs} says otherwise. */
 export const DEFAULT_MIN_INTERVAL_MS = 100;

@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import { ControlPlaneClient } from '../client/control-plane.js';
-import { ThrottledLog } from '../dns/throttled-log.js';
+import { ThrottledLog } from '../util/throttled-log.js';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { startSessionKeeper } from '../security/tokens/session-keeper.js';
 import { SidecarCredential } from '../security/tokens/sidecar-credential.js';

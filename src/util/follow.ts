@@ -5,9 +5,13 @@
  */
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
-import type { Watcher } from '../store/types.js';
 
 export interface Follower {
+  close(): void;
+}
+
+/** What `start` opens: a store watch (src/store's Watcher), or anything else that closes. */
+export interface Watcher {
   close(): void;
 }
 

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { CheckRunner, StatusThreshold } from '../../src/health/check-runner.js';
 import { probeFor } from '../../src/health/checks/registry.js';
 import { MAX_OUTPUT_BYTES, type ActiveCheckSpec, type CheckTarget, type HttpCheckSpec, type ProbeResult, type TcpCheckSpec } from '../../src/health/checks/types.js';
-import { worstStatus, type HealthStatus } from '../../src/health/status.js';
+import { worstStatus, type HealthStatus } from '../../src/core/health.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** How a path answers: a status code, never ('hang'), or a status after a delay. */

@@ -35,7 +35,7 @@ describe('failover when a replica dies', () => {
   async function startReplica(name: string): Promise<ReplicaProcesses> {
     const app = spawn(process.execPath, [appScript, name], { stdio: ['ignore', 'pipe', 'inherit'] });
     apps.add(app);
-    const port = await new Promise<string>((resolve) => createInterface({ input: app.stdout! }).once('line', resolve));
+    const port = await new Promise<string>((resolve) => createInterface({ input: app.stdout }).once('line', resolve));
     const proxy = await startProxy(['--service', 'svc', '--id', `svc-${name}`, '--app-port', port, '--control-plane', server.url,
       '--ttl', '1s', '--health-interval', '200ms']);
     return { app, proxy };

@@ -10,7 +10,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { HealthStatus } from '../status.js';
+import type { HealthStatus } from '../../core/health.js';
 import { formatHostPort, probePort, settleProbe, utf8Prefix, type ProbeOutcome } from './support.js';
 import { MAX_OUTPUT_BYTES, type CheckTarget, type HttpCheckSpec, type Probe } from './types.js';
 

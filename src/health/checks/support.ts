@@ -4,7 +4,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import type { HealthStatus } from '../status.js';
+import type { HealthStatus } from '../../core/health.js';
 import { MAX_OUTPUT_BYTES, type ActiveCheckSpec, type CheckTarget, type ProbeResult } from './types.js';
 
 /** What one attempt found; {@link settleProbe} turns it into a {@link ProbeResult}. */

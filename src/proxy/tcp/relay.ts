@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
-import type { ThrottledLog } from '../../dns/throttled-log.js';
+import type { ThrottledLog } from '../../util/throttled-log.js';
 import { messageOf } from '../../errors.js';
 import type { ClientTls } from '../../security/mtls/client.js';
 import type { Cluster } from '../discovery/cluster.js';

@@ -78,7 +78,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): HttpUpstream {
     send,
     retain(origins) {
       for (const [key, pool] of pools) {
-        if (origins.has(key.split(' ')[0] as string)) continue;
+        if (origins.has(key.split(' ')[0])) continue;
         pools.delete(key);
         pool.close().catch(() => undefined);
       }

@@ -7,7 +7,7 @@
  *                      (`spiffe://trellis.local/ns/prod/*`)
  *   <service name>     any identity whose service is that name, in any namespace
  */
-import type { PeerIdentity } from '../../proxy/types.js';
+import type { PeerIdentity } from '../../core/identity.js';
 
 export const ANY_AUTHENTICATED = '*';
 export const UNAUTHENTICATED = 'unauthenticated';

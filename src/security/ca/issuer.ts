@@ -36,6 +36,13 @@ const signSchema = z.object({
   }, { invalid_type_error: 'renew must be { certificate, signature }' }).strict().optional(),
 }, { invalid_type_error: 'the body must be a JSON object such as {"csr":"-----BEGIN CERTIFICATE REQUEST-----…"}' }).strict();
 
+/** The body of `POST /v1/ca/sign`: a CSR, its lifetime, and for a renewal the proof. */
+export interface SignBody {
+  readonly csr: string;
+  readonly lifetime?: number;
+  readonly renew?: { readonly certificate: string; readonly signature: string };
+}
+
 export interface IssuedCertificate {
   readonly certificate: string;
   readonly spiffeId: string;

@@ -9,9 +9,8 @@
  */
 import { createSign } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ControlPlaneClient, SignBody } from '../../client/control-plane.js';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
-import type { IssuedCertificate } from '../ca/issuer.js';
+import type { IssuedCertificate, SignBody } from '../ca/issuer.js';
 import type { SessionGrant } from '../tokens/sessions.js';
 import { SIGNING_ALGORITHM, generateKeyPair, privateKeyPem, x509 } from '../crypto.js';
 import { RENEW_AT } from './renewal.js';
@@ -28,8 +27,14 @@ export interface WorkloadCertificate {
   readonly notAfter: Date;
 }
 
+/** What the identity needs of the control plane (src/client's ControlPlaneClient is one). */
+export interface CertificateApi {
+  caBundle(): Promise<{ trustDomain: string }>;
+  signCertificate(body: SignBody, token?: string): Promise<IssuedCertificate>;
+}
+
 export interface IdentityOptions {
-  readonly client: ControlPlaneClient;
+  readonly client: CertificateApi;
   readonly service: string;
   readonly namespace: string;
   /** The join token; undefined when none was given (then the start fails, naming how to give one). */

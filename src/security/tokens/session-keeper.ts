@@ -6,15 +6,20 @@
  * (the join token is used meanwhile, and the keeper keeps asking).
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
 import { RENEW_AT } from '../identity/renewal.js';
+import type { SessionGrant } from './sessions.js';
 import type { SidecarCredential } from './sidecar-credential.js';
 
 const UNREACHABLE_RETRY_MS = 1_000;
 
+/** What the keeper needs of the control plane (src/client's ControlPlaneClient is one). */
+export interface SessionApi {
+  openSession(lifetimeMs: number): Promise<SessionGrant>;
+}
+
 export interface SessionKeeperOptions {
-  readonly client: ControlPlaneClient;
+  readonly client: SessionApi;
   readonly credential: SidecarCredential;
   readonly service: string;
   readonly lifetimeMs: number;
