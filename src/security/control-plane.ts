@@ -1,4 +1,5 @@
 /** The control plane's security pieces, put together: the local CA, tokens and sessions, who is calling, the issuer. */
+import type { Clock } from '../core/clock.js';
 import type { Logger } from 'pino';
 import type { KvStore } from '../store/types.js';
 import { LocalCertificateAuthority } from './ca/local.js';
@@ -17,6 +18,8 @@ export interface SecurityOptions {
   readonly givenRoot?: { readonly certificatePem: string; readonly keyPem: string };
   /** Longest workload certificate lifetime (default 24 h); also the rotation's overlap step. */
   readonly maxCertLifetimeMs?: number;
+  /** The clock of tokens, sessions and certificates (default: the real one). */
+  readonly clock?: Clock;
 }
 
 export interface Security {
@@ -38,10 +41,11 @@ export async function startSecurity(options: SecurityOptions & { store: KvStore;
     maxLifetimeMs: options.maxCertLifetimeMs ?? DEFAULT_MAX_CERT_LIFETIME_MS,
     logger: options.logger,
     ...(options.givenRoot === undefined ? {} : { given: options.givenRoot }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
-  const tokens = new JoinTokens(options.store);
+  const tokens = new JoinTokens(options.store, options.clock);
   const { admin, created } = await AdminToken.open(options.store, options.dataDir);
-  const sessions = new SessionTokens(options.store);
+  const sessions = new SessionTokens(options.store, options.clock);
   const authenticator = new Authenticator(admin, tokens, sessions);
-  return { ca, tokens, sessions, authenticator, issuer: new CertificateIssuer(ca, authenticator, sessions, options.logger), admin, createdAdminToken: created };
+  return { ca, tokens, sessions, authenticator, issuer: new CertificateIssuer(ca, authenticator, sessions, options.logger, options.clock), admin, createdAdminToken: created };
 }

@@ -13,6 +13,7 @@
  * Every refusal has its own code, a warning line that names the identity asked for and the
  * token's id (never its secret), and a counter.
  */
+import { systemClock, type Clock } from '../../core/clock.js';
 import { X509Certificate as NodeX509, createVerify } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -68,7 +69,11 @@ export class CertificateIssuer {
   readonly #sessions: SessionTokens;
   readonly #logger: Logger;
 
-  constructor(ca: CertificateAuthority, authenticator: Authenticator, sessions: SessionTokens, logger: Logger) {
+  readonly #clock: Clock;
+
+  /** Expiries (of a certificate offered as renewal proof) are read on `clock`. */
+  constructor(ca: CertificateAuthority, authenticator: Authenticator, sessions: SessionTokens, logger: Logger, clock: Clock = systemClock) {
+    this.#clock = clock;
     this.#ca = ca;
     this.#authenticator = authenticator;
     this.#sessions = sessions;
@@ -134,7 +139,7 @@ export class CertificateIssuer {
     } catch {
       throw refuse('renew.certificate is not a readable PEM certificate');
     }
-    const now = Date.now();
+    const now = this.#clock.now();
     if (Date.parse(current.validTo) <= now) throw refuse(`the current certificate expired at ${new Date(current.validTo).toISOString()}`);
     const roots = (await this.#ca.trustBundle()).map((pem) => new NodeX509(pem));
     if (!roots.some((root) => current.checkIssued(root) && current.verify(root.publicKey))) throw refuse('the current certificate was not signed by a root this CA trusts');

@@ -14,6 +14,7 @@
  *   t0 + 2L          old root retired (every certificate it signed has expired)
  * where L is the maximum certificate lifetime; workloads renew at 70% of their lifetime.
  */
+import { systemClock, type Clock } from '../../core/clock.js';
 import { X509Certificate as NodeX509, createPrivateKey, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,7 +53,8 @@ export interface LocalCaOptions {
   readonly logger: Logger;
   /** A root to start with on first start (PEM files' contents). */
   readonly given?: { readonly certificatePem: string; readonly keyPem: string };
-  readonly now?: () => number;
+  /** Validity periods, rotation and expiry are read on this clock (default: the real one). */
+  readonly clock?: Clock;
 }
 
 function newRootId(): string {
@@ -127,7 +129,8 @@ export class LocalCertificateAuthority implements CertificateAuthority {
     this.#options = options;
     this.trustDomain = options.trustDomain;
     this.maxLifetimeMs = options.maxLifetimeMs;
-    this.#now = options.now ?? Date.now;
+    const clock = options.clock ?? systemClock;
+    this.#now = () => clock.now();
   }
 
   /** Load the roots from the store and data dir, or make (or take) the first one. */
