@@ -1,6 +1,6 @@
 /** The control plane's security pieces, put together: the local CA, tokens and sessions, who is calling, the issuer. */
-import type { Clock } from '../core/clock.js';
 import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
 import type { KvStore } from '../store/types.js';
 import { LocalCertificateAuthority } from './ca/local.js';
 import { CertificateIssuer } from './ca/issuer.js';

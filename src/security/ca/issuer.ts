@@ -13,10 +13,10 @@
  * Every refusal has its own code, a warning line that names the identity asked for and the
  * token's id (never its secret), and a counter.
  */
-import { systemClock, type Clock } from '../../core/clock.js';
 import { X509Certificate as NodeX509, createVerify } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { ErrorCodes, TrellisError, isTrellisError } from '../../errors.js';
 import { durationField, parseOrThrow } from '../../util/validation.js';
 import type { Authenticator } from '../access/authenticator.js';

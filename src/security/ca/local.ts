@@ -14,11 +14,11 @@
  *   t0 + 2L          old root retired (every certificate it signed has expired)
  * where L is the maximum certificate lifetime; workloads renew at 70% of their lifetime.
  */
-import { systemClock, type Clock } from '../../core/clock.js';
 import { X509Certificate as NodeX509, createPrivateKey, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
 import type { KvStore } from '../../store/types.js';
 import { SIGNING_ALGORITHM, generateKeyPair, importPrivateKeyPem, privateKeyPem, x509 } from '../crypto.js';

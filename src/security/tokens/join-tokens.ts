@@ -10,8 +10,8 @@
  * Both expire (default 1 h). A missing, malformed, unknown, altered or expired token is
  * refused with its own code; the secret is never logged nor sent back.
  */
-import { systemClock, type Clock } from '../../core/clock.js';
 import { z } from 'zod';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import type { KvStore } from '../../store/types.js';
 import { serviceNameSchema } from '../../registry/schema.js';
