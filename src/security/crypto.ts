@@ -2,6 +2,8 @@
  * The one crypto set-up for certificates: @peculiar/x509 on Node's WebCrypto, ECDSA P-256
  * with SHA-256 for every key (roots and workloads), and PEM conversions of keys.
  */
+// @peculiar/x509 resolves its algorithms through tsyringe, which needs a Reflect polyfill loaded
+// first: without this import, loading @peculiar/x509 throws.
 import 'reflect-metadata';
 import { createPrivateKey, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
