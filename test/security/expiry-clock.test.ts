@@ -4,6 +4,10 @@
  * each expiry is asserted at its exact boundary — valid 1 ms before, refused at it — without
  * waiting for a real one. The process-level tests (ca.test.ts, mtls.test.ts,
  * sidecar-session.test.ts: a real control plane and sidecars on the wall clock) are the e2e tier.
+ *
+ * The sidecar's workload identity talks to that same issuer in process (its CertificateApi is
+ * the issuer's own issue(), as the API's /v1/ca/sign route calls it), so its renewal schedule
+ * runs on the clock too.
  */
 import assert from 'node:assert/strict';
 import { createSign, X509Certificate } from 'node:crypto';
@@ -13,11 +17,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { startSecurity, type Security } from '../../src/security/control-plane.js';
+import { WorkloadIdentity, type CertificateApi } from '../../src/security/identity/workload.js';
 import { SIGNING_ALGORITHM, generateKeyPair, privateKeyPem, x509 } from '../../src/security/crypto.js';
 import { parseToken, type ParsedToken } from '../../src/security/tokens/secret.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { KvStore } from '../../src/store/types.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MINUTE = 60_000;
 const SPIFFE = 'spiffe://trellis.local/ns/default/svc/orders';
@@ -98,5 +104,27 @@ describe('token, session and certificate expiry on an injected clock', () => {
     await clock.advance(1);
     await assert.rejects(renewal(), (err: { code?: string; message?: string }) =>
       err.code === 'TRELLIS_ERR_TOKEN_INVALID' && /the current certificate expired at/.test(err.message ?? ''));
+  });
+
+  it('a workload identity renews at exactly 70% of its certificate\'s life', async () => {
+    const join = await security.tokens.create({ service: 'orders', ttl: '1h' });
+    const api: CertificateApi = {
+      caBundle: () => Promise.resolve({ trustDomain: security.ca.trustDomain }),
+      signCertificate: (body, token) => security.issuer.issue(body, token),
+    };
+    await clock.advance(1_000 - (clock.now() % 1_000)); // on a whole second, as X.509 validity is
+    const identity = await WorkloadIdentity.start({ client: api, service: 'orders', namespace: 'default', token: join.token, lifetimeMs: 10 * MINUTE, logger: pino({ level: 'silent' }), clock }, 5_000);
+    try {
+      assert.equal(identity.status().notAfter, new Date(clock.now() + 10 * MINUTE).toISOString());
+      assert.deepEqual(clock.pending(), [7 * MINUTE], 'one timer: the renewal, at 70% of 10 minutes');
+      await clock.advance(7 * MINUTE - 1);
+      assert.equal(identity.status().renewals, 0);
+      await clock.advance(1);
+      await waitFor('the renewal', () => identity.status().renewals === 1);
+      assert.equal(identity.status().notAfter, new Date(clock.now() + 10 * MINUTE).toISOString(), 'a new certificate of the whole lifetime');
+      assert.deepEqual(clock.pending(), [7 * MINUTE], 'the next renewal, 70% into the new certificate');
+    } finally {
+      identity.close();
+    }
   });
 });

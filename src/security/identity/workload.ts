@@ -101,7 +101,11 @@ export class WorkloadIdentity {
     }
     const identity = new WorkloadIdentity(options);
     const first = identity.#first();
-    const waited = await Promise.race([first, delay(identity.#clock, waitMs).then(() => 'waiting' as const)]);
+    let stopWaiting: (value: 'waiting') => void = () => {};
+    const waiting = new Promise<'waiting'>((resolve) => { stopWaiting = resolve; });
+    const timer = identity.#clock.setTimeout(() => stopWaiting('waiting'), waitMs);
+    const waited = await Promise.race([first, waiting]);
+    timer.cancel();
     if (waited === 'waiting') {
       options.logger.warn({ waitedMs: waitMs }, 'the control plane is unreachable: starting without a workload certificate (inbound connections are refused and the instance is not registered until it arrives)');
       first.catch((err: unknown) => options.logger.error({ err: messageOf(err) }, 'no workload certificate'));
