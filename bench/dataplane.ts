@@ -234,7 +234,7 @@ async function setupPath(path: PathKey, round: Round): Promise<Setup> {
     case 'haproxy': {
       const [port] = await freePorts(1);
       const file = join(round.dir, 'haproxy.cfg');
-      writeFileSync(file, haproxyConf(port!, round.upstreamPort));
+      writeFileSync(file, haproxyConf(port, round.upstreamPort));
       const server = startServer(round.tools.haproxy, ['-f', file, '-db']);
       const url = `http://127.0.0.1:${port}/`;
       try {
@@ -248,7 +248,7 @@ async function setupPath(path: PathKey, round: Round): Promise<Setup> {
     case 'nginx': {
       const [port] = await freePorts(1);
       const url = `http://127.0.0.1:${port}/`;
-      const proxy = await startNginx(round, 'proxy', nginxProxyConf(round.dir, port!, round.upstreamPort), url);
+      const proxy = await startNginx(round, 'proxy', nginxProxyConf(round.dir, port, round.upstreamPort), url);
       return { url, procs: [proxy], stop: proxy.stop };
     }
     case 'node-naive': {
@@ -334,11 +334,11 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
       idleUssMb: idleUss[i]!,
       loadUssMb: ussPeak[i]!,
       load: {
-        rssMb: Math.max(satPeak[i]!.rssMb, ratePeak[i]!.rssMb),
-        anonMb: Math.max(satPeak[i]!.anonMb, ratePeak[i]!.anonMb),
+        rssMb: Math.max(satPeak[i].rssMb, ratePeak[i].rssMb),
+        anonMb: Math.max(satPeak[i].anonMb, ratePeak[i].anonMb),
       },
-      coresAtRate: (rateCpu1[i]! - rateCpu0[i]!) / rateSeconds,
-      cpuMsPerThousandAtSaturation: ((satCpu1[i]! - satCpu0[i]!) * 1000 * 1000) / Math.max(1, saturation.requests),
+      coresAtRate: (rateCpu1[i] - rateCpu0[i]) / rateSeconds,
+      cpuMsPerThousandAtSaturation: ((satCpu1[i] - satCpu0[i]) * 1000 * 1000) / Math.max(1, saturation.requests),
     })),
   };
 }
@@ -349,7 +349,7 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
  */
 export async function startUpstreamAndControlPlane(dir: string, tools: Tools, stops: Array<() => Promise<void>>): Promise<{ upstreamPort: number; cp: Awaited<ReturnType<typeof startControlPlane>> }> {
   const [port] = await freePorts(1);
-  const upstreamPort = port!;
+  const upstreamPort = port;
   const upstream = await startNginx({ dir, tools, upstreamPort, controlPlane: '' }, 'upstream', upstreamConf(dir, upstreamPort), `http://127.0.0.1:${upstreamPort}/`);
   stops.push(upstream.stop);
   const cp = await startControlPlane(dir);
@@ -375,7 +375,7 @@ async function round(index: number, tools: Tools, mode: PinMode): Promise<PathFi
     const ctx: Round = { dir, tools, upstreamPort, controlPlane: cp.url };
     const figures: PathFigures[] = [];
     // A different order each round, so that a drift in the machine's load does not always hit the same path.
-    const order = PATHS.map((_, i) => PATHS[(i + index) % PATHS.length]!);
+    const order = PATHS.map((_, i) => PATHS[(i + index) % PATHS.length]);
     for (const path of order) {
       const setup = await setupPath(path, ctx);
       try {
@@ -425,9 +425,9 @@ export function summarize(rounds: PathFigures[][], mode: PinMode = 'unpinned'): 
     median(rounds.map((r) => pick(r.find((f) => f.path === path)!.rate) - pick(r.find((f) => f.path === 'direct')!.rate)));
   const ratio = (path: PathKey): number => median(rounds.map((r) =>
     r.find((f) => f.path === path)!.saturation.requestsPerSec / r.find((f) => f.path === 'haproxy')!.saturation.requestsPerSec));
-  const procMed = (path: PathKey, i: number, pick: (p: ProcFigures) => number): number => median(byPath(path).map((f) => pick(f.procs[i]!)));
+  const procMed = (path: PathKey, i: number, pick: (p: ProcFigures) => number): number => median(byPath(path).map((f) => pick(f.procs[i])));
   const perProc = (path: PathKey, pick: (p: ProcFigures) => number, format: (n: number) => string): string => {
-    const n = byPath(path)[0]!.procs.length;
+    const n = byPath(path)[0].procs.length;
     return n === 0 ? '–' : Array.from({ length: n }, (_, i) => format(procMed(path, i, pick))).join(' / ');
   };
 
@@ -448,7 +448,7 @@ export function summarize(rounds: PathFigures[][], mode: PinMode = 'unpinned'): 
   ]);
   const sidecarRows: string[][] = [];
   for (const path of ['trellis-outbound', 'trellis-inbound', 'trellis-pair'] as const) {
-    byPath(path)[0]!.procs.forEach((p, i) => {
+    byPath(path)[0].procs.forEach((p, i) => {
       sidecarRows.push([
         `${LABELS[path]}: ${p.label}`,
         f1(procMed(path, i, (q) => q.idle.rssMb)), f1(procMed(path, i, (q) => q.idle.anonMb)), f1(procMed(path, i, (q) => q.idleUssMb)),

@@ -42,7 +42,7 @@ export interface FixedRateResult {
 function quantile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
-  return sorted[index]!;
+  return sorted[index];
 }
 
 /** `onMeasuring` is called when the warm-up ends and the counted requests start. */
@@ -130,7 +130,7 @@ export async function fixedRate(url: string, rate: number, seconds: number, warm
     p90Ms: quantile(okLatency, 0.9),
     p99Ms: quantile(okLatency, 0.99),
     p999Ms: quantile(okLatency, 0.999),
-    maxMs: okLatency.length === 0 ? Number.NaN : okLatency[okLatency.length - 1]!,
+    maxMs: okLatency.length === 0 ? Number.NaN : okLatency[okLatency.length - 1],
     serviceP50Ms: quantile(okService, 0.5),
     serviceP99Ms: quantile(okService, 0.99),
     lagP50Ms: quantile(lags, 0.5),

@@ -20,13 +20,13 @@ export function startChild(args: string[], ready: (line: string) => string | und
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return new Promise((resolvePromise, reject) => {
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       const url = ready(line);
       if (url === undefined) return;
       // Ready: the rest of its stdout (an access log to stdout, say) is read and dropped unparsed, as a log collector would drain it.
       lines.close();
-      child.stdout!.resume();
+      child.stdout.resume();
       resolvePromise({ url, child, stop: async () => { child.kill('SIGKILL'); await exited; } });
     });
   });
@@ -59,7 +59,7 @@ export function runFixedRate(url: string, options: { rate: number; seconds: numb
     });
     track(child);
     let result: FixedRateResult | undefined;
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const parsed = JSON.parse(line) as { event?: string } & FixedRateResult;
       if (parsed.event === 'measuring') options.onMeasuring?.();
       else result = parsed;
@@ -124,7 +124,7 @@ export async function throughput(total: number, concurrency: number, task: (i: n
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)]!;
+  return sorted[Math.max(0, index)];
 }
 
 export function median(values: number[]): number {

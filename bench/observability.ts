@@ -156,7 +156,7 @@ function cpuOf(pair: Pair): number {
 async function measureWindows(pairs: readonly Pair[], tools: Tools): Promise<Window[]> {
   const before = pairs.map(cpuOf);
   const results = await Promise.all(pairs.map((pair) => runWrk(tools.wrk, pair.url, CONNECTIONS, SECONDS)));
-  return results.map((wrk, i) => ({ ...wrk, cpuUsPerRequest: ((cpuOf(pairs[i]!) - before[i]!) * 1e6) / Math.max(1, wrk.requests) }));
+  return results.map((wrk, i) => ({ ...wrk, cpuUsPerRequest: ((cpuOf(pairs[i]) - before[i]) * 1e6) / Math.max(1, wrk.requests) }));
 }
 
 /** Both sidecars' CPU per request (µs) at {@link FIXED_RATE} req/s: below saturation, where scheduling on a shared machine moves it far less than req/s at saturation. */
@@ -176,7 +176,7 @@ function countLines(file: string): number {
 
 /** The n-th of MODES, rotated by `shift`. */
 function rotated(shift: number): Mode[] {
-  return MODES.map((_, i) => MODES[(i + shift) % MODES.length] as Mode);
+  return MODES.map((_, i) => MODES[(i + shift) % MODES.length]);
 }
 
 export async function observabilityBench(): Promise<void> {
@@ -221,7 +221,7 @@ async function runRounds(tools: Tools): Promise<void> {
         ratios.metrics.push(cycleResult.metrics!.requestsPerSec / cycleResult.off!.requestsPerSec);
         ratios.on.push(cycleResult.on!.requestsPerSec / cycleResult.off!.requestsPerSec);
         const all = [...pairs.values()];
-        const t = Object.fromEntries((await measureWindows(all, tools)).map((w, i) => [all[i]!.mode, w])) as Record<Mode, Window>;
+        const t = Object.fromEntries((await measureWindows(all, tools)).map((w, i) => [all[i].mode, w])) as Record<Mode, Window>;
         for (const mode of ['metrics', 'on'] as const) together[mode].push(t[mode].requestsPerSec / t.off.requestsPerSec);
         log(`round ${round + 1}/${REPEATS} window ${cycle + 1}/${WINDOWS} all three at once: ${MODES.map((m) => `${m} ${t[m].requestsPerSec.toFixed(0)} req/s (${t[m].errors} errors) ${t[m].cpuUsPerRequest.toFixed(0)} µs/request`).join(', ')}`);
       }

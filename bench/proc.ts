@@ -58,7 +58,7 @@ export function startServer(command: string, args: string[]): Server {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   track(child);
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
+  child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
   child.once('exit', (code, signal) => {
     if (signal !== 'SIGKILL') process.stderr.write(`bench: ${command} exited (${code ?? signal}): ${stderr}\n`);
   });
@@ -134,7 +134,7 @@ export class MemorySampler {
     this.#pids.forEach((pid, i) => {
       try {
         const m = memoryOf(pid);
-        const peak = this.#peak[i]!;
+        const peak = this.#peak[i];
         peak.rssMb = Math.max(peak.rssMb, m.rssMb);
         peak.anonMb = Math.max(peak.anonMb, m.anonMb);
       } catch { /* exited */ }
@@ -174,7 +174,7 @@ export function parseWrk(out: string): WrkResult {
   const total = /(\d+) requests in/.exec(out);
   const p = (q: string): number => {
     const m = new RegExp(`^\\s+${q}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
-    return m === null ? Number.NaN : toMs(m[1]!, m[2]!);
+    return m === null ? Number.NaN : toMs(m[1], m[2]);
   };
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
@@ -195,8 +195,8 @@ export function runWrk(wrk: string, url: string, connections: number, seconds: n
     const child = spawn(wrk, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { stdio: ['ignore', 'pipe', 'pipe'] });
     track(child);
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    child.stderr!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString(); });
     child.once('error', reject);
     child.once('exit', (code) => {
       if (code !== 0) {
@@ -206,7 +206,7 @@ export function runWrk(wrk: string, url: string, connections: number, seconds: n
       try {
         resolve(parseWrk(out));
       } catch (err) {
-        reject(err as Error);
+        reject(err);
       }
     });
   });

@@ -117,6 +117,13 @@ const statusByCode: Record<ErrorCode, number> = {
   TRELLIS_ERR_PERMISSION_DENIED: 403,
 };
 
+const knownCodes: ReadonlySet<string> = new Set(Object.keys(statusByCode));
+
+/** Whether `value` is one of the codes above (e.g. a code read off the network). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && knownCodes.has(value);
+}
+
 export interface TrellisErrorOptions {
   /** The input field that was wrong, as a dotted path (`port`, `metadata.version`). */
   field?: string;

@@ -8,23 +8,36 @@
  * the totals anyway.
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../client/control-plane.js';
 import { messageOf } from '../errors.js';
-import type { SidecarStatus } from './status.js';
+import type { HealthStatus } from '../core/health.js';
 import type { SidecarMetrics } from '../telemetry/metrics.js';
 import type { TelemetryReport } from '../telemetry/snapshot.js';
 
 type PerService = Record<string, Record<string, number>>;
 
+/** Where reports go (src/client's ControlPlaneClient is one). */
+export interface TelemetrySink {
+  pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<unknown>;
+}
+
+/** What a report reads of the sidecar's status (the sidecar's SidecarStatus is one). */
+export interface ReportedStatus {
+  readonly app: { readonly status: HealthStatus; readonly output: string } | undefined;
+  readonly registration: string | undefined;
+  readonly controlPlane: string;
+  readonly upstreams: Readonly<Record<string, { readonly state: string; readonly endpoints: readonly unknown[]; readonly ejected: Iterable<string> }>>;
+  readonly mtls: { readonly spiffeId: string | null; readonly notAfter: string | null } | undefined;
+}
+
 export interface ReporterOptions {
-  readonly client: ControlPlaneClient;
+  readonly client: TelemetrySink;
   readonly service: string;
   readonly id: string;
   readonly intervalMs: number;
   readonly logger: Logger;
   readonly metrics: SidecarMetrics | undefined;
   readonly stats: { readonly retry: { snapshot(): PerService }; readonly circuit: { snapshot(): PerService }; readonly outlier: { snapshot(): PerService } };
-  status(): SidecarStatus;
+  status(): ReportedStatus;
   openConnections(): number;
 }
 

@@ -1,5 +1,5 @@
 /** `sidecar.status()`: what the sidecar knows and does, as plain data (for tests, logs and an admin endpoint). */
-import type { HealthStatus } from '../health/status.js';
+import type { HealthStatus } from '../core/health.js';
 import { formatHostPort } from '../util/host-port.js';
 import type { AuthorizationStatus, AuthorizationTable } from '../proxy/authorization/table.js';
 import type { SidecarConfig } from '../proxy/config.js';

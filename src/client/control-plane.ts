@@ -4,31 +4,25 @@
  */
 import { createInterface } from 'node:readline';
 import { Agent, request, type Dispatcher } from 'undici';
-import { ErrorCodes, TrellisError, type ErrorCode, messageOf } from '../errors.js';
+import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
 import type { CheckResult, PolicyEvent } from '../security/authz/store.js';
 import type { StoredPolicy } from '../security/authz/types.js';
 import type { ServiceDefaults, ServiceDefaultsEvent } from '../control-plane/service-defaults/types.js';
 import type { CaStatus } from '../security/ca/authority.js';
-import type { IssuedCertificate } from '../security/ca/issuer.js';
+import type { IssuedCertificate, SignBody } from '../security/ca/issuer.js';
 import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';
 import type { SessionGrant } from '../security/tokens/sessions.js';
 
-export interface SignBody {
-  readonly csr: string;
-  readonly lifetime?: number;
-  readonly renew?: { readonly certificate: string; readonly signature: string };
-}
 import type { TelemetryReport } from '../telemetry/snapshot.js';
 import type { CheckResults, EdgeStats, RouteStats, ServiceStats } from '../telemetry/aggregate.js';
+import { remoteError } from './remote-error.js';
 
 /** Three of the server's 15 s keep-alives. */
 export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
 
 type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
-
-interface ErrorBody { error?: { code?: string; message?: string; field?: string } }
 
 /** The token a client sends: fixed (the CLI), or the newest one of a sidecar (its session). */
 export type TokenSource = string | (() => string | undefined) | undefined;
@@ -147,12 +141,7 @@ export class ControlPlaneClient {
     } catch {
       throw new TrellisError(ErrorCodes.CONTROL_PLANE_UNREACHABLE, `${baseUrl} answered ${response.statusCode} with a body that is not JSON: is it a Trellis control plane?`);
     }
-    if (response.statusCode >= 400) {
-      const e = (parsed as ErrorBody | undefined)?.error;
-      const fallback = response.statusCode === 503 ? ErrorCodes.CONTROL_PLANE_UNREACHABLE : ErrorCodes.INTERNAL;
-      const code = (e?.code ?? fallback) as ErrorCode;
-      throw new TrellisError(code, e?.message ?? `HTTP ${response.statusCode}`, e?.field === undefined ? {} : { field: e.field });
-    }
+    if (response.statusCode >= 400) throw remoteError(response.statusCode, parsed);
     return parsed as T;
   }
 
@@ -366,10 +355,9 @@ export class ControlPlaneClient {
     }
     if (response.statusCode >= 400) {
       const text = await response.body.text();
-      let e: ErrorBody['error'];
-      try { e = (JSON.parse(text) as ErrorBody).error; } catch { e = undefined; }
-      const fallback = response.statusCode === 503 ? ErrorCodes.CONTROL_PLANE_UNREACHABLE : ErrorCodes.INTERNAL;
-      throw new TrellisError((e?.code ?? fallback) as ErrorCode, e?.message ?? `HTTP ${response.statusCode}`, e?.field === undefined ? {} : { field: e.field });
+      let parsed: unknown;
+      try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+      throw remoteError(response.statusCode, parsed);
     }
     return response;
   }
@@ -380,9 +368,9 @@ export class ControlPlaneClient {
       for await (const line of lines) {
         touch();
         if (line.trim() === '') continue;
-        const parsed = JSON.parse(line) as E | ErrorBody;
+        const parsed = JSON.parse(line) as E | { error?: unknown };
         if (typeof parsed === 'object' && parsed !== null && 'error' in parsed && parsed.error !== undefined) {
-          throw new TrellisError((parsed.error.code ?? ErrorCodes.INTERNAL) as ErrorCode, parsed.error.message ?? 'watch ended');
+          throw remoteError(0, parsed, 'watch ended');
         }
         onEvent(parsed as E);
       }

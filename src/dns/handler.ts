@@ -16,7 +16,7 @@ import {
   isOpt,
   opcodeOf,
 } from './protocol.js';
-import { ThrottledLog } from './throttled-log.js';
+import { ThrottledLog } from '../util/throttled-log.js';
 import { emptySections, type Sections, type Zone } from './zone.js';
 import type { DnsLogger } from './types.js';
 
@@ -54,7 +54,7 @@ function sizeLimit(transport: MessageSource['transport'], opt: OptAnswer | undef
  */
 function formerrFor(bytes: Buffer): Buffer | undefined {
   if (bytes.length < 2) return undefined;
-  if (bytes.length >= 3 && (bytes[2]! & QR_BIT) !== 0) return undefined;
+  if (bytes.length >= 3 && (bytes[2] & QR_BIT) !== 0) return undefined;
   return dnsPacket.encode({ id: bytes.readUInt16BE(0), type: 'response', flags: Rcode.FORMERR });
 }
 

@@ -8,6 +8,7 @@
  * (src/control-plane/replicas.ts) and `rebalance()` re-applies it when the set changes.
  */
 import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
 import type { Registry } from '../registry/registry.js';
 import type { InstanceRecord, NamedCheckSpec } from '../registry/types.js';
 import { follow } from '../util/follow.js';
@@ -16,6 +17,8 @@ import { CheckRunner } from './check-runner.js';
 export interface ActiveChecksOptions {
   minIntervalMs?: number;
   owns?: (instance: Pick<InstanceRecord, 'service' | 'id'>) => boolean;
+  /** The checks' clock (default: the real one). */
+  clock?: Clock;
 }
 
 export interface ActiveChecks {
@@ -71,6 +74,7 @@ export async function startActiveChecks(registry: Registry, logger: Logger, opti
         spec: { ...spec, initialStatus: recorded },
         target: { address: instance.address, port: instance.port },
         ...(options.minIntervalMs === undefined ? {} : { minIntervalMs: options.minIntervalMs }),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
         onChange: (status, result) => {
           registry.setCheckStatus(instance.service, instance.id, spec.name, status, result.output).then((updated) => {
             if (updated !== undefined) logger.info({ service: instance.service, id: instance.id, check: spec.name, status, output: result.output }, 'check status changed');

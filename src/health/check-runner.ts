@@ -2,12 +2,12 @@
  * Runs one active check on a schedule and turns its probe results into a reported
  * status, damping flaps with Consul-style consecutive-result thresholds.
  */
-import { performance } from 'node:perf_hooks';
+import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import { ErrorCodes, TrellisError } from '../errors.js';
 import { probeFor } from './checks/registry.js';
 import { capOutput, describeError } from './checks/support.js';
 import type { ActiveCheckSpec, CheckTarget, Probe, ProbeResult } from './checks/types.js';
-import type { HealthStatus } from './status.js';
+import type { HealthStatus } from '../core/health.js';
 
 /** Intervals below this are raised to it unless {@link CheckRunnerOptions.minIntervalMs} says otherwise. */
 export const DEFAULT_MIN_INTERVAL_MS = 100;
@@ -25,6 +25,8 @@ export interface CheckRunnerOptions {
   random?: () => number;
   /** The probe to run (default: the spec kind's probe from the registry). */
   probe?: Probe;
+  /** Schedules probes, times their deadlines and durations (default: the real clock). */
+  clock?: Clock;
 }
 
 /**
@@ -76,8 +78,8 @@ export class StatusThreshold {
 /**
  * Runs one check: the first probe after a random jitter in [0, interval), then one probe
  * per interval, measured start to start. Runs never overlap: a probe slower than the
- * interval delays the next one until it finishes. Timers are unref'd, so a runner never
- * keeps the process alive.
+ * interval delays the next one until it finishes. Timers run on the runner's clock and are
+ * unref'd, so a runner never keeps the process alive.
  *
  * Callbacks run synchronously after a probe; an exception from one is not caught (it
  * surfaces as an unhandled rejection) but does not stop the schedule.
@@ -91,9 +93,10 @@ export class CheckRunner {
   readonly #onChange: CheckRunnerOptions['onChange'];
   readonly #onResult: CheckRunnerOptions['onResult'];
   readonly #random: () => number;
+  readonly #clock: Clock;
   readonly #abort = new AbortController();
   #state: 'idle' | 'running' | 'stopped' = 'idle';
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
 
   constructor(options: CheckRunnerOptions) {
     const minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS;
@@ -103,7 +106,8 @@ export class CheckRunner {
     const { spec } = options;
     this.intervalMs = Math.max(spec.intervalMs, minIntervalMs);
     this.#target = options.target;
-    this.#probe = options.probe ?? probeFor(spec);
+    this.#clock = options.clock ?? systemClock;
+    this.#probe = options.probe ?? probeFor(spec, this.#clock);
     this.#threshold = new StatusThreshold(spec.initialStatus, spec);
     this.#onChange = options.onChange;
     this.#onResult = options.onResult;
@@ -132,7 +136,7 @@ export class CheckRunner {
   stop(): void {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#abort.abort();
   }
@@ -148,18 +152,17 @@ export class CheckRunner {
   }
 
   #schedule(delayMs: number): void {
-    this.#timer = setTimeout(() => void this.#run(), delayMs);
-    this.#timer.unref();
+    this.#timer = this.#clock.setTimeout(() => void this.#run(), delayMs);
   }
 
   async #run(): Promise<void> {
-    const startedAt = performance.now();
+    const startedAt = this.#clock.monotonic();
     const result = await this.#probe(this.#target, this.#abort.signal).catch(
       // A probe must not reject; if one does anyway, it is a critical result, not a crash.
       (err: unknown): ProbeResult => ({ status: 'critical', output: capOutput(`probe failed: ${describeError(err)}`) }),
     );
     if (this.#isStopped()) return;
-    const durationMs = performance.now() - startedAt;
+    const durationMs = this.#clock.monotonic() - startedAt;
     this.#schedule(Math.max(0, this.intervalMs - durationMs));
 
     const changed = this.#threshold.record(result.status);

@@ -4,6 +4,7 @@
  * sweep costs O(critical instances), not a scan of the whole registry.
  */
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Registry } from '../registry/registry.js';
 import type { InstanceRecord } from '../registry/types.js';
 import { follow, type Follower } from '../util/follow.js';
@@ -21,7 +22,8 @@ export interface CriticalReaper {
   close(): void;
 }
 
-export async function startCriticalReaper(registry: Registry, logger: Logger, everyMs = 250, now: () => number = Date.now): Promise<CriticalReaper> {
+/** Sweeps every `everyMs` on `clock`; an instance goes once the clock passes criticalSince + deregisterCriticalAfter. */
+export async function startCriticalReaper(registry: Registry, logger: Logger, everyMs = 250, clock: Clock = systemClock): Promise<CriticalReaper> {
   const candidates = new Map<string, Candidate>();
   const track = (instance: InstanceRecord, revision: number): void => {
     const ref = `${instance.service}/${instance.id}`;
@@ -43,11 +45,11 @@ export async function startCriticalReaper(registry: Registry, logger: Logger, ev
       },
       onError: fail,
     });
-  });
+  }, 1_000, clock);
 
   let sweeping = false;
   const sweep = async (): Promise<void> => {
-    const t = now();
+    const t = clock.now();
     for (const [ref, c] of candidates) {
       if (c.deadline > t) continue;
       candidates.delete(ref);
@@ -56,15 +58,14 @@ export async function startCriticalReaper(registry: Registry, logger: Logger, ev
       }
     }
   };
-  const timer = setInterval(() => {
+  const timer = clock.setInterval(() => {
     if (sweeping) return;
     sweeping = true;
     sweep().catch((err: unknown) => logger.error({ err }, 'critical reaper failed')).finally(() => { sweeping = false; });
   }, everyMs);
-  timer.unref();
   return {
     close() {
-      clearInterval(timer);
+      timer.cancel();
       follower.close();
     },
   };

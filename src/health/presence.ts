@@ -16,6 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import { ErrorCodes, TrellisError } from '../errors.js';
 import { TTL_CHECK_NAME } from '../registry/record.js';
 import type { Registry } from '../registry/registry.js';
@@ -40,8 +41,8 @@ export interface PresenceTracker {
   close(): void;
 }
 
-export function createPresenceTracker(store: KvStore, registry: Registry, logger: Logger, graceMs = DEFAULT_GRACE_MS): PresenceTracker {
-  const timers = new Set<NodeJS.Timeout>();
+export function createPresenceTracker(store: KvStore, registry: Registry, logger: Logger, graceMs = DEFAULT_GRACE_MS, clock: Clock = systemClock): PresenceTracker {
+  const timers = new Set<Timer>();
   let closed = false;
 
   const decide = async (service: string, id: string, token: string): Promise<void> => {
@@ -70,17 +71,16 @@ export function createPresenceTracker(store: KvStore, registry: Registry, logger
     },
     dropped(service, id, token) {
       if (closed) return;
-      const timer = setTimeout(() => {
+      const timer = clock.setTimeout(() => {
         timers.delete(timer);
         if (closed) return;
         decide(service, id, token).catch((err: unknown) => logger.error({ err, service, id }, 'presence: could not mark a dropped sidecar'));
       }, graceMs);
-      timer.unref();
       timers.add(timer);
     },
     close() {
       closed = true;
-      for (const timer of timers) clearTimeout(timer);
+      for (const timer of timers) timer.cancel();
       timers.clear();
     },
   };

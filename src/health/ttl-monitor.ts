@@ -2,14 +2,16 @@
  * The TTL side of health (the seed's heartbeat model): watches /heartbeats/, and when a
  * heartbeat key disappears because its lease expired, marks the instance's ttl check
  * critical — a status change every registry watcher sees. Each (re)start reconciles too:
- * an instance whose heartbeat key is gone is marked critical.
+ * an instance whose heartbeat key is gone is marked critical. Leases expire on the store's
+ * clock (the embedded store's `now` option); the monitor's own restarts run on `clock`.
  */
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../core/clock.js';
 import { HEARTBEATS_PREFIX, heartbeatKey, parseHeartbeatKey } from '../registry/keys.js';
 import type { Registry } from '../registry/registry.js';
 import { follow, type Follower } from '../util/follow.js';
 
-export async function startTtlMonitor(registry: Registry, logger: Logger): Promise<Follower> {
+export async function startTtlMonitor(registry: Registry, logger: Logger, clock: Clock = systemClock): Promise<Follower> {
   const store = registry.store;
   const expired = (service: string, id: string, lease: string): void => {
     registry.heartbeatExpired(service, id, lease).then((instance) => {
@@ -36,5 +38,5 @@ export async function startTtlMonitor(registry: Registry, logger: Logger): Promi
       if (kv?.value !== instance.lease) expired(instance.service, instance.id, instance.lease);
     }
     return watcher;
-  });
+  }, 1_000, clock);
 }

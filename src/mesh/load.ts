@@ -1,30 +1,17 @@
 /**
- * Read a mesh file: YAML (parseDocument, so positions are kept) → the zod schema →
+ * Read a mesh file: YAML (src/util/yaml-file.ts, positions kept) → the zod schema →
  * a frozen {@link MeshFile}. Every error is TrellisError CONFIG with a message such as
  * `mesh.yaml:7: services.my-service.replicas must be a whole number between 1 and 100`.
  */
-import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { fieldsAt, meshFileSchema, type MeshFile } from './schema.js';
-import { lineOf } from './source-lines.js';
+import { lineOf } from '../util/yaml-lines.js';
+import { LineCounter, parseDocument } from 'yaml';
+import { configError, describeIssue, readTextFile } from '../util/yaml-file.js';
 
-/** `services.my-service.replicas must …` from a path and a message that may start with the leaf name. */
-export function describeIssue(path: readonly (string | number)[], message: string): string {
-  if (path.length === 0) return message;
-  const dotted = path.join('.');
-  const leaf = String(path[path.length - 1]);
-  return message.startsWith(`${leaf} `) ? `${dotted}${message.slice(leaf.length)}` : `${dotted}: ${message}`;
-}
-
-function configError(file: string, line: number, message: string, field?: string): TrellisError {
-  return new TrellisError(ErrorCodes.CONFIG, `${file}:${line}: ${message}`, {
-    ...(field === undefined || field === '' ? {} : { field }),
-    details: { file, line },
-  });
-}
+export { describeIssue };
 
 /** Every issue of a zod failure as [path, message]; unknown keys point at the key and suggest the closest field. */
 function issuesOf(error: z.ZodError): Array<[Array<string | number>, string]> {
@@ -72,11 +59,5 @@ export function parseMeshFile(text: string, file: string): MeshFile {
 
 /** Read and parse a mesh file from disk. */
 export async function loadMeshFile(file: string): Promise<MeshFile> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new TrellisError(ErrorCodes.CONFIG, `cannot read the mesh file ${file}: ${messageOf(err)}`, { cause: err });
-  }
-  return parseMeshFile(text, file);
+  return parseMeshFile(await readTextFile(file, 'the mesh file'), file);
 }

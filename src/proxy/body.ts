@@ -45,7 +45,7 @@ class ReplayableBody implements RequestBody {
     for (;;) {
       const kept = this.#kept;
       if (kept !== null && position < kept.length) {
-        yield kept[position++] as Buffer;
+        yield kept[position++];
         continue;
       }
       if (position < this.#count) {

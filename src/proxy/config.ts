@@ -36,7 +36,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { DEFAULT_CONTROL_PLANE } from '../config/env.js';
 import { ErrorCodes, TrellisError } from '../errors.js';
-import type { ActiveCheckSpec } from '../health/checks/types.js';
+import type { ActiveCheckSpec } from '../core/health.js';
 import { Limits } from '../registry/limits.js';
 import { instanceIdSchema, serviceNameSchema } from '../registry/schema.js';
 import type { HostPort } from '../util/host-port.js';

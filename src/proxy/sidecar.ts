@@ -12,7 +12,7 @@
  * (snapshot-routes.ts); the endpoint tables and the authorization follow every publish.
  */
 import type { Logger } from 'pino';
-import { ThrottledLog } from '../dns/throttled-log.js';
+import { ThrottledLog } from '../util/throttled-log.js';
 import { ErrorCodes, messageOf } from '../errors.js';
 import type { SidecarTls } from '../security/mtls/sidecar-tls.js';
 import type { HostPort } from '../util/host-port.js';

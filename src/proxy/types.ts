@@ -15,8 +15,11 @@ import type { Readable } from 'node:stream';
 import type { Endpoint } from '../balancer/types.js';
 import type { TrellisError } from '../errors.js';
 import type { CancelSignal } from './cancel.js';
+import type { PeerIdentity } from '../core/identity.js';
+import type { Classification, Direction } from '../core/traffic.js';
 
-export type Direction = 'inbound' | 'outbound';
+export type { PeerIdentity } from '../core/identity.js';
+export type { Classification, Direction } from '../core/traffic.js';
 
 /** Resilience settings for one upstream service, validated and frozen at start-up. */
 export interface UpstreamPolicy {
@@ -117,14 +120,6 @@ export interface ProxyRequest {
   readonly peer?: PeerIdentity;
 }
 
-/** A workload identity: `spiffe://<trustDomain>/ns/<namespace>/svc/<service>`. */
-export interface PeerIdentity {
-  readonly spiffeId: string;
-  readonly trustDomain: string;
-  readonly namespace: string;
-  readonly service: string;
-}
-
 export interface ProxyResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[]>>;
@@ -144,9 +139,6 @@ export interface ProxyResponse {
   /** The endpoint that answered. */
   readonly endpoint: Endpoint | undefined;
 }
-
-/** The one verdict on a response, read by retry, outlier detection and metrics. */
-export type Classification = 'success' | 'failure';
 
 /**
  * An error the proxy itself answers with: a specific status, a `trellis-error: <code>`

@@ -1,6 +1,6 @@
 /** Building and updating instance records: pure functions, no I/O. */
-import type { ActiveCheckSpec } from '../health/checks/types.js';
-import { worstStatus, type HealthStatus } from '../health/status.js';
+import type { ActiveCheckSpec } from '../core/health.js';
+import { worstStatus, type HealthStatus } from '../core/health.js';
 import { Defaults } from './limits.js';
 import type { z } from 'zod';
 import type { registrationBodySchema } from './schema.js';

@@ -3,7 +3,7 @@
  * Writes go to one key per instance; heartbeats are lease keep-alives and write nothing.
  */
 import { ErrorCodes, TrellisError } from '../errors.js';
-import type { HealthStatus } from '../health/status.js';
+import type { HealthStatus } from '../core/health.js';
 import type { KeyValue, KvStore, LeaseId, Watcher, WatchEvent } from '../store/types.js';
 import { formatDuration } from '../util/duration.js';
 import {

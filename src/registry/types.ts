@@ -1,5 +1,5 @@
-import type { ActiveCheckSpec } from '../health/checks/types.js';
-import type { HealthStatus } from '../health/status.js';
+import type { ActiveCheckSpec } from '../core/health.js';
+import type { HealthStatus } from '../core/health.js';
 import type { LeaseId } from '../store/types.js';
 
 export type CheckKind = 'ttl' | ActiveCheckSpec['type'];

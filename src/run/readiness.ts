@@ -8,7 +8,7 @@
  * deadline passes or the caller gives up (signal).
  */
 import { probeFor } from '../health/checks/registry.js';
-import type { ActiveCheckSpec } from '../health/checks/types.js';
+import type { ActiveCheckSpec } from '../core/health.js';
 import { ErrorCodes, TrellisError } from '../errors.js';
 import { formatDuration } from '../util/duration.js';
 import type { AppExit } from './app-process.js';

@@ -1,5 +1,6 @@
 /** The control plane's security pieces, put together: the local CA, tokens and sessions, who is calling, the issuer. */
 import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
 import type { KvStore } from '../store/types.js';
 import { LocalCertificateAuthority } from './ca/local.js';
 import { CertificateIssuer } from './ca/issuer.js';
@@ -21,6 +22,8 @@ export interface SecurityOptions {
   readonly kek?: { readonly value?: string; readonly file?: string };
   /** Other trust domains whose workloads this mesh's sidecars accept (federation); by default none. */
   readonly federatedTrustDomains?: readonly string[];
+  /** The clock of tokens, sessions and certificates (default: the real one). */
+  readonly clock?: Clock;
 }
 
 export interface Security {
@@ -43,10 +46,11 @@ export async function startSecurity(options: SecurityOptions & { store: KvStore;
     logger: options.logger,
     ...(options.givenRoot === undefined ? {} : { given: options.givenRoot }),
     ...(options.kek === undefined ? {} : { kek: options.kek }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
-  const tokens = new JoinTokens(options.store);
+  const tokens = new JoinTokens(options.store, options.clock);
   const { admin, created } = await AdminToken.open(options.store, options.dataDir);
-  const sessions = new SessionTokens(options.store);
+  const sessions = new SessionTokens(options.store, options.clock);
   const authenticator = new Authenticator(admin, tokens, sessions);
-  return { ca, tokens, sessions, authenticator, issuer: new CertificateIssuer(ca, authenticator, sessions, options.logger, options.federatedTrustDomains ?? []), admin, createdAdminToken: created };
+  return { ca, tokens, sessions, authenticator, issuer: new CertificateIssuer(ca, authenticator, sessions, options.logger, options.federatedTrustDomains ?? [], options.clock), admin, createdAdminToken: created };
 }

@@ -19,7 +19,7 @@
  * name of a declared route or [default] (src/telemetry/routes.ts), never the raw path.
  */
 import { Counter, Gauge, Histogram, Registry, type MetricType } from 'prom-client';
-import type { Classification, Direction } from '../proxy/types.js';
+import type { Classification, Direction } from '../core/traffic.js';
 import { LATENCY_BUCKETS_MS, type TrafficRow } from './snapshot.js';
 import { TcpMetrics } from './tcp-metrics.js';
 
@@ -74,7 +74,7 @@ class TrafficHistogram extends Histogram<TrafficLabel> {
       let cumulative = 0;
       row.buckets.forEach((n, i) => {
         cumulative += n;
-        values.push({ value: cumulative, labels: { ...row.labels, le: i < LATENCY_BUCKETS_MS.length ? LATENCY_BUCKETS_MS[i] as number : '+Inf' }, metricName: 'response_latency_ms_bucket' });
+        values.push({ value: cumulative, labels: { ...row.labels, le: i < LATENCY_BUCKETS_MS.length ? LATENCY_BUCKETS_MS[i] : '+Inf' }, metricName: 'response_latency_ms_bucket' });
       });
       values.push({ value: row.sum, labels: row.labels, metricName: 'response_latency_ms_sum' });
       values.push({ value: cumulative, labels: row.labels, metricName: 'response_latency_ms_count' });
@@ -168,8 +168,8 @@ export class SidecarMetrics {
     const children = this.#childrenFor(direction, src, dst, clientId, route);
     children.requests += 1;
     let bucket = 0;
-    while (bucket < LATENCY_BUCKETS_MS.length && latencyMs > (LATENCY_BUCKETS_MS[bucket] as number)) bucket += 1;
-    children.buckets[bucket] = (children.buckets[bucket] as number) + 1;
+    while (bucket < LATENCY_BUCKETS_MS.length && latencyMs > (LATENCY_BUCKETS_MS[bucket])) bucket += 1;
+    children.buckets[bucket] = (children.buckets[bucket]) + 1;
     children.sum += latencyMs;
     const responseKey = error === '' ? status * 2 + (classification === 'failure' ? 1 : 0) : `${status}|${classification}|${error}`;
     let response = children.responses.get(responseKey);
@@ -209,7 +209,7 @@ export class SidecarMetrics {
       let success = 0;
       let failure = 0;
       for (const response of row.responses.values()) {
-        const code = response.labels['status_code'] as string;
+        const code = response.labels['status_code'];
         statuses[code] = (statuses[code] ?? 0) + response.count;
         if (response.labels['classification'] === 'failure') failure += response.count;
         else success += response.count;

@@ -60,7 +60,7 @@ export function routeTable(routes: readonly RouteDeclaration[]): RouteTable {
     match(method: string, path: string): string {
       for (let i = 0; i < prefixes.length; i += 1) {
         const wanted = methods[i];
-        if ((wanted === undefined || wanted === method) && path.startsWith(prefixes[i] as string)) return names[i] as string;
+        if ((wanted === undefined || wanted === method) && path.startsWith(prefixes[i])) return names[i];
       }
       return DEFAULT_ROUTE;
     },

@@ -4,25 +4,29 @@
  * so nothing is missed. Shared by every control-plane task that follows the store.
  */
 import type { Logger } from 'pino';
+import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import { messageOf } from '../errors.js';
-import type { Watcher } from '../store/types.js';
 
 export interface Follower {
+  close(): void;
+}
+
+/** What `start` opens: a store watch (src/store's Watcher), or anything else that closes. */
+export interface Watcher {
   close(): void;
 }
 
 /** `start` opens the watch; it must call `fail` when the watch ends abnormally. */
 export type StartWatch = (fail: (err: Error) => void) => Promise<Watcher>;
 
-export async function follow(name: string, logger: Logger, start: StartWatch, restartDelayMs = 1_000): Promise<Follower> {
+export async function follow(name: string, logger: Logger, start: StartWatch, restartDelayMs = 1_000, clock: Clock = systemClock): Promise<Follower> {
   let watcher: Watcher | undefined;
   let closed = false;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
 
   const schedule = (): void => {
     if (closed) return;
-    timer = setTimeout(() => { void run(); }, restartDelayMs);
-    timer.unref();
+    timer = clock.setTimeout(() => { void run(); }, restartDelayMs);
   };
   const fail = (err: Error): void => {
     if (closed) return;
@@ -45,7 +49,7 @@ export async function follow(name: string, logger: Logger, start: StartWatch, re
   return {
     close() {
       closed = true;
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.cancel();
       watcher?.close();
     },
   };

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { isTrellisError } from '../../src/errors.js';
 import { startDnsServer, type DnsInstance, type DnsServer } from '../../src/dns/index.js';
-import { ThrottledLog } from '../../src/dns/throttled-log.js';
+import { ThrottledLog } from '../../src/util/throttled-log.js';
 
 const run = promisify(execFile);
 
@@ -179,7 +179,7 @@ describe('DNS interface (dig)', () => {
   });
 
   describe('truncation', () => {
-    const allAddresses = services.many!.map((i) => i.address).sort();
+    const allAddresses = services.many.map((i) => i.address).sort();
 
     it('sets TC on a UDP answer over 512 bytes without EDNS0', async () => {
       const output = await dig(v4, '+ignore', '+noedns', 'many.service.trellis', 'A');

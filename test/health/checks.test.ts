@@ -1,6 +1,8 @@
 /**
  * Active health checks against real servers on port 0: each probe kind's verdicts, and
- * the runner's schedule (jitter, minimum interval, no overlap, stop) and thresholds.
+ * the runner's schedule (jitter, minimum interval, no overlap, stop) and thresholds. Every
+ * timing is asserted on a ManualClock (test/helpers/manual-clock.ts) at its exact boundary:
+ * the sockets are real, time is the test's.
  */
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
@@ -10,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { CheckRunner, StatusThreshold } from '../../src/health/check-runner.js';
 import { probeFor } from '../../src/health/checks/registry.js';
 import { MAX_OUTPUT_BYTES, type ActiveCheckSpec, type CheckTarget, type HttpCheckSpec, type ProbeResult, type TcpCheckSpec } from '../../src/health/checks/types.js';
-import { worstStatus, type HealthStatus } from '../../src/health/status.js';
+import { worstStatus, type HealthStatus } from '../../src/core/health.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** How a path answers: a status code, never ('hang'), or a status after a delay. */
@@ -100,8 +103,8 @@ function tcpSpec(overrides: Partial<TcpCheckSpec> = {}): TcpCheckSpec {
 }
 
 /** Runs one probe of `spec` against `target` with a fresh signal. */
-function probeOnce(spec: ActiveCheckSpec, target: CheckTarget, signal = new AbortController().signal): Promise<ProbeResult> {
-  return probeFor(spec)(target, signal);
+function probeOnce(spec: ActiveCheckSpec, target: CheckTarget, signal = new AbortController().signal, clock?: ManualClock): Promise<ProbeResult> {
+  return probeFor(spec, clock)(target, signal);
 }
 
 /** A port nothing listens on: bind one, then close it. */
@@ -167,14 +170,20 @@ describe('HTTP probe', () => {
     assert.equal((await probeOnce(httpSpec('/missing'), target)).status, 'critical');
   });
 
-  it('a server that never answers is critical once timeoutMs elapses', async () => {
+  it('a server that never answers is critical exactly when timeoutMs elapses', async () => {
     app.answer('/hang', 'hang');
-    const startedAt = performance.now();
-    const result = await probeOnce(httpSpec('/hang', { timeoutMs: 100 }), target);
-    const took = performance.now() - startedAt;
+    const clock = new ManualClock();
+    let settled: ProbeResult | undefined;
+    const pending = probeOnce(httpSpec('/hang', { timeoutMs: 100 }), target, undefined, clock).then((r) => (settled = r));
+    await waitFor('the request to arrive', () => app.count('/hang') === 1);
+    assert.deepEqual(clock.pending(), [100], 'one deadline, 100 ms away');
+    await clock.advance(99);
+    assert.equal(settled, undefined, 'still waiting at 99 ms');
+    await clock.advance(1);
+    const result = await pending;
     assert.equal(result.status, 'critical');
     assert.equal(result.output, `HTTP GET http://127.0.0.1:${target.port}/hang: timed out after 100 ms`);
-    assert.ok(took >= 95 && took < 1_000, `settled after ${took} ms`);
+    assert.deepEqual(clock.pending(), [], 'the deadline is cleared');
     await waitFor('the timed-out connection to close', () => app.inFlight === 0);
   });
 
@@ -400,62 +409,75 @@ describe('CheckRunner', () => {
     assert.deepEqual(changes, ['passing']);
   });
 
-  it('delays the first probe by random() × interval', async () => {
-    for (const [fraction, path] of [[0.5, '/jitter-half'], [0.9, '/jitter-late']] as const) {
+  it('delays the first probe by exactly floor(random() × interval)', async () => {
+    for (const [fraction, path, delay] of [[0.5, '/jitter-half', 100], [0.9, '/jitter-late', 180], [0, '/jitter-none', 0]] as const) {
       app.answer(path, 200);
-      const check = runner({ spec: httpSpec(path, { intervalMs: 200 }), target, random: () => fraction, onChange: () => {} });
-      const startedAt = performance.now();
+      const clock = new ManualClock();
+      const check = runner({ spec: httpSpec(path, { intervalMs: 200 }), target, random: () => fraction, clock, onChange: () => {} });
       check.start();
-      const first = await waitFor('the first probe', () => app.seen(path)[0]);
+      assert.deepEqual(clock.pending(), [delay], `first probe scheduled after ${delay} ms (fraction ${fraction})`);
+      if (delay > 0) {
+        await clock.advance(delay - 1);
+        assert.equal(app.count(path), 0, `no probe at ${delay - 1} ms`);
+      }
+      await clock.advance(delay > 0 ? 1 : 0);
+      await waitFor('the first probe', () => app.count(path) === 1);
       check.stop();
-      const delay = first.at - startedAt;
-      // Requested at 200 × fraction ms; arrival adds connect latency.
-      assert.ok(delay >= 200 * fraction - 2 && delay < 200 + 50, `first probe after ${delay} ms (fraction ${fraction})`);
     }
   });
 
-  it('keeps jitter below the interval even if random() returns 1', async () => {
+  it('keeps jitter below the interval even if random() returns 1', () => {
     const path = '/jitter-one';
     app.answer(path, 200);
-    const check = runner({ spec: httpSpec(path, { intervalMs: 100 }), target, random: () => 1, onChange: () => {} });
-    const startedAt = performance.now();
+    const clock = new ManualClock();
+    const check = runner({ spec: httpSpec(path, { intervalMs: 100 }), target, random: () => 1, clock, onChange: () => {} });
     check.start();
-    const first = await waitFor('the first probe', () => app.seen(path)[0]);
+    assert.deepEqual(clock.pending(), [99]);
     check.stop();
-    assert.ok(first.at - startedAt >= 97, `first probe after ${first.at - startedAt} ms`);
+    assert.deepEqual(clock.pending(), [], 'stop() cancels the timer');
   });
 
-  it('raises intervals below minIntervalMs (default 100 ms) to it', async () => {
+  it('raises intervals below minIntervalMs (default 100 ms) to it, measured start to start', async () => {
     const path = '/min-interval';
     app.answer(path, 200);
-    const check = runner({ spec: httpSpec(path, { intervalMs: 5 }), target, random: () => 0, onChange: () => {} });
+    const clock = new ManualClock();
+    const durations: number[] = [];
+    const check = runner({ spec: httpSpec(path, { intervalMs: 5 }), target, random: () => 0, clock, onResult: (_r, ms) => durations.push(ms), onChange: () => {} });
     assert.equal(check.intervalMs, 100);
     check.start();
-    await waitFor('four probes', () => app.count(path) >= 4);
+    for (let probe = 1; probe <= 3; probe += 1) {
+      await clock.next();
+      await waitFor(`probe ${probe}`, () => app.count(path) === probe && durations.length === probe);
+      // The probe took no time on this clock: the next starts a whole interval later, and not a millisecond sooner.
+      assert.deepEqual(clock.pending(), [100]);
+      await clock.advance(99);
+      assert.equal(app.count(path), probe, 'no probe before the interval is over');
+      assert.deepEqual(clock.pending(), [1]);
+    }
     check.stop();
-    const times = app.seen(path).map((s) => s.at);
-    const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
-    for (const gap of gaps) assert.ok(gap >= 90, `probes ${gap} ms apart: ${gaps.join(', ')}`);
+    assert.deepEqual(durations, [0, 0, 0]);
     assert.throws(() => new CheckRunner({ spec: httpSpec(path), target, minIntervalMs: 0, onChange: () => {} }), { code: 'TRELLIS_ERR_VALIDATION', field: 'minIntervalMs' });
   });
 
   it('never overlaps probes: a slow probe delays the next until it finishes', async () => {
-    const slow = new TestHttpServer();
-    const slowTarget = await slow.listen();
-    try {
-      const path = '/slow';
-      slow.answer(path, { status: 200, afterMs: 150 });
-      const check = runner({ spec: httpSpec(path, { intervalMs: 50 }), target: slowTarget, minIntervalMs: 10, random: () => 0, onChange: () => {} });
-      check.start();
-      await waitFor('three probes', () => slow.count(path) >= 3);
-      check.stop();
-      assert.equal(slow.maxInFlight, 1);
-      const times = slow.seen(path).map((s) => s.at);
-      const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
-      for (const gap of gaps) assert.ok(gap >= 145, `probes ${gap} ms apart: ${gaps.join(', ')}`);
-    } finally {
-      await slow.close();
-    }
+    const path = '/slow';
+    const held: ServerResponse[] = [];
+    app.answer(path, (_req, res) => { held.push(res); });
+    const clock = new ManualClock();
+    const durations: number[] = [];
+    const check = runner({ spec: httpSpec(path, { intervalMs: 50, timeoutMs: 1_000 }), target, minIntervalMs: 10, random: () => 0, clock, onResult: (_r, ms) => durations.push(ms), onChange: () => {} });
+    check.start();
+    await clock.advance(0);
+    await waitFor('the first probe to arrive', () => held.length === 1);
+    assert.deepEqual(clock.pending(), [1_000], 'only the probe deadline: no next probe while one is in flight');
+    await clock.advance(150);
+    assert.equal(app.count(path), 1, 'three intervals later, still one probe');
+    held[0]?.writeHead(200).end('late');
+    // It took 150 ms (> the 50 ms interval): the next one starts at once.
+    await waitFor('the slow probe to end', () => durations.length === 1);
+    assert.deepEqual(durations, [150]);
+    assert.deepEqual(clock.pending(), [0]);
+    check.stop();
   });
 
   it('stop() prevents further probes and callbacks, and is idempotent', async () => {

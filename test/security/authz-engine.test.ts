@@ -9,7 +9,7 @@ import { parseSpiffeId, serviceIdentity } from '../../src/security/spiffe.js';
 import { normalizePath, underPrefix } from '../../src/security/authz/paths.js';
 import { parsePolicy } from '../../src/security/authz/schema.js';
 import type { AccessRequest, Policy } from '../../src/security/authz/types.js';
-import type { PeerIdentity } from '../../src/proxy/types.js';
+import type { PeerIdentity } from '../../src/core/identity.js';
 
 const A = serviceIdentity('a');
 const C = serviceIdentity('c');

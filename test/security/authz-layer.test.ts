@@ -88,7 +88,7 @@ describe('inbound authorization layer', () => {
     const handler = createAuthorizationLayer(() => table)(async () => response(200, undefined));
     lines.length = 0;
     for (let i = 0; i < 10; i += 1) await handler(request(serviceIdentity('a'), 'GET', '/admin'));
-    const denials = lines.filter((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('authorization denied: '));
+    const denials = lines.filter((l) => typeof l['msg'] === 'string' && (l['msg']).startsWith('authorization denied: '));
     assert.ok(denials.length >= 3 && denials.length <= 6, `${denials.length} denial lines for 10 denials`);
     const first = denials[0];
     assert.equal(first?.['caller'], 'spiffe://trellis.local/ns/default/svc/a');

@@ -34,7 +34,7 @@ describe('the CA and join tokens', () => {
     const caDir = join(dir.path, 'data', 'ca');
     const keys = readdirSync(caDir).filter((f) => f.endsWith('.key'));
     assert.equal(keys.length, 1);
-    assert.equal(statSync(join(caDir, keys[0] as string)).mode & 0o777, 0o600);
+    assert.equal(statSync(join(caDir, keys[0])).mode & 0o777, 0o600);
     assert.equal(statSync(caDir).mode & 0o077, 0, 'the ca directory is private too');
   });
 
@@ -67,9 +67,9 @@ describe('the CA and join tokens', () => {
     assert.ok(await refused('TRELLIS_ERR_TOKEN_INVALID') >= 1);
     const line = await waitFor('the refusal log line', () => server.output().split('\n').find((l) => l.includes('certificate request refused') && l.includes('TRELLIS_ERR_TOKEN_INVALID')));
     assert.match(line, /"tokenId":"[0-9a-f]{16}"/);
-    const secret = token.split('.')[2] as string;
+    const secret = token.split('.')[2];
     assert.ok(!server.output().includes(secret), 'the token secret is not in the log');
-    assert.ok(!server.output().includes(tampered.split('.')[2] as string), 'nor the tampered one');
+    assert.ok(!server.output().includes(tampered.split('.')[2]), 'nor the tampered one');
   });
 
   it('refuses a CSR for an identity the token does not allow (403 IDENTITY_NOT_ALLOWED)', async () => {
@@ -112,11 +112,11 @@ describe('the CA and join tokens', () => {
     assert.match(token, /^trellis-join\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
     const listed = await runCli(['token', 'list', '--json', '--control-plane', server.url], adminEnv(server.url));
     assert.equal(listed.code, 0);
-    assert.ok(!listed.stdout.includes(token.split('.')[2] as string));
+    assert.ok(!listed.stdout.includes(token.split('.')[2]));
     assert.match(listed.stdout, /"service": "orders"/);
     assert.ok(!listed.stdout.includes('hash'));
     const store = readFileSync(join(dir.path, 'data', readdirSync(join(dir.path, 'data')).find((f) => f.endsWith('.db')) ?? 'missing'));
-    assert.ok(!store.includes(token.split('.')[2] as string), 'the store keeps only a hash');
+    assert.ok(!store.includes(token.split('.')[2]), 'the store keeps only a hash');
   });
 
   it('takes a given root with --ca-cert/--ca-key and signs with it', async () => {
@@ -127,7 +127,7 @@ describe('the CA and join tokens', () => {
     const root = new X509Certificate(readFileSync(given.rootCert));
     assert.ok(new X509Certificate(answer.body.certificate ?? '').verify(root.publicKey));
     const keyFiles = readdirSync(join(dir.path, 'given', 'ca'));
-    assert.equal(statSync(join(dir.path, 'given', 'ca', keyFiles[0] as string)).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir.path, 'given', 'ca', keyFiles[0])).mode & 0o777, 0o600);
     await other.kill();
   });
 
@@ -143,7 +143,7 @@ describe('the CA and join tokens', () => {
     assert.ok(!first.output().includes(token.split('.')[1] as string), 'nor any part of its secret');
     await first.kill('SIGTERM');
     const store = readFileSync(join(data, readdirSync(data).find((f) => f.endsWith('.db')) ?? 'missing'));
-    assert.ok(!store.includes(token.split('.')[1] as string), 'the store keeps only a hash');
+    assert.ok(!store.includes(token.split('.')[1]), 'the store keeps only a hash');
     const again = await startServer(data, ['--dns', 'off']);
     assert.ok(!again.output().includes('admin token'), 'not shown on later starts');
     assert.equal(readFileSync(join(data, 'admin-token'), 'utf8').trim(), token, 'and not replaced');

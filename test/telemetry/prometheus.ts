@@ -6,7 +6,7 @@ export function metricValue(text: string, name: string, labels: Readonly<Record<
     const close = line.lastIndexOf('}');
     const body = open === -1 ? '' : line.slice(open + 1, close);
     const found = new Map<string, string>();
-    for (const match of body.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) found.set(match[1] as string, match[2] as string);
+    for (const match of body.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) found.set(match[1], match[2]);
     const value = open === -1 ? line.slice(name.length) : line.slice(close + 1);
     if (Object.entries(labels).every(([k, v]) => found.get(k) === v)) return Number(value.trim());
   }

@@ -5,7 +5,7 @@
  */
 import { CheckRunner } from '../../health/check-runner.js';
 import type { ActiveCheckSpec, ProbeResult } from '../../health/checks/types.js';
-import type { HealthStatus } from '../../health/status.js';
+import type { HealthStatus } from '../../core/health.js';
 
 export interface AppHealthState {
   readonly status: HealthStatus;

@@ -16,5 +16,5 @@ export interface ApiTls {
 export function apiServerFactory(tls: ApiTls | undefined): (handler: RequestListener) => Server {
   return (handler) => (tls === undefined
     ? createHttpServer(handler)
-    : createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler) as unknown as Server);
+    : createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler));
 }

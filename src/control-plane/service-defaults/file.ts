@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
-import { parseConfigDocuments, type ConfigFile } from '../../proxy/config-file.js';
+import { parseYamlDocuments, type YamlFile } from '../../util/yaml-file.js';
 import { parseServiceDefaults } from './schema.js';
 
 export interface ServiceDefaultsEntry {
@@ -24,7 +24,7 @@ function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function entriesOf(doc: ConfigFile, file: string): Array<{ entry: ServiceDefaultsEntry; field: string }> {
+function entriesOf(doc: YamlFile, file: string): Array<{ entry: ServiceDefaultsEntry; field: string }> {
   const value = doc.value;
   try {
     if (!isMap(value)) {
@@ -43,7 +43,7 @@ function entriesOf(doc: ConfigFile, file: string): Array<{ entry: ServiceDefault
 
 /** Parse the file's text; `file` is the name used in messages. @throws TrellisError CONFIG. */
 export function parseServiceDefaultsFile(text: string, file: string): ServiceDefaultsEntry[] {
-  const docs = parseConfigDocuments(text, file).filter((doc) => doc.value !== undefined);
+  const docs = parseYamlDocuments(text, file).filter((doc) => doc.value !== undefined);
   if (docs.length === 0) throw new TrellisError(ErrorCodes.CONFIG, `${file}:1: the file is empty: write an entry ({ service, timeout, retry, … })`, { details: { file, line: 1 } });
   const seen = new Set<string>();
   const entries: ServiceDefaultsEntry[] = [];

@@ -10,7 +10,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { HealthStatus } from '../status.js';
+import type { HealthStatus } from '../../core/health.js';
+import type { Clock } from '../../core/clock.js';
 import { formatHostPort, probePort, settleProbe, utf8Prefix, type ProbeOutcome } from './support.js';
 import { MAX_OUTPUT_BYTES, type CheckTarget, type HttpCheckSpec, type Probe } from './types.js';
 
@@ -49,7 +50,7 @@ export function httpCheckUrl(spec: HttpCheckSpec, target: CheckTarget): string {
 }
 
 /** Builds the probe for an HTTP check. */
-export function httpProbe(spec: HttpCheckSpec): Probe {
+export function httpProbe(spec: HttpCheckSpec, clock?: Clock): Probe {
   return (target, signal) => {
     const url = httpCheckUrl(spec, target);
     return settleProbe(`HTTP ${spec.method} ${url}`, signal, spec.timeoutMs, async (deadline): Promise<ProbeOutcome> => {
@@ -64,7 +65,7 @@ export function httpProbe(spec: HttpCheckSpec): Probe {
       const reason = STATUS_CODES[statusCode];
       const statusLine = reason === undefined ? String(statusCode) : `${statusCode} ${reason}`;
       return { status: statusForHttpCode(statusCode), detail: `${statusLine} Output: ${body}` };
-    });
+    }, clock);
   };
 }
 

@@ -4,7 +4,8 @@
  */
 import { isIPv6 } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import type { HealthStatus } from '../status.js';
+import { systemClock, type Clock } from '../../core/clock.js';
+import type { HealthStatus } from '../../core/health.js';
 import { MAX_OUTPUT_BYTES, type ActiveCheckSpec, type CheckTarget, type ProbeResult } from './types.js';
 
 /** What one attempt found; {@link settleProbe} turns it into a {@link ProbeResult}. */
@@ -22,20 +23,21 @@ export interface ProbeOutcome {
  * An attempt that only finishes after the deadline is critical too.
  *
  * @param what Describes the probe and prefixes the output, e.g. `TCP connect 10.0.0.1:80`.
+ * @param clock Times the deadline (the real clock unless a test controls time).
  */
 export async function settleProbe(
   what: string,
   signal: AbortSignal,
   timeoutMs: number,
   attempt: (signal: AbortSignal) => Promise<ProbeOutcome>,
+  clock: Clock = systemClock,
 ): Promise<ProbeResult> {
   const deadline = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = clock.setTimeout(() => {
     timedOut = true;
     deadline.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError'));
   }, timeoutMs);
-  timer.unref();
   const cancel = (): void => deadline.abort(signal.reason);
   if (signal.aborted) cancel();
   else signal.addEventListener('abort', cancel, { once: true });
@@ -49,7 +51,7 @@ export async function settleProbe(
     const detail = timedOut ? timedOutDetail : signal.aborted ? 'cancelled' : describeError(err);
     return probeResult('critical', what, detail);
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     signal.removeEventListener('abort', cancel);
   }
 }

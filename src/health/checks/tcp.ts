@@ -4,18 +4,19 @@
  * code in the output (e.g. `TCP connect 10.0.0.7:5432: connect ECONNREFUSED 10.0.0.7:5432`).
  */
 import { connect } from 'node:net';
+import type { Clock } from '../../core/clock.js';
 import { formatHostPort, probePort, settleProbe } from './support.js';
 import type { Probe, TcpCheckSpec } from './types.js';
 
 /** Builds the probe for a TCP check. */
-export function tcpProbe(spec: TcpCheckSpec): Probe {
+export function tcpProbe(spec: TcpCheckSpec, clock?: Clock): Probe {
   return (target, signal) => {
     const port = probePort(spec, target);
     const what = `TCP connect ${formatHostPort(target.address, port)}`;
     return settleProbe(what, signal, spec.timeoutMs, async (deadline) => {
       await connectOnce(target.address, port, deadline);
       return { status: 'passing', detail: 'Success' };
-    });
+    }, clock);
   };
 }
 

@@ -1,43 +1,10 @@
 /**
- * Active health checks: specs (already validated, durations in milliseconds) and the
- * probe contract every check kind implements.
+ * The probe contract every active check kind implements. The specs themselves (validated,
+ * durations in milliseconds) are shared types in src/core/health.ts.
  */
-import type { HealthStatus } from '../status.js';
+import type { HealthStatus } from '../../core/health.js';
 
-/** Settings shared by every active check kind. */
-interface CheckCommon {
-  /** Time between the starts of two probes. */
-  intervalMs: number;
-  /** How long one probe may take before it counts as critical. */
-  timeoutMs: number;
-  /** Consecutive non-passing probes needed before the reported status leaves passing. */
-  failuresBeforeCritical: number;
-  /** Consecutive passing probes needed before the reported status becomes passing. */
-  successesBeforePassing: number;
-  /** The reported status before the thresholds are first crossed. */
-  initialStatus: HealthStatus;
-}
-
-/** `GET`/`HEAD` a path: 2xx is passing, 429 is warning, anything else is critical. */
-export interface HttpCheckSpec extends CheckCommon {
-  type: 'http';
-  /** Request path (and query), starting with `/`. */
-  path: string;
-  method: 'GET' | 'HEAD';
-  /** Port to probe; defaults to the instance port. */
-  port?: number;
-  /** Use HTTPS (the server certificate is verified). */
-  tls?: boolean;
-}
-
-/** Open a TCP connection: connected within the timeout is passing, anything else critical. */
-export interface TcpCheckSpec extends CheckCommon {
-  type: 'tcp';
-  /** Port to probe; defaults to the instance port. */
-  port?: number;
-}
-
-export type ActiveCheckSpec = HttpCheckSpec | TcpCheckSpec;
+export type { ActiveCheckSpec, HttpCheckSpec, TcpCheckSpec } from '../../core/health.js';
 
 /** What a check probes: the instance's address (IPv4, IPv6 or host name) and port. */
 export interface CheckTarget {

@@ -5,7 +5,7 @@
  * the YAML library's own hints.
  */
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
-import { lineOf } from '../source-lines.js';
+import { lineOf } from '../../util/yaml-lines.js';
 
 export interface SourceDocument {
   readonly file: string;

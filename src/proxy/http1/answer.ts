@@ -6,7 +6,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ErrorCodes, messageOf } from '../../errors.js';
-import { ThrottledLog } from '../../dns/throttled-log.js';
+import { ThrottledLog } from '../../util/throttled-log.js';
 import { proxyFailure } from '../failure.js';
 import { failureResponse } from '../rescue.js';
 import type { Outcome, ProxyFailure, Target } from '../types.js';

@@ -41,8 +41,8 @@ function append(headers: HeaderRecord, name: string, value: string): void {
 function connectionListed(raw: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).length !== 10 || (raw[i] as string).toLowerCase() !== 'connection') continue;
-    for (const token of (raw[i + 1] as string).split(',')) {
+    if ((raw[i]).length !== 10 || (raw[i]).toLowerCase() !== 'connection') continue;
+    for (const token of (raw[i + 1]).split(',')) {
       const name = token.trim().toLowerCase();
       if (name !== '' && name !== 'close' && name !== 'keep-alive') (listed ??= new Set()).add(name);
     }
@@ -62,8 +62,8 @@ export function requestHead(raw: readonly string[], clientAddress: string | unde
   let host: string | undefined;
   let hostCount = 0;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    const value = raw[i + 1] as string;
+    const name = (raw[i]).toLowerCase();
+    const value = raw[i + 1];
     if (HOP_BY_HOP.has(name) || listed?.has(name) === true) {
       if (name === 'transfer-encoding') hasBody = true;
       continue;
@@ -104,9 +104,9 @@ export function appendForwardedFor(headers: HeaderRecord, clientAddress: string)
 export function responseHeaders(raw: readonly Buffer[]): HeaderRecord {
   const headers: HeaderRecord = {};
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+    const name = (raw[i]).toString('latin1').toLowerCase();
     if (HOP_BY_HOP.has(name)) continue;
-    append(headers, name, (raw[i + 1] as Buffer).toString('latin1'));
+    append(headers, name, (raw[i + 1]).toString('latin1'));
   }
   return headers;
 }
@@ -118,9 +118,9 @@ export function responseHeaders(raw: readonly Buffer[]): HeaderRecord {
 export function rawResponseHeaders(raw: readonly string[], keepHopByHop: boolean): HeaderRecord {
   const headers: HeaderRecord = {};
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
+    const name = (raw[i]).toLowerCase();
     if (name === '__proto__' || (!keepHopByHop && HOP_BY_HOP.has(name))) continue;
-    append(headers, name, raw[i + 1] as string);
+    append(headers, name, raw[i + 1]);
   }
   return headers;
 }

@@ -18,7 +18,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Duplex } from 'node:stream';
 import type { Endpoint } from '../../balancer/types.js';
-import type { ThrottledLog } from '../../dns/throttled-log.js';
+import type { ThrottledLog } from '../../util/throttled-log.js';
 import { ErrorCodes, messageOf } from '../../errors.js';
 import type { ClientTls } from '../../security/mtls/client.js';
 import { NO_BODY } from '../body.js';

@@ -54,7 +54,7 @@ export class Http2Sessions {
   /** Close (gracefully) the sessions of endpoints whose origin is not in `origins`. */
   retain(origins: ReadonlySet<string>): void {
     for (const [key, session] of this.#sessions) {
-      if (origins.has(key.split(' ')[0] as string)) continue;
+      if (origins.has(key.split(' ')[0])) continue;
       this.#sessions.delete(key);
       session.close();
     }

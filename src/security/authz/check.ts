@@ -9,7 +9,7 @@ import { serviceNameSchema } from '../../registry/schema.js';
 import { parseOrThrow } from '../../util/validation.js';
 import { parseSpiffeId, serviceIdentity } from '../spiffe.js';
 import { SPIFFE_PREFIX, UNAUTHENTICATED } from './sources.js';
-import type { PeerIdentity } from '../../proxy/types.js';
+import type { PeerIdentity } from '../../core/identity.js';
 import type { AccessRequest } from './types.js';
 
 const checkSchema = z.object({

@@ -1,7 +1,7 @@
 /**
  * A policy file for `trellis policy apply -f FILE`: one policy, several under `policies:`,
  * or several YAML documents separated by `---` (as with kubectl). Read with positions kept
- * (the sidecar config's reader, which uses the mesh file's line lookup), validated whole
+ * (the project's one YAML reader, src/util/yaml-file.ts), validated whole
  * before anything is sent, so that an error names the file, the line and the field —
  * `policy.yaml:9: policies.1.rules.0.action must be "allow" or "deny"` — and nothing is
  * applied.
@@ -13,9 +13,8 @@
  *         rules:
  *           - { action: allow, from: [frontend], methods: [GET], paths: [/api] }
  */
-import { readFile } from 'node:fs/promises';
-import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
-import { parseConfigDocuments, type ConfigFile } from '../../proxy/config-file.js';
+import { ErrorCodes, TrellisError } from '../../errors.js';
+import { parseYamlDocuments, readTextFile, type YamlFile } from '../../util/yaml-file.js';
 import { parsePolicy } from './schema.js';
 import type { Policy } from './types.js';
 
@@ -24,7 +23,7 @@ function isMap(value: unknown): value is Record<string, unknown> {
 }
 
 /** The policies of one document, each with the field it sits at (for duplicate-name errors). */
-function policiesOf(doc: ConfigFile, file: string): Array<{ policy: Policy; field: string }> {
+function policiesOf(doc: YamlFile, file: string): Array<{ policy: Policy; field: string }> {
   const value = doc.value;
   const fail = (message: string, field?: string): never => {
     if (field === undefined) throw new TrellisError(ErrorCodes.CONFIG, `${file}:1: ${message}`, { details: { file, line: 1 } });
@@ -45,7 +44,7 @@ function policiesOf(doc: ConfigFile, file: string): Array<{ policy: Policy; fiel
 
 /** Parse policy-file text; `file` is the name used in messages. @throws TrellisError CONFIG. */
 export function parsePolicyFile(text: string, file: string): Policy[] {
-  const docs = parseConfigDocuments(text, file).filter((doc) => doc.value !== undefined);
+  const docs = parseYamlDocuments(text, file).filter((doc) => doc.value !== undefined);
   if (docs.length === 0) throw new TrellisError(ErrorCodes.CONFIG, `${file}:1: the policy file is empty: write a policy ({ name, service, rules })`, { details: { file, line: 1 } });
   const seen = new Set<string>();
   const policies: Policy[] = [];
@@ -62,11 +61,5 @@ export function parsePolicyFile(text: string, file: string): Policy[] {
 }
 
 export async function loadPolicyFile(file: string): Promise<Policy[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new TrellisError(ErrorCodes.CONFIG, `cannot read the policy file ${file}: ${messageOf(err)}`, { cause: err });
-  }
-  return parsePolicyFile(text, file);
+  return parsePolicyFile(await readTextFile(file, 'the policy file'), file);
 }

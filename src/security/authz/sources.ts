@@ -9,7 +9,7 @@
  *                      namespace only (`spiffe://<td>/ns/<ns>/svc/<name>`); another
  *                      namespace or a federated trust domain is named by its SPIFFE ID
  */
-import type { PeerIdentity } from '../../proxy/types.js';
+import type { PeerIdentity } from '../../core/identity.js';
 import type { MeshScope } from './types.js';
 
 export const ANY_AUTHENTICATED = '*';

@@ -102,7 +102,7 @@ export class PolicyStore {
 
   /** Validate every policy, then write them all: bad input writes nothing. */
   async apply(body: unknown): Promise<{ policies: Array<{ policy: StoredPolicy; created: boolean }>; revision: number }> {
-    const raw = typeof body === 'object' && body !== null && 'policies' in body ? (body as { policies: unknown }).policies : undefined;
+    const raw = typeof body === 'object' && body !== null && 'policies' in body ? (body).policies : undefined;
     if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_APPLY) {
       throw new TrellisError(ErrorCodes.VALIDATION, `policies must be a list of 1 to ${MAX_APPLY} policies, such as {"policies":[{"name":"backend-callers","service":"backend","rules":[…]}]}`, { field: 'policies' });
     }

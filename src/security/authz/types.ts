@@ -5,7 +5,7 @@
  * ordered allow / deny rules that match callers by identity and, for HTTP, by method and
  * path prefix. See docs/security.md, "Authorization policy", for the decision order.
  */
-import type { PeerIdentity } from '../../proxy/types.js';
+import type { PeerIdentity } from '../../core/identity.js';
 
 export type Action = 'allow' | 'deny';
 

@@ -36,7 +36,7 @@ export async function parseCsr(pem: unknown): Promise<ParsedCsr> {
   if (uris.length !== 1 || others.length > 0) {
     throw invalid('the csr must carry exactly one subject alternative name: a URI spiffe://<trust-domain>/ns/<namespace>/svc/<service>');
   }
-  const spiffeId = uris[0] as string;
+  const spiffeId = uris[0];
   if (parseSpiffeId(spiffeId) === undefined) {
     throw invalid(`the csr's URI ${JSON.stringify(spiffeId.slice(0, 200))} is not spiffe://<trust-domain>/ns/<namespace>/svc/<service>`);
   }

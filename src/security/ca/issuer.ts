@@ -16,6 +16,7 @@
 import { X509Certificate as NodeX509, createVerify } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { ErrorCodes, TrellisError, isTrellisError } from '../../errors.js';
 import { durationField, parseOrThrow } from '../../util/validation.js';
 import type { Authenticator } from '../access/authenticator.js';
@@ -35,6 +36,13 @@ const signSchema = z.object({
     signature: z.string({ invalid_type_error: 'renew.signature must be base64' }),
   }, { invalid_type_error: 'renew must be { certificate, signature }' }).strict().optional(),
 }, { invalid_type_error: 'the body must be a JSON object such as {"csr":"-----BEGIN CERTIFICATE REQUEST-----…"}' }).strict();
+
+/** The body of `POST /v1/ca/sign`: a CSR, its lifetime, and for a renewal the proof. */
+export interface SignBody {
+  readonly csr: string;
+  readonly lifetime?: number;
+  readonly renew?: { readonly certificate: string; readonly signature: string };
+}
 
 export interface IssuedCertificate {
   readonly certificate: string;
@@ -65,8 +73,12 @@ export class CertificateIssuer {
   /** Trust domains federated with this mesh: sent with every certificate. */
   readonly federatedTrustDomains: readonly string[];
 
-  constructor(ca: CertificateAuthority, authenticator: Authenticator, sessions: SessionTokens, logger: Logger, federatedTrustDomains: readonly string[] = []) {
+  readonly #clock: Clock;
+
+  /** Expiries (of a certificate offered as renewal proof) are read on `clock`. */
+  constructor(ca: CertificateAuthority, authenticator: Authenticator, sessions: SessionTokens, logger: Logger, federatedTrustDomains: readonly string[] = [], clock: Clock = systemClock) {
     this.federatedTrustDomains = Object.freeze([...federatedTrustDomains]);
+    this.#clock = clock;
     this.#ca = ca;
     this.#authenticator = authenticator;
     this.#sessions = sessions;
@@ -133,7 +145,7 @@ export class CertificateIssuer {
     } catch {
       throw refuse('renew.certificate is not a readable PEM certificate');
     }
-    const now = Date.now();
+    const now = this.#clock.now();
     if (Date.parse(current.validTo) <= now) throw refuse(`the current certificate expired at ${new Date(current.validTo).toISOString()}`);
     const roots = (await this.#ca.trustBundle()).map((pem) => new NodeX509(pem));
     if (!roots.some((root) => current.checkIssued(root) && current.verify(root.publicKey))) throw refuse('the current certificate was not signed by a root this CA trusts');

@@ -22,6 +22,7 @@ import { existsSync, statSync } from 'node:fs';
 import { NOT_PRIVATE_BITS } from '../../util/private-modes.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
 import type { KvStore } from '../../store/types.js';
 import { SIGNING_ALGORITHM, generateKeyPair, importPrivateKeyPem, privateKeyPem, x509 } from '../crypto.js';
@@ -59,7 +60,8 @@ export interface LocalCaOptions {
   readonly given?: { readonly certificatePem: string; readonly keyPem: string };
   /** Where the key-encryption key comes from (default: `<data-dir>/ca/kek`, made on first start). */
   readonly kek?: Omit<KekSource, 'dataDir'>;
-  readonly now?: () => number;
+  /** Validity periods, rotation and expiry are read on this clock (default: the real one). */
+  readonly clock?: Clock;
 }
 
 function newRootId(): string {
@@ -137,7 +139,8 @@ export class LocalCertificateAuthority implements CertificateAuthority {
     this.#options = options;
     this.trustDomain = options.trustDomain;
     this.maxLifetimeMs = options.maxLifetimeMs;
-    this.#now = options.now ?? Date.now;
+    const clock = options.clock ?? systemClock;
+    this.#now = () => clock.now();
   }
 
   /** Load the roots from the store and data dir, or make (or take) the first one. */

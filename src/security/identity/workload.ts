@@ -9,9 +9,9 @@
  */
 import { createSign } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ControlPlaneClient, SignBody } from '../../client/control-plane.js';
+import { delay, systemClock, type Clock, type Timer } from '../../core/clock.js';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
-import type { IssuedCertificate } from '../ca/issuer.js';
+import type { IssuedCertificate, SignBody } from '../ca/issuer.js';
 import type { SessionGrant } from '../tokens/sessions.js';
 import { SIGNING_ALGORITHM, generateKeyPair, privateKeyPem, x509 } from '../crypto.js';
 import { RENEW_AT } from './renewal.js';
@@ -30,8 +30,14 @@ export interface WorkloadCertificate {
   readonly notAfter: Date;
 }
 
+/** What the identity needs of the control plane (src/client's ControlPlaneClient is one). */
+export interface CertificateApi {
+  caBundle(): Promise<{ trustDomain: string }>;
+  signCertificate(body: SignBody, token?: string): Promise<IssuedCertificate>;
+}
+
 export interface IdentityOptions {
-  readonly client: ControlPlaneClient;
+  readonly client: CertificateApi;
   readonly service: string;
   readonly namespace: string;
   /** The join token; undefined when none was given (then the start fails, naming how to give one). */
@@ -40,6 +46,8 @@ export interface IdentityOptions {
   readonly logger: Logger;
   /** Each signing answer carries a sidecar session for the API (valid until the certificate expires). */
   readonly onSession?: (session: SessionGrant) => void;
+  /** Renewals and retries are timed on this clock (default: the real one). */
+  readonly clock?: Clock;
 }
 
 export interface IdentityStatus {
@@ -69,13 +77,16 @@ export class WorkloadIdentity {
   #current: WorkloadCertificate | undefined;
   /** Whether the last request reached the control plane (undefined before the first). */
   #reachable: boolean | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
   #closed = false;
   #renewals = 0;
   #renewalFailures = 0;
 
+  readonly #clock: Clock;
+
   private constructor(options: IdentityOptions) {
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /**
@@ -92,7 +103,11 @@ export class WorkloadIdentity {
     }
     const identity = new WorkloadIdentity(options);
     const first = identity.#first();
-    const waited = await Promise.race([first, new Promise<'waiting'>((resolve) => setTimeout(resolve, waitMs, 'waiting').unref())]);
+    let stopWaiting: (value: 'waiting') => void = () => {};
+    const waiting = new Promise<'waiting'>((resolve) => { stopWaiting = resolve; });
+    const timer = identity.#clock.setTimeout(() => stopWaiting('waiting'), waitMs);
+    const waited = await Promise.race([first, waiting]);
+    timer.cancel();
     if (waited === 'waiting') {
       options.logger.warn({ waitedMs: waitMs }, 'the control plane is unreachable: starting without a workload certificate (inbound connections are refused and the instance is not registered until it arrives)');
       first.catch((err: unknown) => options.logger.error({ err: messageOf(err) }, 'no workload certificate'));
@@ -118,7 +133,7 @@ export class WorkloadIdentity {
         if (!unreachable) {
           return new TrellisError(ErrorCodes.IDENTITY_UNAVAILABLE, `the sidecar of ${this.#options.service} could not get its mTLS certificate: ${messageOf(err)}`, { cause: err });
         }
-        await new Promise((resolve) => setTimeout(resolve, FIRST_RETRY_MS).unref());
+        await delay(this.#clock, FIRST_RETRY_MS);
       }
     }
   }
@@ -198,15 +213,14 @@ export class WorkloadIdentity {
 
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
   }
 
   #schedule(delayMs?: number): void {
     if (this.#closed || this.#current === undefined) return;
-    clearTimeout(this.#timer);
-    const left = this.#current.notAfter.getTime() - Date.now();
-    this.#timer = setTimeout(() => void this.#renew(), Math.max(0, delayMs ?? left * RENEW_AT));
-    this.#timer.unref();
+    this.#timer?.cancel();
+    const left = this.#current.notAfter.getTime() - this.#clock.now();
+    this.#timer = this.#clock.setTimeout(() => void this.#renew(), Math.max(0, delayMs ?? left * RENEW_AT));
   }
 
   async #renew(): Promise<void> {
@@ -222,7 +236,7 @@ export class WorkloadIdentity {
     } catch (err) {
       this.#reachable = !(isTrellisError(err) && err.code === ErrorCodes.CONTROL_PLANE_UNREACHABLE);
       this.#renewalFailures += 1;
-      const left = current.notAfter.getTime() - Date.now();
+      const left = current.notAfter.getTime() - this.#clock.now();
       this.#options.logger.warn({ err: messageOf(err), expiresInMs: left }, 'workload certificate renewal failed; retrying');
       // Retry soon, more often as the expiry nears.
       this.#schedule(Math.max(100, Math.min(5_000, left / 5)));

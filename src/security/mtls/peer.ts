@@ -4,7 +4,7 @@
  * on the connection (HTTP/1 or each HTTP/2 stream, through the session's socket) finds it.
  */
 import type { TLSSocket } from 'node:tls';
-import type { PeerIdentity } from '../../proxy/types.js';
+import type { PeerIdentity } from '../../core/identity.js';
 import { identityFromAltNames } from '../spiffe.js';
 
 const PEER = Symbol('trellis.peer');

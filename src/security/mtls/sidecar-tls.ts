@@ -4,15 +4,15 @@
  * for the instance's listener, and their counters. Absent in mode off.
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../client/control-plane.js';
-import { ThrottledLog } from '../../dns/throttled-log.js';
-import type { Front } from '../../proxy/listeners/listener.js';
+import { ThrottledLog } from '../../util/throttled-log.js';
+import type { Duplex } from 'node:stream';
+import { WorkloadIdentity, type CertificateApi, type IdentityStatus } from '../identity/workload.js';
 import type { MeshScope } from '../authz/types.js';
-import { WorkloadIdentity, type IdentityStatus, type WorkloadCertificate } from '../identity/workload.js';
+import type { WorkloadCertificate } from '../identity/workload.js';
 import type { SessionGrant } from '../tokens/sessions.js';
 import { ClientTls } from './client.js';
 import type { MtlsMode } from './mode.js';
-import { inboundTlsFront } from './server.js';
+import { inboundTlsFront, type InboundFront } from './server.js';
 import { TlsStats } from './stats.js';
 
 /** How long start-up waits for the first certificate while the control plane is unreachable. */
@@ -31,7 +31,7 @@ export interface SidecarTls {
   /** Handshake counters; `stats.onFailure(hook)` for a metrics exporter. */
   readonly stats: TlsStats;
   /** The front of the inbound listener, with the ALPN its protocol needs. */
-  inboundFront(alpn: readonly string[] | undefined): Front;
+  inboundFront(alpn: readonly string[] | undefined): (deliver: (socket: Duplex) => void) => InboundFront;
   status(): SidecarTlsStatus;
   close(): void;
 }
@@ -43,7 +43,7 @@ export interface SidecarTlsStatus extends IdentityStatus, ReturnType<TlsStats['s
 export interface SidecarTlsOptions {
   readonly config: MtlsConfig;
   readonly service: string;
-  readonly client: ControlPlaneClient;
+  readonly client: CertificateApi;
   readonly token: string | undefined;
   readonly logger: Logger;
   /** Called with the sidecar session every certificate comes with. */

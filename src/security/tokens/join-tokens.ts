@@ -11,6 +11,7 @@
  * refused with its own code; the secret is never logged nor sent back.
  */
 import { z } from 'zod';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import type { KvStore } from '../../store/types.js';
 import { serviceNameSchema } from '../../registry/schema.js';
@@ -68,11 +69,12 @@ function publicPart(stored: StoredToken): JoinTokenRecord {
 
 export class JoinTokens {
   readonly #store: KvStore;
-  readonly #now: () => number;
+  readonly #clock: Clock;
 
-  constructor(store: KvStore, now: () => number = Date.now) {
+  /** Expiries are read on `clock` (default: the real one). */
+  constructor(store: KvStore, clock: Clock = systemClock) {
     this.#store = store;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   /** @throws TrellisError VALIDATION naming the field */
@@ -80,7 +82,7 @@ export class JoinTokens {
     const { service, namespace, readOnly, ttl } = parseOrThrow(createSchema, input);
     const kind = readOnly === true ? 'read' : 'join';
     const made = newSecret(kind);
-    const now = this.#now();
+    const now = this.#clock.now();
     const stored: StoredToken = {
       id: made.id, kind, hash: made.hash,
       service: service ?? null,
@@ -94,7 +96,7 @@ export class JoinTokens {
 
   /** The record of a join or read-only token. @throws TrellisError TOKEN_INVALID / TOKEN_EXPIRED */
   async verify(parsed: ParsedToken): Promise<JoinTokenRecord> {
-    const record = publicPart(await readStoredToken<StoredToken>(this.#store, `${TOKENS_PREFIX}${parsed.id}`, parsed, this.#now()));
+    const record = publicPart(await readStoredToken<StoredToken>(this.#store, `${TOKENS_PREFIX}${parsed.id}`, parsed, this.#clock.now()));
     if (record.kind !== parsed.kind) {
       throw new TrellisError(ErrorCodes.TOKEN_INVALID, `token ${parsed.id} is not a ${parsed.kind} token (altered): copy it whole, as it was printed`, { details: { tokenId: parsed.id } });
     }

@@ -6,19 +6,27 @@
  * (the join token is used meanwhile, and the keeper keeps asking).
  */
 import type { Logger } from 'pino';
-import type { ControlPlaneClient } from '../../client/control-plane.js';
+import { systemClock, type Clock, type Timer } from '../../core/clock.js';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
 import { RENEW_AT } from '../identity/renewal.js';
+import type { SessionGrant } from './sessions.js';
 import type { SidecarCredential } from './sidecar-credential.js';
 
 const UNREACHABLE_RETRY_MS = 1_000;
 
+/** What the keeper needs of the control plane (src/client's ControlPlaneClient is one). */
+export interface SessionApi {
+  openSession(lifetimeMs: number): Promise<SessionGrant>;
+}
+
 export interface SessionKeeperOptions {
-  readonly client: ControlPlaneClient;
+  readonly client: SessionApi;
   readonly credential: SidecarCredential;
   readonly service: string;
   readonly lifetimeMs: number;
   readonly logger: Logger;
+  /** Renewals are timed on this clock (default: the real one). */
+  readonly clock?: Clock;
 }
 
 export interface SessionKeeper {
@@ -27,15 +35,15 @@ export interface SessionKeeper {
 
 export async function startSessionKeeper(options: SessionKeeperOptions): Promise<SessionKeeper> {
   const { client, credential, logger } = options;
-  let timer: NodeJS.Timeout | undefined;
+  const clock = options.clock ?? systemClock;
+  let timer: Timer | undefined;
   let closed = false;
   /** Failed renewals in a row: the first one of a streak is logged at warn, the rest at debug. */
   let failures = 0;
   const schedule = (delayMs: number): void => {
     if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void renew(), Math.max(100, delayMs));
-    timer.unref();
+    timer?.cancel();
+    timer = clock.setTimeout(() => void renew(), Math.max(100, delayMs));
   };
   const renew = async (): Promise<void> => {
     try {
@@ -44,9 +52,9 @@ export async function startSessionKeeper(options: SessionKeeperOptions): Promise
       if (failures > 0) logger.info({ failures }, 'sidecar session renewed again');
       failures = 0;
       logger.debug({ sessionId: session.id, expiresAt: session.expiresAt }, 'sidecar session renewed');
-      schedule((Date.parse(session.expiresAt) - Date.now()) * RENEW_AT);
+      schedule((Date.parse(session.expiresAt) - clock.now()) * RENEW_AT);
     } catch (err) {
-      const left = (credential.sessionExpiresAt ?? Date.now()) - Date.now();
+      const left = (credential.sessionExpiresAt ?? clock.now()) - clock.now();
       failures += 1;
       const log = failures === 1 ? logger.warn.bind(logger) : logger.debug.bind(logger);
       log({ err: messageOf(err), expiresInMs: left, failures }, 'sidecar session renewal failed; retrying');
@@ -56,7 +64,7 @@ export async function startSessionKeeper(options: SessionKeeperOptions): Promise
   try {
     const first = await client.openSession(options.lifetimeMs);
     credential.adopt(first);
-    schedule((Date.parse(first.expiresAt) - Date.now()) * RENEW_AT);
+    schedule((Date.parse(first.expiresAt) - clock.now()) * RENEW_AT);
   } catch (err) {
     if (!isTrellisError(err) || err.code !== ErrorCodes.CONTROL_PLANE_UNREACHABLE) {
       throw new TrellisError(ErrorCodes.IDENTITY_UNAVAILABLE, `the sidecar of ${options.service} could not open its session with the control plane: ${messageOf(err)}`, { cause: err });
@@ -64,5 +72,5 @@ export async function startSessionKeeper(options: SessionKeeperOptions): Promise
     logger.warn({ err: messageOf(err) }, 'the control plane is unreachable: using the join token until a session can be opened');
     schedule(UNREACHABLE_RETRY_MS);
   }
-  return { close: () => { closed = true; clearTimeout(timer); } };
+  return { close: () => { closed = true; timer?.cancel(); } };
 }

@@ -8,6 +8,7 @@
  *     trellis-session.<id>.<secret>    stored hashed under /security/sessions/<id>, on a lease:
  *                                      the store forgets it shortly after it expires
  */
+import { systemClock, type Clock } from '../../core/clock.js';
 import type { KvStore } from '../../store/types.js';
 import { newSecret, type ParsedToken } from './secret.js';
 import { readStoredToken } from './stored-token.js';
@@ -38,16 +39,17 @@ interface StoredSession extends SessionRecord {
 
 export class SessionTokens {
   readonly #store: KvStore;
-  readonly #now: () => number;
+  readonly #clock: Clock;
 
-  constructor(store: KvStore, now: () => number = Date.now) {
+  /** Expiries are read on `clock` (default: the real one). */
+  constructor(store: KvStore, clock: Clock = systemClock) {
     this.#store = store;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   async issue(scope: SessionScope, expiresAt: Date): Promise<SessionGrant> {
     const made = newSecret('session');
-    const now = this.#now();
+    const now = this.#clock.now();
     const stored: StoredSession = {
       id: made.id, hash: made.hash, service: scope.service, namespace: scope.namespace,
       createdAt: new Date(now).toISOString(), expiresAt: expiresAt.toISOString(),
@@ -59,7 +61,7 @@ export class SessionTokens {
 
   /** @throws TrellisError TOKEN_INVALID / TOKEN_EXPIRED */
   async verify(parsed: ParsedToken): Promise<SessionRecord> {
-    const stored = await readStoredToken<StoredSession>(this.#store, `${SESSIONS_PREFIX}${parsed.id}`, parsed, this.#now());
+    const stored = await readStoredToken<StoredSession>(this.#store, `${SESSIONS_PREFIX}${parsed.id}`, parsed, this.#clock.now());
     return { id: stored.id, service: stored.service, namespace: stored.namespace, expiresAt: stored.expiresAt };
   }
 }

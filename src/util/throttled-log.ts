@@ -2,9 +2,13 @@
  * Logging for events a remote peer can trigger at will (garbage packets, queries
  * while the registry is down): every occurrence at debug, but a warning at most
  * once per interval, carrying how many were suppressed, so a flood cannot fill
- * the logs.
+ * the logs. Used by DNS, the sidecar's listeners and mutual TLS.
  */
-import type { DnsLogger } from './types.js';
+/** The two levels a throttled log writes (a pino logger has both). */
+export interface ThrottledLogger {
+  warn(obj: object, msg: string): void;
+  debug?(obj: object, msg: string): void;
+}
 
 export const DEFAULT_WARN_INTERVAL_MS = 60_000;
 
@@ -14,7 +18,7 @@ export class ThrottledLog {
   private lastWarnAt = Number.NEGATIVE_INFINITY;
 
   constructor(
-    private readonly logger: DnsLogger | undefined,
+    private readonly logger: ThrottledLogger | undefined,
     private readonly message: string,
     private readonly intervalMs: number = DEFAULT_WARN_INTERVAL_MS,
     private readonly now: () => number = Date.now,
