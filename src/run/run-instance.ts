@@ -13,6 +13,7 @@ import { messageOf } from '../errors.js';
 import { appEnvironment } from './app-env.js';
 import { describeExit, exitCodeOf, startApp, type AppExit, type AppOutput } from './app-process.js';
 import { freePort } from './free-port.js';
+import { assertPortFree } from './port-holder.js';
 import { waitUntilReady, waitUntilRegistered } from './readiness.js';
 import { startInstanceSidecar } from './sidecar.js';
 import type { InstanceInfo, RunSpec } from './types.js';
@@ -46,6 +47,8 @@ const LOCALHOST = '127.0.0.1';
 
 export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise<RunningInstance | ExitedEarly> {
   const { logger, signal } = runtime;
+  // A given port still held (by an app an earlier run left behind, say) is named now, not after a ready timeout.
+  if (spec.port !== undefined) await assertPortFree(LOCALHOST, spec.port, spec.id);
   const appPort = spec.port ?? await freePort(LOCALHOST);
   const deadline = Date.now() + spec.readyTimeoutMs;
   const sidecar = await startInstanceSidecar(spec, appPort, logger);
