@@ -38,6 +38,7 @@ interface ProxyFlags {
   admin?: string;
   accessLog?: string;
   logLevel: string;
+  wait?: boolean;
 }
 
 const UPSTREAM_FLAG = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?::(\d{1,5}))?(?:\/(http|http2|grpc|tcp))?$/;
@@ -130,6 +131,7 @@ export function proxyCommand(program: Command): void {
     .option('--admin <host:port>', 'admin listener: /metrics, /status, /ready (default 127.0.0.1:0)')
     .option('--access-log <off|stdout|stderr|file>', 'one JSON line per request (default off)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
+    .option('--wait', 'when the control plane is not reachable, wait for it (retrying with back-off) instead of failing')
     .action(async (flags: ProxyFlags) => {
       // Loaded on use: a sidecar process must not carry the other commands' modules, nor they its.
       // The YAML parser only when there is a file: it is a few MB of a sidecar's memory.
@@ -140,10 +142,18 @@ export function proxyCommand(program: Command): void {
       try {
         const token = readToken(flags.tokenFile);
         const controlPlaneCa = readControlPlaneCa(flags.controlPlaneCa);
-        sidecar = await startSidecar({
-          config: configFrom(file?.value, flags, env.controlPlane), logger,
-          ...(token === undefined ? {} : { token }), ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
+        const config = configFrom(file?.value, flags, env.controlPlane);
+        const { reachControlPlane } = await import('../../run/control-plane-wait.js');
+        await reachControlPlane(String(config.controlPlane), {
+          wait: flags.wait === true, say: (line) => process.stderr.write(`trellis proxy: ${line}\n`),
+          ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
         });
+        // Its retries are unref'd: hold the event loop while it starts (a silent exit 13 otherwise).
+        const starting = setInterval(() => undefined, 60_000);
+        sidecar = await startSidecar({
+          config, logger,
+          ...(token === undefined ? {} : { token }), ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
+        }).finally(() => clearInterval(starting));
       } catch (err) {
         throw file === undefined ? err : file.locate(err);
       }
