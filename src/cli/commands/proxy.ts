@@ -120,7 +120,7 @@ export function proxyCommand(program: Command): void {
     .option('--upstream <service[:port][/http2|grpc|tcp]>', 'a service this sidecar calls, repeatable; with a port, also on that local port', collectUpstream)
     .option('--weight <weight>', 'load-balancing weight, 0 = drained (default 1)', intArg('--weight', 0, 65535))
     .option('--meta <key=value>', 'a metadata label, repeatable', collectLabel)
-    .option('--ttl <duration>', 'heartbeat TTL (default 3s)', durationArg('--ttl'))
+    .option('--ttl <duration>', 'heartbeat TTL; heartbeats every ttl/3 (default 10s)', durationArg('--ttl'))
     .option('--drain-timeout <duration>', 'how long in-flight requests get on SIGTERM (default 10s)', durationArg('--drain-timeout'))
     .option('--max-header-size <bytes>', 'larger request headers get 431 (default 16384)', intArg('--max-header-size', 1024, 1_048_576))
     .option('--headers-timeout <duration>', 'clients slower to send their headers get 408 (default 10s)', durationArg('--headers-timeout'))

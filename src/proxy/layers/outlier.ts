@@ -6,7 +6,7 @@
  * Sits inside the retry layer, so that each attempt counts. The verdict comes from the
  * outcome: the response's classification (5xx = failure), or the failure's code.
  * Attempts we cut short ourselves because the client went away say nothing about the
- * endpoint and are not counted; timeouts are (as in Envoy, where they count as 504s).
+ * endpoint and are not counted; timeouts are, in the connect-failure streak (a hung endpoint).
  */
 import { ErrorCodes, type ErrorCode } from '../../errors.js';
 import type { CancelSignal } from '../cancel.js';
@@ -32,7 +32,7 @@ const resultByCode: ReadonlyMap<ErrorCode, OutlierResult> = new Map<ErrorCode, O
   [ErrorCodes.UPSTREAM_CONNECT, 'connect-failure'],
   [ErrorCodes.APP_UNAVAILABLE, 'connect-failure'],
   [ErrorCodes.UPSTREAM_RESET, 'reset'],
-  [ErrorCodes.UPSTREAM_TIMEOUT, 'http-5xx'],
+  [ErrorCodes.UPSTREAM_TIMEOUT, 'timeout'],
 ]);
 
 /** How an attempt counts for outlier detection; undefined when it does not count. */
