@@ -92,7 +92,7 @@ export function addressProblem(value: string): string | undefined {
     return `is not a valid IPv4 address: write four numbers from 0 to 255 such as 10.0.0.5, an IPv6 address such as fd00::5, or a hostname ${got}`;
   }
   if (HOSTNAME.test(value)) return undefined;
-  return `must be an IPv4 address (10.0.0.5), an IPv6 address (fd00::5) or a hostname (api.example.com) ${got}`;
+  return `must be an IPv4 or IPv6 address or a hostname, such as 10.0.0.5, fd00::5 or api.example.com ${got}`;
 }
 
 /** A field holding an IP address or a hostname (see {@link addressProblem}). */

@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { readEnvironment } from '../../config/env.js';
-import { PROTOCOLS, type Protocol, type SidecarConfigInput } from '../../proxy/config.js';
+import { PROTOCOLS, parseSidecarConfig, type Protocol, type SidecarConfigInput } from '../../proxy/config.js';
 import { createLogger } from '../../telemetry/logger.js';
 import type { MtlsMode } from '../../security/mtls/mode.js';
 import { CONTROL_PLANE_CA_FLAG, CONTROL_PLANE_CA_HELP, collectLabel, durationArg, intArg, mtlsModeArg, readControlPlaneCa, readToken } from '../options.js';
@@ -143,8 +143,10 @@ export function proxyCommand(program: Command): void {
         const token = readToken(flags.tokenFile);
         const controlPlaneCa = readControlPlaneCa(flags.controlPlaneCa);
         const config = configFrom(file?.value, flags, env.controlPlane);
+        // A bad config is reported before the control plane is asked for.
+        const { controlPlane } = parseSidecarConfig(config);
         const { reachControlPlane } = await import('../../run/control-plane-wait.js');
-        await reachControlPlane(String(config.controlPlane), {
+        await reachControlPlane(controlPlane, {
           wait: flags.wait === true, say: (line) => process.stderr.write(`trellis proxy: ${line}\n`),
           ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
         });
