@@ -6,7 +6,7 @@ import { ADMIN_TOKEN_FILE } from '../security/tokens/admin-token.js';
 import { readEnvironment } from '../config/env.js';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { MTLS_MODES, type MtlsMode } from '../security/mtls/mode.js';
-import { parseDuration } from '../util/duration.js';
+import { DURATION_FORMS, parseDuration } from '../util/duration.js';
 import { ControlPlaneClient } from '../client/control-plane.js';
 
 export interface GlobalOptions {
@@ -68,7 +68,7 @@ export function intArg(name: string, min: number, max: number) {
 export function durationArg(name: string, range?: { minMs: number; maxMs: number; words: string }) {
   return (value: string): string => {
     const ms = parseDuration(value);
-    if (ms === undefined) throw new InvalidArgumentError(`${name} must be a duration such as 10s, 500ms or 1m.`);
+    if (ms === undefined) throw new InvalidArgumentError(`${name} must be a duration: ${DURATION_FORMS} (got ${JSON.stringify(value)}).`);
     if (range !== undefined && (ms < range.minMs || ms > range.maxMs)) throw new InvalidArgumentError(`${name} must be from ${range.words} (got ${value}).`);
     return value;
   };

@@ -22,6 +22,7 @@ import type { JoinTokens } from '../security/tokens/join-tokens.js';
 import { TelemetryCollector } from '../telemetry/collector.js';
 import { buildApi } from './api/app.js';
 import type { ApiTls } from './api/tls.js';
+import type { ListenerLimits } from './api/listener-limits.js';
 import { joinReplicaSet, type ReplicaSet } from './replicas.js';
 
 export interface ControlPlaneOptions {
@@ -45,6 +46,8 @@ export interface ControlPlaneOptions {
   security?: SecurityOptions;
   /** Serve the API over HTTPS with this certificate and key (PEM). */
   apiTls?: ApiTls;
+  /** Connection counts and timeouts of the API listener (docs/operations.md, "Listener limits"). */
+  limits?: ListenerLimits;
 }
 
 export interface ControlPlane {
@@ -94,6 +97,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }),
       ...(options.apiTls === undefined ? {} : { tls: options.apiTls }),
+      ...(options.limits === undefined ? {} : { limits: options.limits }),
     });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });

@@ -59,6 +59,8 @@ export async function startReplica(spec: RunSpec, options: ReplicaOptions): Prom
   }
   const { info } = answer;
   child.channel?.unref();
+  // A replica process gone by any means (kill -9 included) must not leave its app behind.
+  void exited.then(() => killGroup(info.appPid, 'SIGKILL'));
 
   return {
     spec,

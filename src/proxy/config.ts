@@ -13,7 +13,7 @@
  *     outbound: { listen: 127.0.0.1:0 }
  *     weight: 1
  *     metadata: { version: v2 }
- *     ttl: 3s                      # heartbeat TTL; heartbeats every ttl/3 while the app passes
+ *     ttl: 10s                     # heartbeat TTL; heartbeats every ttl/3 while the app passes (the presence stream is the fast path)
  *     drainTimeout: 10s            # in-flight requests get this long on SIGTERM / drain()
  *     connectTimeout: 5s
  *     http: { maxHeaderSize: 16384, headersTimeout: 10s, requestTimeout: 5m,
@@ -128,7 +128,9 @@ const configSchema = z.object({
   metadata: z.record(z.string({ invalid_type_error: 'metadata values must be strings (quote numbers: "3")' }), {
     invalid_type_error: 'metadata must be a map of string labels such as { version: v2 }',
   }).default({}),
-  ttl: durationField('ttl', Limits.ttlMinMs, Limits.ttlMaxMs).default('3s'),
+  // 3 heartbeats per TTL and room for a CPU-starved sidecar to miss two: a dead sidecar is seen
+  // at once by its dropped presence stream, so the TTL is only the backstop for a silent one.
+  ttl: durationField('ttl', Limits.ttlMinMs, Limits.ttlMaxMs).default('10s'),
   drainTimeout: durationField('drainTimeout', 0, HOUR_MS).default('10s'),
   connectTimeout: durationField('connectTimeout', 10, 10 * 60_000).default('5s'),
   http: httpSchema.default({}),

@@ -4,7 +4,7 @@
  * frozen. Errors name the field (`upstreams.0.retry.maxAttempts`) and say what is allowed.
  *
  *     timeout: 15s              # whole request, all attempts (0 = none)
- *     perTryTimeout: 0          # one attempt (0 = none)
+ *     perTryTimeout: 5s         # one attempt, until its response head (0 = none); default 5s, at most timeout
  *     retry: { maxAttempts: 3, budgetRatio: 0.2, minRetriesPerSecond: 10,
  *              backoffBase: 25ms, backoffMax: 250ms, retryOnStatus: [502, 503, 504] }
  *     circuitBreaker: { maxConcurrent: 1024, maxPending: 1024 }
@@ -23,6 +23,12 @@ import type { UpstreamPolicy } from './types.js';
 
 const HOUR_MS = 3_600_000;
 const DEFAULT_STRATEGY = 'round-robin';
+/**
+ * The per-try timeout when none is given: the 15 s request timeout shared by the 3 attempts, as
+ * Istio users size `perTryTimeout`. A hung instance (SIGSTOPped, deadlocked) then costs an
+ * attempt 5 s, not the whole request, and its timeouts eject it (outlierDetection).
+ */
+export const DEFAULT_PER_TRY_TIMEOUT_MS = 5_000;
 
 function shareField(name: string) {
   const range = `${name} must be a number between 0 and 1 (0.2 = 20%)`;
@@ -75,7 +81,7 @@ const loadBalancerSchema = z.union([z.string(), z.record(z.unknown())], {
 
 const policyShape = {
   timeout: durationField('timeout', 0, HOUR_MS).default('15s'),
-  perTryTimeout: durationField('perTryTimeout', 0, HOUR_MS).default(0),
+  perTryTimeout: durationField('perTryTimeout', 0, HOUR_MS).optional(),
   retry: section('retry', '{ maxAttempts: 3 }', retryShape),
   circuitBreaker: section('circuitBreaker', '{ maxConcurrent: 1024, maxPending: 1024 }', circuitBreakerShape),
   outlierDetection: section('outlierDetection', '{ consecutive5xx: 5, baseEjection: 30s }', outlierDetectionShape),
@@ -98,7 +104,7 @@ export const upstreamPolicySchema = z.object(policyShape, {
   invalid_type_error: 'an upstream policy must be a map such as { timeout: 10s, retry: { maxAttempts: 3 } }',
 }).strict().superRefine((p, ctx) => {
   const problem = (path: string[], message: string): void => { ctx.addIssue({ code: z.ZodIssueCode.custom, path, message }); };
-  if (p.timeout > 0 && p.perTryTimeout > p.timeout) {
+  if (p.timeout > 0 && p.perTryTimeout !== undefined && p.perTryTimeout > p.timeout) {
     problem(['perTryTimeout'], `perTryTimeout (${p.perTryTimeout} ms) is longer than timeout (${p.timeout} ms), so it could never end an attempt: lower it or raise timeout`);
   }
   if (p.retry.backoffBase > p.retry.backoffMax) {
@@ -112,7 +118,7 @@ export const upstreamPolicySchema = z.object(policyShape, {
   }
 }).transform((p): UpstreamPolicy => deepFreeze({
   timeoutMs: p.timeout,
-  perTryTimeoutMs: p.perTryTimeout,
+  perTryTimeoutMs: p.perTryTimeout ?? (p.timeout > 0 ? Math.min(DEFAULT_PER_TRY_TIMEOUT_MS, p.timeout) : DEFAULT_PER_TRY_TIMEOUT_MS),
   retry: {
     maxAttempts: p.retry.maxAttempts,
     budgetRatio: p.retry.budgetRatio,

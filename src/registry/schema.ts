@@ -3,13 +3,11 @@
  * messages that name the field and say how to fix it. Durations are accepted as
  * milliseconds or strings with a unit ("10s") and come out as milliseconds.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
-import { durationField as duration, integerField as integer, parseOrThrow as parseWith } from '../util/validation.js';
+import { addressField, durationField as duration, integerField as integer, parseOrThrow as parseWith } from '../util/validation.js';
 import { Limits } from './limits.js';
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const METADATA_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/;
 
 function dnsLabel(what: string) {
@@ -25,11 +23,7 @@ export const instanceIdSchema = dnsLabel('instance id');
 
 const portSchema = integer('port', 1, 65_535);
 
-const addressSchema = z
-  .string({ required_error: 'address is required: the IP address or hostname the instance listens on', invalid_type_error: 'address must be a string' })
-  .refine((s) => isIP(s) !== 0 || HOSTNAME.test(s), (s) => ({
-    message: `address must be an IPv4 or IPv6 address or a hostname (got ${JSON.stringify(s).slice(0, 80)})`,
-  }));
+const addressSchema = addressField('address', 'the IP address or hostname the instance listens on');
 
 const metadataSchema = z
   .record(

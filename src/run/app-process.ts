@@ -1,7 +1,8 @@
 /**
  * The application process of an instance. It runs in its own process group, so a
  * terminal's Ctrl-C reaches `trellis run` only, which drains the sidecar before it stops
- * the app (SIGTERM to the group, SIGKILL after a grace period). Its output is passed
+ * the app (SIGTERM to the group, SIGKILL after a grace period). A watchdog (./watchdog.ts)
+ * kills the group if `trellis run` itself dies first, by any means. Its output is passed
  * through, each line prefixed when a prefix is given.
  */
 import { spawn } from 'node:child_process';
@@ -9,6 +10,7 @@ import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { messageOf } from '../errors.js';
 import { pipeWithPrefix } from './line-prefix.js';
+import { startWatchdog } from './watchdog.js';
 
 /** How long output may still arrive after the process exited. */
 const FLUSH_TIMEOUT_MS = 500;
@@ -68,6 +70,7 @@ export function startApp(options: AppOptions): AppProcess {
     detached: true,
     stdio: ['ignore', prefixed ? 'pipe' : 'inherit', prefixed ? 'pipe' : 'inherit'],
   });
+  const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid);
   const flushed: Array<Promise<void>> = [];
   if (prefixed && child.stdout !== null && child.stderr !== null) {
     const prefix = options.output.prefix ?? '';
@@ -82,6 +85,7 @@ export function startApp(options: AppOptions): AppProcess {
     });
     child.once('exit', (code, signal) => {
       settled = true;
+      watchdog?.disarm();
       // A grandchild may hold the pipes open: wait for the output a little, not forever.
       const flushTimeout = new Promise<void>((r) => setTimeout(r, FLUSH_TIMEOUT_MS).unref());
       void Promise.race([Promise.all(flushed), flushTimeout]).then(() => resolve({ code, signal }));

@@ -15,6 +15,7 @@ import { describeExit, exitCodeOf, startApp, type AppExit, type AppOutput } from
 import { freePort } from './free-port.js';
 import { describeHolder, hostPortHolder } from './listener-owner.js';
 import { inNamespace } from './netns.js';
+import { assertPortFree } from './port-holder.js';
 import { waitUntilReady, waitUntilRegistered } from './readiness.js';
 import { startInstanceSidecar } from './sidecar.js';
 import type { InstanceInfo, RunSpec } from './types.js';
@@ -48,6 +49,8 @@ const LOCALHOST = '127.0.0.1';
 
 export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise<RunningInstance | ExitedEarly> {
   const { logger, signal } = runtime;
+  // A given port still held (by an app an earlier run left behind, say) is named now, not after a ready timeout.
+  if (spec.port !== undefined) await assertPortFree(LOCALHOST, spec.port, spec.id);
   const appPort = spec.port ?? await freePort(LOCALHOST);
   const appHost = spec.network?.appAddress ?? LOCALHOST;
   const outboundHost = spec.network?.hostAddress ?? LOCALHOST;

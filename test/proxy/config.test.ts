@@ -25,7 +25,7 @@ describe('sidecar config', () => {
   it('fills in defaults and freezes the result', () => {
     const config = parseSidecarConfig({ service: 'payments', app: { port: 8080 }, upstreams: ['ledger', { service: 'db', port: 9192, protocol: 'tcp', timeout: '2s' }] });
     assert.match(config.id, /^payments-[0-9a-f]{6}$/);
-    assert.equal(config.ttlMs, 3_000);
+    assert.equal(config.ttlMs, 10_000);
     assert.equal(config.http.maxHeaderSize, 16_384);
     assert.deepEqual(config.app?.health, { type: 'tcp', intervalMs: 1_000, timeoutMs: 1_000, failuresBeforeCritical: 1, successesBeforePassing: 1, initialStatus: 'critical' });
     assert.deepEqual(config.inbound.listen, { host: '127.0.0.1', port: 0 });

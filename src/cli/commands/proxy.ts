@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { readEnvironment } from '../../config/env.js';
-import { PROTOCOLS, type Protocol, type SidecarConfigInput } from '../../proxy/config.js';
+import { PROTOCOLS, parseSidecarConfig, type Protocol, type SidecarConfigInput } from '../../proxy/config.js';
 import { createLogger } from '../../telemetry/logger.js';
 import type { MtlsMode } from '../../security/mtls/mode.js';
 import { CONTROL_PLANE_CA_FLAG, CONTROL_PLANE_CA_HELP, collectLabel, durationArg, intArg, mtlsModeArg, readControlPlaneCa, readToken } from '../options.js';
@@ -38,6 +38,7 @@ interface ProxyFlags {
   admin?: string;
   accessLog?: string;
   logLevel: string;
+  wait?: boolean;
 }
 
 const UPSTREAM_FLAG = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?::(\d{1,5}))?(?:\/(http|http2|grpc|tcp))?$/;
@@ -119,7 +120,7 @@ export function proxyCommand(program: Command): void {
     .option('--upstream <service[:port][/http2|grpc|tcp]>', 'a service this sidecar calls, repeatable; with a port, also on that local port', collectUpstream)
     .option('--weight <weight>', 'load-balancing weight, 0 = drained (default 1)', intArg('--weight', 0, 65535))
     .option('--meta <key=value>', 'a metadata label, repeatable', collectLabel)
-    .option('--ttl <duration>', 'heartbeat TTL (default 3s)', durationArg('--ttl'))
+    .option('--ttl <duration>', 'heartbeat TTL; heartbeats every ttl/3 (default 10s)', durationArg('--ttl'))
     .option('--drain-timeout <duration>', 'how long in-flight requests get on SIGTERM (default 10s)', durationArg('--drain-timeout'))
     .option('--max-header-size <bytes>', 'larger request headers get 431 (default 16384)', intArg('--max-header-size', 1024, 1_048_576))
     .option('--headers-timeout <duration>', 'clients slower to send their headers get 408 (default 10s)', durationArg('--headers-timeout'))
@@ -130,6 +131,7 @@ export function proxyCommand(program: Command): void {
     .option('--admin <host:port>', 'admin listener: /metrics, /status, /ready (default 127.0.0.1:0)')
     .option('--access-log <off|stdout|stderr|file>', 'one JSON line per request (default off)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
+    .option('--wait', 'when the control plane is not reachable, wait for it (retrying with back-off) instead of failing')
     .action(async (flags: ProxyFlags) => {
       // Loaded on use: a sidecar process must not carry the other commands' modules, nor they its.
       // The YAML parser only when there is a file: it is a few MB of a sidecar's memory.
@@ -140,10 +142,20 @@ export function proxyCommand(program: Command): void {
       try {
         const token = readToken(flags.tokenFile);
         const controlPlaneCa = readControlPlaneCa(flags.controlPlaneCa);
-        sidecar = await startSidecar({
-          config: configFrom(file?.value, flags, env.controlPlane), logger,
-          ...(token === undefined ? {} : { token }), ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
+        const config = configFrom(file?.value, flags, env.controlPlane);
+        // A bad config is reported before the control plane is asked for.
+        const { controlPlane } = parseSidecarConfig(config);
+        const { reachControlPlane } = await import('../../run/control-plane-wait.js');
+        await reachControlPlane(controlPlane, {
+          wait: flags.wait === true, say: (line) => process.stderr.write(`trellis proxy: ${line}\n`),
+          ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
         });
+        // Its retries are unref'd: hold the event loop while it starts (a silent exit 13 otherwise).
+        const starting = setInterval(() => undefined, 60_000);
+        sidecar = await startSidecar({
+          config, logger,
+          ...(token === undefined ? {} : { token }), ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
+        }).finally(() => clearInterval(starting));
       } catch (err) {
         throw file === undefined ? err : file.locate(err);
       }

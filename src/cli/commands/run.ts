@@ -20,6 +20,7 @@ interface RunOptions extends GlobalOptions {
   logLevel: string;
   mtls?: MtlsMode;
   tokenFile?: string;
+  wait?: boolean;
 }
 
 const portArg = intArg('--upstream LOCALPORT', 1, 65_535);
@@ -47,6 +48,7 @@ export function runCommand(program: Command): void {
     .option('--stop-grace <duration>', 'after SIGTERM, how long the app may take before SIGKILL', durationArg('--stop-grace'), `${RUN_DEFAULTS.stopGraceMs / 1000}s`)
     .option('--mtls <strict|permissive|off>', "the sidecar's mutual TLS (default strict; docs/security.md)", mtlsModeArg)
     .option('--token-file <file>', "a file holding the sidecar's join token (default: env TRELLIS_TOKEN, which the app does not see)")
+    .option('--wait', 'when the control plane is not reachable, wait for it (retrying with back-off) instead of failing')
     .option('--log-level <level>', "the sidecar's log level (JSON lines on stderr)", 'warn'))
     .action(async (command: string[], options: RunOptions) => {
       const id = options.id ?? `${options.service}-${randomBytes(3).toString('hex')}`;
@@ -56,6 +58,14 @@ export function runCommand(program: Command): void {
       const { startInstance } = await import('../../run/run-instance.js'); // loaded on use
       const token = readToken(options.tokenFile);
       const controlPlaneCa = readControlPlaneCa(options.controlPlaneCa);
+      const { reachControlPlane } = await import('../../run/control-plane-wait.js');
+      await reachControlPlane(options.controlPlane, {
+        wait: options.wait === true, signal: stop.signal, say: (line) => process.stderr.write(`trellis run: ${line}\n`),
+        ...(controlPlaneCa === undefined ? {} : { controlPlaneCa }),
+      });
+      // Nothing else may hold the event loop while the sidecar starts (its retries are unref'd):
+      // without this, a control plane lost meanwhile ended the process silently (exit 13).
+      const starting = setInterval(() => undefined, 60_000);
       const instance = await startInstance({
         service: options.service,
         id,
@@ -77,7 +87,7 @@ export function runCommand(program: Command): void {
         output: { stdout: process.stdout, stderr: process.stderr, ...(process.stdout.isTTY ? {} : { prefix: `[${id}] ` }) },
         logger: stderrLogger(options.logLevel, `trellis-run:${id}`),
         signal: stop.signal,
-      });
+      }).finally(() => clearInterval(starting));
       const say = (text: string): void => { process.stderr.write(`${text}\n`); };
       if (!instance.ready) {
         if (options.json) process.stdout.write(`${JSON.stringify({ event: 'exited', id, code: instance.exitCode, ready: false })}\n`);

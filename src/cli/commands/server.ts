@@ -13,6 +13,7 @@ import { TRUST_DOMAIN } from '../../security/spiffe.js';
 import { parseDuration } from '../../util/duration.js';
 import { checkStoreFlag, type EtcdSettings } from '../../store/selection.js';
 import { durationArg, intArg } from '../options.js';
+import { DEFAULT_LISTENER_LIMITS as LIMITS, listenerLimits, type ListenerLimits } from '../../control-plane/api/listener-limits.js';
 
 function readPem(file: string, flag: string): string {
   try {
@@ -78,6 +79,30 @@ interface ServerOptions {
   federatedTrustDomains?: string;
   apiTlsCert?: string;
   apiTlsKey?: string;
+  maxConnections?: number;
+  maxConnectionsPerSource?: number;
+  maxUnfinishedPerSource?: number;
+  headerTimeout?: string;
+  requestTimeout?: string;
+  idleTimeout?: string;
+  keepaliveTimeout?: string;
+  maxRequestsPerConnection?: number;
+}
+
+/** The API listener's limits from the flags given (docs/operations.md, "Listener limits"). */
+function limitsOf(options: ServerOptions): ListenerLimits {
+  const ms = (value: string | undefined): number | undefined => (value === undefined ? undefined : parseDuration(value));
+  const given: Partial<Record<keyof ListenerLimits, number | undefined>> = {
+    maxConnections: options.maxConnections,
+    maxConnectionsPerSource: options.maxConnectionsPerSource,
+    maxPendingPerSource: options.maxUnfinishedPerSource,
+    headerTimeoutMs: ms(options.headerTimeout),
+    requestTimeoutMs: ms(options.requestTimeout),
+    idleTimeoutMs: ms(options.idleTimeout),
+    keepAliveTimeoutMs: ms(options.keepaliveTimeout),
+    maxRequestsPerConnection: options.maxRequestsPerConnection,
+  };
+  return listenerLimits(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)), options.watchKeepalive);
 }
 
 function apiTls(options: ServerOptions): ApiTls | undefined {
@@ -114,6 +139,14 @@ export function serverCommand(program: Command): void {
     .option('--cert-max-lifetime <duration>', 'longest workload certificate lifetime, also the root rotation step (default 24h)', durationArg('--cert-max-lifetime'))
     .option('--api-tls-cert <file>', 'serve the API over HTTPS (TLS 1.2+) with this certificate (PEM; with --api-tls-key); clients trust its CA with --control-plane-ca')
     .option('--api-tls-key <file>', "the API certificate's private key (PEM)")
+    .option('--max-connections <n>', `most API connections open at once; lowered to keep a quarter of the fd limit free (default ${LIMITS.maxConnections})`, intArg('--max-connections', 16, 1_000_000))
+    .option('--max-connections-per-source <n>', `most API connections from one address (default ${LIMITS.maxConnectionsPerSource})`, intArg('--max-connections-per-source', 1, 1_000_000))
+    .option('--max-unfinished-per-source <n>', `most connections from one address still sending their request head; the oldest is closed beyond it (default ${LIMITS.maxPendingPerSource})`, intArg('--max-unfinished-per-source', 1, 1_000_000))
+    .option('--header-timeout <duration>', 'a request head must arrive within this, at most 10s (default 10s)', durationArg('--header-timeout', { minMs: 100, maxMs: 10_000, words: '100ms to 10s' }))
+    .option('--request-timeout <duration>', 'a whole request, body included, must arrive within this (default 30s)', durationArg('--request-timeout', { minMs: 100, maxMs: 3_600_000, words: '100ms to 1h' }))
+    .option('--idle-timeout <duration>', 'a connection with no traffic either way for this long is closed; above --watch-keepalive (default 2m)', durationArg('--idle-timeout', { minMs: 1_000, maxMs: 86_400_000, words: '1s to 24h' }))
+    .option('--keepalive-timeout <duration>', 'an idle keep-alive connection is closed after this (default 5s)', durationArg('--keepalive-timeout', { minMs: 100, maxMs: 3_600_000, words: '100ms to 1h' }))
+    .option('--max-requests-per-connection <n>', `requests on one keep-alive connection before it is closed (default ${LIMITS.maxRequestsPerConnection})`, intArg('--max-requests-per-connection', 1, 100_000_000))
     .action(async (options: ServerOptions) => {
       // Everything this process creates is for its user only (the data dir: store, CA keys, tokens).
       process.umask(0o077);
@@ -122,6 +155,7 @@ export function serverCommand(program: Command): void {
       const etcd = etcdSettings(options, env.etcdPassword);
       checkStoreFlag(options.store);
       const tls = apiTls(options);
+      const limits = limitsOf(options);
       const logger = createLogger({ level: options.logLevel, name: 'trellis-server' });
       // Loaded here, not at the top: every CLI command would otherwise pay for the server's modules.
       const { startControlPlane } = await import('../../control-plane/server.js');
@@ -138,6 +172,7 @@ export function serverCommand(program: Command): void {
         ...(options.presenceGrace === undefined ? {} : { presenceGraceMs: parseDuration(options.presenceGrace)! }),
         security: securityOptions(options, env.caKek),
         ...(tls === undefined ? {} : { apiTls: tls }),
+        limits,
       });
       if (controlPlane.createdAdminToken !== undefined) showAdminToken(controlPlane.createdAdminToken, join(options.dataDir, ADMIN_TOKEN_FILE));
       await new Promise<void>((resolve) => {

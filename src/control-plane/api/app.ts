@@ -3,8 +3,11 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Registry } from '../../registry/registry.js';
 import type { PolicyStore } from '../../security/authz/store.js';
 import { Limits } from '../../registry/limits.js';
+import { ErrorCodes, TrellisError } from '../../errors.js';
 import { requireTokens } from './auth.js';
-import { routeNotFound, sendError } from './errors.js';
+import { answerClientError, MAX_PARAM_LENGTH, routeNotFound, sendError } from './errors.js';
+import { jsonBodyParser } from './json-body.js';
+import { DEFAULT_LISTENER_LIMITS, effectiveMaxConnections, guardListener, openFileLimit, type ListenerLimits } from './listener-limits.js';
 import { policyRoutes } from './policies.js';
 import { serviceDefaultsRoutes } from './service-defaults.js';
 import type { ServiceDefaultsStore } from '../service-defaults/store.js';
@@ -39,26 +42,47 @@ export interface ApiOptions {
   tls?: ApiTls;
   /** The sidecars' presence streams (fast failure detection); absent: not served. */
   presence?: PresenceTracker;
+  /** Connection counts and timeouts of the listener (default DEFAULT_LISTENER_LIMITS). */
+  limits?: ListenerLimits;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
+  const limits = options.limits ?? DEFAULT_LISTENER_LIMITS;
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: Limits.bodyMaxBytes,
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Keep-alive connections (the CLI, sidecars) are closed promptly on shutdown.
     forceCloseConnections: true,
     return503OnClosing: true,
-    serverFactory: apiServerFactory(options.tls),
+    serverFactory: apiServerFactory(options.tls, limits),
+    // The router's own refusals (bad percent-encoding, a too long path part) and Node's parser
+    // errors (400, 408, 431) get the API's error shape too.
+    frameworkErrors: (err, request, reply) => { sendError(reply, request, err); },
+    clientErrorHandler: answerClientError,
   });
+  const maxConnections = effectiveMaxConnections(limits.maxConnections, openFileLimit());
+  if (maxConnections < limits.maxConnections) {
+    options.logger.warn({ maxConnections, configured: limits.maxConnections },
+      'API connections capped below --max-connections to keep file descriptors for the store, etcd and health checks; raise ulimit -n for more');
+  }
+  const connections = guardListener(app.server, limits, maxConnections);
   // JSON only: any other body type is answered 415, not half-understood.
   app.removeContentTypeParser('text/plain');
+  // JSON as UTF-8 text only: invalid byte sequences and lone surrogates are refused, naming the field.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, jsonBodyParser(app.getDefaultJsonParser('error', 'error')));
   app.setErrorHandler((err, request, reply) => sendError(reply, request, err));
   app.setNotFoundHandler((request, reply) => sendError(reply, request, routeNotFound(request.method, request.url)));
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new TrellisError(ErrorCodes.BAD_REQUEST, 'an HTTP/1.1 request must have a Host header (RFC 9112 §3.2)');
+    }
+  });
   // Every call needs a token unless its route says otherwise (default deny): docs/security.md.
   requireTokens(app, options.security.authenticator);
-  metricsRoutes(app, options.registry, options.telemetry);
+  metricsRoutes(app, options.registry, options.telemetry, connections);
   statusRoutes(app, options.registry, Date.now(), options.replica);
   servicesRoutes(app, options.registry);
   watchRoutes(app, options.registry, options.watch);

@@ -3,17 +3,19 @@
  * API, never the global one): API requests by route and status (registrations are
  * `PUT /v1/services/:service/instances/:id`, heartbeats `…/heartbeat`, sidecar reports
  * `PUT /v1/telemetry/:service/:id`) with their latency, open watch and dashboard streams,
- * instances per service and health, sidecars reporting, and the result of each check.
+ * instances per service and health, sidecars reporting, the result of each check, and the
+ * listener's connections: open, unfinished (no request head yet), and shed or refused by reason.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Registry as ServiceRegistry } from '../../registry/registry.js';
 import type { TelemetryCollector } from '../../telemetry/collector.js';
 import { access } from './auth.js';
+import { REFUSAL_REASONS, type ConnectionGuard } from './listener-limits.js';
 
 const STREAM_ROUTES: Readonly<Record<string, string>> = { '/v1/watch': 'watch', '/v1/dashboard/events': 'dashboard' };
 
-export function metricsRoutes(app: FastifyInstance, registry: ServiceRegistry, collector: TelemetryCollector | undefined): void {
+export function metricsRoutes(app: FastifyInstance, registry: ServiceRegistry, collector: TelemetryCollector | undefined, connections?: ConnectionGuard): void {
   const metrics = new Registry();
   const registers = [metrics];
   const requests = new Counter({ name: 'trellis_api_requests_total', help: 'API requests, by route, method and status code', labelNames: ['route', 'method', 'status_code'], registers });
@@ -32,6 +34,27 @@ export function metricsRoutes(app: FastifyInstance, registry: ServiceRegistry, c
       }
     },
   });
+  if (connections !== undefined) {
+    new Gauge({
+      name: 'trellis_api_connections', help: 'Open API connections, by state (unfinished: no complete request head yet)', labelNames: ['state'], registers,
+      collect() { this.set({ state: 'unfinished' }, connections.unfinished()); this.set({ state: 'serving' }, connections.open() - connections.unfinished()); },
+    });
+    new Gauge({
+      name: 'trellis_api_connections_max', help: 'The most API connections admitted at once (--max-connections, capped by the fd limit)', registers,
+      collect() { this.set(connections.maxConnections); },
+    });
+    new Counter({
+      name: 'trellis_api_connections_refused_total',
+      help: 'API connections closed by the listener limits: shed_unfinished (the oldest slow one, to make room), max_connections, max_per_source (refused)',
+      labelNames: ['reason'], registers,
+      collect() {
+        // The guard keeps the totals; the counter shows them as they are now.
+        const counts = connections.refused();
+        this.reset();
+        for (const reason of REFUSAL_REASONS) this.inc({ reason }, counts[reason]);
+      },
+    });
+  }
   if (collector !== undefined) {
     new Gauge({
       name: 'trellis_sidecars_reporting', help: 'Sidecars whose telemetry report is current', registers,

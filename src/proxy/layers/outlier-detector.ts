@@ -2,7 +2,10 @@
  * Passive outlier detection, as in Envoy: each proxy watches the outcomes of its own
  * requests and ejects an endpoint that fails `consecutive5xx` times in a row, or fails
  * to connect `consecutiveConnectFailures` times in a row (2 by default: a killed replica
- * refuses connections, and should leave rotation at once).
+ * refuses connections, and should leave rotation at once). An attempt that timed out (no
+ * response head within the per-try timeout) counts in that streak too, as Envoy's local-origin
+ * failures do: a hung (SIGSTOPped) replica accepts connections but never answers, and leaves
+ * rotation after 2 timeouts instead of 5.
  *
  * - An ejection lasts `baseEjectionMs` × the endpoint's ejection count, at most
  *   `maxEjectionMs`; the count drops by one for each `baseEjectionMs` the endpoint then
@@ -53,6 +56,8 @@ export interface OutlierDetectorOptions {
 interface EndpointState {
   consecutive5xx: number;
   consecutiveConnectFailures: number;
+  /** Whether a timeout is part of the current connect-failure streak (for the reason given). */
+  timeoutInStreak: boolean;
   /** Ejection count for the back-off; decays while the endpoint stays in rotation. */
   ejections: number;
   /** When the current ejection ends; undefined while in rotation. */
@@ -113,7 +118,7 @@ export class OutlierDetector {
     }
     for (const id of keep) {
       if (!this.#endpoints.has(id)) {
-        this.#endpoints.set(id, { consecutive5xx: 0, consecutiveConnectFailures: 0, ejections: 0, ejectedUntil: undefined, returnedAt: now });
+        this.#endpoints.set(id, { consecutive5xx: 0, consecutiveConnectFailures: 0, timeoutInStreak: false, ejections: 0, ejectedUntil: undefined, returnedAt: now });
       }
     }
     const allowed = maxEjected(this.#endpoints.size, this.#settings.maxEjectionPercent);
@@ -143,26 +148,30 @@ export class OutlierDetector {
       case 'success':
         state.consecutive5xx = 0;
         state.consecutiveConnectFailures = 0;
+        state.timeoutInStreak = false;
         return;
       case 'http-5xx':
-        // It accepted the connection: that streak ends.
+        // It answered: that streak ends.
         state.consecutive5xx += 1;
         state.consecutiveConnectFailures = 0;
+        state.timeoutInStreak = false;
         break;
+      case 'timeout':
       case 'connect-failure':
-        // Counts as a gateway failure too (Envoy, without split local-origin errors).
+        // A silent endpoint is as absent as one refusing connections. Both count as gateway
+        // failures too (Envoy, without split local-origin errors).
+        if (result === 'timeout') state.timeoutInStreak = true;
         state.consecutive5xx += 1;
         state.consecutiveConnectFailures += 1;
         break;
       case 'reset':
-      case 'timeout':
-        // The endpoint took the connection and then failed it (a timeout is a 504, as in Envoy).
+        // The endpoint took the connection and then failed it.
         state.consecutive5xx += 1;
         break;
     }
     const { consecutive5xx, consecutiveConnectFailures } = this.#settings;
     if (consecutiveConnectFailures > 0 && state.consecutiveConnectFailures >= consecutiveConnectFailures) {
-      this.#eject(endpointId, state, now, `${state.consecutiveConnectFailures} consecutive connect failures`);
+      this.#eject(endpointId, state, now, `${state.consecutiveConnectFailures} consecutive connect failures${state.timeoutInStreak ? ' or timeouts' : ''}`);
     } else if (consecutive5xx > 0 && state.consecutive5xx >= consecutive5xx) {
       this.#eject(endpointId, state, now, `${state.consecutive5xx} consecutive 5xx or gateway failures`);
     }
@@ -176,6 +185,7 @@ export class OutlierDetector {
   #eject(id: string, state: EndpointState, now: number, reason: string): void {
     state.consecutive5xx = 0;
     state.consecutiveConnectFailures = 0;
+    state.timeoutInStreak = false;
     const { baseEjectionMs, maxEjectionMs, maxEjectionPercent } = this.#settings;
     if (this.#ejected.size >= maxEjected(this.#endpoints.size, maxEjectionPercent)) {
       this.#stats?.add(this.service, 'overflow');

@@ -5,7 +5,7 @@
  *
  * Sits inside the retry layer, so that each attempt counts. What counts is the verdict's
  * (../classify.ts): only attempts it blames on the endpoint (5xx, connect failure, reset,
- * timeout — a per-try timeout too: as in Envoy, where they count as 504s) count against it;
+ * timeout — a per-try timeout too, in the connect-failure streak: a hung endpoint) count against it;
  * an endpoint's success clears its streaks; the client's failures (a 4xx, a bad request, the
  * client gone) and the proxy's (denied, no endpoint) say nothing about it and are not counted.
  */

@@ -19,7 +19,7 @@ describe('upstream policy', () => {
   it('has the documented defaults, frozen all the way down', () => {
     assert.deepEqual(DEFAULT_UPSTREAM_POLICY, {
       timeoutMs: 15_000,
-      perTryTimeoutMs: 0,
+      perTryTimeoutMs: 5_000,
       retry: { maxAttempts: 3, budgetRatio: 0.2, minRetriesPerSecond: 10, backoffBaseMs: 25, backoffMaxMs: 250, retryOnStatus: [502, 503, 504] },
       circuitBreaker: { maxConcurrent: 1024, maxPending: 1024 },
       outlierDetection: { consecutive5xx: 5, consecutiveConnectFailures: 2, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 },
@@ -66,7 +66,7 @@ describe('upstream policy', () => {
     [{ retry: { backoffBase: '1s', backoffMax: '100ms' } }, 'upstreams.0.retry.backoffMax', /at least backoffBase/],
     [{ retry: { maxAtempts: 3 } }, 'upstreams.0.retry.maxAtempts', /unknown field "maxAtempts".*accepted here: maxAttempts, /],
     [{ retry: 3 }, 'upstreams.0.retry', /retry must be a map/],
-    [{ timeout: 'soon' }, 'upstreams.0.timeout', /timeout must be a duration such as "10s"/],
+    [{ timeout: 'soon' }, 'upstreams.0.timeout', /timeout must be a duration: a number with a unit and no space — ms, s, m, h or d/],
     [{ timeout: '2h' }, 'upstreams.0.timeout', /between 0 ms and 3600000 ms/],
     [{ timeout: '1s', perTryTimeout: '2s' }, 'upstreams.0.perTryTimeout', /longer than timeout/],
     [{ circuitBreaker: { maxConcurrent: 0 } }, 'upstreams.0.circuitBreaker.maxConcurrent', /between 1 and/],
