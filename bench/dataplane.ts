@@ -330,9 +330,9 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
     rate,
     procs: setup.procs.map((p, i) => ({
       label: p.label,
-      idle: idle[i]!,
-      idleUssMb: idleUss[i]!,
-      loadUssMb: ussPeak[i]!,
+      idle: idle[i],
+      idleUssMb: idleUss[i],
+      loadUssMb: ussPeak[i],
       load: {
         rssMb: Math.max(satPeak[i].rssMb, ratePeak[i].rssMb),
         anonMb: Math.max(satPeak[i].anonMb, ratePeak[i].anonMb),
@@ -460,7 +460,7 @@ export function summarize(rounds: PathFigures[][], mode: PinMode = 'unpinned'): 
   const lag = byPath('direct').map((f) => f.rate);
 
   const maxRss = (pick: (p: ProcFigures) => number): number => Math.max(...(['trellis-outbound', 'trellis-inbound', 'trellis-pair'] as const)
-    .flatMap((path) => byPath(path)[0]!.procs.map((_, i) => procMed(path, i, pick))));
+    .flatMap((path) => byPath(path)[0].procs.map((_, i) => procMed(path, i, pick))));
   const cpuPerRequest = (path: PathKey): number => procMed(path, 0, (p) => p.cpuMsPerThousandAtSaturation);
   const goals = [
     { goal: `${mode}: one hop ≤ 45 µs of CPU per request at saturation (outbound)`, value: cpuPerRequest('trellis-outbound'), ok: (v: number) => v <= 45, unit: 'µs' },

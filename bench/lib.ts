@@ -163,7 +163,7 @@ export class PrivateMemorySampler {
   #sample(): void {
     this.#pids.forEach((pid, i) => {
       try {
-        this.#peak[i] = Math.max(this.#peak[i]!, privateMemoryOf(pid));
+        this.#peak[i] = Math.max(this.#peak[i], privateMemoryOf(pid));
       } catch { /* exited */ }
     });
   }

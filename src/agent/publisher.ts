@@ -6,7 +6,7 @@
  * keep their objects, so the data plane's per-service state is left alone.
  */
 import type { Logger } from 'pino';
-import type { ServiceDefaults } from '../control-plane/service-defaults/types.js';
+import type { ServiceDefaults } from '../core/service-defaults.js';
 import type { UpstreamConfig } from '../proxy/config.js';
 import { SnapshotCell, type Snapshot, type SnapshotContent, type TlsView, type UpstreamView } from '../proxy/snapshot.js';
 import type { ServicePolicies } from './authorization.js';

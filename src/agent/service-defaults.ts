@@ -4,7 +4,7 @@
  * defaults stay in force while the control plane is away.
  */
 import type { ControlPlaneClient } from '../client/control-plane.js';
-import type { ServiceDefaults, ServiceDefaultsEvent } from '../control-plane/service-defaults/types.js';
+import type { ServiceDefaults, ServiceDefaultsEvent } from '../core/service-defaults.js';
 import { FeedState, type Feed } from './follower.js';
 
 export class UpstreamDefaults {

@@ -10,7 +10,7 @@
  * local entry alone applies and the problem is reported in the policy source (and logged).
  */
 import { messageOf, isTrellisError } from '../errors.js';
-import type { ServiceDefaults } from '../control-plane/service-defaults/types.js';
+import type { ServiceDefaults } from '../core/service-defaults.js';
 import { parseUpstreamPolicy } from '../proxy/policy.js';
 import type { UpstreamConfig } from '../proxy/config.js';
 import type { PolicySource } from '../proxy/snapshot.js';

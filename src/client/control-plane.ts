@@ -9,7 +9,7 @@ import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
 import type { CheckResult, PolicyEvent } from '../security/authz/store.js';
 import type { StoredPolicy } from '../security/authz/types.js';
-import type { ServiceDefaults, ServiceDefaultsEvent } from '../control-plane/service-defaults/types.js';
+import type { ServiceDefaults, ServiceDefaultsEvent } from '../core/service-defaults.js';
 import type { CaStatus } from '../security/ca/authority.js';
 import type { IssuedCertificate, SignBody } from '../security/ca/issuer.js';
 import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';

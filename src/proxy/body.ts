@@ -224,7 +224,7 @@ export class FedBody implements RequestBody, BodyReader {
     while (!this.#blocked && this.#sink === sink) {
       const index = this.#position - this.#base;
       if (index >= this.#chunks.length) break;
-      const chunk = this.#chunks[index] as Buffer;
+      const chunk = this.#chunks[index];
       this.#position += 1;
       this.#pending -= chunk.length;
       if (!this.#replayable) {

@@ -138,7 +138,7 @@ const CLASS_INDEX = Object.fromEntries(CLASSES.map((c, i) => [c, i])) as Record<
 const BLAME_INDEX = Object.fromEntries(BLAMES.map((b, i) => [b, i])) as Record<Blame, number>;
 
 function verdict(kind: VerdictClass, blame: Blame, retryable: boolean): Verdict {
-  return VERDICTS[(CLASS_INDEX[kind] * BLAMES.length + BLAME_INDEX[blame]) * 2 + (retryable ? 1 : 0)] as Verdict;
+  return VERDICTS[(CLASS_INDEX[kind] * BLAMES.length + BLAME_INDEX[blame]) * 2 + (retryable ? 1 : 0)];
 }
 
 const SUCCESS: Verdict = verdict('success', 'none', false);

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { adminApi as api, api as rawApi, killAll, runCli, startServer, tempDir, type ApiErrorBody, type ServerProcess } from '../helpers/processes.js';
 import { adminClient, adminEnv } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
-import type { ServiceDefaultsEvent } from '../../src/control-plane/service-defaults/types.js';
+import type { ServiceDefaultsEvent } from '../../src/core/service-defaults.js';
 
 interface Entry { service: string; policy: Record<string, unknown>; revision: number }
 interface One { serviceDefaults: Entry; revision: number }

@@ -39,7 +39,7 @@ describe('a hung (SIGSTOPped) instance', () => {
   async function startReplica(name: string): Promise<{ app: ChildProcess; proxy: ProxyProcess }> {
     const app = spawn(process.execPath, [appScript, name], { stdio: ['ignore', 'pipe', 'inherit'] });
     apps.add(app);
-    const port = await new Promise<string>((resolve) => createInterface({ input: app.stdout! }).once('line', resolve));
+    const port = await new Promise<string>((resolve) => createInterface({ input: app.stdout }).once('line', resolve));
     const proxy = await startProxy(['--service', 'svc', '--id', `svc-${name}`, '--app-port', port, '--control-plane', server.url, '--health-interval', '200ms']);
     return { app, proxy };
   }

@@ -45,7 +45,7 @@ describe('keep-alive at volume', () => {
 
   it('10,000 requests over 50 connections leave no growth in pool sockets or handles', async () => {
     const client = new Pool(url(caller.outbound), { connections: CONNECTIONS, pipelining: 1 });
-    const app = apps[0] as App;
+    const app = apps[0];
     const half = async (total: number): Promise<void> => {
       let next = 0;
       const failures: string[] = [];
@@ -72,13 +72,13 @@ describe('keep-alive at volume', () => {
         await half(5_000);
         const figures = await snapshot();
         // A leak would show thousands here; a pool holds at most one socket per connection in use.
-        assert.ok((figures['app'] as number) <= CONNECTIONS, `round ${round}: the inbound pool to the app holds at most ${CONNECTIONS} sockets (${JSON.stringify(figures)})`);
-        assert.ok((figures['inbound'] as number) >= 1 && (figures['inbound'] as number) <= CONNECTIONS, `round ${round}: the outbound pool to the peer holds at most ${CONNECTIONS} sockets (${JSON.stringify(figures)})`);
+        assert.ok((figures['app']) <= CONNECTIONS, `round ${round}: the inbound pool to the app holds at most ${CONNECTIONS} sockets (${JSON.stringify(figures)})`);
+        assert.ok((figures['inbound']) >= 1 && (figures['inbound']) <= CONNECTIONS, `round ${round}: the outbound pool to the peer holds at most ${CONNECTIONS} sockets (${JSON.stringify(figures)})`);
         // The client's 50, and the warm-up request's own keep-alive connection.
-        assert.ok((figures['outbound'] as number) >= 1 && (figures['outbound'] as number) <= CONNECTIONS + 1, `round ${round}: the client's connections are counted (${JSON.stringify(figures)})`);
+        assert.ok((figures['outbound']) >= 1 && (figures['outbound']) <= CONNECTIONS + 1, `round ${round}: the client's connections are counted (${JSON.stringify(figures)})`);
         // Per connection in use, this process holds up to 6 sockets (client, outbound accept, outbound pool,
         // inbound accept, app pool, app server), 2 of them under TLS: a leak of 10,000 requests would show far more.
-        assert.ok((figures['handles'] as number) <= baseline.handles + 8 * CONNECTIONS, `round ${round}: handles bounded by the sockets in use (${JSON.stringify(figures)}, ${baseline.handles} at first)`);
+        assert.ok((figures['handles']) <= baseline.handles + 8 * CONNECTIONS, `round ${round}: handles bounded by the sockets in use (${JSON.stringify(figures)}, ${baseline.handles} at first)`);
       }
     } finally {
       await client.close();
@@ -86,7 +86,7 @@ describe('keep-alive at volume', () => {
     // Once idle, keep-alive timeouts close the pools' sockets: back to where it started.
     await waitFor(`handles back to ${baseline.handles} and the app's connections to ${baseline.app}`, async () => {
       const now = await snapshot();
-      return (now['handles'] as number) <= baseline.handles + 2 && (now['app'] as number) <= baseline.app && now['outbound'] === 0 ? now : undefined;
+      return (now['handles']) <= baseline.handles + 2 && (now['app']) <= baseline.app && now['outbound'] === 0 ? now : undefined;
     }, { timeoutMs: 20_000, everyMs: 200 });
     const answer = await send(url(caller.outbound, '/'), { headers: { host: 'hello' } });
     assert.equal(answer.status, 200);

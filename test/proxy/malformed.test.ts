@@ -112,7 +112,7 @@ describe('malformed and smuggling requests, both sides', () => {
 
   for (const side of ['outbound', 'inbound'] as const) {
     it(`refuses each with its code on the ${side} side while a good client is served, and leaks no connection`, async () => {
-      const target = side === 'outbound' ? caller : replicas[0] as Sidecar;
+      const target = side === 'outbound' ? caller : replicas[0];
       const at = side === 'outbound' ? caller.outbound : (target.inbound as HostPort);
       const good = new Pool(url(at), { connections: 1 });
       const baseline = connections(target, side);

@@ -133,7 +133,7 @@ describe('raw TCP through the stack', () => {
     assert.equal(sum(text, 'trellis_tcp_connections_total', { ...out, class: 'success' }), total);
     assert.equal(sum(text, 'trellis_tcp_connections_total', { ...out, endpoint: 'echo-dead' }), 0, 'no connection ended on the dead endpoint');
     const perReplica = ['echo-1', 'echo-2'].map((id) => metricValue(text, 'trellis_tcp_connections_total', { ...out, endpoint: id, class: 'success', error: '' }) ?? 0);
-    assert.equal(perReplica[0]! + perReplica[1]!, total);
+    assert.equal(perReplica[0] + perReplica[1], total);
     assert.ok(perReplica.every((n) => n > 0), `both live replicas took connections (${perReplica.join(', ')})`);
     const bytes = payloads.reduce((n, p) => n + Buffer.byteLength(p), 0);
     assert.equal(sum(text, 'trellis_tcp_sent_bytes_total', out), bytes, 'bytes client → upstream');

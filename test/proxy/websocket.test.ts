@@ -130,7 +130,7 @@ describe('WebSocket through two sidecars', () => {
     const tunnels = { dst_service: 'chat', protocol: 'websocket', class: 'success', error: '' };
     const scrape = async (s: Sidecar): Promise<string> => (await fetch(url(s.admin, '/metrics'))).text();
     const [callerSide, appSide] = await waitFor('three closed tunnels counted on both sides', async () => {
-      const texts = await Promise.all([scrape(caller), scrape(sidecars[0] as Sidecar)]);
+      const texts = await Promise.all([scrape(caller), scrape(sidecars[0])]);
       const counted = [
         metricValue(texts[0], 'trellis_tcp_connections_total', { ...tunnels, direction: 'outbound' }),
         metricValue(texts[1], 'trellis_tcp_connections_total', { ...tunnels, direction: 'inbound' }),

@@ -93,7 +93,7 @@ describe('authorization engine', () => {
     assert.match(refused.explanation, /^denied: spiffe:\/\/evil\.example\/ns\/default\/svc\/caller is of trust domain evil\.example, not this mesh's \(trellis\.local\) and no trust domain is federated/);
     assert.equal(ours.decide({ service: 'b', peer: evilCaller, protocol: 'tcp' }).allowed, false, 'TCP too');
 
-    const federated = new PolicySet('b', [policies[0] as Policy], { trustDomain: 'trellis.local', namespace: 'default', federatedTrustDomains: ['evil.example'] });
+    const federated = new PolicySet('b', [policies[0]], { trustDomain: 'trellis.local', namespace: 'default', federatedTrustDomains: ['evil.example'] });
     const byDefault = federated.decide(http(evilCaller));
     assert.equal(byDefault.allowed, false, 'federated, but `from: [caller]` still means trellis.local\'s caller only');
     assert.equal(byDefault.by.kind, 'default');
@@ -102,7 +102,7 @@ describe('authorization engine', () => {
     assert.equal(named.decide(http(evilCaller)).allowed, true, 'a federated identity is let in by its full SPIFFE ID');
     assert.equal(named.decide(http(caller)).allowed, false);
 
-    const otherMesh = new PolicySet('b', [policies[0] as Policy], { trustDomain: 'corp.example', namespace: 'prod', federatedTrustDomains: [] });
+    const otherMesh = new PolicySet('b', [policies[0]], { trustDomain: 'corp.example', namespace: 'prod', federatedTrustDomains: [] });
     assert.equal(otherMesh.decide(http(parseSpiffeId('spiffe://corp.example/ns/prod/svc/caller'))).allowed, true, 'short names follow the scope');
     assert.equal(otherMesh.decide(http(caller)).allowed, false, 'trellis.local is foreign to corp.example');
   });

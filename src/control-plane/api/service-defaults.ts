@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { parseServiceList, type ServiceDefaultsStore } from '../service-defaults/store.js';
-import type { ServiceDefaultsEvent } from '../service-defaults/types.js';
+import type { ServiceDefaultsEvent } from '../../core/service-defaults.js';
 import { access } from './auth.js';
 import { streamEvents, type EventStreamOptions } from './event-stream.js';
 

@@ -28,5 +28,5 @@ export function apiServerFactory(tls: ApiTls | undefined, limits: ListenerLimits
   };
   return (handler) => (tls === undefined
     ? createHttpServer(http, handler)
-    : createHttpsServer({ ...http, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: limits.headerTimeoutMs }, handler) as unknown as Server);
+    : createHttpsServer({ ...http, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: limits.headerTimeoutMs }, handler));
 }

@@ -26,7 +26,7 @@ export function parseServiceDefaults(body: unknown, service: string | undefined,
   if (named === undefined && service === undefined) {
     throw new TrellisError(ErrorCodes.VALIDATION, 'service is required: the service these defaults are for', { field: joinPath(field, 'service') });
   }
-  const name = named === undefined ? service : parseOrThrow(serviceNameSchema, named, joinPath(field, 'service')) as string;
+  const name = named === undefined ? service : parseOrThrow(serviceNameSchema, named, joinPath(field, 'service'));
   if (service !== undefined && name !== service) {
     throw new TrellisError(ErrorCodes.VALIDATION, `the body names service ${JSON.stringify(name)} but the URL names ${JSON.stringify(service)}: make them the same (or leave service out)`, { field: joinPath(field, 'service') });
   }

@@ -9,7 +9,7 @@ import { serviceNameSchema } from '../../registry/schema.js';
 import type { KeyValue, KvStore, Watcher, WatchEvent } from '../../store/types.js';
 import { parseOrThrow } from '../../util/validation.js';
 import { parseServiceDefaults } from './schema.js';
-import type { ServiceDefaults, ServiceDefaultsEvent } from './types.js';
+import type { ServiceDefaults, ServiceDefaultsEvent } from '../../core/service-defaults.js';
 
 export const SERVICE_DEFAULTS_PREFIX = '/config/service-defaults/';
 
@@ -41,7 +41,7 @@ function notFound(service: string): TrellisError {
 /** `a,b,c` → the names, each checked; undefined = every service. */
 export function parseServiceList(raw: string | undefined, field = 'service'): ReadonlySet<string> | undefined {
   if (raw === undefined || raw === '') return undefined;
-  return new Set(raw.split(',').map((name, index) => parseOrThrow(serviceNameSchema, name.trim(), raw.includes(',') ? `${field}.${index}` : field) as string));
+  return new Set(raw.split(',').map((name, index) => parseOrThrow(serviceNameSchema, name.trim(), raw.includes(',') ? `${field}.${index}` : field)));
 }
 
 export class ServiceDefaultsStore {
@@ -61,7 +61,7 @@ export class ServiceDefaultsStore {
 
   /** Validate every entry (`{ service, ...policy }`), then write them all: bad input writes nothing. */
   async apply(body: unknown): Promise<{ serviceDefaults: Array<{ serviceDefaults: ServiceDefaults; created: boolean }>; revision: number }> {
-    const raw = typeof body === 'object' && body !== null && 'serviceDefaults' in body ? (body as { serviceDefaults: unknown }).serviceDefaults : undefined;
+    const raw = typeof body === 'object' && body !== null && 'serviceDefaults' in body ? (body).serviceDefaults : undefined;
     if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_APPLY) {
       throw new TrellisError(ErrorCodes.VALIDATION, `serviceDefaults must be a list of 1 to ${MAX_APPLY} entries, such as {"serviceDefaults":[{"service":"orders","timeout":"2s"}]}`, { field: 'serviceDefaults' });
     }

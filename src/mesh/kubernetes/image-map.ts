@@ -72,7 +72,7 @@ export function annotationCommand(value: string): string[] | undefined {
   if (text.startsWith('[')) {
     try {
       const parsed: unknown = JSON.parse(text);
-      if (Array.isArray(parsed) && parsed.length > 0 && parsed.every((w) => typeof w === 'string')) return parsed as string[];
+      if (Array.isArray(parsed) && parsed.length > 0 && parsed.every((w) => typeof w === 'string')) return parsed;
     } catch { /* reported by the caller */ }
     return undefined;
   }

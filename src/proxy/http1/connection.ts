@@ -179,7 +179,7 @@ export class ServerConnection implements BodyFlow {
   };
 
   readonly #onHeaders = (headers: string[], url: string): void => {
-    for (let i = 0; i < headers.length; i++) this.#partialHeaders.push(headers[i] as string);
+    for (let i = 0; i < headers.length; i++) this.#partialHeaders.push(headers[i]);
     this.#partialUrl += url;
   };
 
@@ -295,7 +295,7 @@ export class ServerConnection implements BodyFlow {
     this.#detach();
     const socket = this.#socket;
     socket.pause();
-    socket.unshift(prelude.length === 1 ? prelude[0] as Buffer : Buffer.concat(prelude));
+    socket.unshift(prelude.length === 1 ? prelude[0] : Buffer.concat(prelude));
     http2(socket);
   }
 
@@ -425,13 +425,13 @@ export class ServerConnection implements BodyFlow {
     if (noBody || body === null) {
       if (noBody || whole === undefined || whole.length === 0) {
         socket.write(head, 'latin1');
-      } else if (whole.length === 1 && (whole[0] as Buffer).length <= SMALL_BODY_BYTES) {
+      } else if (whole.length === 1 && (whole[0]).length <= SMALL_BODY_BYTES) {
         // One write of one string: latin1 carries the body's bytes one for one.
-        socket.write(head + (whole[0] as Buffer).toString('latin1'), 'latin1');
+        socket.write(head + (whole[0]).toString('latin1'), 'latin1');
       } else {
         socket.cork();
         socket.write(head, 'latin1');
-        for (let i = 0; i < whole.length; i++) socket.write(whole[i] as Buffer);
+        for (let i = 0; i < whole.length; i++) socket.write(whole[i]);
         socket.uncork();
       }
       this.#finish();
@@ -620,7 +620,7 @@ export class ServerConnection implements BodyFlow {
 /** A field's first value in a raw header list, by lower-case name. */
 function fieldOf(raw: readonly string[], name: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
-    const field = raw[i] as string;
+    const field = raw[i];
     if (field.length === name.length && field.toLowerCase() === name) return raw[i + 1];
   }
   return undefined;

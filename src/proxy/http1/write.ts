@@ -16,9 +16,9 @@ export function headerLines(headers: Headers, skip?: string): string {
   let text = '';
   for (const name in headers) {
     if (name === skip) continue;
-    const value = headers[name] as string | readonly string[];
+    const value = headers[name];
     if (typeof value === 'string') text += `${name}: ${value}\r\n`;
-    else for (let i = 0; i < value.length; i++) text += `${name}: ${value[i] as string}\r\n`;
+    else for (let i = 0; i < value.length; i++) text += `${name}: ${value[i]}\r\n`;
   }
   return text;
 }
@@ -30,7 +30,7 @@ export function statusLine(status: number): string {
 /** The bytes of the chunks in all. */
 export function byteLength(chunks: readonly Buffer[]): number {
   let total = 0;
-  for (let i = 0; i < chunks.length; i++) total += (chunks[i] as Buffer).length;
+  for (let i = 0; i < chunks.length; i++) total += (chunks[i]).length;
   return total;
 }
 

@@ -92,7 +92,7 @@ export function createObserveLayer(sinks: readonly RequestSink[], localService: 
     latencies = [];
     verdicts = [];
     for (let i = 0; i < batch.length; i++) {
-      const r = record(batch[i] as ProxyRequest, results[i] as Outcome, times[i] as number, judged[i] as Verdict);
+      const r = record(batch[i], results[i], times[i], judged[i]);
       for (const sink of sinks) {
         // Outside any request's promise now: a throwing sink (a log whose file was closed under it) must not end the process.
         try { sink(r); } catch (err) { onSinkError(err); }

@@ -113,7 +113,7 @@ export class H1Exchange implements PoolWaiter, ConnectionUser, BodySink, Respons
       } else {
         socket.cork();
         socket.write(head, 'latin1');
-        for (let i = 0; i < whole.length; i++) socket.write(whole[i] as Buffer);
+        for (let i = 0; i < whole.length; i++) socket.write(whole[i]);
         socket.uncork();
       }
       this.#bodySent = true;

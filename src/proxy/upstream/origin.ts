@@ -22,7 +22,7 @@ export function originOf(endpoint: Pick<Endpoint, 'address' | 'port'>): string {
  */
 export function retainPools<P>(pools: Map<string, P>, origins: ReadonlySet<string>, close: (pool: P) => void): void {
   for (const [key, pool] of pools) {
-    if (origins.has(key.split(' ')[0] as string)) continue;
+    if (origins.has(key.split(' ')[0])) continue;
     pools.delete(key);
     close(pool);
   }

@@ -106,7 +106,7 @@ export class UpstreamConnection {
   };
 
   readonly #onHeaders = (headers: string[]): void => {
-    for (let i = 0; i < headers.length; i++) this.#partial.push(headers[i] as string);
+    for (let i = 0; i < headers.length; i++) this.#partial.push(headers[i]);
   };
 
   readonly #onHeadersComplete = (_major: number, _minor: number, headers: string[] | undefined, _method: unknown, _url: unknown,
@@ -252,7 +252,7 @@ export class EndpointPool {
   sweep(now: number): void {
     const idle = this.#idle;
     const limit = this.#options.keepAliveTimeoutMs;
-    while (idle.length > 0 && now - (idle[0] as UpstreamConnection).idleSince > limit) {
+    while (idle.length > 0 && now - (idle[0]).idleSince > limit) {
       const connection = idle.shift() as UpstreamConnection;
       connection.destroy();
       this.#drop(connection);

@@ -1,5 +1,5 @@
 /** How service defaults read in a terminal (the verbs share it). */
-import type { ServiceDefaults } from '../../../control-plane/service-defaults/types.js';
+import type { ServiceDefaults } from '../../../core/service-defaults.js';
 import { formatTable } from '../../output.js';
 
 /** `timeout=2s retry={"maxAttempts":2}`: the fields as written. */
