@@ -11,7 +11,7 @@ import type { Etcd3, IRangeRequest, IRangeResponse, IRequestOp } from 'etcd3';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import type {
   DeleteOptions, DeletePrefixResult, DeleteResult, GetResult, KvStore, LeaseGrant, LeaseId, LeaseInfo,
-  PutOptions, PutResult, RangeResult, StoreStatus, WatchListener, WatchOptions, Watcher,
+  PutOptions, PutResult, RangeOptions, RangeResult, StoreStatus, TxnCompare, TxnOp, TxnResult, WatchListener, WatchOptions, Watcher,
 } from '../types.js';
 import { CompactionTracker } from './compaction.js';
 import { isCompactedError, leaseNotFound, toStoreError } from './errors.js';
@@ -64,9 +64,17 @@ export class EtcdStore implements KvStore {
     return { kv: kv === undefined ? undefined : this.#ns.toKeyValue(kv), revision: Number(res.header.revision) };
   }
 
-  async range(prefix: string): Promise<RangeResult> {
-    const res = await this.#read(`range ${prefix}`, this.#ns.range(prefix));
-    return { kvs: res.kvs.map((kv) => this.#ns.toKeyValue(kv)), revision: Number(res.header.revision) };
+  async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
+    const { limit, after } = options;
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw new TrellisError(ErrorCodes.VALIDATION, `limit must be a whole number ≥ 1 (got ${String(limit)})`, { field: 'limit' });
+    }
+    const whole = this.#ns.range(prefix);
+    // After a key: from the smallest key greater than it (the key and a NUL byte).
+    const from = after === undefined ? whole.key : Buffer.concat([this.#ns.key(after), Buffer.from([0])]);
+    const key = Buffer.compare(from, whole.key) > 0 ? from : whole.key;
+    const res = await this.#read(`range ${prefix}`, { key, range_end: whole.range_end, ...(limit === undefined ? {} : { limit }) });
+    return { kvs: res.kvs.map((kv) => this.#ns.toKeyValue(kv)), revision: Number(res.header.revision), more: res.more };
   }
 
   async put(key: string, value: string, options: PutOptions = {}): Promise<PutResult> {
@@ -87,6 +95,30 @@ export class EtcdStore implements KvStore {
       : { ...(await this.#swap(key, options.ifModRevision, { request_delete_range: request })).response_delete_range };
     const prev = res.prev_kvs[0];
     return { revision: Number(res.header.revision), deleted: Number(res.deleted), prevKv: prev ? this.#ns.toKeyValue(prev) : undefined };
+  }
+
+  /** One etcd txn: the compares on mod_revision, then every op with prev_kv. */
+  async txn(ops: readonly TxnOp[], compares: readonly TxnCompare[] = []): Promise<TxnResult> {
+    if (!Array.isArray(ops) || ops.length === 0) throw new TrellisError(ErrorCodes.VALIDATION, 'a transaction needs at least one op', { field: 'ops' });
+    if (new Set(ops.map((op) => op.key)).size !== ops.length) {
+      throw new TrellisError(ErrorCodes.VALIDATION, 'a key appears in more than one op of the transaction', { field: 'ops' });
+    }
+    const requests: IRequestOp[] = ops.map((op) => op.type === 'put'
+      ? { request_put: { key: this.#ns.key(op.key), value: Buffer.from(op.value), prev_kv: true, ...this.#leaseField(op.lease) } }
+      : { request_delete_range: { key: this.#ns.key(op.key), prev_kv: true } });
+    const res = await this.#call('a transaction', () => this.#client.kv.txn({
+      compare: compares.map((c) => ({ key: this.#ns.key(c.key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: c.modRevision })),
+      success: requests,
+    }));
+    if (!res.succeeded) {
+      const keys = compares.map((c) => c.key).join(', ');
+      throw new TrellisError(ErrorCodes.CONFLICT, `a transaction's condition failed: ${keys} changed (read again and retry)`, { details: { revision: Number(res.header.revision) } });
+    }
+    const prevKvs = res.responses.map((r) => {
+      const prev = r.response_put?.prev_kv ?? r.response_delete_range?.prev_kvs[0];
+      return prev ? this.#ns.toKeyValue(prev) : undefined;
+    });
+    return { revision: Number(res.header.revision), prevKvs };
   }
 
   async deletePrefix(prefix: string): Promise<DeletePrefixResult> {
