@@ -12,7 +12,7 @@ import { Registry } from '../registry/registry.js';
 import { createPresenceTracker } from '../health/presence.js';
 import { isHealthy } from '../registry/types.js';
 import { PolicyStore } from '../security/authz/store.js';
-import { openStore, type EtcdSettings } from '../store/open.js';
+import { openEphemeralStore, openStore, type EtcdSettings } from '../store/open.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
 import type { CertificateAuthority } from '../security/ca/authority.js';
@@ -67,7 +67,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     ...(options.etcd === undefined ? {} : { etcd: options.etcd }),
   });
   const registry = new Registry(store);
-  const closers: Array<() => Promise<void> | void> = [() => store.close()];
+  registry.warm();
+  const closers: Array<() => Promise<void> | void> = [() => store.close(), () => registry.close()];
   const close = async (): Promise<void> => {
     for (const c of closers.splice(0).reverse()) {
       try { await c(); } catch (err) { logger.warn({ err: messageOf(err) }, 'error while shutting down'); }
@@ -83,7 +84,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // Known once the API listens (the member record carries its URL); /v1/status reports them.
     let replicas: ReplicaSet | undefined;
     let checks: ActiveChecks | undefined;
-    const telemetry = await TelemetryCollector.start(registry, logger);
+    // Reports of an embedded control plane live in memory, out of the registry's history and disk.
+    const reports = openEphemeralStore(store, logger);
+    if (reports !== store) closers.push(() => reports.close());
+    const telemetry = await TelemetryCollector.start(registry, logger, Date.now, reports);
     closers.push(() => telemetry.close());
     const presence = createPresenceTracker(store, registry, logger, options.presenceGraceMs);
     const api = buildApi({

@@ -86,6 +86,11 @@ export class Registry {
     this.#catalog = new Catalog(store);
   }
 
+  /** Load the aggregates now (in the background) rather than on the first list or heartbeat. */
+  warm(): void {
+    this.#catalog.warm();
+  }
+
   /** Stop following the store (the catalog's watch). */
   close(): void {
     this.#catalog.close();
