@@ -11,7 +11,7 @@ import { walkPrefix } from '../store/pages.js';
 import { follow, type Follower } from '../util/follow.js';
 
 /** Expiries marked at once at most; the rest wait their turn, so a storm never floods the event loop. */
-const MAX_IN_FLIGHT = 64;
+const MAX_IN_FLIGHT = 32;
 
 export async function startTtlMonitor(registry: Registry, logger: Logger): Promise<Follower> {
   const store = registry.store;

@@ -67,6 +67,25 @@ function decode(kv: KeyValue): Instance {
   return { ...(JSON.parse(kv.value) as InstanceRecord), revision: kv.modRevision };
 }
 
+type ValidBody = ReturnType<typeof registrationBodySchema.parse>;
+
+/** Items of a bulk call handled together before a turn of the event loop. */
+const BULK_SLICE = 100;
+
+/** `fn` over `items`, BULK_SLICE at a time (concurrently within a slice), yielding between slices. */
+async function inSlices<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let start = 0; start < items.length; start += BULK_SLICE) {
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    out.push(...await Promise.all(items.slice(start, start + BULK_SLICE).map(fn)));
+  }
+  return out;
+}
+
+function asTrellisError(err: unknown, code: typeof ErrorCodes.VALIDATION | typeof ErrorCodes.INTERNAL): TrellisError {
+  return err instanceof TrellisError ? err : new TrellisError(code, String(err));
+}
+
 function instanceNotFound(service: string, id: string): TrellisError {
   return new TrellisError(
     ErrorCodes.INSTANCE_NOT_FOUND,
@@ -115,41 +134,43 @@ export class Registry {
    * Outcomes are per item, in order.
    */
   async registerMany(items: ReadonlyArray<BulkItem & { body: unknown }>): Promise<Array<BulkOutcome<RegisterResult>>> {
-    const checked = items.map((item) => {
+    // Validated first (all of them), in slices so that a large call never blocks others.
+    type Checked = { item: BulkItem; valid: ValidBody | undefined; error: TrellisError | undefined };
+    const checked = await inSlices(items, (item): Promise<Checked> => {
       try {
         parseOrThrow(serviceNameSchema, item.service, 'service');
         parseOrThrow(instanceIdSchema, item.id, 'id');
-        return { item, valid: parseOrThrow(registrationBodySchema, item.body) };
+        return Promise.resolve({ item, valid: parseOrThrow(registrationBodySchema, item.body), error: undefined });
       } catch (err) {
-        return { item, error: err instanceof TrellisError ? err : new TrellisError(ErrorCodes.VALIDATION, String(err)) };
+        return Promise.resolve({ item, valid: undefined, error: asTrellisError(err, ErrorCodes.VALIDATION) });
       }
     });
-    return Promise.all(checked.map(async (c): Promise<BulkOutcome<RegisterResult>> => {
-      if (c.error !== undefined || c.valid === undefined) return { ok: false, error: c.error ?? new TrellisError(ErrorCodes.VALIDATION, 'invalid') };
+    return inSlices(checked, async (c): Promise<BulkOutcome<RegisterResult>> => {
+      if (c.valid === undefined) return { ok: false, error: c.error ?? new TrellisError(ErrorCodes.VALIDATION, 'invalid registration') };
       try {
         return { ok: true, ...(await this.#write(c.item.service, c.item.id, c.valid)) };
       } catch (err) {
-        return { ok: false, error: err instanceof TrellisError ? err : new TrellisError(ErrorCodes.INTERNAL, String(err)) };
+        return { ok: false, error: asTrellisError(err, ErrorCodes.INTERNAL) };
       }
-    }));
+    });
   }
 
   /** Heartbeats of many instances in one call; outcomes per item, in order. */
   async heartbeatMany(items: readonly BulkItem[]): Promise<Array<BulkOutcome<HeartbeatResult>>> {
-    return Promise.all(items.map(async (item): Promise<BulkOutcome<HeartbeatResult>> => {
+    return inSlices(items, async (item): Promise<BulkOutcome<HeartbeatResult>> => {
       try {
         return { ok: true, ...(await this.heartbeat(item.service, item.id)) };
       } catch (err) {
-        return { ok: false, error: err instanceof TrellisError ? err : new TrellisError(ErrorCodes.INTERNAL, String(err)) };
+        return { ok: false, error: asTrellisError(err, ErrorCodes.INTERNAL) };
       }
-    }));
+    });
   }
 
   /**
    * One registration as one store transaction (one revision): the heartbeat key on a new lease
    * (or its removal) and the instance record. The previous record comes back from the txn.
    */
-  async #write(service: string, id: string, valid: ReturnType<typeof registrationBodySchema.parse>): Promise<RegisterResult> {
+  async #write(service: string, id: string, valid: ValidBody): Promise<RegisterResult> {
     let lease: LeaseId | null = null;
     const ops: TxnOp[] = [];
     if (valid.ttl !== undefined) {
@@ -254,6 +275,23 @@ export class Registry {
     const { kvs, revision, more } = await this.#store.range(prefix, { limit: page.limit, ...(page.after === undefined ? {} : { after: page.after }) });
     const all = kvs.filter((kv) => parseInstanceKey(kv.key) !== undefined).map(decode);
     return { instances: options.healthyOnly ? all.filter(isHealthy) : all, revision, next: more ? kvs[kvs.length - 1]?.key : undefined };
+  }
+
+  /**
+   * pageInstances as JSON text, each instance its stored JSON with its revision added — no
+   * parse and re-serialise per instance, so a page costs little more than reading it.
+   */
+  async pageInstancesJson(service: string | undefined, page: Page, options: { healthyOnly?: boolean } = {}): Promise<{ instances: string[]; revision: number; next: string | undefined }> {
+    if (options.healthyOnly === true) {
+      const decoded = await this.pageInstances(service, page, options);
+      return { ...decoded, instances: decoded.instances.map((i) => JSON.stringify(i)) };
+    }
+    if (service !== undefined) parseOrThrow(serviceNameSchema, service, 'service');
+    const prefix = service === undefined ? SERVICES_PREFIX : servicePrefix(service);
+    const { kvs, revision, more } = await this.#store.range(prefix, { limit: page.limit, ...(page.after === undefined ? {} : { after: page.after }) });
+    const instances = kvs.filter((kv) => parseInstanceKey(kv.key) !== undefined)
+      .map((kv) => `${kv.value.slice(0, kv.value.lastIndexOf('}'))},"revision":${kv.modRevision}}`);
+    return { instances, revision, next: more ? kvs[kvs.length - 1]?.key : undefined };
   }
 
   /** Every instance; walked a page at a time (the revision is the first page's: watch from it). */

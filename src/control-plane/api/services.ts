@@ -3,11 +3,11 @@
  * deregister, heartbeat, read instances (paged with ?limit=&cursor=, see paging.ts), and the
  * bulk calls: many registrations or heartbeats of one service in one request.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ErrorCodes, TrellisError } from '../../errors.js';
-import type { BulkOutcome, Registry } from '../../registry/registry.js';
+import { MAX_PAGE_LIMIT, type BulkOutcome, type Page, type Registry } from '../../registry/registry.js';
 import { access } from './auth.js';
-import { encodeCursor, parsePage, type PageQuery } from './paging.js';
+import { encodeCursor, parsePage, type PageQuery, type PageRequest } from './paging.js';
 
 interface ServiceParams { service: string }
 interface InstanceParams { service: string; id: string }
@@ -39,12 +39,28 @@ function outcomes<T extends object>(results: ReadonlyArray<BulkOutcome<T>>, pick
   };
 }
 
+function pageOf(page: PageRequest): Page {
+  return { limit: page.limit, ...(page.after === undefined ? {} : { after: page.after }) };
+}
+
+/**
+ * A page as JSON text: {…head, "revision", "instances": [...], "cursor"} with the instances'
+ * stored JSON spliced in as they are (see Registry.pageInstancesJson).
+ */
+function sendPage(reply: FastifyReply, head: Record<string, string>, result: { instances: string[]; revision: number; next: string | undefined }, firstRevision: number | undefined): FastifyReply {
+  const revision = firstRevision ?? result.revision;
+  const cursor = result.next === undefined ? null : encodeCursor(result.next, revision);
+  const start = JSON.stringify({ ...head, revision, cursor });
+  const body = `${start.slice(0, -1)},"instances":[${result.instances.join(',')}]}`;
+  return reply.header('content-type', 'application/json; charset=utf-8').send(body);
+}
+
 export function servicesRoutes(app: FastifyInstance, registry: Registry): void {
   app.get('/v1/services', access('discovery'), async () => registry.listServices());
 
   app.get<{ Params: ServiceParams }>('/v1/services/:service', access('discovery'), async (request) => registry.serviceSummary(request.params.service));
 
-  app.get<{ Params: ServiceParams; Querystring: { healthy?: string } & PageQuery }>('/v1/services/:service/instances', access('discovery'), async (request) => {
+  app.get<{ Params: ServiceParams; Querystring: { healthy?: string } & PageQuery }>('/v1/services/:service/instances', access('discovery'), async (request, reply) => {
     const healthyOnly = booleanQuery(request.query.healthy, 'healthy');
     const { service } = request.params;
     const page = parsePage(request.query);
@@ -52,19 +68,15 @@ export function servicesRoutes(app: FastifyInstance, registry: Registry): void {
       const { instances, revision } = await registry.listInstances(service, { healthyOnly });
       return { service, revision, instances, cursor: null };
     }
-    const result = await registry.pageInstances(service, { limit: page.limit, ...(page.after === undefined ? {} : { after: page.after }) }, { healthyOnly });
-    const revision = page.revision ?? result.revision;
-    return { service, revision, instances: result.instances, cursor: result.next === undefined ? null : encodeCursor(result.next, revision) };
+    return sendPage(reply, { service }, await registry.pageInstancesJson(service, pageOf(page), { healthyOnly }), page.revision);
   });
 
   /** Every instance of every service, a page at a time (a limit or cursor is required). */
-  app.get<{ Querystring: { healthy?: string } & PageQuery }>('/v1/instances', access('discovery'), async (request) => {
+  app.get<{ Querystring: { healthy?: string } & PageQuery }>('/v1/instances', access('discovery'), async (request, reply) => {
     const healthyOnly = booleanQuery(request.query.healthy, 'healthy');
-    const page = parsePage({ limit: request.query.limit ?? '1000', ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }) });
-    const p = page ?? { limit: 1_000, after: undefined, revision: undefined };
-    const result = await registry.pageInstances(undefined, { limit: p.limit, ...(p.after === undefined ? {} : { after: p.after }) }, { healthyOnly });
-    const revision = p.revision ?? result.revision;
-    return { revision, instances: result.instances, cursor: result.next === undefined ? null : encodeCursor(result.next, revision) };
+    const page = parsePage({ limit: request.query.limit ?? String(MAX_PAGE_LIMIT), ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }) })
+      ?? { limit: MAX_PAGE_LIMIT, after: undefined, revision: undefined };
+    return sendPage(reply, {}, await registry.pageInstancesJson(undefined, pageOf(page), { healthyOnly }), page.revision);
   });
 
   app.get<{ Params: InstanceParams }>('/v1/services/:service/instances/:id', access('discovery'), async (request) => {
