@@ -43,6 +43,8 @@ export interface ControlPlaneOptions {
   security?: SecurityOptions;
   /** Serve the API over HTTPS with this certificate and key (PEM). */
   apiTls?: ApiTls;
+  /** Registrations and heartbeats per second per token (0: no limit; default 10,000). */
+  rateLimitPerSecond?: number;
 }
 
 export interface ControlPlane {
@@ -95,6 +97,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }),
       ...(options.apiTls === undefined ? {} : { tls: options.apiTls }),
+      ...(options.rateLimitPerSecond === undefined ? {} : { rateLimit: { perSecond: options.rateLimitPerSecond } }),
     });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });

@@ -7,6 +7,7 @@ import { requireTokens } from './auth.js';
 import { routeNotFound, sendError } from './errors.js';
 import { policyRoutes } from './policies.js';
 import { securityRoutes, type SecurityRouteOptions } from './security.js';
+import type { RateLimitOptions } from './rate-limit.js';
 import { servicesRoutes } from './services.js';
 import { sessionRoutes } from './sessions.js';
 import { statusRoutes, type ReplicaStatus } from './status.js';
@@ -35,6 +36,8 @@ export interface ApiOptions {
   tls?: ApiTls;
   /** The sidecars' presence streams (fast failure detection); absent: not served. */
   presence?: PresenceTracker;
+  /** Registrations and heartbeats per token (default 10,000/s, bursts of 20,000). */
+  rateLimit?: RateLimitOptions;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -56,7 +59,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   requireTokens(app, options.security.authenticator);
   metricsRoutes(app, options.registry, options.telemetry);
   statusRoutes(app, options.registry, Date.now(), options.replica);
-  servicesRoutes(app, options.registry);
+  servicesRoutes(app, options.registry, options.rateLimit);
   watchRoutes(app, options.registry, options.watch);
   if (options.presence !== undefined) presenceRoutes(app, options.presence, options.watch?.keepAliveMs);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);

@@ -8,6 +8,7 @@ import { ErrorCodes, TrellisError } from '../../errors.js';
 import { MAX_PAGE_LIMIT, type BulkOutcome, type Page, type Registry } from '../../registry/registry.js';
 import { access } from './auth.js';
 import { encodeCursor, parsePage, type PageQuery, type PageRequest } from './paging.js';
+import { DEFAULT_RATE_LIMIT, rateLimited, RateLimiter, type RateLimitOptions } from './rate-limit.js';
 
 interface ServiceParams { service: string }
 interface InstanceParams { service: string; id: string }
@@ -55,7 +56,17 @@ function sendPage(reply: FastifyReply, head: Record<string, string>, result: { i
   return reply.header('content-type', 'application/json; charset=utf-8').send(body);
 }
 
-export function servicesRoutes(app: FastifyInstance, registry: Registry): void {
+/** Entries of a bulk body (the rate limiter charges one per entry; the route validates the body). */
+function entries(body: unknown, field: string): number {
+  const items = (body as Record<string, unknown> | null | undefined)?.[field];
+  return Array.isArray(items) ? Math.max(1, items.length) : 1;
+}
+
+export function servicesRoutes(app: FastifyInstance, registry: Registry, rateLimit: RateLimitOptions = DEFAULT_RATE_LIMIT): void {
+  const limiter = new RateLimiter(rateLimit);
+  const one = { preHandler: rateLimited(limiter) };
+  const bulk = (field: string) => ({ preHandler: rateLimited(limiter, (request) => entries(request.body, field)) });
+
   app.get('/v1/services', access('discovery'), async () => registry.listServices());
 
   app.get<{ Params: ServiceParams }>('/v1/services/:service', access('discovery'), async (request) => registry.serviceSummary(request.params.service));
@@ -84,13 +95,13 @@ export function servicesRoutes(app: FastifyInstance, registry: Registry): void {
     return { instance, revision: instance.revision };
   });
 
-  app.put<{ Params: InstanceParams }>('/v1/services/:service/instances/:id', access('instance'), async (request, reply) => {
+  app.put<{ Params: InstanceParams }>('/v1/services/:service/instances/:id', { ...one, ...access('instance') }, async (request, reply) => {
     const { instance, created } = await registry.register(request.params.service, request.params.id, request.body);
     return reply.code(created ? 201 : 200).send({ instance, revision: instance.revision });
   });
 
   /** Bulk registration: {"instances": [{"id": …, …registration body}, …]}; results per entry, in order. */
-  app.put<{ Params: ServiceParams }>('/v1/services/:service/instances', { bodyLimit: BULK_BODY_LIMIT, ...access('instance') }, async (request) => {
+  app.put<{ Params: ServiceParams }>('/v1/services/:service/instances', { bodyLimit: BULK_BODY_LIMIT, ...bulk('instances'), ...access('instance') }, async (request) => {
     const { service } = request.params;
     const items = bulkItems(request.body, 'instances').map((entry) => {
       const { id, ...body } = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
@@ -101,7 +112,7 @@ export function servicesRoutes(app: FastifyInstance, registry: Registry): void {
   });
 
   /** Bulk heartbeats: {"ids": ["a", "b", …]}; results per id, in order. */
-  app.put<{ Params: ServiceParams }>('/v1/services/:service/heartbeats', { bodyLimit: BULK_BODY_LIMIT, ...access('instance') }, async (request) => {
+  app.put<{ Params: ServiceParams }>('/v1/services/:service/heartbeats', { bodyLimit: BULK_BODY_LIMIT, ...bulk('ids'), ...access('instance') }, async (request) => {
     const { service } = request.params;
     const ids = bulkItems(request.body, 'ids').map((id) => (typeof id === 'string' ? id : ''));
     const results = await registry.heartbeatMany(ids.map((id) => ({ service, id })));
@@ -111,6 +122,6 @@ export function servicesRoutes(app: FastifyInstance, registry: Registry): void {
   app.delete<{ Params: InstanceParams }>('/v1/services/:service/instances/:id', access('instance'), async (request) =>
     registry.deregister(request.params.service, request.params.id));
 
-  app.put<{ Params: InstanceParams }>('/v1/services/:service/instances/:id/heartbeat', access('instance'), async (request) =>
+  app.put<{ Params: InstanceParams }>('/v1/services/:service/instances/:id/heartbeat', { ...one, ...access('instance') }, async (request) =>
     registry.heartbeat(request.params.service, request.params.id));
 }
