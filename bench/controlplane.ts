@@ -1,9 +1,9 @@
 /**
  * The control plane at scale (issue 13): registrations/s (single and bulk), heartbeats/s
- * (single and bulk), RSS / peak RSS, and p99 of a small request (GET /v1/services/small) while
- * the whole registry is listed page by page. Sizes from BENCH_CP_SIZES (default 10000,50000),
- * each on a fresh embedded control plane. (The expiry-storm figures come from
- * test/control-plane/scale.test.ts.)
+ * (single and bulk), RSS / peak RSS, and p99 / max of a small request (GET /v1/services/small,
+ * one at a time) while the whole registry is listed page by page, and while every lease expires
+ * at once (all renewed by one wave of bulk heartbeats, then left to lapse: TTL 30 s). Sizes from
+ * BENCH_CP_SIZES (default 10000,50000), each on a fresh embedded control plane (rate limit off).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,8 @@ function memory(pid: number): { rssMb: number; peakMb: number } {
   return { rssMb: Math.round(kb('VmRSS:') / 1024), peakMb: Math.round(kb('VmHWM:') / 1024) };
 }
 
-const body = (i: number): Record<string, unknown> => ({ address: '10.0.0.1', port: 1_000 + (i % 60_000), ttl: '60s', metadata: { version: 'v1', zone: i % 2 === 0 ? 'a' : 'b' } });
+const TTL = '30s';
+const body = (i: number): Record<string, unknown> => ({ address: '10.0.0.1', port: 1_000 + (i % 60_000), ttl: TTL, metadata: { version: 'v1', zone: i % 2 === 0 ? 'a' : 'b' } });
 const serviceOf = (i: number): string => `svc-${i % 100}`;
 const idOf = (i: number): string => `i-${i}`;
 
@@ -33,7 +34,7 @@ async function json(pool: Pool, method: 'GET' | 'PUT', path: string, headers: Re
 
 async function one(size: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-cp-'));
-  const cp = await startControlPlane(dir);
+  const cp = await startControlPlane(dir, ['--rate-limit', '0']);
   const headers = adminHeaders(cp.url);
   const pool = new Pool(cp.url, { connections: 64 });
   const probePool = new Pool(cp.url, { connections: 1 });
@@ -56,18 +57,33 @@ async function one(size: number): Promise<void> {
     }));
     const bulk = (size - singles) / ((performance.now() - bulkStarted) / 1_000);
     const heartbeats = await throughput(Math.min(size, 20_000), 64, (i) => json(pool, 'PUT', `/v1/services/${serviceOf(i)}/instances/${idOf(i)}/heartbeat`, headers).then(() => undefined));
-    await json(pool, 'PUT', '/v1/services/small/instances/s-1', headers, body(1));
+    // One wave of bulk heartbeats renews every lease: they all lapse together TTL later.
+    const waveStarted = performance.now();
+    const ids = Array.from({ length: size }, (_, i) => i);
+    await Promise.all([0, 1, 2, 3].map(async (w) => {
+      for (let start = w * BULK; start < size; start += 4 * BULK) {
+        const byService = new Map<string, string[]>();
+        for (const i of ids.slice(start, start + BULK)) byService.set(serviceOf(i), [...(byService.get(serviceOf(i)) ?? []), idOf(i)]);
+        for (const [service, list] of byService) await json(pool, 'PUT', `/v1/services/${service}/heartbeats`, headers, { ids: list });
+      }
+    }));
+    const bulkHeartbeats = size / ((performance.now() - waveStarted) / 1_000);
+    await json(pool, 'PUT', '/v1/services/small/instances/s-1', headers, { address: '10.0.0.1', port: 1 });
     const afterLoad = memory(cp.child.pid ?? 0);
-    // A small request, over and over, while the whole registry is listed page by page.
-    let listing = true;
-    const latencies: number[] = [];
-    const probing = (async () => {
-      while (listing) {
+
+    const probe = (until: () => Promise<boolean>) => (async () => {
+      const latencies: number[] = [];
+      while (!(await until())) {
         const started = performance.now();
         await json(probePool, 'GET', '/v1/services/small', headers);
         latencies.push(performance.now() - started);
+        await new Promise((resolve) => setTimeout(resolve, 2)); // pacing: a few hundred a second
       }
+      return latencies.sort((a, b) => a - b);
     })();
+    // A small request, over and over, while the whole registry is listed page by page.
+    let listing = true;
+    const duringList = probe(async () => !listing);
     const listStarted = performance.now();
     let cursor: string | null = null;
     let listed = 0;
@@ -78,12 +94,26 @@ async function one(size: number): Promise<void> {
     } while (cursor !== null);
     const listMs = performance.now() - listStarted;
     listing = false;
-    await probing;
+    const list = await duringList;
+    const afterList = memory(cp.child.pid ?? 0);
+
+    // The storm: every lease lapses; probe until all are critical.
+    let checks = 0;
+    const critical = async (): Promise<boolean> => {
+      if ((checks += 1) % 20 !== 0) return false;
+      const { services } = await json(probePool, 'GET', '/v1/services', headers) as { services: Array<{ name: string; critical: number }> };
+      return services.filter((s) => s.name.startsWith('svc-')).reduce((n, s) => n + s.critical, 0) >= size;
+    };
+    const stormStarted = performance.now();
+    const storm = await probe(critical);
+    const stormMs = performance.now() - stormStarted;
     const mem = memory(cp.child.pid ?? 0);
-    latencies.sort((a, b) => a - b);
+    const fmt = (l: number[]): string => `p99 ${percentile(l, 99).toFixed(1)} ms, max ${(l[l.length - 1] ?? 0).toFixed(1)} ms (n=${l.length})`;
     process.stdout.write(`${String(size).padStart(7)} instances: registrations ${Math.round(single)}/s single, ${Math.round(bulk)}/s bulk; `
-      + `heartbeats ${Math.round(heartbeats)}/s; RSS ${afterLoad.rssMb} MB after loading, ${mem.rssMb} MB after a full list (peak ${mem.peakMb} MB); `
-      + `full paged list of ${listed} in ${Math.round(listMs)} ms, small request meanwhile p99 ${percentile(latencies, 0.99).toFixed(1)} ms (n=${latencies.length})\n`);
+      + `heartbeats ${Math.round(heartbeats)}/s single, ${Math.round(bulkHeartbeats)}/s bulk; `
+      + `RSS ${afterLoad.rssMb} MB loaded, ${afterList.rssMb} MB after a full list, ${mem.rssMb} MB after the storm (peak ${mem.peakMb} MB)\n`
+      + `         full paged list of ${listed} in ${Math.round(listMs)} ms — small request meanwhile ${fmt(list)}\n`
+      + `         expiry storm of ${size} leases (until all critical, ${Math.round(stormMs / 1_000)} s incl. the wait for the TTL) — small request meanwhile ${fmt(storm)}\n`);
   } finally {
     await pool.close();
     await probePool.close();
