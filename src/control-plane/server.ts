@@ -37,6 +37,8 @@ export interface ControlPlaneOptions {
   minCheckIntervalMs?: number;
   /** A keep-alive line is sent on idle watch streams this often (default 15 s). */
   watchKeepAliveMs?: number;
+  /** A watcher whose unread live events exceed this is cut off (default 8 MiB). */
+  watchMaxBufferedBytes?: number;
   /** How long a sidecar's dropped presence stream may take to come back before its instance is marked critical (default 500 ms). */
   presenceGraceMs?: number;
   /** The CA and join tokens (trust domain, a given root, the longest certificate lifetime). */
@@ -95,7 +97,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const api = buildApi({
       registry, policies, logger, security, telemetry, presence,
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
-      ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }),
+      watch: {
+        ...(options.watchKeepAliveMs === undefined ? {} : { keepAliveMs: options.watchKeepAliveMs }),
+        ...(options.watchMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.watchMaxBufferedBytes }),
+      },
       ...(options.apiTls === undefined ? {} : { tls: options.apiTls }),
       ...(options.rateLimitPerSecond === undefined ? {} : { rateLimit: { perSecond: options.rateLimitPerSecond } }),
     });

@@ -89,10 +89,12 @@ export async function streamEvents<E extends StreamedEvent>(
   let res: ServerResponse | undefined;
   const queue: string[] = [];
   const liveSizes: number[] = [];
+  const queuedRevisions: number[] = [];
   let queueIndex = 0;
   /** Bytes of live events queued and not yet handed to the socket. */
   let liveQueued = 0;
   let blocked = false;
+  /** The revision of the last event handed to the socket: where a cut-off client resumes. */
   let lastRevision = after;
   /** Events at or below this revision are the replay (the store's revision when the watch started). */
   const replayThrough = await currentRevision();
@@ -118,6 +120,7 @@ export async function streamEvents<E extends StreamedEvent>(
     while (!closed && queueIndex < queue.length) {
       const text = queue[queueIndex] as string;
       liveQueued -= liveSizes[queueIndex] ?? 0;
+      lastRevision = queuedRevisions[queueIndex] ?? lastRevision;
       queueIndex += 1;
       if (!res.write(text)) {
         blocked = true;
@@ -127,23 +130,28 @@ export async function streamEvents<E extends StreamedEvent>(
     if (queueIndex >= queue.length) {
       queue.length = 0;
       liveSizes.length = 0;
+      queuedRevisions.length = 0;
       queueIndex = 0;
     }
   };
   const write = (event: E): void => {
     if (closed) return;
-    lastRevision = event.revision;
     const text = frame(format, event);
     if (res !== undefined && !blocked && queue.length === 0) {
+      lastRevision = event.revision;
       if (!res.write(text)) blocked = true;
       return;
     }
     const live = event.revision > replayThrough ? Buffer.byteLength(text) : 0;
     queue.push(text);
     liveSizes.push(live);
+    queuedRevisions.push(event.revision);
     liveQueued += live;
     if (liveQueued > maxBuffered) {
-      end(new TrellisError(ErrorCodes.WATCHER_TOO_SLOW, `watcher too slow: it fell more than ${maxBuffered} bytes behind; reconnect with after=${lastRevision}`, { details: { lastRevision } }));
+      // Resume after the last revision sent whole: if the first unsent event shares its
+      // revision (a transaction of several keys), from the one before (a repeat, not a gap).
+      const resume = queuedRevisions[queueIndex] === lastRevision ? lastRevision - 1 : lastRevision;
+      end(new TrellisError(ErrorCodes.WATCHER_TOO_SLOW, `watcher too slow: it fell more than ${maxBuffered} bytes behind; reconnect with after=${resume}`, { details: { lastRevision: resume } }));
     }
   };
   watcher = await start(after, {
