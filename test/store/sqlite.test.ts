@@ -163,6 +163,39 @@ describe('sqlite store: durability', () => {
   });
 });
 
+describe('sqlite store: long replays', () => {
+  it('replays 20,000 events in slices, in order, while other work runs; a compaction mid-replay ends it with COMPACTED, never a gap', async (t) => {
+    const store = await openSqliteStore({ dataDir: dataDir() });
+    try {
+      const puts: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 20_000; i += 1) puts.push(store.put(`/long/${String(i).padStart(5, '0')}`, String(i)));
+      await Promise.all(puts);
+      const whole = new Recorder();
+      let turns = 0;
+      const ticker = setInterval(() => { turns += 1; }, 1);
+      const watcher = await store.watch('/long/', { afterRevision: 0 }, whole);
+      await whole.reach(20_000);
+      clearInterval(ticker);
+      watcher.close();
+      assert.deepEqual(whole.revisions, Array.from({ length: 20_000 }, (_, i) => i + 1));
+      assert.ok(turns > 0, 'timers ran while the replay was delivered');
+
+      const cut = new Recorder();
+      const second = await store.watch('/long/', { afterRevision: 0 }, cut);
+      await store.compact(15_000);
+      await waitFor('the replay to end', () => cut.errors.length > 0 || cut.events.length === 20_000);
+      second.close();
+      t.diagnostic(`compacted after ${cut.events.length} replayed events`);
+      assert.deepEqual(cut.revisions, Array.from({ length: cut.events.length }, (_, i) => i + 1), 'a prefix of the history, no gap');
+      if (cut.events.length < 20_000) {
+        assert.equal((cut.errors[0] as { code?: string } | undefined)?.code, ErrorCodes.COMPACTED);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('sqlite store: leases and compaction', () => {
   it('deletes an expired lease’s keys within ~100 ms of the deadline', async () => {
     const clock = manualClock(0);

@@ -23,6 +23,8 @@ import { WatchHub } from './watch-hub.js';
 
 /** Retries of a member-local read (a dead member refuses at once; another one answers). */
 const LOCAL_READ_BUDGET_MS = 500;
+/** How stale status()'s lease count may be. */
+const LEASE_COUNT_MAX_AGE_MS = 5_000;
 
 export interface EtcdStoreSettings {
   /** host:port list, for messages. */
@@ -42,6 +44,7 @@ export class EtcdStore implements KvStore {
   readonly #watches = new Set<EtcdWatch>();
   readonly #hub: WatchHub;
   #closed = false;
+  #leaseCount: { count: number; at: number } | undefined;
   /** A linearizable read failed: reads go to a member's own copy until one works again. */
   #degraded = false;
   #probing = false;
@@ -132,6 +135,7 @@ export class EtcdStore implements KvStore {
     }
     const res = await this.#call('grant a lease', () => this.#client.leaseClient.leaseGrant({ TTL: Math.ceil(ttlMs / 1_000), ID: 0 }));
     if (res.error) throw new TrellisError(ErrorCodes.STORE_UNAVAILABLE, `etcd refused a lease: ${res.error}`);
+    if (this.#leaseCount !== undefined) this.#leaseCount.count += 1;
     return { id: BigInt(res.ID).toString(16), ttlMs: Number(res.TTL) * 1_000 };
   }
 
@@ -147,6 +151,7 @@ export class EtcdStore implements KvStore {
     if (info === undefined) throw leaseNotFound(id);
     const etcdId = this.#lease(id);
     const res = await this.#call(`revoke lease ${id}`, () => this.#client.leaseClient.leaseRevoke({ ID: etcdId }));
+    if (this.#leaseCount !== undefined) this.#leaseCount.count = Math.max(0, this.#leaseCount.count - 1);
     return { revision: Number(res.header.revision), deleted: info.keys.length };
   }
 
@@ -225,11 +230,21 @@ export class EtcdStore implements KvStore {
     this.#compaction.compacted(revision);
   }
 
-  /** Always a linearizable read: a cluster without quorum reports itself unavailable here. */
+  /**
+   * Always a linearizable read: a cluster without quorum reports itself unavailable here. The
+   * lease count lists every lease of the cluster, so it is refreshed at most every
+   * LEASE_COUNT_MAX_AGE_MS (a status at 100,000 leases must not list them all each time); in
+   * between, this store's own grants and revocations are counted (expiries and other clients'
+   * leases show at the next refresh).
+   */
   async status(): Promise<StoreStatus> {
     const { revision, compactRevision, keys } = await this.#revisions(true);
-    const leases = await this.#call('list leases', () => this.#client.leaseClient.leaseLeases());
-    return { backend: this.backend, revision, compactRevision, leases: leases.leases.length, keys };
+    const now = performance.now();
+    if (this.#leaseCount === undefined || now - this.#leaseCount.at > LEASE_COUNT_MAX_AGE_MS) {
+      const leases = await this.#call('list leases', () => this.#client.leaseClient.leaseLeases());
+      this.#leaseCount = { count: leases.leases.length, at: now };
+    }
+    return { backend: this.backend, revision, compactRevision, leases: this.#leaseCount.count, keys };
   }
 
   async close(): Promise<void> {
