@@ -8,10 +8,13 @@ import { pipelineBench } from './pipeline.js';
 import { registryBench } from './registry.js';
 import { securityBench } from './security.js';
 import { registryEtcdBench } from './registry-etcd.js';
+import { controlPlaneBench } from './controlplane.js';
 
 process.stdout.write(`Trellis benchmarks — ${new Date().toISOString()} — node ${process.version} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n\n`);
 process.stdout.write('## Registry (issue 2)\n');
 await registryBench();
+process.stdout.write('\n## The control plane at scale (issue 13)\n');
+await controlPlaneBench();
 process.stdout.write('\n## Registry on etcd vs embedded (issue 6)\n');
 await registryEtcdBench();
 process.stdout.write('\n## Data plane (issue 3)\n');

@@ -19,6 +19,29 @@ import type { TelemetryReport } from '../telemetry/snapshot.js';
 import type { CheckResults, EdgeStats, RouteStats, ServiceStats } from '../telemetry/aggregate.js';
 import { remoteError } from './remote-error.js';
 
+/** Instances per page when the client walks a list. */
+export const DEFAULT_PAGE_SIZE = 500;
+
+export interface InstancePageAnswer {
+  instances: Instance[];
+  /** The revision of the list's first page: watch after it. */
+  revision: number;
+  /** Pass to get the next page; null on the last one. */
+  cursor: string | null;
+}
+
+export type BulkAnswer<T> = {
+  results: Array<({ ok: true } & T) | { ok: false; error: { code: string; message: string; field?: string } }>;
+  failed: number;
+};
+
+function pageQuery(options: { limit?: number; cursor?: string; healthyOnly?: boolean }): string {
+  const query = new URLSearchParams({ limit: String(options.limit ?? DEFAULT_PAGE_SIZE) });
+  if (options.cursor !== undefined) query.set('cursor', options.cursor);
+  if (options.healthyOnly === true) query.set('healthy', 'true');
+  return query.toString();
+}
+
 /** Three of the server's 15 s keep-alives. */
 export const DEFAULT_WATCH_IDLE_TIMEOUT_MS = 45_000;
 
@@ -149,8 +172,46 @@ export class ControlPlaneClient {
     return this.#call('GET', '/v1/services');
   }
 
-  instances(service: string, healthyOnly = false): Promise<{ service: string; instances: Instance[]; revision: number }> {
-    return this.#call('GET', `/v1/services/${encodeURIComponent(service)}/instances${healthyOnly ? '?healthy=true' : ''}`);
+  /**
+   * Every instance of a service, fetched a page at a time (so a large service never makes the
+   * control plane build one huge answer); the revision is the first page's: watch after it.
+   */
+  async instances(service: string, healthyOnly = false, pageSize = DEFAULT_PAGE_SIZE): Promise<{ service: string; instances: Instance[]; revision: number }> {
+    const instances: Instance[] = [];
+    let cursor: string | undefined;
+    let revision = 0;
+    do {
+      const page = await this.instancesPage(service, { limit: pageSize, healthyOnly, ...(cursor === undefined ? {} : { cursor }) });
+      instances.push(...page.instances);
+      revision = page.revision;
+      cursor = page.cursor ?? undefined;
+    } while (cursor !== undefined);
+    return { service, instances, revision };
+  }
+
+  /** One page of a service's instances (`GET /v1/services/S/instances?limit=&cursor=`); `cursor` null on the last page. */
+  instancesPage(service: string, options: { limit?: number; cursor?: string; healthyOnly?: boolean } = {}): Promise<InstancePageAnswer & { service: string }> {
+    return this.#call('GET', `/v1/services/${encodeURIComponent(service)}/instances?${pageQuery(options)}`);
+  }
+
+  /** One page of every instance of every service (`GET /v1/instances?limit=&cursor=`). */
+  allInstancesPage(options: { limit?: number; cursor?: string; healthyOnly?: boolean } = {}): Promise<InstancePageAnswer> {
+    return this.#call('GET', `/v1/instances?${pageQuery(options)}`);
+  }
+
+  /** One service's instance counts by health (from the control plane's aggregates: cheap). */
+  service(service: string): Promise<{ service: ServiceSummary; revision: number }> {
+    return this.#call('GET', `/v1/services/${encodeURIComponent(service)}`);
+  }
+
+  /** Register up to 1,000 instances of one service in one call; results per entry, in order. */
+  registerMany(service: string, instances: ReadonlyArray<Record<string, unknown> & { id: string }>): Promise<BulkAnswer<{ id: string; created: boolean; revision: number }>> {
+    return this.#call('PUT', `/v1/services/${encodeURIComponent(service)}/instances`, { instances });
+  }
+
+  /** Heartbeats of up to 1,000 instances of one service in one call; results per id, in order. */
+  heartbeatMany(service: string, ids: readonly string[]): Promise<BulkAnswer<{ status: string; ttlMs: number }>> {
+    return this.#call('PUT', `/v1/services/${encodeURIComponent(service)}/heartbeats`, { ids });
   }
 
   register(service: string, id: string, body: Record<string, unknown>): Promise<{ instance: Instance; revision: number }> {

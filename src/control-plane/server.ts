@@ -12,7 +12,7 @@ import { Registry } from '../registry/registry.js';
 import { createPresenceTracker } from '../health/presence.js';
 import { isHealthy } from '../registry/types.js';
 import { PolicyStore } from '../security/authz/store.js';
-import { EMBEDDED_STORE, checkStoreFlag, openStore, type EtcdSettings } from '../store/open.js';
+import { EMBEDDED_STORE, checkStoreFlag, openEphemeralStore, openStore, type EtcdSettings } from '../store/open.js';
 import { prepareDataDir } from '../security/data-dir.js';
 import { ServiceDefaultsStore } from './service-defaults/store.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
@@ -40,6 +40,8 @@ export interface ControlPlaneOptions {
   minCheckIntervalMs?: number;
   /** A keep-alive line is sent on idle watch streams this often (default 15 s). */
   watchKeepAliveMs?: number;
+  /** A watcher whose unread live events exceed this is cut off (default 8 MiB). */
+  watchMaxBufferedBytes?: number;
   /** How long a sidecar's dropped presence stream may take to come back before its instance is marked critical (default 500 ms). */
   presenceGraceMs?: number;
   /** The CA and join tokens (trust domain, a given root, the longest certificate lifetime). */
@@ -48,6 +50,8 @@ export interface ControlPlaneOptions {
   apiTls?: ApiTls;
   /** Connection counts and timeouts of the API listener (docs/operations.md, "Listener limits"). */
   limits?: ListenerLimits;
+  /** Registrations and heartbeats per second per token (0: no limit; default 10,000). */
+  rateLimitPerSecond?: number;
 }
 
 export interface ControlPlane {
@@ -73,7 +77,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     ...(options.etcd === undefined ? {} : { etcd: options.etcd }),
   });
   const registry = new Registry(store);
-  const closers: Array<() => Promise<void> | void> = [() => store.close()];
+  registry.warm();
+  const closers: Array<() => Promise<void> | void> = [() => store.close(), () => registry.close()];
   const close = async (): Promise<void> => {
     for (const c of closers.splice(0).reverse()) {
       try { await c(); } catch (err) { logger.warn({ err: messageOf(err) }, 'error while shutting down'); }
@@ -89,15 +94,22 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // Known once the API listens (the member record carries its URL); /v1/status reports them.
     let replicas: ReplicaSet | undefined;
     let checks: ActiveChecks | undefined;
-    const telemetry = await TelemetryCollector.start(registry, logger);
+    // Reports of an embedded control plane live in memory, out of the registry's history and disk.
+    const reports = openEphemeralStore(store, logger);
+    if (reports !== store) closers.push(() => reports.close());
+    const telemetry = await TelemetryCollector.start(registry, logger, Date.now, reports);
     closers.push(() => telemetry.close());
     const presence = createPresenceTracker(store, registry, logger, options.presenceGraceMs);
     const api = buildApi({
       registry, policies, serviceDefaults: new ServiceDefaultsStore(store), logger, security, telemetry, presence,
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
-      ...(options.watchKeepAliveMs === undefined ? {} : { watch: { keepAliveMs: options.watchKeepAliveMs } }),
+      watch: {
+        ...(options.watchKeepAliveMs === undefined ? {} : { keepAliveMs: options.watchKeepAliveMs }),
+        ...(options.watchMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.watchMaxBufferedBytes }),
+      },
       ...(options.apiTls === undefined ? {} : { tls: options.apiTls }),
       ...(options.limits === undefined ? {} : { limits: options.limits }),
+      ...(options.rateLimitPerSecond === undefined ? {} : { rateLimit: { perSecond: options.rateLimitPerSecond } }),
     });
     try {
       await api.listen({ host: options.listen.host, port: options.listen.port });

@@ -4,11 +4,14 @@
  */
 import { ErrorCodes, TrellisError } from '../errors.js';
 import type { HealthStatus } from '../core/health.js';
-import type { KeyValue, KvStore, LeaseId, Watcher, WatchEvent } from '../store/types.js';
+import { walkPrefix } from '../store/pages.js';
+import type { KeyValue, KvStore, LeaseId, TxnOp, Watcher, WatchEvent } from '../store/types.js';
 import { formatDuration } from '../util/duration.js';
 import {
   heartbeatKey, instanceKey, parseInstanceKey, servicePrefix, SERVICES_PREFIX,
 } from './keys.js';
+import { Catalog } from './catalog.js';
+import { toRegistryEvent } from './events.js';
 import { newRecord, TTL_CHECK_NAME, withCheckStatus } from './record.js';
 import { instanceIdSchema, parseOrThrow, registrationBodySchema, serviceNameSchema } from './schema.js';
 import type { Instance, InstanceRecord, RegistryEvent, ServiceSummary } from './types.js';
@@ -36,35 +39,51 @@ export interface RegistryWatchListener {
 
 /** Compare-and-swap retries before giving up on a hot key. */
 const MAX_CAS_ATTEMPTS = 20;
+/** The largest page a caller may ask for. */
+export const MAX_PAGE_LIMIT = 1_000;
+
+export interface Page {
+  /** Only keys after this one (the last of the previous page). */
+  after?: string;
+  limit: number;
+}
+
+export interface InstancePage {
+  instances: Instance[];
+  revision: number;
+  /** The store key of the last instance, to pass as `after` for the next page; undefined when this was the last page. */
+  next: string | undefined;
+}
+
+/** One instance of a bulk call: its service, id and (registrations) body. */
+export interface BulkItem {
+  service: string;
+  id: string;
+}
+
+export type BulkOutcome<T> = ({ ok: true } & T) | { ok: false; error: TrellisError };
 
 function decode(kv: KeyValue): Instance {
   return { ...(JSON.parse(kv.value) as InstanceRecord), revision: kv.modRevision };
 }
 
-/**
- * Store events are shared by every watcher of a prefix: translate each once, however many
- * watchers there are (1,000 watchers must not parse the same JSON 1,000 times).
- */
-const translated = new WeakMap<WatchEvent, RegistryEvent | null>();
+type ValidBody = ReturnType<typeof registrationBodySchema.parse>;
 
-function toRegistryEvent(e: WatchEvent): RegistryEvent | undefined {
-  const cached = translated.get(e);
-  if (cached !== undefined) return cached ?? undefined;
-  const ref = parseInstanceKey(e.key);
-  const previous = e.prevValue === undefined ? undefined : (JSON.parse(e.prevValue) as InstanceRecord);
-  const current = e.value === undefined ? undefined : (JSON.parse(e.value) as InstanceRecord);
-  const instance = current ?? previous;
-  const event: RegistryEvent | null = ref === undefined || instance === undefined ? null : Object.freeze({
-    revision: e.revision,
-    type: e.type === 'delete' ? 'deregistered' : previous === undefined ? 'registered' : 'updated',
-    service: ref.service,
-    id: ref.id,
-    instance,
-    previousStatus: previous?.status ?? null,
-    statusChanged: previous !== undefined && current !== undefined && previous.status !== current.status,
-  });
-  translated.set(e, event);
-  return event ?? undefined;
+/** Items of a bulk call handled together before a turn of the event loop. */
+const BULK_SLICE = 100;
+
+/** `fn` over `items`, BULK_SLICE at a time (concurrently within a slice), yielding between slices. */
+async function inSlices<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let start = 0; start < items.length; start += BULK_SLICE) {
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    out.push(...await Promise.all(items.slice(start, start + BULK_SLICE).map(fn)));
+  }
+  return out;
+}
+
+function asTrellisError(err: unknown, code: typeof ErrorCodes.VALIDATION | typeof ErrorCodes.INTERNAL): TrellisError {
+  return err instanceof TrellisError ? err : new TrellisError(code, String(err));
 }
 
 function instanceNotFound(service: string, id: string): TrellisError {
@@ -78,10 +97,22 @@ function instanceNotFound(service: string, id: string): TrellisError {
 export class Registry {
   readonly #store: KvStore;
   readonly #now: () => number;
+  readonly #catalog: Catalog;
 
   constructor(store: KvStore, options: RegistryOptions = {}) {
     this.#store = store;
     this.#now = options.now ?? Date.now;
+    this.#catalog = new Catalog(store);
+  }
+
+  /** Load the aggregates now (in the background) rather than on the first list or heartbeat. */
+  warm(): void {
+    this.#catalog.warm();
+  }
+
+  /** Stop following the store (the catalog's watch). */
+  close(): void {
+    this.#catalog.close();
   }
 
   get store(): KvStore {
@@ -94,19 +125,65 @@ export class Registry {
     parseOrThrow(instanceIdSchema, id, 'id');
     const valid = parseOrThrow(registrationBodySchema, body);
 
+    return this.#write(service, id, valid);
+  }
+
+  /**
+   * Register many instances in one call. Every body is validated first; each valid one is then
+   * written (concurrently: a store with group commit makes them durable in a few commits).
+   * Outcomes are per item, in order.
+   */
+  async registerMany(items: ReadonlyArray<BulkItem & { body: unknown }>): Promise<Array<BulkOutcome<RegisterResult>>> {
+    // Validated first (all of them), in slices so that a large call never blocks others.
+    type Checked = { item: BulkItem; valid: ValidBody | undefined; error: TrellisError | undefined };
+    const checked = await inSlices(items, (item): Promise<Checked> => {
+      try {
+        parseOrThrow(serviceNameSchema, item.service, 'service');
+        parseOrThrow(instanceIdSchema, item.id, 'id');
+        return Promise.resolve({ item, valid: parseOrThrow(registrationBodySchema, item.body), error: undefined });
+      } catch (err) {
+        return Promise.resolve({ item, valid: undefined, error: asTrellisError(err, ErrorCodes.VALIDATION) });
+      }
+    });
+    return inSlices(checked, async (c): Promise<BulkOutcome<RegisterResult>> => {
+      if (c.valid === undefined) return { ok: false, error: c.error ?? new TrellisError(ErrorCodes.VALIDATION, 'invalid registration') };
+      try {
+        return { ok: true, ...(await this.#write(c.item.service, c.item.id, c.valid)) };
+      } catch (err) {
+        return { ok: false, error: asTrellisError(err, ErrorCodes.INTERNAL) };
+      }
+    });
+  }
+
+  /** Heartbeats of many instances in one call; outcomes per item, in order. */
+  async heartbeatMany(items: readonly BulkItem[]): Promise<Array<BulkOutcome<HeartbeatResult>>> {
+    return inSlices(items, async (item): Promise<BulkOutcome<HeartbeatResult>> => {
+      try {
+        return { ok: true, ...(await this.heartbeat(item.service, item.id)) };
+      } catch (err) {
+        return { ok: false, error: asTrellisError(err, ErrorCodes.INTERNAL) };
+      }
+    });
+  }
+
+  /**
+   * One registration as one store transaction (one revision): the heartbeat key on a new lease
+   * (or its removal) and the instance record. The previous record comes back from the txn.
+   */
+  async #write(service: string, id: string, valid: ValidBody): Promise<RegisterResult> {
     let lease: LeaseId | null = null;
-    // Issued together, with no read first, so that a store with group commit makes a
-    // registration durable in one commit. The previous record comes back from the put.
-    const writes: Array<Promise<{ revision: number }>> = [];
+    const ops: TxnOp[] = [];
     if (valid.ttl !== undefined) {
       lease = (await this.#store.grantLease(valid.ttl)).id;
-      writes.push(this.#store.put(heartbeatKey(service, id), lease, { lease }));
+      ops.push({ type: 'put', key: heartbeatKey(service, id), value: lease, lease });
     } else {
-      writes.push(this.#store.delete(heartbeatKey(service, id))); // no-op unless it had a TTL before
+      ops.push({ type: 'delete', key: heartbeatKey(service, id) }); // a no-op unless it had a TTL before
     }
     const record = newRecord(service, id, valid, lease, new Date(this.#now()));
-    const instanceWrite = this.#store.put(instanceKey(service, id), JSON.stringify(record));
-    const [, { revision, prevKv }] = await Promise.all([Promise.all(writes), instanceWrite]);
+    ops.push({ type: 'put', key: instanceKey(service, id), value: JSON.stringify(record) });
+    const { revision, prevKvs } = await this.#store.txn(ops);
+    this.#catalog.apply(instanceKey(service, id), record, revision);
+    const prevKv = prevKvs[prevKvs.length - 1];
     const previous = prevKv === undefined ? undefined : decode(prevKv);
     if (previous?.lease) await this.#revokeQuietly(previous.lease);
     return { instance: { ...record, revision }, created: previous === undefined };
@@ -116,12 +193,25 @@ export class Registry {
     const existing = await this.get(service, id);
     const { deleted, revision } = await this.#store.delete(instanceKey(service, id));
     if (deleted === 0) throw instanceNotFound(service, id);
+    this.#catalog.apply(instanceKey(service, id), undefined, revision);
     if (existing.lease) await this.#revokeQuietly(existing.lease);
     return { revision };
   }
 
   /** A TTL heartbeat: a lease keep-alive. Writes only when the instance was critical. */
   async heartbeat(service: string, id: string): Promise<HeartbeatResult> {
+    // The fast path: the catalog knows the lease and that the ttl check passes, so a
+    // heartbeat is one in-memory lease keep-alive, with no read.
+    const known = this.#catalog.entry(service, id);
+    if (known === undefined) this.#catalog.warm();
+    else if (known.lease !== null && known.ttlMs !== null && known.ttlPassing) {
+      try {
+        await this.#store.keepAlive(known.lease);
+        return { status: known.status, ttlMs: known.ttlMs, revision: known.revision };
+      } catch (err) {
+        if (!(err instanceof TrellisError && err.code === ErrorCodes.LEASE_NOT_FOUND)) throw err;
+      }
+    }
     const instance = await this.get(service, id);
     if (instance.ttlMs === null) {
       throw new TrellisError(
@@ -168,28 +258,72 @@ export class Registry {
     return (await this.#store.get(SERVICES_PREFIX)).revision;
   }
 
+  /** Every instance of a service; walked a page at a time, yielding to the event loop between pages. */
   async listInstances(service: string, options: { healthyOnly?: boolean } = {}): Promise<{ instances: Instance[]; revision: number }> {
     parseOrThrow(serviceNameSchema, service, 'service');
-    const { kvs, revision } = await this.#store.range(servicePrefix(service));
-    const all = kvs.map(decode);
-    return { instances: options.healthyOnly ? all.filter(isHealthy) : all, revision };
+    const { instances, revision } = await this.#walk(servicePrefix(service));
+    return { instances: options.healthyOnly ? instances.filter(isHealthy) : instances, revision };
   }
 
-  async listAll(): Promise<{ instances: Instance[]; revision: number }> {
-    const { kvs, revision } = await this.#store.range(SERVICES_PREFIX);
-    return { instances: kvs.filter((kv) => parseInstanceKey(kv.key) !== undefined).map(decode), revision };
+  /**
+   * One page of a service's instances (or of every instance, without a service). The revision
+   * is the store's at this read; a client paging through a list watches from its first page's.
+   */
+  async pageInstances(service: string | undefined, page: Page, options: { healthyOnly?: boolean } = {}): Promise<InstancePage> {
+    if (service !== undefined) parseOrThrow(serviceNameSchema, service, 'service');
+    const prefix = service === undefined ? SERVICES_PREFIX : servicePrefix(service);
+    const { kvs, revision, more } = await this.#store.range(prefix, { limit: page.limit, ...(page.after === undefined ? {} : { after: page.after }) });
+    const all = kvs.filter((kv) => parseInstanceKey(kv.key) !== undefined).map(decode);
+    return { instances: options.healthyOnly ? all.filter(isHealthy) : all, revision, next: more ? kvs[kvs.length - 1]?.key : undefined };
   }
 
-  async listServices(): Promise<{ services: ServiceSummary[]; revision: number }> {
-    const { instances, revision } = await this.listAll();
-    const byName = new Map<string, ServiceSummary>();
-    for (const i of instances) {
-      const s = byName.get(i.service) ?? { name: i.service, instances: 0, passing: 0, warning: 0, critical: 0 };
-      s.instances += 1;
-      s[i.status] += 1;
-      byName.set(i.service, s);
+  /**
+   * pageInstances as JSON text, each instance its stored JSON with its revision added — no
+   * parse and re-serialise per instance, so a page costs little more than reading it.
+   */
+  async pageInstancesJson(service: string | undefined, page: Page, options: { healthyOnly?: boolean } = {}): Promise<{ instances: string[]; revision: number; next: string | undefined }> {
+    if (options.healthyOnly === true) {
+      const decoded = await this.pageInstances(service, page, options);
+      return { ...decoded, instances: decoded.instances.map((i) => JSON.stringify(i)) };
     }
-    return { services: [...byName.values()].sort((a, b) => a.name.localeCompare(b.name)), revision };
+    if (service !== undefined) parseOrThrow(serviceNameSchema, service, 'service');
+    const prefix = service === undefined ? SERVICES_PREFIX : servicePrefix(service);
+    const { kvs, revision, more } = await this.#store.range(prefix, { limit: page.limit, ...(page.after === undefined ? {} : { after: page.after }) });
+    const instances = kvs.filter((kv) => parseInstanceKey(kv.key) !== undefined)
+      .map((kv) => `${kv.value.slice(0, kv.value.lastIndexOf('}'))},"revision":${kv.modRevision}}`);
+    return { instances, revision, next: more ? kvs[kvs.length - 1]?.key : undefined };
+  }
+
+  /** Every instance; walked a page at a time (the revision is the first page's: watch from it). */
+  async listAll(): Promise<{ instances: Instance[]; revision: number }> {
+    return this.#walk(SERVICES_PREFIX);
+  }
+
+  /** From the catalog: O(services), whatever the number of instances. */
+  async listServices(): Promise<{ services: ServiceSummary[]; revision: number }> {
+    await this.#catalog.ready();
+    return { services: this.#catalog.services(), revision: await this.currentRevision() };
+  }
+
+  /** One service's counts, from the catalog; SERVICE_NOT_FOUND when it has no instance. */
+  async serviceSummary(service: string): Promise<{ service: ServiceSummary; revision: number }> {
+    parseOrThrow(serviceNameSchema, service, 'service');
+    await this.#catalog.ready();
+    const summary = this.#catalog.service(service);
+    if (summary === undefined) {
+      throw new TrellisError(ErrorCodes.SERVICE_NOT_FOUND, `service "${service}" has no registered instance (see \`trellis services\`)`, { field: 'service' });
+    }
+    return { service: summary, revision: await this.currentRevision() };
+  }
+
+  async #walk(prefix: string): Promise<{ instances: Instance[]; revision: number }> {
+    const instances: Instance[] = [];
+    let revision = 0;
+    for await (const page of walkPrefix(this.#store, prefix)) {
+      revision = page.firstRevision;
+      for (const kv of page.kvs) if (parseInstanceKey(kv.key) !== undefined) instances.push(decode(kv));
+    }
+    return { instances, revision };
   }
 
   /**
@@ -223,7 +357,8 @@ export class Registry {
    */
   async deregisterIfUnchanged(service: string, id: string, revision: number, lease: LeaseId | null): Promise<boolean> {
     try {
-      await this.#store.delete(instanceKey(service, id), { ifModRevision: revision });
+      const deleted = await this.#store.delete(instanceKey(service, id), { ifModRevision: revision });
+      this.#catalog.apply(instanceKey(service, id), undefined, deleted.revision);
     } catch (err) {
       if (err instanceof TrellisError && err.code === ErrorCodes.CONFLICT) return false;
       throw err;
@@ -259,6 +394,7 @@ export class Registry {
       if (next === undefined) return current;
       try {
         const { revision } = await this.#store.put(instanceKey(service, id), JSON.stringify(next), { ifModRevision: kv.modRevision });
+        this.#catalog.apply(instanceKey(service, id), next, revision);
         return { ...next, revision };
       } catch (err) {
         if (!(err instanceof TrellisError && err.code === ErrorCodes.CONFLICT)) throw err;

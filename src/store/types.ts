@@ -34,6 +34,33 @@ export interface RangeResult {
   /** Keys with the prefix, sorted by key (byte order). */
   kvs: KeyValue[];
   revision: number;
+  /** True when `limit` cut the answer short: more keys follow the last one returned. */
+  more: boolean;
+}
+
+export interface RangeOptions {
+  /** At most this many keys (≥ 1); absent = all of them. */
+  limit?: number;
+  /** Only keys greater (in byte order) than this one: the last key of the previous page. */
+  after?: string;
+}
+
+/** One write of a transaction. */
+export type TxnOp =
+  | { type: 'put'; key: string; value: string; lease?: LeaseId }
+  | { type: 'delete'; key: string };
+
+/** A condition of a transaction: the key's modRevision is this (0 = the key does not exist). */
+export interface TxnCompare {
+  key: string;
+  modRevision: number;
+}
+
+export interface TxnResult {
+  /** The one revision every write of the transaction got (unchanged when nothing changed). */
+  revision: number;
+  /** Per op, in order: the key's value before the transaction (undefined if it did not exist). */
+  prevKvs: Array<KeyValue | undefined>;
 }
 
 export interface PutOptions {
@@ -129,10 +156,16 @@ export interface StoreStatus {
 export interface KvStore {
   readonly backend: string;
   get(key: string): Promise<GetResult>;
-  range(prefix: string): Promise<RangeResult>;
+  range(prefix: string, options?: RangeOptions): Promise<RangeResult>;
   put(key: string, value: string, options?: PutOptions): Promise<PutResult>;
   delete(key: string, options?: DeleteOptions): Promise<DeleteResult>;
   deletePrefix(prefix: string): Promise<DeletePrefixResult>;
+  /**
+   * Several writes as one: either every compare holds and every op is applied at one revision
+   * (watchers see their events with that revision, in op order), or a compare fails with
+   * TRELLIS_ERR_CONFLICT and nothing is written. A key may appear in at most one op.
+   */
+  txn(ops: readonly TxnOp[], compares?: readonly TxnCompare[]): Promise<TxnResult>;
 
   /** Grant a lease. ttlMs ≥ 1. */
   grantLease(ttlMs: number): Promise<LeaseGrant>;

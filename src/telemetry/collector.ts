@@ -13,7 +13,7 @@ import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { TTL_CHECK_NAME } from '../registry/record.js';
 import type { Registry } from '../registry/registry.js';
 import { instanceIdSchema, serviceNameSchema } from '../registry/schema.js';
-import type { LeaseId } from '../store/types.js';
+import type { KvStore, LeaseId } from '../store/types.js';
 import { follow, type Follower } from '../util/follow.js';
 import { parseOrThrow } from '../util/validation.js';
 import { formatDuration } from '../util/duration.js';
@@ -34,6 +34,8 @@ function freshWithin(stored: StoredReport): number {
 
 export class TelemetryCollector {
   readonly #registry: Registry;
+  /** Where reports are kept: the registry's store, or one of their own (see start). */
+  readonly #store: KvStore;
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #history = new Map<string, StoredReport[]>();
@@ -42,15 +44,21 @@ export class TelemetryCollector {
   readonly #checkListeners = new Set<(results: readonly CheckResult[]) => void>();
   #follower: Follower | undefined;
 
-  private constructor(registry: Registry, logger: Logger, now: () => number) {
+  private constructor(registry: Registry, store: KvStore, logger: Logger, now: () => number) {
     this.#registry = registry;
+    this.#store = store;
     this.#logger = logger;
     this.#now = now;
   }
 
-  static async start(registry: Registry, logger: Logger, now: () => number = Date.now): Promise<TelemetryCollector> {
-    const collector = new TelemetryCollector(registry, logger, now);
-    const store = registry.store;
+  /**
+   * `store`: where reports are kept (default: the registry's). An embedded control plane gives
+   * them an in-memory store of their own, so that reports (one a second per sidecar) never use
+   * up the registry's watch history or disk; on etcd every replica must see them, so they stay
+   * in etcd, whose own compaction bounds their history.
+   */
+  static async start(registry: Registry, logger: Logger, now: () => number = Date.now, store: KvStore = registry.store): Promise<TelemetryCollector> {
+    const collector = new TelemetryCollector(registry, store, logger, now);
     collector.#follower = await follow('telemetry', logger, async (fail) => {
       const { kvs, revision } = await store.range(TELEMETRY_PREFIX);
       const present = new Set<string>();
@@ -78,7 +86,7 @@ export class TelemetryCollector {
     const report = parseOrThrow(telemetryReportSchema, body);
     const key = keyOf(service, id);
     const stored: StoredReport = { service, id, receivedAt: this.#now(), report };
-    const store = this.#registry.store;
+    const store = this.#store;
     let lease = this.#leases.get(key);
     if (lease !== undefined) {
       try {

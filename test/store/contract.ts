@@ -242,6 +242,101 @@ export function storeContract(name: string, open: OpenStore): void {
       });
     });
 
+    describe('paged range', () => {
+      it('pages through a prefix in byte order with limit and after, saying when more follow', async () => {
+        const prefix = fresh('page');
+        const keys = byteOrder(['a', 'b', 'c', 'd', 'e', 'é', 'z'].map((k) => `${prefix}${k}`));
+        for (const key of keys) await store.put(key, key);
+        await store.put(`${prefix.slice(0, -1)}x`, 'outside the prefix');
+        const seen: string[] = [];
+        let after: string | undefined;
+        let pages = 0;
+        for (;;) {
+          const page = await store.range(prefix, { limit: 3, ...(after === undefined ? {} : { after }) });
+          pages += 1;
+          assert.ok(page.kvs.length <= 3);
+          seen.push(...page.kvs.map((kv) => kv.key));
+          if (!page.more) break;
+          after = page.kvs[page.kvs.length - 1]?.key;
+        }
+        assert.deepEqual(seen, keys);
+        assert.equal(pages, 3);
+        const whole = await store.range(prefix);
+        assert.equal(whole.more, false);
+        assert.deepEqual(whole.kvs.map((kv) => kv.key), keys);
+      });
+
+      it('a limit exactly the size of the prefix says no more follow; a bad limit is refused', async () => {
+        const prefix = fresh('page-exact');
+        await store.put(`${prefix}1`, '1');
+        await store.put(`${prefix}2`, '2');
+        assert.equal((await store.range(prefix, { limit: 2 })).more, false);
+        assert.equal((await store.range(prefix, { limit: 1 })).more, true);
+        assert.deepEqual((await store.range(prefix, { after: `${prefix}2` })).kvs, []);
+        await rejectsWith(store.range(prefix, { limit: 0 }), ErrorCodes.VALIDATION);
+      });
+    });
+
+    describe('transactions', () => {
+      it('applies every op at one revision, with previous values, seen by a watcher in op order', async () => {
+        const prefix = fresh('txn');
+        const before = await store.put(`${prefix}b`, 'old b');
+        await store.put(`${prefix}c`, 'doomed');
+        const recorder = new Recorder();
+        const watcher = await store.watch(prefix, { afterRevision: before.revision + 1 }, recorder);
+        try {
+          const lease = await store.grantLease(10_000);
+          const result = await store.txn([
+            { type: 'put', key: `${prefix}a`, value: 'new a', lease: lease.id },
+            { type: 'put', key: `${prefix}b`, value: 'new b' },
+            { type: 'delete', key: `${prefix}c` },
+          ]);
+          assert.equal(result.prevKvs.length, 3);
+          assert.equal(result.prevKvs[0], undefined);
+          assert.equal(result.prevKvs[1]?.value, 'old b');
+          assert.equal(result.prevKvs[2]?.value, 'doomed');
+          const a = (await store.get(`${prefix}a`)).kv;
+          assert.equal(a?.modRevision, result.revision);
+          assert.equal(a?.lease, lease.id);
+          assert.equal((await store.get(`${prefix}b`)).kv?.modRevision, result.revision);
+          assert.equal((await store.get(`${prefix}c`)).kv, undefined);
+          await recorder.reach(result.revision);
+          assert.deepEqual(recorder.events.map((e) => [e.type, e.key.slice(prefix.length), e.revision]), [
+            ['put', 'a', result.revision], ['put', 'b', result.revision], ['delete', 'c', result.revision],
+          ]);
+          assert.equal(recorder.events[1]?.prevValue, 'old b');
+          await store.revokeLease(lease.id);
+          assert.equal((await store.get(`${prefix}a`)).kv, undefined, 'the key went with its lease');
+        } finally {
+          watcher.close();
+        }
+      });
+
+      it('writes nothing when a compare fails: CONFLICT, no revision used', async () => {
+        const prefix = fresh('txn-cas');
+        const first = await store.put(`${prefix}guard`, 'v1');
+        await store.put(`${prefix}guard`, 'v2');
+        const revision = (await store.get(`${prefix}guard`)).revision;
+        await rejectsWith(store.txn([{ type: 'put', key: `${prefix}x`, value: 'x' }], [{ key: `${prefix}guard`, modRevision: first.revision }]), ErrorCodes.CONFLICT);
+        await rejectsWith(store.txn([{ type: 'put', key: `${prefix}x`, value: 'x' }], [{ key: `${prefix}missing`, modRevision: 5 }]), ErrorCodes.CONFLICT);
+        assert.equal((await store.get(`${prefix}x`)).kv, undefined);
+        assert.equal((await store.get(`${prefix}guard`)).revision, revision, 'a failed transaction takes no revision');
+        const current = (await store.get(`${prefix}guard`)).kv?.modRevision ?? -1;
+        const ok = await store.txn([{ type: 'put', key: `${prefix}x`, value: 'x' }], [{ key: `${prefix}guard`, modRevision: current }, { key: `${prefix}absent`, modRevision: 0 }]);
+        assert.equal((await store.get(`${prefix}x`)).kv?.modRevision, ok.revision);
+      });
+
+      it('refuses an empty transaction, a key twice, and an unknown lease, writing nothing', async () => {
+        const prefix = fresh('txn-bad');
+        await rejectsWith(store.txn([]), ErrorCodes.VALIDATION);
+        await rejectsWith(store.txn([{ type: 'put', key: `${prefix}k`, value: '1' }, { type: 'delete', key: `${prefix}k` }]), ErrorCodes.VALIDATION);
+        const lease = await store.grantLease(TTL_MS);
+        await store.revokeLease(lease.id);
+        await rejectsWith(store.txn([{ type: 'put', key: `${prefix}k`, value: '1' }, { type: 'put', key: `${prefix}l`, value: '2', lease: lease.id }]), ErrorCodes.LEASE_NOT_FOUND);
+        assert.deepEqual((await store.range(prefix)).kvs, []);
+      });
+    });
+
     describe('leases', () => {
       it('grantLease returns an id; keys attach to it and leaseInfo lists them', async () => {
         const prefix = fresh('lease-info');

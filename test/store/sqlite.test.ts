@@ -71,10 +71,30 @@ describe('sqlite store: durability', () => {
       key: '/reopen/plain', value: 'p2', createRevision: created.revision, modRevision: updated.revision, version: 2, lease: undefined,
     });
     assert.equal((await second.get('/reopen/leased')).kv?.modRevision, leased.revision);
-    assert.deepEqual(await second.leaseInfo(lease.id), { id: lease.id, ttlMs: 10_000, remainingMs: 10_000, keys: ['/reopen/leased'] });
+    const info = await second.leaseInfo(lease.id);
+    assert.deepEqual({ ...info, remainingMs: 0 }, { id: lease.id, ttlMs: 10_000, remainingMs: 0, keys: ['/reopen/leased'] });
+    // A full fresh TTL, plus up to half a TTL of jitter so a restart does not line every deadline up.
+    assert.ok(info !== undefined && info.remainingMs >= 10_000 && info.remainingMs <= 15_000, `remaining ${info?.remainingMs}`);
     await second.keepAlive(lease.id);
     assert.equal((await second.put('/reopen/next', 'v')).revision, updated.revision + 1);
     await second.close();
+  });
+
+  it('spreads the deadlines of leases nobody renews after a reopen over half a TTL', async () => {
+    const dir = dataDir();
+    const clock = manualClock(0);
+    const first = await openSqliteStore({ dataDir: dir, now: clock.now });
+    const leases = await Promise.all(Array.from({ length: 200 }, () => first.grantLease(10_000)));
+    await first.close();
+    const second = await openSqliteStore({ dataDir: dir, now: clock.now });
+    try {
+      const remaining = await Promise.all(leases.map(async (l) => (await second.leaseInfo(l.id))?.remainingMs ?? -1));
+      assert.ok(remaining.every((ms) => ms >= 10_000 && ms <= 15_000), 'never less than a full TTL');
+      const ticks = new Set(remaining.map((ms) => Math.floor(ms / 50)));
+      assert.ok(ticks.size > 50, `200 deadlines fall in ${ticks.size} different 50 ms ticks, not one`);
+    } finally {
+      await second.close();
+    }
   });
 
   it('a watcher resuming after a reopen from its last revision gets exactly the missed events', async () => {
@@ -140,6 +160,39 @@ describe('sqlite store: durability', () => {
     }
     assert.ok((await store.leaseInfo(last.lease)) !== undefined, 'the lease survived with a fresh TTL');
     await store.close();
+  });
+});
+
+describe('sqlite store: long replays', () => {
+  it('replays 20,000 events in slices, in order, while other work runs; a compaction mid-replay ends it with COMPACTED, never a gap', async (t) => {
+    const store = await openSqliteStore({ dataDir: dataDir() });
+    try {
+      const puts: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 20_000; i += 1) puts.push(store.put(`/long/${String(i).padStart(5, '0')}`, String(i)));
+      await Promise.all(puts);
+      const whole = new Recorder();
+      let turns = 0;
+      const ticker = setInterval(() => { turns += 1; }, 1);
+      const watcher = await store.watch('/long/', { afterRevision: 0 }, whole);
+      await whole.reach(20_000);
+      clearInterval(ticker);
+      watcher.close();
+      assert.deepEqual(whole.revisions, Array.from({ length: 20_000 }, (_, i) => i + 1));
+      assert.ok(turns > 0, 'timers ran while the replay was delivered');
+
+      const cut = new Recorder();
+      const second = await store.watch('/long/', { afterRevision: 0 }, cut);
+      await store.compact(15_000);
+      await waitFor('the replay to end', () => cut.errors.length > 0 || cut.events.length === 20_000);
+      second.close();
+      t.diagnostic(`compacted after ${cut.events.length} replayed events`);
+      assert.deepEqual(cut.revisions, Array.from({ length: cut.events.length }, (_, i) => i + 1), 'a prefix of the history, no gap');
+      if (cut.events.length < 20_000) {
+        assert.equal((cut.errors[0] as { code?: string } | undefined)?.code, ErrorCodes.COMPACTED);
+      }
+    } finally {
+      await store.close();
+    }
   });
 });
 

@@ -70,6 +70,8 @@ interface ServerOptions {
   logLevel: string;
   minCheckInterval?: number;
   watchKeepalive?: number;
+  rateLimit?: number;
+  watchMaxBuffer?: number;
   presenceGrace?: string;
   trustDomain?: string;
   caCert?: string;
@@ -130,6 +132,8 @@ export function serverCommand(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .option('--min-check-interval <ms>', 'active checks never run more often than this (default 100)', intArg('--min-check-interval', 1, 3_600_000))
     .option('--watch-keepalive <ms>', 'keep-alive interval on idle watch streams (default 15000)', intArg('--watch-keepalive', 10, 3_600_000))
+    .option('--watch-max-buffer <bytes>', 'a watcher whose unread live events exceed this is cut off with TRELLIS_ERR_WATCHER_TOO_SLOW (default 8388608)', intArg('--watch-max-buffer', 1_024, 1_073_741_824))
+    .option('--rate-limit <n>', 'registrations and heartbeats per second per token, bursts of twice that; 0 = no limit (default 10000)', intArg('--rate-limit', 0, 10_000_000))
     .option('--presence-grace <duration>', "how long a sidecar's dropped control-plane connection may take to come back before its instance is marked critical (default 500ms)", durationArg('--presence-grace', { minMs: 50, maxMs: 3_600_000, words: '50ms to 1h' }))
     .option('--trust-domain <domain>', 'the SPIFFE trust domain of workload identities (default trellis.local)')
     .option('--ca-cert <file>', 'on first start, take this root certificate (PEM, ECDSA P-256) instead of making one')
@@ -169,6 +173,8 @@ export function serverCommand(program: Command): void {
         logger,
         ...(options.minCheckInterval === undefined ? {} : { minCheckIntervalMs: options.minCheckInterval }),
         ...(options.watchKeepalive === undefined ? {} : { watchKeepAliveMs: options.watchKeepalive }),
+        ...(options.rateLimit === undefined ? {} : { rateLimitPerSecond: options.rateLimit }),
+        ...(options.watchMaxBuffer === undefined ? {} : { watchMaxBufferedBytes: options.watchMaxBuffer }),
         ...(options.presenceGrace === undefined ? {} : { presenceGraceMs: parseDuration(options.presenceGrace)! }),
         security: securityOptions(options, env.caKek),
         ...(tls === undefined ? {} : { apiTls: tls }),

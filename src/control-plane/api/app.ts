@@ -12,6 +12,7 @@ import { policyRoutes } from './policies.js';
 import { serviceDefaultsRoutes } from './service-defaults.js';
 import type { ServiceDefaultsStore } from '../service-defaults/store.js';
 import { securityRoutes, type SecurityRouteOptions } from './security.js';
+import type { RateLimitOptions } from './rate-limit.js';
 import { servicesRoutes } from './services.js';
 import { sessionRoutes } from './sessions.js';
 import { statusRoutes, type ReplicaStatus } from './status.js';
@@ -44,6 +45,8 @@ export interface ApiOptions {
   presence?: PresenceTracker;
   /** Connection counts and timeouts of the listener (default DEFAULT_LISTENER_LIMITS). */
   limits?: ListenerLimits;
+  /** Registrations and heartbeats per token (default 10,000/s, bursts of 20,000). */
+  rateLimit?: RateLimitOptions;
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -84,7 +87,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   requireTokens(app, options.security.authenticator);
   metricsRoutes(app, options.registry, options.telemetry, connections);
   statusRoutes(app, options.registry, Date.now(), options.replica);
-  servicesRoutes(app, options.registry);
+  servicesRoutes(app, options.registry, options.rateLimit);
   watchRoutes(app, options.registry, options.watch);
   if (options.presence !== undefined) presenceRoutes(app, options.presence, options.watch?.keepAliveMs);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);

@@ -81,49 +81,110 @@ export async function streamEvents<E extends StreamedEvent>(
     ?? parseRevision(typeof lastEventId === 'string' ? lastEventId : undefined, 'Last-Event-ID')
     ?? await currentRevision();
 
-  // Events replayed while the watch starts are held until the response head is written.
-  const pending: E[] = [];
+  // The watch starts first (so a compacted or future revision is answered with its HTTP
+  // status), then the head goes out at once — before any event: a client waiting for headers
+  // never waits for the first event or a keep-alive. Frames queue in memory and are written as
+  // the socket drains, so a replay of any length reaches a client that reads; only *live*
+  // events count against maxBufferedBytes (the replay is bounded by the history it comes from).
   let res: ServerResponse | undefined;
+  const queue: string[] = [];
+  const liveSizes: number[] = [];
+  const queuedRevisions: number[] = [];
+  let queueIndex = 0;
+  /** Bytes of live events queued and not yet handed to the socket. */
+  let liveQueued = 0;
+  let blocked = false;
+  /** The revision of the last event handed to the socket: where a cut-off client resumes. */
   let lastRevision = after;
+  /** Events at or below this revision are the replay (the store's revision when the watch started). */
+  const replayThrough = await currentRevision();
   let closed = false;
+  let watcher: Watcher | undefined;
+  let keepAlive: NodeJS.Timeout | undefined;
+  /** Why the watch ended before the head was written. */
+  let earlyError: TrellisError | undefined;
   const end = (error?: TrellisError): void => {
     if (closed) return;
     closed = true;
     clearInterval(keepAlive);
     watcher?.close();
-    if (res !== undefined && !res.destroyed) {
+    queue.length = 0;
+    if (res === undefined) earlyError = error;
+    else if (!res.destroyed) {
       if (error !== undefined) res.write(errorFrame(format, error));
       res.end();
     }
   };
-  const write = (event: E): void => {
-    if (res === undefined) { pending.push(event); return; }
-    if (closed) return;
-    lastRevision = event.revision;
-    res.write(frame(format, event));
-    if (res.writableLength > maxBuffered) {
-      end(new TrellisError(ErrorCodes.WATCHER_TOO_SLOW, `watcher too slow: it fell more than ${maxBuffered} bytes behind; reconnect with after=${lastRevision}`, { details: { lastRevision } }));
+  const pump = (): void => {
+    if (res === undefined) return;
+    while (!closed && queueIndex < queue.length) {
+      const text = queue[queueIndex] as string;
+      liveQueued -= liveSizes[queueIndex] ?? 0;
+      lastRevision = queuedRevisions[queueIndex] ?? lastRevision;
+      queueIndex += 1;
+      if (!res.write(text)) {
+        blocked = true;
+        break;
+      }
+    }
+    if (queueIndex >= queue.length) {
+      queue.length = 0;
+      liveSizes.length = 0;
+      queuedRevisions.length = 0;
+      queueIndex = 0;
     }
   };
-  const watcher = await start(after, {
+  const write = (event: E): void => {
+    if (closed) return;
+    const text = frame(format, event);
+    if (res !== undefined && !blocked && queue.length === 0) {
+      lastRevision = event.revision;
+      if (!res.write(text)) blocked = true;
+      return;
+    }
+    const live = event.revision > replayThrough ? Buffer.byteLength(text) : 0;
+    queue.push(text);
+    liveSizes.push(live);
+    queuedRevisions.push(event.revision);
+    liveQueued += live;
+    if (liveQueued > maxBuffered) {
+      // Resume after the last revision sent whole: if the first unsent event shares its
+      // revision (a transaction of several keys), from the one before (a repeat, not a gap).
+      const resume = queuedRevisions[queueIndex] === lastRevision ? lastRevision - 1 : lastRevision;
+      end(new TrellisError(ErrorCodes.WATCHER_TOO_SLOW, `watcher too slow: it fell more than ${maxBuffered} bytes behind; reconnect with after=${resume}`, { details: { lastRevision: resume } }));
+    }
+  };
+  watcher = await start(after, {
     onEvent: write,
     onError: (err) => end(err instanceof TrellisError ? err : new TrellisError(ErrorCodes.STORE_UNAVAILABLE, err.message)),
   });
-  const keepAlive = setInterval(() => {
-    if (res !== undefined && !closed) res.write(format === 'sse' ? ': keep-alive\n\n' : '\n');
-  }, keepAliveMs);
-  keepAlive.unref();
 
   reply.hijack();
-  res = reply.raw;
-  res.writeHead(200, {
+  const stream: ServerResponse = reply.raw;
+  res = stream;
+  stream.writeHead(200, {
     'content-type': format === 'sse' ? 'text/event-stream; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
     'cache-control': 'no-cache',
     connection: 'keep-alive',
     'x-trellis-revision': String(after),
     'x-accel-buffering': 'no',
   });
-  if (format === 'sse') res.write(`: watching from revision ${after}\n\n`);
-  res.on('close', () => end());
-  for (const event of pending.splice(0)) write(event);
+  if (format === 'sse') stream.write(`: watching from revision ${after}\n\n`);
+  else stream.flushHeaders();
+  stream.on('drain', () => {
+    blocked = false;
+    pump();
+  });
+  stream.on('close', () => end());
+  keepAlive = setInterval(() => {
+    if (!closed && !blocked && queue.length === 0) stream.write(format === 'sse' ? ': keep-alive\n\n' : '\n');
+  }, keepAliveMs);
+  keepAlive.unref();
+  if (closed) {
+    // The watch ended before the head went out: send why, and end.
+    if (earlyError !== undefined) stream.write(errorFrame(format, earlyError));
+    stream.end();
+    return;
+  }
+  pump();
 }

@@ -11,7 +11,7 @@ import type { Etcd3, IRangeRequest, IRangeResponse, IRequestOp } from 'etcd3';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import type {
   DeleteOptions, DeletePrefixResult, DeleteResult, GetResult, KvStore, LeaseGrant, LeaseId, LeaseInfo,
-  PutOptions, PutResult, RangeResult, StoreStatus, WatchListener, WatchOptions, Watcher,
+  PutOptions, PutResult, RangeOptions, RangeResult, StoreStatus, TxnCompare, TxnOp, TxnResult, WatchListener, WatchOptions, Watcher,
 } from '../types.js';
 import { CompactionTracker } from './compaction.js';
 import { isCompactedError, leaseNotFound, toStoreError } from './errors.js';
@@ -23,6 +23,8 @@ import { WatchHub } from './watch-hub.js';
 
 /** Retries of a member-local read (a dead member refuses at once; another one answers). */
 const LOCAL_READ_BUDGET_MS = 500;
+/** How stale status()'s lease count may be. */
+const LEASE_COUNT_MAX_AGE_MS = 5_000;
 
 export interface EtcdStoreSettings {
   /** host:port list, for messages. */
@@ -42,6 +44,7 @@ export class EtcdStore implements KvStore {
   readonly #watches = new Set<EtcdWatch>();
   readonly #hub: WatchHub;
   #closed = false;
+  #leaseCount: { count: number; at: number } | undefined;
   /** A linearizable read failed: reads go to a member's own copy until one works again. */
   #degraded = false;
   #probing = false;
@@ -64,9 +67,17 @@ export class EtcdStore implements KvStore {
     return { kv: kv === undefined ? undefined : this.#ns.toKeyValue(kv), revision: Number(res.header.revision) };
   }
 
-  async range(prefix: string): Promise<RangeResult> {
-    const res = await this.#read(`range ${prefix}`, this.#ns.range(prefix));
-    return { kvs: res.kvs.map((kv) => this.#ns.toKeyValue(kv)), revision: Number(res.header.revision) };
+  async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
+    const { limit, after } = options;
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw new TrellisError(ErrorCodes.VALIDATION, `limit must be a whole number ≥ 1 (got ${String(limit)})`, { field: 'limit' });
+    }
+    const whole = this.#ns.range(prefix);
+    // After a key: from the smallest key greater than it (the key and a NUL byte).
+    const from = after === undefined ? whole.key : Buffer.concat([this.#ns.key(after), Buffer.from([0])]);
+    const key = Buffer.compare(from, whole.key) > 0 ? from : whole.key;
+    const res = await this.#read(`range ${prefix}`, { key, range_end: whole.range_end, ...(limit === undefined ? {} : { limit }) });
+    return { kvs: res.kvs.map((kv) => this.#ns.toKeyValue(kv)), revision: Number(res.header.revision), more: res.more };
   }
 
   async put(key: string, value: string, options: PutOptions = {}): Promise<PutResult> {
@@ -89,6 +100,30 @@ export class EtcdStore implements KvStore {
     return { revision: Number(res.header.revision), deleted: Number(res.deleted), prevKv: prev ? this.#ns.toKeyValue(prev) : undefined };
   }
 
+  /** One etcd txn: the compares on mod_revision, then every op with prev_kv. */
+  async txn(ops: readonly TxnOp[], compares: readonly TxnCompare[] = []): Promise<TxnResult> {
+    if (!Array.isArray(ops) || ops.length === 0) throw new TrellisError(ErrorCodes.VALIDATION, 'a transaction needs at least one op', { field: 'ops' });
+    if (new Set(ops.map((op) => op.key)).size !== ops.length) {
+      throw new TrellisError(ErrorCodes.VALIDATION, 'a key appears in more than one op of the transaction', { field: 'ops' });
+    }
+    const requests: IRequestOp[] = ops.map((op) => op.type === 'put'
+      ? { request_put: { key: this.#ns.key(op.key), value: Buffer.from(op.value), prev_kv: true, ...this.#leaseField(op.lease) } }
+      : { request_delete_range: { key: this.#ns.key(op.key), prev_kv: true } });
+    const res = await this.#call('a transaction', () => this.#client.kv.txn({
+      compare: compares.map((c) => ({ key: this.#ns.key(c.key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: c.modRevision })),
+      success: requests,
+    }));
+    if (!res.succeeded) {
+      const keys = compares.map((c) => c.key).join(', ');
+      throw new TrellisError(ErrorCodes.CONFLICT, `a transaction's condition failed: ${keys} changed (read again and retry)`, { details: { revision: Number(res.header.revision) } });
+    }
+    const prevKvs = res.responses.map((r) => {
+      const prev = r.response_put?.prev_kv ?? r.response_delete_range?.prev_kvs[0];
+      return prev ? this.#ns.toKeyValue(prev) : undefined;
+    });
+    return { revision: Number(res.header.revision), prevKvs };
+  }
+
   async deletePrefix(prefix: string): Promise<DeletePrefixResult> {
     const res = await this.#call(`delete ${prefix}*`, () => this.#client.kv.deleteRange(this.#ns.range(prefix)));
     return { revision: Number(res.header.revision), deleted: Number(res.deleted) };
@@ -100,6 +135,7 @@ export class EtcdStore implements KvStore {
     }
     const res = await this.#call('grant a lease', () => this.#client.leaseClient.leaseGrant({ TTL: Math.ceil(ttlMs / 1_000), ID: 0 }));
     if (res.error) throw new TrellisError(ErrorCodes.STORE_UNAVAILABLE, `etcd refused a lease: ${res.error}`);
+    if (this.#leaseCount !== undefined) this.#leaseCount.count += 1;
     return { id: BigInt(res.ID).toString(16), ttlMs: Number(res.TTL) * 1_000 };
   }
 
@@ -115,6 +151,7 @@ export class EtcdStore implements KvStore {
     if (info === undefined) throw leaseNotFound(id);
     const etcdId = this.#lease(id);
     const res = await this.#call(`revoke lease ${id}`, () => this.#client.leaseClient.leaseRevoke({ ID: etcdId }));
+    if (this.#leaseCount !== undefined) this.#leaseCount.count = Math.max(0, this.#leaseCount.count - 1);
     return { revision: Number(res.header.revision), deleted: info.keys.length };
   }
 
@@ -193,11 +230,21 @@ export class EtcdStore implements KvStore {
     this.#compaction.compacted(revision);
   }
 
-  /** Always a linearizable read: a cluster without quorum reports itself unavailable here. */
+  /**
+   * Always a linearizable read: a cluster without quorum reports itself unavailable here. The
+   * lease count lists every lease of the cluster, so it is refreshed at most every
+   * LEASE_COUNT_MAX_AGE_MS (a status at 100,000 leases must not list them all each time); in
+   * between, this store's own grants and revocations are counted (expiries and other clients'
+   * leases show at the next refresh).
+   */
   async status(): Promise<StoreStatus> {
     const { revision, compactRevision, keys } = await this.#revisions(true);
-    const leases = await this.#call('list leases', () => this.#client.leaseClient.leaseLeases());
-    return { backend: this.backend, revision, compactRevision, leases: leases.leases.length, keys };
+    const now = performance.now();
+    if (this.#leaseCount === undefined || now - this.#leaseCount.at > LEASE_COUNT_MAX_AGE_MS) {
+      const leases = await this.#call('list leases', () => this.#client.leaseClient.leaseLeases());
+      this.#leaseCount = { count: leases.leases.length, at: now };
+    }
+    return { backend: this.backend, revision, compactRevision, leases: this.#leaseCount.count, keys };
   }
 
   async close(): Promise<void> {

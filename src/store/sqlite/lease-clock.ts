@@ -40,11 +40,11 @@ export class LeaseClock {
     return this.#leases.size;
   }
 
-  /** Start tracking a lease with a deadline of now + ttlMs. */
-  add(id: LeaseId, ttlMs: number): void {
+  /** Start tracking a lease with a deadline of now + ttlMs (+ graceMs, this first time only). */
+  add(id: LeaseId, ttlMs: number, graceMs = 0): void {
     const entry: Entry = { ttlMs, expiresAt: 0, slot: Number.NaN };
     this.#leases.set(id, entry);
-    this.#renew(id, entry);
+    this.#renew(id, entry, graceMs);
   }
 
   /** Whether the lease is tracked, expired or not. */
@@ -94,8 +94,8 @@ export class LeaseClock {
     return expired;
   }
 
-  #renew(id: LeaseId, entry: Entry): void {
-    entry.expiresAt = this.#now() + entry.ttlMs;
+  #renew(id: LeaseId, entry: Entry, graceMs = 0): void {
+    entry.expiresAt = this.#now() + entry.ttlMs + graceMs;
     const slot = Math.floor(entry.expiresAt / this.#slotMs);
     if (slot === entry.slot) return;
     this.#unslot(id, entry);

@@ -67,6 +67,8 @@ export const Meta = {
  * Throws DATA_CORRUPT for a database that is not a Trellis store or is from a newer version.
  */
 export function migrate(db: Database, file: string): void {
+  // A new database gives freed pages back in slices (space.ts); only settable before any table exists.
+  if (db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get() === 0) db.pragma('auto_vacuum = INCREMENTAL');
   db.transaction(() => {
     const from = schemaVersion(db, file);
     if (from > SCHEMA_VERSION) {

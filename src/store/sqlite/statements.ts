@@ -67,6 +67,11 @@ export function prepareStatements(db: Database) {
 
     getKv: db.prepare<[string], KvRow>(`SELECT ${KV_COLUMNS} FROM kv WHERE key = ?`),
     rangeKv: new PrefixQuery<Record<never, never>, KvRow>(db, (keys) => `SELECT ${KV_COLUMNS} FROM kv WHERE ${keys} ORDER BY key`),
+    /** One page: keys after @after (the previous page's last key, '' for the first), at most @limit. */
+    rangeKvPage: new PrefixQuery<{ after: string; limit: number }, KvRow>(
+      db,
+      (keys) => `SELECT ${KV_COLUMNS} FROM kv WHERE ${keys} AND key > @after ORDER BY key LIMIT @limit`,
+    ),
     kvByLease: db.prepare<[string], KvRow>(`SELECT ${KV_COLUMNS} FROM kv WHERE lease = ? ORDER BY key`),
     countKv: db.prepare<[], number>('SELECT count(*) FROM kv').pluck(),
     upsertKv: db.prepare<[KvRow], void>(
@@ -79,11 +84,13 @@ export function prepareStatements(db: Database) {
     insertEvent: db.prepare<[EventRow], void>(
       `INSERT INTO events (${EVENT_COLUMNS}) VALUES (@revision, @key, @type, @value, @prev_value, @lease)`,
     ),
-    eventsAfter: new PrefixQuery<{ after: number }, EventRow>(
+    /** One page of a replay: events after (@revision, @key) up to revision @through, at most @limit. */
+    eventsPage: new PrefixQuery<{ revision: number; key: string; through: number; limit: number }, EventRow>(
       db,
-      (keys) => `SELECT ${EVENT_COLUMNS} FROM events WHERE revision > @after AND ${keys} ORDER BY revision, key`,
+      (keys) => `SELECT ${EVENT_COLUMNS} FROM events
+        WHERE (revision > @revision OR (revision = @revision AND key > @key)) AND revision <= @through AND ${keys}
+        ORDER BY revision, key LIMIT @limit`,
     ),
-    compactEvents: db.prepare<[number], void>('DELETE FROM events WHERE revision <= ?'),
 
     allLeases: db.prepare<[], LeaseRow>('SELECT id, ttl_ms FROM leases'),
     insertLease: db.prepare<[string, number], void>('INSERT INTO leases (id, ttl_ms) VALUES (?, ?)'),

@@ -22,8 +22,12 @@ import type {
   LeaseInfo,
   PutOptions,
   PutResult,
+  RangeOptions,
   RangeResult,
   StoreStatus,
+  TxnCompare,
+  TxnOp,
+  TxnResult,
   WatchEvent,
   WatchListener,
   WatchOptions,
@@ -42,16 +46,23 @@ import {
   toKvRow,
   toWatchEvent,
 } from './statements.js';
+import { StorageKeeper } from './space.js';
 import { WatchHub, type WarnLogger } from './watch-hub.js';
 
 /** How often expired leases are looked for: an expired lease's keys are gone within this. */
 const LEASE_TICK_MS = 50;
+/** Longest synchronous run of lease expiry before yielding to the event loop (the rest follows at once). */
+const EXPIRY_SLICE_MS = 5;
+/** Events read per page of a watch's replay. */
+const REPLAY_PAGE = 1_000;
 
 export interface SqliteStoreOptions {
   /** Directory for the database; created (with its parents) if missing. */
   dataDir: string;
-  /** Automatic compaction keeps at least this many of the latest revisions. Default 100,000. */
+  /** Watch history: automatic compaction keeps at most this many of the latest revisions. Default 200,000. */
   retainRevisions?: number;
+  /** Watch history: revisions older than this (ms) are compacted too. Default: no age limit. */
+  retainMs?: number;
   /** How often automatic compaction runs, in ms. Default 60,000. */
   compactionIntervalMs?: number;
   /**
@@ -63,7 +74,7 @@ export interface SqliteStoreOptions {
   logger?: WarnLogger;
 }
 
-export const DEFAULT_RETAIN_REVISIONS = 100_000;
+export const DEFAULT_RETAIN_REVISIONS = 200_000;
 export const DEFAULT_COMPACTION_INTERVAL_MS = 60_000;
 
 /**
@@ -99,7 +110,14 @@ export class SqliteStore implements KvStore {
   readonly #hub: WatchHub;
   readonly #logger: WarnLogger | undefined;
   readonly #retainRevisions: number;
+  readonly #retainMs: number | undefined;
+  /** (time, revision) sampled at each compaction tick, for the age limit. */
+  readonly #revisionTimes: Array<{ at: number; revision: number }> = [];
+  readonly #space: StorageKeeper;
   readonly #timers: NodeJS.Timeout[];
+  /** Expired leases waiting for their revocation slice. */
+  #expiring: LeaseId[] = [];
+  #expiryRunning = false;
   /** Revision of the last write, committed or in the open batch. */
   #revision: number;
   #compactRevision: number;
@@ -116,14 +134,17 @@ export class SqliteStore implements KvStore {
     this.#transaction = db.transaction((body: () => unknown) => body());
     this.#logger = options.logger;
     this.#retainRevisions = options.retainRevisions ?? DEFAULT_RETAIN_REVISIONS;
+    this.#retainMs = options.retainMs;
+    this.#space = new StorageKeeper(db, options.logger, () => this.#compactRevision, () => this.#closed || this.#batch !== undefined);
     this.#hub = new WatchHub(options.logger);
     this.#revision = this.#readMeta(Meta.REVISION);
     this.#compactRevision = this.#readMeta(Meta.COMPACT_REVISION);
     this.#keyCount = this.#sql.countKv.get() ?? 0;
 
-    // Every persisted lease starts with a full TTL (see LeaseClock).
+    // Every persisted lease starts with a full TTL plus up to half a TTL more, at random, so
+    // leases that nobody renews after a restart do not all expire in the same tick (see LeaseClock).
     this.#leases = new LeaseClock(options.now ?? (() => performance.now()), LEASE_TICK_MS);
-    for (const lease of this.#sql.allLeases.all()) this.#leases.add(lease.id, lease.ttl_ms);
+    for (const lease of this.#sql.allLeases.all()) this.#leases.add(lease.id, lease.ttl_ms, Math.floor(Math.random() * lease.ttl_ms / 2));
 
     this.#timers = [
       setInterval(() => this.#expireLeases(), LEASE_TICK_MS),
@@ -143,10 +164,18 @@ export class SqliteStore implements KvStore {
     return { kv: row === undefined ? undefined : toKeyValue(row), revision: this.#revision };
   }
 
-  async range(prefix: string): Promise<RangeResult> {
+  async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
+    checkRangeOptions(options);
     await this.#settled();
-    const rows = this.#checkOpen().rangeKv.all(prefix, {});
-    return { kvs: rows.map(toKeyValue), revision: this.#revision };
+    const sql = this.#checkOpen();
+    if (options.limit === undefined && options.after === undefined) {
+      return { kvs: sql.rangeKv.all(prefix, {}).map(toKeyValue), revision: this.#revision, more: false };
+    }
+    const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
+    // One row more than asked tells whether another page follows.
+    const rows = sql.rangeKvPage.all(prefix, { after: options.after ?? '', limit: Math.min(limit, Number.MAX_SAFE_INTEGER - 1) + 1 });
+    const more = rows.length > limit;
+    return { kvs: (more ? rows.slice(0, limit) : rows).map(toKeyValue), revision: this.#revision, more };
   }
 
   async put(key: string, value: string, options: PutOptions = {}): Promise<PutResult> {
@@ -185,6 +214,32 @@ export class SqliteStore implements KvStore {
         events: this.#deleteRows(rows, revision),
         result: { deleted: rows.length, prevKv: prev === undefined ? undefined : toKeyValue(prev) },
       };
+    });
+  }
+
+  async txn(ops: readonly TxnOp[], compares: readonly TxnCompare[] = []): Promise<TxnResult> {
+    const sql = this.#checkOpen();
+    checkTxn(ops, compares);
+    for (const op of ops) {
+      if (op.type === 'put' && op.lease !== undefined && this.#leases.live(op.lease) === undefined) throw leaseNotFound(op.lease);
+    }
+    return this.#write((revision) => {
+      for (const compare of compares) checkModRevision(compare.key, sql.getKv.get(compare.key), compare.modRevision);
+      const events: WatchEvent[] = [];
+      const prevKvs = ops.map((op) => {
+        const prev = sql.getKv.get(op.key);
+        if (op.type === 'delete') {
+          if (prev !== undefined) events.push(...this.#deleteRows([prev], revision));
+        } else {
+          sql.upsertKv.run(toKvRow({
+            key: op.key, value: op.value, createRevision: prev?.create_revision ?? revision, modRevision: revision,
+            version: (prev?.version ?? 0) + 1, lease: op.lease,
+          }));
+          events.push({ type: 'put', key: op.key, revision, value: op.value, lease: op.lease, prevValue: prev?.value });
+        }
+        return prev === undefined ? undefined : toKeyValue(prev);
+      });
+      return { events, result: { prevKvs } };
     });
   }
 
@@ -245,9 +300,21 @@ export class SqliteStore implements KvStore {
         { details: { compactRevision: this.#compactRevision } },
       );
     }
-    // Read the replay and subscribe in the same synchronous step: no commit can fall in between.
-    const replay = sql.eventsAfter.all(prefix, { after: afterRevision }).map(toWatchEvent);
-    return this.#hub.subscribe(prefix, replay, this.#revision, listener);
+    // Subscribe at the current revision; the replay up to it is read a page at a time while it
+    // is delivered (no commit can fall in between: the live events after it are the hub's).
+    const through = this.#revision;
+    const source = afterRevision === through ? undefined : (last: WatchEvent | undefined): readonly WatchEvent[] => {
+      // Keys are never empty, so (r + 1, '') starts with every event of revision r + 1.
+      const position = last === undefined ? { revision: afterRevision + 1, key: '' } : last;
+      if (this.#closed) throw new TrellisError(ErrorCodes.STORE_CLOSED, 'the store was closed');
+      if (position.revision <= this.#compactRevision) {
+        throw new TrellisError(ErrorCodes.COMPACTED,
+          `history after revision ${position.revision} was compacted (up to ${this.#compactRevision}) while this watch was replaying it; read the current state and watch from its revision`,
+          { details: { compactRevision: this.#compactRevision } });
+      }
+      return sql.eventsPage.all(prefix, { revision: position.revision, key: position.key, through, limit: REPLAY_PAGE }).map(toWatchEvent);
+    };
+    return this.#hub.subscribe(prefix, source, through, listener);
   }
 
   async compact(revision: number): Promise<void> {
@@ -257,12 +324,12 @@ export class SqliteStore implements KvStore {
     }
     if (revision > this.#revision) throw futureRevision('revision', revision, this.#revision);
     if (revision <= this.#compactRevision) return;
-    this.#inTransaction(() => {
-      sql.compactEvents.run(revision);
-      sql.setMeta.run(revision, Meta.COMPACT_REVISION);
-    });
+    // The compact revision is recorded at once (no watch can start below it from now on); the
+    // events themselves are deleted in slices afterwards, so compacting never blocks for long.
+    this.#inTransaction(() => sql.setMeta.run(revision, Meta.COMPACT_REVISION));
     this.#compactRevision = revision;
     await this.#settled();
+    this.#space.start();
   }
 
   /** Rewrite the file without free pages and truncate the WAL: deleted and compacted values leave the disk. */
@@ -288,6 +355,7 @@ export class SqliteStore implements KvStore {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
+    this.#space.stop();
     this.#commit();
     this.#hub.failAll(new TrellisError(ErrorCodes.STORE_CLOSED, 'the store was closed'));
     this.#db.close();
@@ -322,12 +390,19 @@ export class SqliteStore implements KvStore {
       this.#batch?.events.push(events);
     }
     const answer = { ...result, revision: this.#revision };
-    return this.#settled().then(() => answer);
+    // Its own batch, not every later one: under a steady stream of writes a writer must not
+    // wait for batches opened after it (that starved lease keep-alive loops and reads).
+    const batch = this.#batch;
+    return batch === undefined ? Promise.resolve(answer) : batch.committed.then(() => answer);
   }
 
-  /** Resolves when no batch is open (the current one committed); loops if a new one opened. */
+  /**
+   * Resolves when the batch open now has committed. Not every later one: under a steady stream
+   * of writes that would starve readers. A read that runs after a newer batch opened can see
+   * that batch's writes before they commit (they are acknowledged and published only after).
+   */
   async #settled(): Promise<void> {
-    while (this.#batch !== undefined) await this.#batch.committed;
+    if (this.#batch !== undefined) await this.#batch.committed;
   }
 
   /** Open a batch (BEGIN) unless one is open; it commits on the next setImmediate. */
@@ -397,10 +472,28 @@ export class SqliteStore implements KvStore {
     return result;
   }
 
-  /** Timer: revoke every lease whose deadline has passed, one transaction each. */
+  /**
+   * Timer: revoke the leases whose deadline has passed, in slices of at most EXPIRY_SLICE_MS
+   * with a turn of the event loop between them, so that any number expiring at once never
+   * blocks other work (requests, keep-alives of the control plane's own membership lease) for
+   * longer than a slice. Each slice's revocations share one commit.
+   */
   #expireLeases(): void {
-    for (const id of this.#leases.expired()) {
-      if (this.#closed) return;
+    if (this.#expiryRunning || this.#closed) return;
+    this.#expiring = this.#leases.expired();
+    if (this.#expiring.length === 0) return;
+    this.#expiryRunning = true;
+    this.#expirySlice();
+  }
+
+  #expirySlice(): void {
+    const deadline = performance.now() + EXPIRY_SLICE_MS;
+    let done = 0;
+    for (const id of this.#expiring) {
+      if (this.#closed) break;
+      done += 1;
+      // Renewed (or revoked) since it was found expired: nothing to do.
+      if (!this.#leases.has(id) || this.#leases.live(id) !== undefined) continue;
       try {
         this.#revoke(id).catch((err: unknown) => {
           this.#logger?.warn({ lease: id, err: messageOf(err) }, 'could not revoke an expired lease; will retry');
@@ -408,16 +501,39 @@ export class SqliteStore implements KvStore {
       } catch (err) {
         this.#logger?.warn({ lease: id, err: messageOf(err) }, 'could not revoke an expired lease; will retry');
       }
+      if ((done & 15) === 0 && performance.now() >= deadline) break;
     }
+    this.#expiring = this.#closed ? [] : this.#expiring.slice(done);
+    if (this.#expiring.length === 0) {
+      this.#expiryRunning = false;
+      return;
+    }
+    setImmediate(() => this.#expirySlice());
   }
 
-  /** Timer: compact so that the latest `retainRevisions` revisions stay watchable. */
+  /**
+   * Timer: compact so that at most the latest `retainRevisions` revisions, none older than
+   * `retainMs`, stay watchable; then give the space back in slices (StorageKeeper).
+   */
   #autoCompact(): void {
-    const target = this.#revision - this.#retainRevisions;
-    if (this.#closed || target <= this.#compactRevision) return;
-    this.compact(target).catch((err: unknown) => {
-      this.#logger?.warn({ revision: target, err: messageOf(err) }, 'automatic compaction failed; will retry');
-    });
+    if (this.#closed) return;
+    const now = Date.now();
+    this.#revisionTimes.push({ at: now, revision: this.#revision });
+    let target = this.#revision - this.#retainRevisions;
+    if (this.#retainMs !== undefined) {
+      const cutoff = now - this.#retainMs;
+      while (this.#revisionTimes.length > 1 && (this.#revisionTimes[1]?.at ?? now) <= cutoff) this.#revisionTimes.shift();
+      const oldest = this.#revisionTimes[0];
+      if (oldest !== undefined && oldest.at <= cutoff) target = Math.max(target, oldest.revision);
+    } else if (this.#revisionTimes.length > 1) {
+      this.#revisionTimes.shift();
+    }
+    if (target > this.#compactRevision) {
+      this.compact(target).catch((err: unknown) => {
+        this.#logger?.warn({ revision: target, err: messageOf(err) }, 'automatic compaction failed; will retry');
+      });
+    }
+    this.#space.start();
   }
 
   /** A random 64-bit id in hex (like etcd's), unguessable so one client cannot renew another's. */
@@ -432,6 +548,28 @@ export class SqliteStore implements KvStore {
     const value = this.#sql.getMeta.get(name);
     if (value === undefined) throw corruptDatabase(this.#file, `its meta table has no "${name}"`);
     return value;
+  }
+}
+
+function checkRangeOptions(options: RangeOptions): void {
+  const { limit, after } = options;
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw invalid('limit', `limit must be a whole number ≥ 1 (got ${String(limit)})`);
+  if (after !== undefined && typeof after !== 'string') throw invalid('after', 'after must be a key (a string)');
+}
+
+/** Every op names a key once; compares name keys. */
+function checkTxn(ops: readonly TxnOp[], compares: readonly TxnCompare[]): void {
+  if (!Array.isArray(ops) || ops.length === 0) throw invalid('ops', 'a transaction needs at least one op');
+  const seen = new Set<string>();
+  for (const op of ops) {
+    checkKey(op.key);
+    if (seen.has(op.key)) throw invalid('ops', `key ${op.key} appears in more than one op of the transaction`);
+    seen.add(op.key);
+    if (op.type === 'put' && typeof op.value !== 'string') throw invalid('value', 'value must be a string');
+  }
+  for (const compare of compares) {
+    checkKey(compare.key);
+    checkModRevisionOption(compare.modRevision);
   }
 }
 

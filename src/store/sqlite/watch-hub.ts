@@ -6,12 +6,21 @@
  * reorder events. Watchers are grouped by prefix, so a commit costs one prefix test per
  * distinct prefix plus one call per interested watcher — cheap with thousands of watchers.
  *
- * A new watcher brings its replay (the logged events after its start revision, read in the same
- * tick as it subscribes) and the revision the replay reaches; live events at or below that
- * revision are skipped for it, so it sees every event once, in order, with no gap.
+ * A new watcher brings a replay source (the logged events after its start revision, read a page
+ * at a time) and the revision the replay reaches (the store's revision when it subscribed).
+ * Replays are delivered in slices of at most REPLAY_SLICE_MS, yielding to the event loop in
+ * between, so a watcher from an old revision never blocks other requests; live events that
+ * arrive for it meanwhile wait in its backlog. Live events at or below the replay's revision
+ * are skipped for it, so it sees every event once, in order, with no gap.
  */
 import { messageOf } from '../../errors.js';
 import type { WatchEvent, WatchListener, Watcher } from '../types.js';
+
+/** Longest synchronous run of replay delivery before yielding to the event loop. */
+const REPLAY_SLICE_MS = 8;
+
+/** The next page of a replay after the last event delivered (undefined before the first); [] when done. */
+export type ReplaySource = (last: WatchEvent | undefined) => readonly WatchEvent[];
 
 export interface WarnLogger {
   warn(obj: object, msg: string): void;
@@ -22,8 +31,16 @@ interface Subscription {
   readonly listener: WatchListener;
   /** Live events at or below this revision are part of the replay. */
   readonly replayedThrough: number;
-  /** Events to deliver before any live event; emptied once delivered. */
-  replay: readonly WatchEvent[];
+  /** Where the rest of the replay comes from; undefined once it is delivered. */
+  source: ReplaySource | undefined;
+  /** Replay events read but not delivered yet. */
+  page: readonly WatchEvent[];
+  /** Position in `page`. */
+  index: number;
+  /** The last replay event delivered. */
+  last: WatchEvent | undefined;
+  /** Live events that arrived while the replay was still being delivered. */
+  backlog: WatchEvent[];
   closed: boolean;
 }
 
@@ -37,6 +54,8 @@ export class WatchHub {
   #pending: (readonly WatchEvent[])[] = [];
   #scheduled = false;
   #flushing = false;
+  /** A replay slice is scheduled on the next setImmediate. */
+  #replayScheduled = false;
 
   constructor(logger?: WarnLogger) {
     this.#logger = logger;
@@ -50,17 +69,20 @@ export class WatchHub {
   }
 
   /**
-   * Add a watcher on `prefix`. `replay` holds the logged events it missed, up to and including
-   * revision `replayedThrough` (the store's revision when the replay was read).
+   * Add a watcher on `prefix`. `source` pages through the logged events it missed, up to and
+   * including revision `replayedThrough` (the store's revision when it subscribed); a source
+   * that throws ends the watch with that error (e.g. history compacted while replaying).
    */
-  subscribe(prefix: string, replay: readonly WatchEvent[], replayedThrough: number, listener: WatchListener): Watcher {
-    const subscription: Subscription = { prefix, listener, replayedThrough, replay, closed: false };
+  subscribe(prefix: string, source: ReplaySource | undefined, replayedThrough: number, listener: WatchListener): Watcher {
+    const subscription: Subscription = {
+      prefix, listener, replayedThrough, source, page: [], index: 0, last: undefined, backlog: [], closed: false,
+    };
     const group = this.#byPrefix.get(prefix);
     if (group === undefined) this.#byPrefix.set(prefix, new Set([subscription]));
     else group.add(subscription);
-    if (replay.length > 0) {
+    if (source !== undefined) {
       this.#replaying.add(subscription);
-      this.#schedule();
+      this.#scheduleReplay(true);
     }
     return { close: () => this.#unsubscribe(subscription) };
   }
@@ -79,6 +101,7 @@ export class WatchHub {
    */
   failAll(error: Error): void {
     this.#flush();
+    for (const subscription of [...this.#replaying]) this.#deliverReplay(subscription, Number.POSITIVE_INFINITY);
     const subscriptions = [...this.#byPrefix.values()].flatMap((group) => [...group]);
     for (const subscription of subscriptions) {
       this.#unsubscribe(subscription);
@@ -89,7 +112,9 @@ export class WatchHub {
   #unsubscribe(subscription: Subscription): void {
     if (subscription.closed) return;
     subscription.closed = true;
-    subscription.replay = [];
+    subscription.source = undefined;
+    subscription.page = [];
+    subscription.backlog = [];
     this.#replaying.delete(subscription);
     const group = this.#byPrefix.get(subscription.prefix);
     group?.delete(subscription);
@@ -105,14 +130,12 @@ export class WatchHub {
     });
   }
 
-  /** Deliver replays and pending commits until there are none; re-entrant calls return at once. */
+  /** Deliver pending commits until there are none; re-entrant calls return at once. */
   #flush(): void {
     if (this.#flushing) return;
     this.#flushing = true;
     try {
       for (;;) {
-        // Replays first: a watcher added while delivering must get its replay before later commits.
-        for (const subscription of this.#replaying) this.#deliverReplay(subscription);
         const events = this.#pending.shift();
         if (events === undefined) break;
         this.#deliverLive(events);
@@ -122,11 +145,65 @@ export class WatchHub {
     }
   }
 
-  #deliverReplay(subscription: Subscription): void {
-    const { replay } = subscription;
-    subscription.replay = [];
+  /** Run replay slices: the first one in a microtask (a small replay arrives at once), later ones after I/O. */
+  #scheduleReplay(soon: boolean): void {
+    if (this.#replayScheduled) return;
+    this.#replayScheduled = true;
+    const run = (): void => {
+      this.#replayScheduled = false;
+      this.#replaySlice();
+    };
+    if (soon) queueMicrotask(run);
+    else setImmediate(run);
+  }
+
+  /** Deliver replays for at most REPLAY_SLICE_MS, then yield; round-robin over the replaying watchers. */
+  #replaySlice(): void {
+    const deadline = performance.now() + REPLAY_SLICE_MS;
+    this.#flush(); // commits published before this slice go to backlogs or live watchers first
+    while (this.#replaying.size > 0 && performance.now() < deadline) {
+      for (const subscription of [...this.#replaying]) {
+        this.#deliverReplay(subscription, deadline);
+        if (performance.now() >= deadline) break;
+      }
+    }
+    if (this.#replaying.size > 0) this.#scheduleReplay(false);
+  }
+
+  /** Deliver a watcher's replay (page by page) until done or past the deadline; then its backlog. */
+  #deliverReplay(subscription: Subscription, deadline: number): void {
+    let delivered = 0;
+    while (!subscription.closed && subscription.source !== undefined) {
+      if (subscription.index >= subscription.page.length) {
+        let page: readonly WatchEvent[];
+        try {
+          page = subscription.source(subscription.last);
+        } catch (err) {
+          this.#unsubscribe(subscription);
+          this.#call(subscription, () => subscription.listener.onError(err instanceof Error ? err : new Error(String(err))), 'onError');
+          return;
+        }
+        if (page.length === 0) {
+          subscription.source = undefined;
+          break;
+        }
+        subscription.page = page;
+        subscription.index = 0;
+      }
+      const event = subscription.page[subscription.index] as WatchEvent;
+      subscription.index += 1;
+      subscription.last = event;
+      this.#call(subscription, () => subscription.listener.onEvent(event), 'onEvent');
+      delivered += 1;
+      if ((delivered & 63) === 0 && performance.now() >= deadline) return;
+    }
+    if (subscription.closed) return;
+    // Replay done: the live events that waited, then live delivery.
     this.#replaying.delete(subscription);
-    for (const event of replay) {
+    subscription.page = [];
+    const backlog = subscription.backlog;
+    subscription.backlog = [];
+    for (const event of backlog) {
       if (subscription.closed) return;
       this.#call(subscription, () => subscription.listener.onEvent(event), 'onEvent');
     }
@@ -138,6 +215,7 @@ export class WatchHub {
         if (!event.key.startsWith(prefix)) continue;
         for (const subscription of group) {
           if (subscription.closed || event.revision <= subscription.replayedThrough) continue;
+          if (this.#replaying.has(subscription)) { subscription.backlog.push(event); continue; }
           this.#call(subscription, () => subscription.listener.onEvent(event), 'onEvent');
         }
       }
