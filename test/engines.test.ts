@@ -12,7 +12,8 @@ const semver = createRequire(resolve(root, 'package.json'))('semver') as { satis
 
 it('no locked package needs a newer Node than the target (no EBADENGINE warning from npm ci)', () => {
   const lock = JSON.parse(readFileSync(resolve(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { engines?: { node?: string }; version?: string }> };
-  const target = '20.0.0';
+  // What npm ci checks engines against: the Node that runs it (the machines' Node 20).
+  const target = process.versions.node;
   const refused = Object.entries(lock.packages)
     .filter(([name, p]) => name !== '' && p.engines?.node !== undefined && !semver.satisfies(target, p.engines.node))
     .map(([name, p]) => `${name.replace(/^.*node_modules\//, '')}@${p.version ?? '?'} needs node ${p.engines?.node ?? ''}`);
