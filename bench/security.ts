@@ -94,7 +94,7 @@ function tcpConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
-function tlsHandshake(host: string, port: number, cert: ClientCert, sessions?: { ticket?: Buffer }): Promise<boolean> {
+function tlsHandshake(host: string, port: number, cert: ClientCert, sessions?: { ticket?: Buffer | undefined }): Promise<boolean> {
   return new Promise((resolvePromise, reject) => {
     const socket = tlsConnect({
       host, port, ...cert, minVersion: 'TLSv1.3', ALPNProtocols: ['http/1.1'],

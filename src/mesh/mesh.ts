@@ -118,11 +118,11 @@ async function removeStale(controlPlane: ControlPlane): Promise<number> {
 interface Slot {
   plan: ReplicaPlan;
   network?: NamespaceNetwork;
-  replica?: Replica;
+  replica?: Replica | undefined;
   readyAt: number;
   readonly backoff: RestartBackoff;
-  timer?: NodeJS.Timeout;
-  launching?: Promise<Replica>;
+  timer?: NodeJS.Timeout | undefined;
+  launching?: Promise<Replica> | undefined;
   exited: boolean;
   /** Stops the liveness watch of the running replica. */
   unwatch?: () => void;

@@ -92,12 +92,13 @@ function upstreamSpec(mesh: MeshFile, upstream: UpstreamDeclaration): UpstreamSp
 
 function replicaSpec(mesh: MeshFile, name: string, service: ServiceDeclaration, index: number, options: PlanOptions): RunSpec {
   const cwd = service.cwd === undefined ? options.baseDir : (isAbsolute(service.cwd) ? service.cwd : resolve(options.baseDir, service.cwd));
+  const fixedPort = fixedPortOf(service);
   return {
     service: name,
     id: `${name}-${index}`,
     command: service.command,
     cwd,
-    ...(fixedPortOf(service) === undefined ? {} : { port: fixedPortOf(service) }),
+    ...(fixedPort === undefined ? {} : { port: fixedPort }),
     ...(service.env === undefined ? {} : { env: service.env }),
     ...(service.protocol === undefined ? {} : { appProtocol: service.protocol }),
     ...(service.health.http === undefined ? {} : { healthPath: service.health.http }),

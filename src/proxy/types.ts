@@ -117,7 +117,7 @@ export interface ProxyRequest {
    * Inbound only: who is calling, as authenticated by mutual TLS (the SPIFFE ID in the
    * peer certificate's URI SAN). Undefined for plaintext (permissive mode) and outbound.
    */
-  readonly peer?: PeerIdentity;
+  readonly peer?: PeerIdentity | undefined;
 }
 
 export interface ProxyResponse {

@@ -36,7 +36,7 @@ export function manualClock(start = 0): ManualClock {
 
 export interface Traffic {
   /** Context per request; default: none. */
-  context?: (i: number) => PickContext;
+  context?: ((i: number) => PickContext) | undefined;
   /** Latency each endpoint answers with; default 10 ms. */
   latencyMs?: (endpointId: string) => number;
   /** Clock to advance by 1 ms per request. */

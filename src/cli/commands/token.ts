@@ -30,7 +30,7 @@ export function tokenCommand(program: Command): void {
       }
       const made = await clientFrom(options).createToken({
         ttl: options.ttl,
-        ...(options.readOnly === true ? { readOnly: true } : { service: options.service }),
+        ...(options.readOnly === true ? { readOnly: true } : options.service === undefined ? {} : { service: options.service }),
         ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
       });
       const what = made.kind === 'read' ? `read-only token ${made.id}` : `join token ${made.id} for ${made.namespace ?? ''}/${made.service ?? ''}`;

@@ -118,7 +118,7 @@ export async function streamEvents<E extends StreamedEvent>(
   const pump = (): void => {
     if (res === undefined) return;
     while (!closed && queueIndex < queue.length) {
-      const text = queue[queueIndex] as string;
+      const text = queue[queueIndex];
       liveQueued -= liveSizes[queueIndex] ?? 0;
       lastRevision = queuedRevisions[queueIndex] ?? lastRevision;
       queueIndex += 1;

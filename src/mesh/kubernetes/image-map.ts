@@ -24,7 +24,7 @@ export const BUILD_ANNOTATION = 'trellis.dev/build';
 
 export interface ImageCommand {
   readonly command: readonly string[];
-  readonly build?: readonly string[];
+  readonly build?: readonly string[] | undefined;
 }
 
 export interface ImageMap {

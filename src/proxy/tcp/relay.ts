@@ -34,7 +34,7 @@ export interface RelayOptions {
   /** Reports connections that could not be relayed. */
   readonly failures: ThrottledLog;
   /** Mutual TLS to peer sidecars (outbound only; the local app is plaintext). */
-  readonly tls?: ClientTls;
+  readonly tls?: ClientTls | undefined;
   /** The outbound connection stack (the sidecar builds it once, with the HTTP stacks). */
   readonly outbound: Handler;
   /** The connection stack's telemetry layers (metrics, access log), outermost: for the inbound stack. */

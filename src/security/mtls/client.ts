@@ -94,7 +94,8 @@ export class ClientTls {
     return (options, callback) => {
       let connector = this.#connectors.get(service);
       if (connector === undefined) {
-        connector = buildConnector({ ...this.options(service, ALPN_HTTP1), timeout: timeoutMs, maxCachedSessions: 100 });
+        // Node's TLS options allow `port: undefined`, undici's type does not: the same options either way.
+        connector = buildConnector({ ...(this.options(service, ALPN_HTTP1) as buildConnector.BuildOptions), timeout: timeoutMs, maxCachedSessions: 100 });
         this.#connectors.set(service, connector);
       }
       connector({ ...options, protocol: 'https:' }, callback);

@@ -190,7 +190,7 @@ export class WatchHub {
         subscription.page = page;
         subscription.index = 0;
       }
-      const event = subscription.page[subscription.index] as WatchEvent;
+      const event = subscription.page[subscription.index];
       subscription.index += 1;
       subscription.last = event;
       this.#call(subscription, () => subscription.listener.onEvent(event), 'onEvent');
