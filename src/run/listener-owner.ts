@@ -74,6 +74,11 @@ function commandOf(pid: number): string | undefined {
   return read(`/proc/${pid}/comm`)?.trim();
 }
 
+/** The process holding one of `inodes`, among every process this user can see. */
+export function holderPid(inodes: ReadonlySet<string>): number | undefined {
+  return holderOf(inodes, pids());
+}
+
 /** The process holding one of `inodes`, searched among `candidates`. */
 function holderOf(inodes: ReadonlySet<string>, candidates: Iterable<number>): number | undefined {
   for (const pid of candidates) for (const inode of socketInodes(pid)) if (inodes.has(inode)) return pid;
@@ -90,7 +95,7 @@ export function listenerOwner(appPid: number, port: number): ListenerOwner {
 }
 
 function otherHolder(inodes: ReadonlySet<string>): ListenerOwner {
-  const pid = holderOf(inodes, pids());
+  const pid = holderPid(inodes);
   const command = pid === undefined ? undefined : commandOf(pid);
   return { kind: 'other', ...(pid === undefined ? {} : { pid }), ...(command === undefined ? {} : { command }) };
 }

@@ -4,32 +4,16 @@
  * owner by the socket's inode among /proc/<pid>/fd; an app that an earlier `trellis run` left
  * behind is recognised by the TRELLIS_SERVICE / TRELLIS_INSTANCE_ID in its environment.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { ErrorCodes, TrellisError } from '../errors.js';
+import { holderPid, listeningInodes } from './listener-owner.js';
 
 export interface PortHolder {
   readonly pid: number;
   readonly command: string;
   /** Set when the holder was started by Trellis (an app of `trellis run` / `trellis up`). */
   readonly instance?: { readonly service: string; readonly id: string };
-}
-
-const LISTEN = '0A';
-
-function listeningInodes(port: number): Set<string> {
-  const inodes = new Set<string>();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try { text = readFileSync(table, 'utf8'); } catch { continue; }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const local = fields[1];
-      if (local === undefined || fields[3] !== LISTEN) continue;
-      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port && fields[9] !== undefined) inodes.add(fields[9]);
-    }
-  }
-  return inodes;
 }
 
 function environOf(pid: string): Map<string, string> {
@@ -45,25 +29,15 @@ function environOf(pid: string): Map<string, string> {
 
 /** The process listening on `port` (any address), when it can be seen; undefined otherwise. */
 export function portHolder(port: number): PortHolder | undefined {
-  const inodes = listeningInodes(port);
-  if (inodes.size === 0) return undefined;
-  let pids: string[];
-  try { pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name)); } catch { return undefined; }
-  for (const pid of pids) {
-    let fds: string[];
-    try { fds = readdirSync(`/proc/${pid}/fd`); } catch { continue; }
-    const holds = fds.some((fd) => {
-      try { return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? ''); } catch { return false; }
-    });
-    if (!holds) continue;
-    let command = '?';
-    try { command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').join(' ').slice(0, 120); } catch { /* gone meanwhile */ }
-    const env = environOf(pid);
-    const service = env.get('TRELLIS_SERVICE');
-    const id = env.get('TRELLIS_INSTANCE_ID');
-    return { pid: Number(pid), command, ...(service === undefined || id === undefined ? {} : { instance: { service, id } }) };
-  }
-  return undefined;
+  const inodes = listeningInodes('self', port);
+  const pid = inodes === undefined || inodes.size === 0 ? undefined : holderPid(inodes);
+  if (pid === undefined) return undefined;
+  let command = '?';
+  try { command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').join(' ').slice(0, 120); } catch { /* gone meanwhile */ }
+  const env = environOf(String(pid));
+  const service = env.get('TRELLIS_SERVICE');
+  const id = env.get('TRELLIS_INSTANCE_ID');
+  return { pid, command, ...(service === undefined || id === undefined ? {} : { instance: { service, id } }) };
 }
 
 /** "pid 1234 (node server.js), the app of my-service-1 left behind by an earlier trellis run: stop it with kill 1234" */

@@ -54,6 +54,11 @@ export class StorageKeeper {
     this.#stopped = true;
   }
 
+  /** Delete every compacted event now, in one go (for a scrub, which rewrites the file anyway). */
+  purgeCompacted(): void {
+    this.#purge.run(this.#compactRevision());
+  }
+
   #slice(): void {
     if (this.#stopped) return;
     if (this.#busy()) {

@@ -336,6 +336,8 @@ export class SqliteStore implements KvStore {
   async scrub(): Promise<void> {
     await this.#settled();
     this.#checkOpen();
+    // Compaction purges old events in slices, later; a scrub must not leave them behind.
+    this.#space.purgeCompacted();
     eraseFreedData(this.#db);
   }
 
