@@ -40,11 +40,11 @@ import { request } from 'undici';
 import { freePorts } from '../src/run/free-port.js';
 import type { FixedRateResult } from './fixed-rate.js';
 import {
-  FIXED_RATE_WARMUP_SECONDS, PrivateMemorySampler, adminHeaders, median, pin, privateMemoryOf, runFixedRate, sidecarEnv, startChild, startControlPlane, startSidecar,
+  FIXED_RATE_WARMUP_SECONDS, adminHeaders, median, pin, runFixedRate, sidecarEnv, startChild, startControlPlane, startSidecar,
   type Child, type SidecarReady,
 } from './lib.js';
 import {
-  cpuSecondsOf, kill, memoryOf, MemorySampler, runWrk, startServer, track, versionOf, waitForOk, which, type Memory, type WrkResult,
+  cpuSecondsOf, kill, memoryOf, MemorySampler, PeakSampler, privateMemoryOf, runWrk, startServer, track, versionOf, waitForOk, which, type Memory, type WrkResult,
 } from './proc.js';
 
 const REPEATS = Number(process.env['BENCH_REPEATS'] ?? 3);
@@ -304,7 +304,7 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
   const idleUss = pids.map(privateMemoryOf);
   await runWrk(tools.wrk, setup.url, CONNECTIONS, WARMUP_SECONDS);
 
-  const ussSampler = new PrivateMemorySampler(pids);
+  const ussSampler = new PeakSampler(pids, (pid) => ({ ussMb: privateMemoryOf(pid) }), { ussMb: 0 }, 250);
   const satSampler = new MemorySampler(pids);
   const satCpu0 = pids.map(cpuSecondsOf);
   const saturation = await runWrk(tools.wrk, setup.url, CONNECTIONS, SATURATION_SECONDS);
@@ -322,7 +322,7 @@ async function measure(path: PathKey, setup: Setup, tools: Tools): Promise<PathF
   const rateCpu1 = pids.map(cpuSecondsOf);
   const rateSeconds = (performance.now() - rateT0) / 1000;
   const ratePeak = rateSampler.stop();
-  const ussPeak = ussSampler.stop();
+  const ussPeak = ussSampler.stop().map((peak) => peak.ussMb);
 
   return {
     path,

@@ -133,49 +133,6 @@ export function median(values: number[]): number {
 }
 
 /**
- * Private memory (USS: Private_Clean + Private_Dirty of /proc/PID/smaps_rollup), in MB: what
- * the process alone holds — what stopping it would give back; shared pages (node's binary,
- * libraries) not counted.
- */
-export function privateMemoryOf(pid: number): number {
-  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  let kb = 0;
-  for (const field of ['Private_Clean', 'Private_Dirty']) {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup);
-    if (match !== null) kb += Number(match[1]);
-  }
-  return kb / 1024;
-}
-
-/** The peak private memory of some processes, sampled every `everyMs` until stop(). */
-export class PrivateMemorySampler {
-  readonly #pids: readonly number[];
-  readonly #peak: number[];
-  readonly #timer: NodeJS.Timeout;
-
-  constructor(pids: readonly number[], everyMs = 250) {
-    this.#pids = pids;
-    this.#peak = pids.map(() => 0);
-    this.#sample();
-    this.#timer = setInterval(() => this.#sample(), everyMs);
-  }
-
-  #sample(): void {
-    this.#pids.forEach((pid, i) => {
-      try {
-        this.#peak[i] = Math.max(this.#peak[i], privateMemoryOf(pid));
-      } catch { /* exited */ }
-    });
-  }
-
-  stop(): number[] {
-    clearInterval(this.#timer);
-    this.#sample();
-    return this.#peak;
-  }
-}
-
-/**
  * CPU affinity with taskset: `pid` (every thread of it) to the CPUs in `cpus` ("1", "0,1").
  * Children started afterwards inherit the affinity of their parent.
  */

@@ -117,15 +117,33 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-/** Samples the memory of some processes while a load runs: the peak of each. */
-export class MemorySampler {
+/** Private memory (USS: Private_Clean + Private_Dirty of /proc/PID/smaps_rollup), MB. */
+export function privateMemoryOf(pid: number): number {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  let kb = 0;
+  for (const field of ['Private_Clean', 'Private_Dirty']) {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup);
+    if (match !== null) kb += Number(match[1]);
+  }
+  return kb / 1024;
+}
+
+/**
+ * Samples some processes while a load runs, every `everyMs` until stop(): the peak of each figure
+ * `read` gives, starting from `zero` (what stays when a process had exited before any reading).
+ */
+export class PeakSampler<K extends string> {
   readonly #pids: readonly number[];
-  readonly #peak: Memory[];
+  readonly #read: (pid: number) => Record<K, number>;
+  readonly #keys: readonly K[];
+  readonly #peak: Array<Record<K, number>>;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(pids: readonly number[], everyMs = 100) {
+  constructor(pids: readonly number[], read: (pid: number) => Record<K, number>, zero: Record<K, number>, everyMs = 100) {
     this.#pids = pids;
-    this.#peak = pids.map(() => ({ rssMb: 0, anonMb: 0 }));
+    this.#read = read;
+    this.#keys = Object.keys(zero) as K[];
+    this.#peak = pids.map(() => ({ ...zero }));
     this.#sample();
     this.#timer = setInterval(() => this.#sample(), everyMs);
   }
@@ -133,18 +151,24 @@ export class MemorySampler {
   #sample(): void {
     this.#pids.forEach((pid, i) => {
       try {
-        const m = memoryOf(pid);
+        const now = this.#read(pid);
         const peak = this.#peak[i];
-        peak.rssMb = Math.max(peak.rssMb, m.rssMb);
-        peak.anonMb = Math.max(peak.anonMb, m.anonMb);
+        if (peak !== undefined) for (const key of this.#keys) peak[key] = Math.max(peak[key], now[key]);
       } catch { /* exited */ }
     });
   }
 
-  stop(): Memory[] {
+  stop(): Array<Record<K, number>> {
     clearInterval(this.#timer);
     this.#sample();
     return this.#peak;
+  }
+}
+
+/** The peak memory (RSS, RssAnon) of some processes while a load runs. */
+export class MemorySampler extends PeakSampler<keyof Memory> {
+  constructor(pids: readonly number[], everyMs = 100) {
+    super(pids, memoryOf, { rssMb: 0, anonMb: 0 }, everyMs);
   }
 }
 
