@@ -4,12 +4,10 @@
  * `mesh.yaml:7: services.my-service.replicas must be a whole number between 1 and 100`.
  */
 import type { z } from 'zod';
-import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
+import { ErrorCodes, TrellisError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { fieldsAt, meshFileSchema, type MeshFile } from './schema.js';
-import { lineOf } from '../util/yaml-lines.js';
-import { LineCounter, parseDocument } from 'yaml';
-import { configError, describeIssue, readTextFile } from '../util/yaml-file.js';
+import { configError, describeIssue, parseYamlText, readTextFile } from '../util/yaml-file.js';
 
 export { describeIssue };
 
@@ -27,23 +25,12 @@ function issuesOf(error: z.ZodError): Array<[Array<string | number>, string]> {
 
 /** Parse mesh-file text; `file` is the name used in messages. */
 export function parseMeshFile(text: string, file: string): MeshFile {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  const syntax = doc.errors[0];
-  if (syntax !== undefined) {
-    // An unclosed bracket is reported past the last line: point at the last line instead.
-    const lastLine = Math.max(1, text.replace(/\n$/, '').split('\n').length);
-    const line = Math.min(syntax.linePos?.[0]?.line ?? 1, lastLine);
-    // Never the library's advice about its own API ("please use YAML.parseAllDocuments()").
-    const first = (syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '').replace(/;? ?please use .*$/i, '').trim();
-    const hint = syntax.code === 'MULTIPLE_DOCS' ? ': a mesh file is one document; Kubernetes manifests go to trellis up -f FILE…' : '';
-    throw configError(file, line, `YAML syntax error: ${first}${hint}`);
-  }
-  const result = meshFileSchema.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? undefined);
+  const doc = parseYamlText(text, file, { multipleDocumentsHint: 'a mesh file is one document; Kubernetes manifests go to trellis up -f FILE…' });
+  const result = meshFileSchema.safeParse(doc.value);
   if (!result.success) {
     // Every problem at once, in line order (each once).
     const problems = issuesOf(result.error)
-      .map(([path, message]) => ({ line: lineOf(doc, lines, path), text: describeIssue(path, message), field: path.join('.') }))
+      .map(([path, message]) => ({ line: doc.lineAt(path), text: describeIssue(path, message), field: path.join('.') }))
       .sort((a, b) => a.line - b.line)
       .filter((p, i, all) => all.findIndex((q) => q.line === p.line && q.text === p.text) === i);
     const [first] = problems;

@@ -19,6 +19,13 @@ export interface YamlFile {
   locate(err: unknown): unknown;
   /** A CONFIG error at `path` of this file: `file:line: path.to.field must …`. */
   errorAt(path: FieldPath, message: string): TrellisError;
+  /** The line of `path` (of its nearest existing parent). */
+  lineAt(path: FieldPath): number;
+}
+
+export interface YamlTextOptions {
+  /** Said after the syntax error when the text holds several documents where one is expected. */
+  readonly multipleDocumentsHint?: string;
 }
 
 /** `services.my-service.replicas must …` from a path and a message that may start with the leaf name. */
@@ -42,13 +49,16 @@ function pathOf(field: string): Array<string | number> {
   return field.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part));
 }
 
-function syntaxCheck(doc: Document, text: string, file: string): void {
+function syntaxCheck(doc: Document, text: string, file: string, options: YamlTextOptions = {}): void {
   const syntax = doc.errors[0];
   if (syntax === undefined) return;
   // An unclosed bracket is reported past the last line: point at the last line instead.
   const lastLine = Math.max(1, text.replace(/\n$/, '').split('\n').length);
   const line = Math.min(syntax.linePos?.[0]?.line ?? 1, lastLine);
-  throw configError(file, line, `YAML syntax error: ${(syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '')}`);
+  // Never the library's advice about its own API ("please use YAML.parseAllDocuments()").
+  const first = (syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '').replace(/;? ?please use .*$/i, '').trim();
+  const hint = syntax.code === 'MULTIPLE_DOCS' && options.multipleDocumentsHint !== undefined ? `: ${options.multipleDocumentsHint}` : '';
+  throw configError(file, line, `YAML syntax error: ${first}${hint}`);
 }
 
 function yamlFile(doc: Document, lines: LineCounter, file: string): YamlFile {
@@ -62,16 +72,17 @@ function yamlFile(doc: Document, lines: LineCounter, file: string): YamlFile {
       return errorAt(pathOf(err.field), err.message, err);
     },
     errorAt: (path, message) => errorAt(path, message),
+    lineAt: (path) => lineOf(doc, lines, path),
   };
 }
 
 const OPTIONS = { prettyErrors: true, uniqueKeys: true } as const;
 
 /** One YAML document; `file` is the name used in messages. @throws TrellisError CONFIG on a syntax error. */
-export function parseYamlText(text: string, file: string): YamlFile {
+export function parseYamlText(text: string, file: string, options: YamlTextOptions = {}): YamlFile {
   const lines = new LineCounter();
   const doc: Document = parseDocument(text, { ...OPTIONS, lineCounter: lines });
-  syntaxCheck(doc, text, file);
+  syntaxCheck(doc, text, file, options);
   return yamlFile(doc, lines, file);
 }
 
