@@ -5,7 +5,7 @@
  * naming the file and line: `sidecar.yaml:7: app.port must …`.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseAllDocuments, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseAllDocuments, parseDocument, type Document, type YAMLError } from 'yaml';
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../errors.js';
 import { lineOf } from './yaml-lines.js';
 
@@ -49,16 +49,22 @@ function pathOf(field: string): Array<string | number> {
   return field.split('.').map((part) => (/^\d+$/.test(part) ? Number(part) : part));
 }
 
+/** A YAML syntax error as `YAML syntax error: …` at its line, without the library's position suffix or advice about its own API. */
+export function syntaxProblem(error: YAMLError, text: string): { readonly line: number; readonly message: string } {
+  // An unclosed bracket is reported past the last line: point at the last line instead.
+  const lastLine = Math.max(1, text.replace(/\n$/, '').split('\n').length);
+  const line = Math.min(error.linePos?.[0]?.line ?? 1, lastLine);
+  // Never the library's advice about its own API ("please use YAML.parseAllDocuments()").
+  const first = (error.message.split('\n')[0] ?? error.code).replace(/ at line \d+, column \d+:?$/, '').replace(/;? ?please use .*$/i, '').trim();
+  return { line, message: `YAML syntax error: ${first}` };
+}
+
 function syntaxCheck(doc: Document, text: string, file: string, options: YamlTextOptions = {}): void {
   const syntax = doc.errors[0];
   if (syntax === undefined) return;
-  // An unclosed bracket is reported past the last line: point at the last line instead.
-  const lastLine = Math.max(1, text.replace(/\n$/, '').split('\n').length);
-  const line = Math.min(syntax.linePos?.[0]?.line ?? 1, lastLine);
-  // Never the library's advice about its own API ("please use YAML.parseAllDocuments()").
-  const first = (syntax.message.split('\n')[0] ?? syntax.code).replace(/ at line \d+, column \d+:?$/, '').replace(/;? ?please use .*$/i, '').trim();
+  const { line, message } = syntaxProblem(syntax, text);
   const hint = syntax.code === 'MULTIPLE_DOCS' && options.multipleDocumentsHint !== undefined ? `: ${options.multipleDocumentsHint}` : '';
-  throw configError(file, line, `YAML syntax error: ${first}${hint}`);
+  throw configError(file, line, `${message}${hint}`);
 }
 
 function yamlFile(doc: Document, lines: LineCounter, file: string): YamlFile {

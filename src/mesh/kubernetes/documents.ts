@@ -6,6 +6,7 @@
  */
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { lineOf } from '../../util/yaml-lines.js';
+import { syntaxProblem } from '../../util/yaml-file.js';
 
 export interface SourceDocument {
   readonly file: string;
@@ -39,24 +40,16 @@ export function lineIn(source: SourceDocument, path: readonly (string | number)[
   return lineOf(source.doc, source.lines, path);
 }
 
-/** "YAML syntax error: …" without the library's position suffix or advice about its own API. */
-function syntaxMessage(message: string, code: string): string {
-  const first = (message.split('\n')[0] ?? code).replace(/ at line \d+, column \d+:?$/, '');
-  return `YAML syntax error: ${first.replace(/;? ?please use .*$/i, '').trim()}`;
-}
-
 /** Parse `text`; empty documents (a trailing `---`) are left out. */
 export function parseDocuments(text: string, file: string): { documents: SourceDocument[]; problems: SourceProblem[] } {
   const lines = new LineCounter();
   const parsed = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const docs = Array.isArray(parsed) ? parsed : [parsed];
-  const lastLine = Math.max(1, text.replace(/\n$/, '').split('\n').length);
   const problems: SourceProblem[] = [];
   const documents: SourceDocument[] = [];
   for (const doc of docs) {
     for (const error of doc.errors) {
-      // An unclosed bracket is reported past the last line: point at the last line instead.
-      problems.push({ file, line: Math.min(error.linePos?.[0]?.line ?? 1, lastLine), message: syntaxMessage(error.message, error.code) });
+      problems.push({ file, ...syntaxProblem(error, text) });
     }
     if (doc.errors.length > 0) continue;
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
