@@ -19,6 +19,10 @@ import { CLI, killAll, runCli, tempDir } from '../helpers/processes.js';
 const seed = resolve(dirname(fileURLToPath(import.meta.url)), '../../../examples/hello-go');
 const dir = tempDir('kubernetes');
 const hasSetpriv = ((): boolean => { try { execFileSync('setpriv', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+/** Whether nobody can read the built CLI and the seed's files (not in a checkout under a private directory, such as mktemp -d's). */
+const nobodyCanRead = (files: readonly string[]): boolean => {
+  try { execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', 'for f; do test -r "$f" || exit 1; done', 'sh', ...files], { stdio: 'ignore' }); return true; } catch { return false; }
+};
 const children: Array<ReturnType<typeof spawn>> = [];
 after(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); killAll(); dir.remove(); });
 
@@ -68,7 +72,8 @@ describe('Kubernetes manifests', () => {
   });
 
   it('run as a user without root, trellis up says what to do before it starts anything',
-    { skip: process.getuid?.() !== 0 || !hasSetpriv ? 'needs root and setpriv (to become nobody)' : false }, async () => {
+    { skip: process.getuid?.() !== 0 || !hasSetpriv ? 'needs root and setpriv (to become nobody)'
+      : !nobodyCanRead([CLI, join(seed, 'deployment.yaml'), join(seed, 'service.yaml')]) ? 'nobody cannot read this checkout (it lies under a private directory)' : false }, async () => {
       const result = await new Promise<{ code: number | null; stderr: string }>((done) => {
         const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'up', '-f', join(seed, 'deployment.yaml'), '-f', join(seed, 'service.yaml'), '--data-dir', join(dir.path, 'nobody')],
           { stdio: ['ignore', 'ignore', 'pipe'] });
