@@ -25,6 +25,7 @@ function windowCounts(out: string, title: RegExp): { failed: number; counts: Rec
   const start = out.search(title);
   assert.ok(start >= 0, `no window ${title} in:\n${out}`);
   const block = out.slice(start).split('\n').slice(0, 4).join('\n');
+  assert.ok(/(\d+) failed/.test(block), `no failed count in the window ${title}:\n${out}`);
   const failed = Number(/(\d+) failed/.exec(block)?.[1]);
   const counts = Object.fromEntries([...block.matchAll(/(my-service-\d)\s+(\d+)/g)].map((m) => [m[1], Number(m[2])]));
   return { failed, counts };
@@ -37,22 +38,22 @@ it('the demo runs the seed\'s mesh, survives a kill -9 without a failed request 
   child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
   const code = await new Promise<number | null>((r) => child?.on('close', r));
   for (const m of out.matchAll(/ready \(app [\d.:]+, pid (\d+)[;)]/g)) pids.push(Number(m[1]));
-  assert.equal(code, 0, out);
-  assert.equal(pids.length, 5, out); // 3 replicas + caller + the restarted replica
+  assert.equal(code, 0, `the demo exited with ${code}:\n${out}`);
+  assert.equal(pids.length, 5, `expected 5 app starts (3 replicas + caller + the restarted replica), saw ${pids.length}:\n${out}`);
 
   const first = windowCounts(out, /over 3 s: /);
-  assert.equal(first.failed, 0, out);
+  assert.equal(first.failed, 0, `requests failed in the first window:\n${out}`);
   for (const id of ['my-service-1', 'my-service-2', 'my-service-3']) assert.ok((first.counts[id] ?? 0) > 0, `${id} got no traffic:\n${out}`);
 
   assert.match(out, /my-service-2 left the registry \d+ ms after the kill/);
-  assert.match(out, /healthy instances now: my-service-1, my-service-3\n/);
+  assert.ok(/healthy instances now: my-service-1, my-service-3\n/.test(out), `the healthy list after the kill is not my-service-1, my-service-3:\n${out}`);
   const killed = windowCounts(out, /from the kill until/);
   assert.equal(killed.failed, 0, `requests failed around the kill:\n${out}`);
-  assert.equal(killed.counts['my-service-2'], 0, out);
-  assert.ok((killed.counts['my-service-1'] ?? 0) > 0 && (killed.counts['my-service-3'] ?? 0) > 0, out);
+  assert.equal(killed.counts['my-service-2'], 0, `my-service-2 answered a request sent after its kill:\n${out}`);
+  assert.ok((killed.counts['my-service-1'] ?? 0) > 0 && (killed.counts['my-service-3'] ?? 0) > 0, `the survivors got no traffic after the kill:\n${out}`);
 
   assert.match(out, /my-service-2 is serving again/);
-  assert.match(out, /since the start: \d+ answered, 0 failed/);
+  assert.ok(/since the start: \d+ answered, 0 failed/.test(out), `requests failed over the whole demo:\n${out}`);
   assert.match(out, /demo finished/);
   for (const pid of pids) assert.equal(alive(pid), false, `app pid ${pid} outlived the demo`);
 });

@@ -6,10 +6,12 @@ export interface CallerStats {
   failed: number;
   byInstance: Record<string, number>;
   failures: Array<{ at: string; reason: string }>;
+  /** With callerStats(url, since): answers per instance to the requests sent at or after `since`. */
+  sentAfter?: Record<string, number>;
 }
 
-export async function callerStats(url: string): Promise<CallerStats> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+export async function callerStats(url: string, since?: number): Promise<CallerStats> {
+  const response = await fetch(since === undefined ? url : `${url}?sentAfter=${since}`, { signal: AbortSignal.timeout(2_000) });
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
   return await response.json() as CallerStats;
 }

@@ -92,7 +92,12 @@ async function tour(mesh: Mesh): Promise<void> {
   say(`   healthy instances now: ${instances.map((i) => i.id).join(', ')}`);
   // Until the mesh starts it again (after its 1 s back-off): the replacement cannot serve before that.
   await waitUntil(`trellis up to start ${VICTIM} again`, async () => (victimStarts >= 2 ? true : undefined));
-  showWindow(`from the kill until trellis up starts it again (${((Date.now() - killedAt) / 1000).toFixed(1)} s)`, delta(before, await callerStats(statsUrl)));
+  // Failures count from just before the kill; answers per replica count only the requests sent
+  // after it (a request my-service-2 answered a moment before its death is not a request after it).
+  const after = await callerStats(statsUrl, killedAt);
+  showWindow(`from the kill until trellis up starts it again (${((Date.now() - killedAt) / 1000).toFixed(1)} s)`,
+    { ...delta(before, after), byInstance: after.sentAfter ?? {} });
+  say('     (answers per replica: the requests sent after the kill)');
   say();
 
   say(bold(`4. trellis up starts ${VICTIM} again by itself (restart: always, as a Deployment) and it rejoins:`));

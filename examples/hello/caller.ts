@@ -10,6 +10,8 @@
  *   REPORT_EVERY_MS              how often to print a summary line (default 5000, 0 = never)
  *
  *   GET /stats    → JSON { sent, ok, failed, inFlight, byInstance: {id: n}, failures: [...] }
+ *   GET /stats?sentAfter=T → the same, plus sentAfter: {id: n}, the answers to requests sent at or
+ *                 after T (epoch ms) — of the last 2,000 answers — so a window can start exactly at an event
  *   GET /healthz  → 200 "ok"
  */
 import { createServer } from 'node:http';
@@ -23,6 +25,7 @@ const reportEveryMs = Number(env['REPORT_EVERY_MS'] ?? 5_000);
 const port = Number(env['PORT'] ?? 8081);
 const MAX_IN_FLIGHT = 100;
 const KEEP_FAILURES = 20;
+const KEEP_ANSWERS = 2_000;
 
 if (base === undefined) {
   process.stderr.write(`caller: ${variable} is not set; run me with \`trellis run --upstream ${service} -- …\` or in a mesh file\n`);
@@ -31,6 +34,8 @@ if (base === undefined) {
 
 interface Failure { at: string; reason: string }
 const stats = { sent: 0, ok: 0, failed: 0, inFlight: 0, byInstance: {} as Record<string, number>, failures: [] as Failure[] };
+/** The last answers: when their request was sent, and who answered. */
+const answers: Array<{ sentAt: number; instance: string }> = [];
 
 function fail(reason: string): void {
   stats.failed += 1;
@@ -41,6 +46,7 @@ function fail(reason: string): void {
 async function callOnce(): Promise<void> {
   stats.sent += 1;
   stats.inFlight += 1;
+  const sentAt = Date.now();
   try {
     const response = await fetch(`${base}/`, { signal: AbortSignal.timeout(5_000) });
     await response.text();
@@ -48,6 +54,8 @@ async function callOnce(): Promise<void> {
     if (response.ok) {
       stats.ok += 1;
       stats.byInstance[instance] = (stats.byInstance[instance] ?? 0) + 1;
+      answers.push({ sentAt, instance });
+      if (answers.length > KEEP_ANSWERS) answers.shift();
     } else {
       fail(`HTTP ${response.status} ${response.headers.get('trellis-error') ?? ''}`.trim());
     }
@@ -71,8 +79,14 @@ if (reportEveryMs > 0) {
 
 const server = createServer((req, res) => {
   if (req.url === '/healthz') { res.end('ok\n'); return; }
-  if (req.url === '/stats') {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats));
+  const url = new URL(req.url ?? '/', 'http://caller');
+  if (url.pathname === '/stats') {
+    const since = Number(url.searchParams.get('sentAfter'));
+    const sentAfter: Record<string, number> = {};
+    if (Number.isFinite(since) && since > 0) {
+      for (const a of answers) if (a.sentAt >= since) sentAfter[a.instance] = (sentAfter[a.instance] ?? 0) + 1;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(since > 0 ? { ...stats, sentAfter } : stats));
     return;
   }
   res.writeHead(404).end('try /stats\n');
