@@ -10,8 +10,16 @@ import { clientFrom, withClientOptions, type GlobalOptions } from '../options.js
 
 const MAX_CLI_SKEW_MS = 5_000;
 
+/** `ok   name: message` or `FAIL name: message`: plain ASCII, readable on any terminal and in a log. */
 function line(result: CheckResult): string {
-  return `${result.ok ? '√' : '×'} ${result.name}: ${result.message}`;
+  return `${result.ok ? 'ok  ' : 'FAIL'} ${result.name}: ${result.message}`;
+}
+
+/** The last line: how many checks passed, or which failed. */
+export function verdict(results: readonly CheckResult[]): string {
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length === 0) return `all ${results.length} checks passed`;
+  return `${failed.length} of ${results.length} checks failed: ${failed.map((r) => r.name).join(', ')}`;
 }
 
 export function checkCommand(program: Command): void {
@@ -35,7 +43,7 @@ export function checkCommand(program: Command): void {
       }
       const ok = results.every((r) => r.ok);
       if (options.json) process.stdout.write(`${JSON.stringify({ ok, checks: results }, null, 2)}\n`);
-      else process.stdout.write(`${results.map(line).join('\n')}\n\nStatus check results are ${ok ? '√' : '×'}\n`);
+      else process.stdout.write(`${results.map(line).join('\n')}\n\n${verdict(results)}\n`);
       process.exitCode = ok ? 0 : 1;
     });
 }
