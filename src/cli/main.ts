@@ -23,6 +23,7 @@ import { statCommand } from './commands/stat.js';
 import { routesCommand } from './commands/routes.js';
 import { topCommand } from './commands/top.js';
 import { printError } from './output.js';
+import { withTokenHelp } from './options.js';
 
 const program = new Command('trellis')
   .description('Trellis service mesh: discovery on a key-value store, health, load balancing, failover')
@@ -43,6 +44,6 @@ try {
     // commander already printed the message and usage hint.
     process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else {
-    printError(err, { json: process.argv.includes('--json') });
+    printError(withTokenHelp(err), { json: process.argv.includes('--json') });
   }
 }

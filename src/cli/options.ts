@@ -1,9 +1,9 @@
 /** Shared flag parsers for commander: each error names the flag and the fix. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ADMIN_TOKEN_FILE } from '../security/tokens/admin-token.js';
-import { readEnvironment } from '../config/env.js';
+import { DEFAULT_DATA_DIR, readEnvironment } from '../config/env.js';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import { MTLS_MODES, type MtlsMode } from '../security/mtls/mode.js';
 import { DURATION_FORMS, parseDuration } from '../util/duration.js';
@@ -42,17 +42,46 @@ export function clientFrom(options: GlobalOptions): ControlPlaneClient {
 
 /**
  * The token the CLI sends: TRELLIS_ADMIN_TOKEN, else TRELLIS_TOKEN (any token, such as a
- * read-only one), else the admin token a local control plane wrote in its data dir (TRELLIS_DATA_DIR).
+ * read-only one), else the admin token a local control plane wrote in its data dir
+ * (TRELLIS_DATA_DIR); or, when there is none, why (the file looked for and what was wrong with it).
  */
-function cliToken(): string | undefined {
+function lookUpToken(): { token: string } | { missing: string } {
   const env = readEnvironment();
-  if (env.adminToken !== undefined) return env.adminToken;
-  if (env.token !== undefined) return env.token;
+  if (env.adminToken !== undefined) return { token: env.adminToken };
+  if (env.token !== undefined) return { token: env.token };
+  const file = resolve(env.dataDir, ADMIN_TOKEN_FILE);
+  let why: string;
   try {
-    return readFileSync(join(env.dataDir, ADMIN_TOKEN_FILE), 'utf8').trim();
-  } catch {
-    return undefined;
+    const token = readFileSync(file, 'utf8').trim();
+    if (token !== '') return { token };
+    why = 'is empty';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read by this user' : `cannot be read (${messageOf(err)})`;
   }
+  const dataDir = env.dataDir === DEFAULT_DATA_DIR
+    ? `the default data dir ${DEFAULT_DATA_DIR}, relative to this directory`
+    : `TRELLIS_DATA_DIR=${env.dataDir}`;
+  return {
+    missing: `no token for the control plane's API: TRELLIS_ADMIN_TOKEN and TRELLIS_TOKEN are not set, and the admin token file ${file} (${dataDir}) ${why}. `
+      + 'Set TRELLIS_DATA_DIR to the data dir of the control plane (`trellis server --data-dir`; `trellis up` prints it), '
+      + 'or TRELLIS_TOKEN to a token (`trellis token create --read-only` makes one)',
+  };
+}
+
+function cliToken(): string | undefined {
+  const found = lookUpToken();
+  return 'token' in found ? found.token : undefined;
+}
+
+/**
+ * A control plane's "this call needs a token" when the CLI had none to send → the CLI's own
+ * message: which file it looked for and how to give it a token. Any other error as it is.
+ */
+export function withTokenHelp(err: unknown): unknown {
+  if (!(err instanceof TrellisError) || err.code !== ErrorCodes.TOKEN_MISSING) return err;
+  const found = lookUpToken();
+  return 'missing' in found ? new TrellisError(ErrorCodes.TOKEN_MISSING, found.missing, { cause: err }) : err;
 }
 
 export function intArg(name: string, min: number, max: number) {

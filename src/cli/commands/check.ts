@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { messageOf } from '../../errors.js';
 import type { CheckResult } from '../../telemetry/aggregate.js';
-import { clientFrom, withClientOptions, type GlobalOptions } from '../options.js';
+import { clientFrom, withClientOptions, withTokenHelp, type GlobalOptions } from '../options.js';
 
 const MAX_CLI_SKEW_MS = 5_000;
 
@@ -39,7 +39,7 @@ export function checkCommand(program: Command): void {
           ? { name: 'clock skew (this machine)', ok: true, message: `within ${skew} ms of the control plane` }
           : { name: 'clock skew (this machine)', ok: false, message: `this machine's clock is ${Math.round(skew / 1000)} s off the control plane's: sync it with NTP` });
       } catch (err) {
-        results.push({ name: 'control plane reachable', ok: false, message: messageOf(err) });
+        results.push({ name: 'control plane reachable', ok: false, message: messageOf(withTokenHelp(err)) });
       }
       const ok = results.every((r) => r.ok);
       if (options.json) process.stdout.write(`${JSON.stringify({ ok, checks: results }, null, 2)}\n`);
