@@ -13,6 +13,15 @@ function certificateCell(instance) {
   return td;
 }
 
+/** Restarts of a `trellis up` replica: policy and count, and after one how the last run ended and the back-off. */
+function restartsCell(instance) {
+  const r = instance.restarts;
+  if (r === null) return cell('—', 'muted');
+  const td = cell(r.lastExit === null ? `${r.count} (${r.policy})` : `${r.count} (${r.policy}) · last ${r.lastExit}${r.backoff === null ? '' : ` · back-off ${r.backoff}`}`);
+  td.dataset.restarts = String(r.count);
+  return td;
+}
+
 function cell(text, className) {
   const td = document.createElement('td');
   td.textContent = text;
@@ -53,7 +62,7 @@ export function drawDetail(section, service) {
   section.append(summary);
   if (service.routes.length > 0) section.append(routesTable(service.routes));
   const table = document.createElement('table');
-  table.innerHTML = '<thead><tr><th>Instance</th><th>Address</th><th>Health</th><th class="num">Weight</th><th>Ejected</th><th>App check (sidecar)</th><th>Certificate</th></tr></thead>';
+  table.innerHTML = '<thead><tr><th>Instance</th><th>Address</th><th>Health</th><th class="num">Weight</th><th>Ejected</th><th>App check (sidecar)</th><th>Certificate</th><th>Restarts</th></tr></thead>';
   const body = document.createElement('tbody');
   for (const i of service.instances) {
     const row = document.createElement('tr');
@@ -64,7 +73,7 @@ export function drawDetail(section, service) {
     badge.dataset.health = i.health;
     badge.title = i.checks.map((c) => `${c.name}: ${c.status} — ${c.output}`).join('\n');
     health.append(badge);
-    row.append(health, cell(String(i.weight), 'num'), cell(i.ejected ? 'yes' : 'no'), cell(i.app === null ? (i.reporting ? '—' : 'not reporting') : `${i.app.status}: ${i.app.output}`), certificateCell(i));
+    row.append(health, cell(String(i.weight), 'num'), cell(i.ejected ? 'yes' : 'no'), cell(i.app === null ? (i.reporting ? '—' : 'not reporting') : `${i.app.status}: ${i.app.output}`), certificateCell(i), restartsCell(i));
     body.append(row);
   }
   table.append(body);

@@ -1,5 +1,15 @@
 // The view from /v1/dashboard/events, reshaped for drawing: services with their instances
 // (registry health, plus departed ones as "gone"), and the edges between services.
+/** A `trellis up` replica's restart labels (policy, count, how its last run ended, the back-off), or null. */
+function restartsOf(metadata) {
+  const policy = metadata?.['trellis.dev/restart'];
+  if (policy === undefined) return null;
+  return {
+    policy, count: Number(metadata['trellis.dev/restarts'] ?? 0),
+    lastExit: metadata['trellis.dev/last-exit'] ?? null, backoff: metadata['trellis.dev/backoff'] ?? null,
+  };
+}
+
 export function model(view) {
   const services = new Map();
   const service = (name) => {
@@ -19,14 +29,14 @@ export function model(view) {
     service(i.service).instances.push({
       id: i.id, address: `${i.address}:${i.port}`, weight: i.weight, health: i.status, checks: i.checks,
       ejected: ejected.has(i.id), app: report?.app ?? null, reporting: report !== undefined,
-      certificate: report?.certificate ?? null,
+      certificate: report?.certificate ?? null, restarts: restartsOf(i.metadata),
     });
   }
   for (const d of view.departed) {
     service(d.instance.service).instances.push({
       id: d.instance.id, address: `${d.instance.address}:${d.instance.port}`, weight: d.instance.weight, health: 'gone',
       checks: [{ name: 'registry', status: 'critical', output: `left the registry at ${new Date(d.at).toLocaleTimeString()}` }],
-      ejected: false, app: null, reporting: false, certificate: null,
+      ejected: false, app: null, reporting: false, certificate: null, restarts: restartsOf(d.instance.metadata),
     });
   }
   for (const s of services.values()) s.instances.sort((a, b) => a.id.localeCompare(b.id));

@@ -5,6 +5,7 @@
  * service in parallel. `stop()` closes the entry point, drains and stops the replicas (in
  * parallel), then closes the control plane.
  */
+import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { DEFAULT_DNS, DEFAULT_LISTEN } from '../config/env.js';
@@ -14,6 +15,7 @@ import { describeExit, startApp } from '../run/app-process.js';
 import { freePorts } from '../run/free-port.js';
 import { createNamespace, deleteNamespace, removeOrphanNamespaces, type NamespaceNetwork } from '../run/netns.js';
 import { RUN_DEFAULTS, type InstanceInfo } from '../run/types.js';
+import { formatDuration } from '../util/duration.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../util/host-port.js';
 import { INGRESS_SERVICE, startIngress, type Ingress } from './ingress.js';
 import { planReplicas, type ReplicaPlan } from './plan.js';
@@ -67,6 +69,10 @@ export interface ReplicaState {
   readonly restart: RestartPolicy;
   readonly restarts: number;
   readonly state: 'running' | 'restarting' | 'exited';
+  /** How its last run ended (`exit code 137 (SIGKILL)`); undefined before its first exit. */
+  readonly lastExit: string | undefined;
+  /** The back-off before its last restart (ms); undefined before its first restart. */
+  readonly backoffMs: number | undefined;
 }
 
 export interface Mesh {
@@ -88,6 +94,17 @@ const REPLICA_TOKEN_TTL = '10m';
 /** Instance metadata: the replica's restart policy, and how often `up` restarted it. */
 export const RESTART_LABEL = 'trellis.dev/restart';
 export const RESTARTS_LABEL = 'trellis.dev/restarts';
+/** How the replica's previous run ended, and the back-off before this run (set from the first restart on). */
+export const LAST_EXIT_LABEL = 'trellis.dev/last-exit';
+export const BACKOFF_LABEL = 'trellis.dev/backoff';
+
+/** A replica process's exit: `exit code 0`, `exit code 137 (SIGKILL)` (128 + N: its app was ended by signal N), `killed by a signal`. */
+export function describeReplicaExit(code: number | null, unlive: boolean): string {
+  const why = unlive ? ', stopped after failing its liveness check' : '';
+  if (code === null) return `killed by a signal${why}`;
+  const signal = code > 128 ? Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0] : undefined;
+  return `exit code ${code}${signal === undefined ? '' : ` (${signal})`}${why}`;
+}
 
 /** Drain time on top of the app's grace period before a replica is killed. */
 const STOP_MARGIN_MS = 10_000;
@@ -128,6 +145,8 @@ interface Slot {
   unwatch?: () => void;
   /** Set when `up` stopped the replica for failing its liveness check: it counts as a failure. */
   unlive: boolean;
+  lastExit?: string;
+  backoffMs?: number;
 }
 
 /** A service's build step (`build:`, a Dockerfile's RUN): once, before its first replica. */
@@ -176,6 +195,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
 
   const scheduleRestart = (slot: Slot, ranMs: number): void => {
     const inMs = slot.backoff.next(ranMs);
+    slot.backoffMs = inMs;
     emit({ kind: 'restarting', id: slot.plan.spec.id, inMs, restarts: slot.backoff.restarts });
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
@@ -194,6 +214,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     if (slot.replica === replica) slot.unwatch?.();
     if (stopping || slot.replica !== replica) return; // stopping, or replaced by restart()
     slot.exited = true;
+    slot.lastExit = describeReplicaExit(code, slot.unlive);
     emit({ kind: 'exited', id: slot.plan.spec.id, code });
     const failed = slot.unlive ? (code === 0 ? 1 : code) : code;
     slot.unlive = false;
@@ -207,7 +228,11 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     const spec = {
       ...plan.spec,
       // The restart policy and count travel with the instance (trellis instances, the dashboard's data).
-      metadata: { ...plan.spec.metadata, [RESTART_LABEL]: plan.restart, [RESTARTS_LABEL]: String(slot.backoff.restarts) },
+      metadata: {
+        ...plan.spec.metadata, [RESTART_LABEL]: plan.restart, [RESTARTS_LABEL]: String(slot.backoff.restarts),
+        ...(slot.lastExit === undefined ? {} : { [LAST_EXIT_LABEL]: slot.lastExit }),
+        ...(slot.backoffMs === undefined ? {} : { [BACKOFF_LABEL]: formatDuration(slot.backoffMs) }),
+      },
       ...(slot.network === undefined ? {} : { network: slot.network }),
       ...(await joinToken(plan.service)),
     };
@@ -287,6 +312,8 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
       restart: slot.plan.restart,
       restarts: slot.backoff.restarts,
       state: !slot.exited ? 'running' : slot.timer !== undefined || slot.launching !== undefined ? 'restarting' : 'exited',
+      lastExit: slot.lastExit,
+      backoffMs: slot.backoffMs,
     })),
     exposed,
     async restart(id: string): Promise<Replica> {

@@ -1,6 +1,7 @@
 /** What `trellis up` prints once everything runs: a row per replica, then how to reach the mesh. */
 import { formatTable } from '../util/table.js';
 import { formatHostPort } from '../util/host-port.js';
+import { formatDuration } from '../util/duration.js';
 import type { Mesh } from './mesh.js';
 
 export interface MeshSummary {
@@ -12,6 +13,8 @@ export interface MeshSummary {
     /** The sidecar's admin listener: /metrics, /status, /ready. */
     admin: string;
     restart: string; restarts: number; state: string;
+    /** How its last run ended, and the back-off before the restart that followed (null before any). */
+    lastExit: string | null; backoff: string | null;
     upstreams: Readonly<Record<string, string>>;
   }>;
 }
@@ -19,6 +22,10 @@ export interface MeshSummary {
 export function summarize(mesh: Mesh): MeshSummary {
   const dns = mesh.controlPlane.dns;
   const states = new Map(mesh.replicaStates().map((s) => [s.id, s]));
+  const backoff = (id: string): string | null => {
+    const ms = states.get(id)?.backoffMs;
+    return ms === undefined ? null : formatDuration(ms);
+  };
   return {
     controlPlane: mesh.controlPlane.url,
     dns: dns === undefined ? null : formatHostPort(dns),
@@ -35,16 +42,24 @@ export function summarize(mesh: Mesh): MeshSummary {
       restart: states.get(info.id)?.restart ?? 'always',
       restarts: states.get(info.id)?.restarts ?? 0,
       state: states.get(info.id)?.state ?? 'running',
+      lastExit: states.get(info.id)?.lastExit ?? null,
+      backoff: backoff(info.id),
       outbound: info.outbound,
       upstreams: Object.fromEntries(Object.entries(info.upstreams).map(([s, p]) => [s, `http://127.0.0.1:${p}`])),
     })),
   };
 }
 
+/** `always (0)`; after a restart `always (2; last exit code 137 (SIGKILL), back-off 2s)`. */
+function restartCell(r: MeshSummary['replicas'][number]): string {
+  const last = r.lastExit === null ? '' : `; last ${r.lastExit}${r.backoff === null ? '' : `, back-off ${r.backoff}`}`;
+  return `${r.restart} (${r.restarts}${last})`;
+}
+
 export function formatSummary(summary: MeshSummary): string {
   const table = formatTable(['SERVICE', 'INSTANCE', 'APP', 'APP PID', 'RESTART', 'SIDECAR IN', 'ADMIN (/metrics)', 'OUTBOUND (TRELLIS_OUTBOUND)', 'UPSTREAMS'],
     summary.replicas.map((r) => [
-      r.service, r.id, r.app, r.appPid, `${r.restart} (${r.restarts})`, r.inbound, r.admin, r.outbound,
+      r.service, r.id, r.app, r.appPid, restartCell(r), r.inbound, r.admin, r.outbound,
       Object.entries(r.upstreams).map(([s, url]) => `${s}=${url}`).join(' ') || '-',
     ]));
   const exposed = Object.entries(summary.exposed).map(([service, address]) => `  ${service}: curl http://${address}/`);

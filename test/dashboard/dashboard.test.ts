@@ -141,6 +141,12 @@ it('shows every service and the caller → my-service edge live, and a killed re
   // The surviving replica stays green throughout.
   assert.equal(await page.locator('#graph [data-instance="my-service-1"]').getAttribute('data-health'), 'passing');
   process.stdout.write(`# time to red: app killed ${elapsed} ms, whole replica killed ${wholeElapsed} ms\n`);
+  // trellis up restarts the killed replica (restart: always, 1 s back-off): the service page shows
+  // its restarts, how its last run ended and the back-off, without a reload.
+  const restarts = page.locator('#detail tr[data-instance="my-service-2"] td[data-restarts="1"]');
+  await restarts.waitFor({ timeout: 30_000 });
+  assert.equal(await restarts.textContent(), '1 (always) · last exit code 137 (SIGKILL) · back-off 1s');
+  assert.equal(await page.locator('#detail tr[data-instance="my-service-1"] td[data-restarts]').textContent(), '0 (always)');
   assert.deepEqual(pageErrors, []);
 
   up.child.kill('SIGINT');

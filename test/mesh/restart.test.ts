@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RESTART_BACKOFF, RestartBackoff, shouldRestart } from '../../src/mesh/restart.js';
+import { describeReplicaExit } from '../../src/mesh/mesh.js';
 import { formatSummary } from '../../src/mesh/summary.js';
 import { tempDir } from '../helpers/processes.js';
 import { adminClient } from '../helpers/tokens.js';
@@ -25,6 +26,11 @@ describe('restart policy', () => {
     assert.deepEqual([0, 0, 0, 0, 0, 0, 0].map(() => backoff.next(0)), [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
     assert.equal(backoff.next(RESTART_BACKOFF.resetAfterMs), 1000);
     assert.equal(backoff.restarts, 8);
+  });
+
+  it('names how a replica ended: exit code, the signal behind 128 + N, a liveness stop', () => {
+    assert.deepEqual([describeReplicaExit(0, false), describeReplicaExit(137, false), describeReplicaExit(143, false), describeReplicaExit(null, false), describeReplicaExit(137, true)],
+      ['exit code 0', 'exit code 137 (SIGKILL)', 'exit code 143 (SIGTERM)', 'killed by a signal', 'exit code 137 (SIGKILL), stopped after failing its liveness check']);
   });
 
   it('always restarts; on-failure only after a failure; never never', () => {
@@ -50,6 +56,10 @@ describe('restart policy', () => {
     const table = formatSummary(summary).split('\n');
     assert.match(table[0] ?? '', /RESTART +SIDECAR IN +ADMIN \(\/metrics\)/);
     assert.match(table[1] ?? '', /always \(0\) +127\.0\.0\.1:\d+ +127\.0\.0\.1:\d+ /);
+    const [first] = summary.replicas;
+    assert.ok(first !== undefined);
+    const after = formatSummary({ ...summary, replicas: [{ ...first, restarts: 1, lastExit: 'exit code 137 (SIGKILL)', backoff: '1s' }] }).split('\n');
+    assert.match(after[1] ?? '', / always \(1; last exit code 137 \(SIGKILL\), back-off 1s\) +127\.0\.0\.1:\d+ /);
 
     const [web, job] = summary.replicas;
     assert.ok(web !== undefined && job !== undefined);
@@ -65,6 +75,14 @@ describe('restart policy', () => {
     const client = adminClient(summary.controlPlane);
     const registered = await waitFor('web-1 registered again', async () => (await client.instances('web')).instances.find((i) => i.metadata['trellis.dev/restarts'] === '1'));
     assert.equal(registered.metadata['trellis.dev/restart'], 'always');
+    // How its last run ended and the back-off travel with it too: the dashboard's Restarts column shows them.
+    assert.equal(registered.metadata['trellis.dev/last-exit'], 'exit code 137 (SIGKILL)');
+    assert.equal(registered.metadata['trellis.dev/backoff'], '1s');
+    const { model } = await import(pathToFileURL(resolve(dirname(fileURLToPath(import.meta.url)), '../../../dashboard/model.js')).href) as {
+      model(view: unknown): { services: Array<{ name: string; instances: Array<{ id: string; restarts: unknown }> }> };
+    };
+    const drawn = model({ services: [], edges: [], routes: {}, sidecars: [], departed: [], instances: [registered] });
+    assert.deepEqual(drawn.services[0]?.instances[0]?.restarts, { policy: 'always', count: 1, lastExit: 'exit code 137 (SIGKILL)', backoff: '1s' });
 
     up.child.kill('SIGINT');
     assert.equal(await up.exited, 0, up.output());
