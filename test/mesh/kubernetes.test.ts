@@ -207,6 +207,61 @@ spec:
   ${service}:6: Service api: protocol UDP is not supported (TCP only)`);
   });
 
+  it('a pod with several containers and a Service with several ports: each container and port not run or exposed is named once, with what to do', () => {
+    const at = join(dir.path, 'multi');
+    mkdirSync(at);
+    const file = join(at, 'app.yaml');
+    const manifests = (secondTarget: string): string => `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web }
+spec:
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata:
+      labels: { app: web }
+      annotations: { trellis.dev/command: ./web }
+    spec:
+      containers:
+        - name: web
+          image: web:1
+          ports: [{ name: http, containerPort: 8080 }, { name: admin, containerPort: 8081 }]
+        - name: exporter
+          image: exporter:2
+          ports: [{ name: metrics, containerPort: 9100 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec:
+  selector: { app: web }
+  ports:
+    - { name: http, port: 80, targetPort: http }
+    - { name: admin, port: 81, targetPort: admin }
+    - { name: metrics, port: 9100, targetPort: ${secondTarget} }
+`;
+    writeFileSync(file, manifests('9100'));
+    const source = loadMeshSources([file]);
+    assert.deepEqual(source.warnings, [
+      `${file}:15: spec.template.spec.containers[1]: container exporter (image exporter:2, ports: metrics (9100)) is not started: trellis up runs one process per replica, the pod's first container (web); run exporter as a Deployment of its own`,
+      `${file}:26: spec.ports[1]: Service web has 3 ports and trellis up exposes one per service, the first (http 80 → http): admin 81 → admin is not exposed, and nothing outside a replica reaches it (put the port to expose first, or serve it from a Deployment and Service of its own)`,
+      `${file}:27: spec.ports[2]: Service web has 3 ports and trellis up exposes one per service, the first (http 80 → http): metrics 9100 → 9100 is not exposed, and nothing outside a replica reaches it (put the port to expose first, or serve it from a Deployment and Service of its own)`,
+    ]);
+    assert.equal(source.mesh.services['web']?.port, 80);
+    assert.equal(source.mesh.services['web']?.targetPort, 8080);
+    // A port of the container that does not run cannot be a targetPort; a name no container has is a typo.
+    writeFileSync(file, manifests('metrics'));
+    assert.equal(messageOf(() => loadMeshSources([file])),
+      `${file}:27: Service web: targetPort "metrics" is a port of container exporter, which trellis up does not start (it runs the pod's first container, web): put that container first, or give it a Deployment and Service of its own`);
+    // Without a Service the app's port is the first containerPort, and the others are named.
+    writeFileSync(file, manifests('9100').split('---')[0] ?? '');
+    const alone = loadMeshSources([file]);
+    assert.equal(alone.mesh.services['web']?.targetPort, 8080);
+    assert.ok(alone.warnings.includes(`${file}:14: spec.template.spec.containers[0].ports[1]: no Service selects Deployment web: its app port is the first containerPort (8080); 8081 is not reachable from outside a replica`), alone.warnings.join('\n'));
+    writeFileSync(file, manifests('metrix'));
+    assert.equal(messageOf(() => loadMeshSources([file])),
+      `${file}:27: Service web: targetPort "metrix" names no port of Deployment web's container web (ports: http (8080), admin (8081))`);
+  });
+
   it('a Deployment alone is a service named after it, not exposed', () => {
     const at = seedCopy('alone', true);
     const source = loadMeshSources([join(at, 'deployment.yaml')]);

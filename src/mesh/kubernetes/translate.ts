@@ -104,6 +104,21 @@ function readDeployment(c: Collector, source: SourceDocument, fields: Fields): D
   return { source, name, podLabels, fields };
 }
 
+/** A Service port as `80 → 8080` or `metrics 9090 → 9090`. */
+function portText(port: Fields | undefined): string {
+  const name = asString(port?.['name']);
+  return `${name === undefined ? '' : `${name} `}${String(port?.['port'])} → ${String(port?.['targetPort'] ?? port?.['port'])}`;
+}
+
+/** The containers' ports, by name or number, for messages: `http (8080), 9090`. */
+function containerPortsText(container: Fields | undefined): string {
+  return asList(container?.['ports']).map((p) => {
+    const port = asFields(p);
+    const name = asString(port?.['name']);
+    return name === undefined ? String(port?.['containerPort']) : `${name} (${String(port?.['containerPort'])})`;
+  }).join(', ') || 'none';
+}
+
 function readService(c: Collector, source: SourceDocument, fields: Fields): Service | undefined {
   const name = asString(asFields(fields['metadata'])?.['name']);
   if (name === undefined) { c.fail(source, ['metadata'], 'Service without metadata.name'); return undefined; }
@@ -120,7 +135,9 @@ function readService(c: Collector, source: SourceDocument, fields: Fields): Serv
     c.unsupported(source, path, port, ['port', 'targetPort', 'name', 'protocol', 'appProtocol']);
     const protocol = asString(port['protocol']) ?? 'TCP';
     if (protocol !== 'TCP') c.fail(source, [...path, 'protocol'], `Service ${name}: protocol ${protocol} is not supported (TCP only)`);
-    if (i > 0) c.warn(source, path, `Service ${name}: only its first port (${String(ports[0]?.['port'])}) is exposed by trellis up; this one is ignored`);
+    if (i > 0) {
+      c.warn(source, path, `Service ${name} has ${ports.length} ports and trellis up exposes one per service, the first (${portText(ports[0])}): ${portText(port)} is not exposed, and nothing outside a replica reaches it (put the port to expose first, or serve it from a Deployment and Service of its own)`);
+    }
   });
   return { source, name, selector, ports };
 }
@@ -227,7 +244,8 @@ function serviceOf(c: Collector, d: Deployment, service: Service | undefined, im
   const containers = asList(pod['containers']).map(asFields);
   const container = containers[0];
   if (container === undefined) { c.fail(d.source, POD, `Deployment ${d.name} has no containers`); return undefined; }
-  containers.slice(1).forEach((other, i) => c.warn(d.source, [...POD, 'containers', i + 1], `only the first container (${String(container['name'])}) runs under trellis up; ${String(other?.['name'])} is ignored`));
+  containers.slice(1).forEach((other, i) => c.warn(d.source, [...POD, 'containers', i + 1],
+    `container ${String(other?.['name'])} (image ${String(other?.['image'])}, ports: ${containerPortsText(other)}) is not started: trellis up runs one process per replica, the pod's first container (${String(container['name'])}); run ${String(other?.['name'])} as a Deployment of its own`));
   const base = [...POD, 'containers', 0];
   c.unsupported(d.source, base, container, ['name', 'image', 'command', 'args', 'env', 'envFrom', 'ports', 'readinessProbe', 'livenessProbe', 'startupProbe']);
   asList(container['ports']).forEach((p, i) => c.unsupported(d.source, [...base, 'ports', i], p, ['containerPort', 'name', 'protocol']));
@@ -236,10 +254,20 @@ function serviceOf(c: Collector, d: Deployment, service: Service | undefined, im
   const exposed = service?.ports[0];
   const rawTarget = exposed?.['targetPort'] ?? exposed?.['port'];
   let targetPort = typeof rawTarget === 'string' && !/^\d+$/.test(rawTarget) ? namedPort(container, rawTarget) : asNumber(Number(rawTarget));
-  if (service !== undefined && typeof rawTarget === 'string' && targetPort === undefined) {
-    c.fail(service.source, [...SPEC, 'ports', 0, 'targetPort'], `Service ${service.name}: targetPort ${JSON.stringify(rawTarget)} names no port of Deployment ${d.name}'s container (ports: ${asList(container['ports']).map((p) => String(asFields(p)?.['name'] ?? asFields(p)?.['containerPort'])).join(', ') || 'none'})`);
+  service?.ports.forEach((port, i) => {
+    const raw = port['targetPort'];
+    if (typeof raw !== 'string' || /^\d+$/.test(raw) || namedPort(container, raw) !== undefined) return;
+    const owner = containers.slice(1).find((other) => other !== undefined && namedPort(other, raw) !== undefined);
+    c.fail(service.source, [...SPEC, 'ports', i, 'targetPort'], owner === undefined
+      ? `Service ${service.name}: targetPort ${JSON.stringify(raw)} names no port of Deployment ${d.name}'s container ${String(container['name'])} (ports: ${containerPortsText(container)})`
+      : `Service ${service.name}: targetPort ${JSON.stringify(raw)} is a port of container ${String(owner['name'])}, which trellis up does not start (it runs the pod's first container, ${String(container['name'])}): put that container first, or give it a Deployment and Service of its own`);
+  });
+  if (service === undefined) {
+    const declared = asList(container['ports']).map(asFields);
+    targetPort = asNumber(declared[0]?.['containerPort']);
+    declared.slice(1).forEach((port, i) => c.warn(d.source, [...base, 'ports', i + 1],
+      `no Service selects Deployment ${d.name}: its app port is the first containerPort (${String(targetPort)}); ${String(port?.['containerPort'])} is not reachable from outside a replica`));
   }
-  if (service === undefined) targetPort = asNumber(asFields(asList(container['ports'])[0])?.['containerPort']);
   const { health, liveness } = probesOf(c, d, container, targetPort);
   const env = envOf(c, d, container);
   const grace = asNumber(pod['terminationGracePeriodSeconds']);
