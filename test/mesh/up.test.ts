@@ -9,6 +9,8 @@ import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { adminClient } from '../helpers/tokens.js';
 import { freePort } from '../../src/run/free-port.js';
+import type { MeshEvent } from '../../src/mesh/mesh.js';
+import { describeMeshEvent } from '../../src/mesh/progress.js';
 import { tempDir } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { alive, killSpawned, meshSummary, spawnCli } from './spawn.js';
@@ -38,6 +40,15 @@ it('starts the mesh, the caller reaches every replica, and SIGINT stops every pr
   pids.push(...summary.replicas.flatMap((r) => [r.pid, r.appPid]));
   assert.deepEqual(summary.replicas.map((r) => r.id), ['my-service-1', 'my-service-2', 'caller-1']);
   assert.match(up.output(), /"kind":"starting","service":"my-service","index":2,"replicas":2/);
+  // Every ready line names its sidecar's admin/metrics address, and /metrics answers there.
+  const readyEvents = up.lines.filter((l) => l.includes('"kind":"ready"')).map((l) => JSON.parse(l) as MeshEvent);
+  assert.equal(readyEvents.length, 3);
+  for (const event of readyEvents) {
+    assert.ok(event.kind === 'ready');
+    const line = describeMeshEvent(event);
+    assert.equal(line, `  ${event.info.id} ready (app ${event.info.appHost}:${event.info.appPort}, pid ${event.info.appPid}; sidecar admin/metrics http://${event.info.admin}/metrics)`);
+    assert.match(await (await fetch(`http://${event.info.admin}/metrics`)).text(), /^# HELP /m, line);
+  }
 
   const client = adminClient(summary.controlPlane);
   const instances = await waitFor('both replicas passing', async () => {
