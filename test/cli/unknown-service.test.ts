@@ -26,3 +26,19 @@ it('instances, routes and stat answer an unknown service alike, with "did you me
   const far = await runCli(['instances', 'payments', '--control-plane', server.url]);
   assert.equal(far.stderr, 'trellis: no service "payments": no instance is registered and no sidecar reports it (see `trellis services`) [TRELLIS_ERR_SERVICE_NOT_FOUND field=service]\n');
 });
+
+it('deregister and heartbeat: an unknown service gets the same answer, an unknown id the closest one', async () => {
+  const expected = 'trellis: no service "my-servce": no instance is registered and no sidecar reports it: did you mean "my-service"? (see `trellis services`) [TRELLIS_ERR_SERVICE_NOT_FOUND field=service]\n';
+  for (const command of [['deregister', 'my-servce', 'my-service-1'], ['heartbeat', 'my-servce', 'my-service-1']]) {
+    const result = await runCli([...command, '--control-plane', server.url]);
+    assert.equal(result.code, 1, command.join(' '));
+    assert.equal(result.stderr, expected, command.join(' '));
+  }
+  for (const command of [['deregister', 'my-service', 'my-servce-1'], ['heartbeat', 'my-service', 'my-servce-1']]) {
+    const result = await runCli([...command, '--control-plane', server.url]);
+    assert.equal(result.code, 1, command.join(' '));
+    assert.equal(result.stderr, 'trellis: service "my-service" has no instance "my-servce-1": did you mean "my-service-1"? (see `trellis instances my-service`; an instance critical for too long is deregistered) [TRELLIS_ERR_INSTANCE_NOT_FOUND field=id]\n', command.join(' '));
+  }
+  const gone = await runCli(['deregister', 'my-service', 'my-service-1', '--control-plane', server.url]);
+  assert.equal(gone.code, 0, gone.stderr);
+});

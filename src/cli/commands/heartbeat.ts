@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../util/duration.js';
 import { clientFrom, durationArg, withClientOptions, type GlobalOptions } from '../options.js';
 import { print, printError } from '../output.js';
+import { withKnownInstance } from '../known-service.js';
 
 export function heartbeatCommand(program: Command): void {
   withClientOptions(program.command('heartbeat').argument('<service>').argument('<id>', 'instance id')
@@ -10,7 +11,7 @@ export function heartbeatCommand(program: Command): void {
     .action(async (service: string, id: string, options: GlobalOptions & { every?: string }) => {
       const client = clientFrom(options);
       const beat = async (): Promise<void> => {
-        const result = await client.heartbeat(service, id);
+        const result = await withKnownInstance(client, service, id, () => client.heartbeat(service, id));
         print(options, result, () => `heartbeat ${service}/${id}: ${result.status} (ttl ${result.ttlMs} ms)`);
       };
       await beat();
