@@ -6,7 +6,7 @@
 import type { z } from 'zod';
 import { ErrorCodes, TrellisError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
-import { fieldsAt, meshFileSchema, type MeshFile } from './schema.js';
+import { fieldsAt, meshFileSchema, unknownUpstreamsIn, type MeshFile } from './schema.js';
 import { configError, describeIssue, parseYamlText, readTextFile } from '../util/yaml-file.js';
 
 export { describeIssue };
@@ -29,7 +29,9 @@ export function parseMeshFile(text: string, file: string): MeshFile {
   const result = meshFileSchema.safeParse(doc.value);
   if (!result.success) {
     // Every problem at once, in line order (each once).
-    const problems = issuesOf(result.error)
+    // zod skips the file's cross-field checks once a field has the wrong type: the upstream
+    // references are checked on the raw file too (the same message twice is shown once).
+    const problems = [...issuesOf(result.error), ...unknownUpstreamsIn(doc.value)]
       .map(([path, message]) => ({ line: doc.lineAt(path), text: describeIssue(path, message), field: path.join('.') }))
       .sort((a, b) => a.line - b.line)
       .filter((p, i, all) => all.findIndex((q) => q.line === p.line && q.text === p.text) === i);

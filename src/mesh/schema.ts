@@ -158,15 +158,41 @@ export const meshFileSchema = z.object({
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'network'], message: `${service.replicas} replicas cannot all listen on port ${fixedPort} on the host network: remove network: host (each replica then gets a network namespace of its own) or let the app take its port from $PORT` });
       }
       service.upstreams.forEach((upstream, i) => {
-        if (!names.includes(upstream.service)) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i], message: `upstream ${JSON.stringify(upstream.service)} is not a service declared in this file (declared: ${names.join(', ')})${didYouMean(upstream.service, names)}` });
-        }
+        const unknown = unknownUpstream(upstream.service, names);
+        if (unknown !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i], message: unknown });
         if (upstream.port !== undefined && service.replicas > 1) {
           ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'upstreams', i, 'port'], message: `a fixed local port cannot be shared by ${service.replicas} replicas: remove it (each replica gets a free port, see TRELLIS_UPSTREAM_*)` });
         }
       });
     }
   });
+
+/** Why `upstream` is not one of the file's services (with the closest name), or undefined when it is. */
+export function unknownUpstream(upstream: string, names: readonly string[]): string | undefined {
+  if (names.includes(upstream)) return undefined;
+  return `upstream ${JSON.stringify(upstream)} is not a service declared in this file (declared: ${names.join(', ')})${didYouMean(upstream, names)}`;
+}
+
+/**
+ * The upstream references of a mesh file that failed its schema, read from the raw value: zod
+ * runs the cross-field checks only on a valid file, and a misspelt upstream is worth reporting
+ * with the other errors, not on the next run.
+ */
+export function unknownUpstreamsIn(raw: unknown): Array<[Array<string | number>, string]> {
+  const services = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>)['services'] : undefined;
+  if (typeof services !== 'object' || services === null || Array.isArray(services)) return [];
+  const names = Object.keys(services);
+  return Object.entries(services).flatMap(([name, service]) => {
+    const upstreams = typeof service === 'object' && service !== null ? (service as Record<string, unknown>)['upstreams'] : undefined;
+    if (!Array.isArray(upstreams)) return [];
+    return upstreams.flatMap((upstream: unknown, i): Array<[Array<string | number>, string]> => {
+      const target = typeof upstream === 'string' ? upstream
+        : typeof upstream === 'object' && upstream !== null && typeof (upstream as Record<string, unknown>)['service'] === 'string' ? String((upstream as Record<string, unknown>)['service']) : undefined;
+      const unknown = target === undefined ? undefined : unknownUpstream(target, names);
+      return unknown === undefined ? [] : [[['services', name, 'upstreams', i], unknown]];
+    });
+  });
+}
 
 export type MeshFile = z.output<typeof meshFileSchema>;
 export type ServiceDeclaration = MeshFile['services'][string];

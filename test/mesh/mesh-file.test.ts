@@ -120,6 +120,19 @@ it('trellis up prints the error with file and line and exits 1', async () => {
   assert.match(result.stderr, /mesh\.yaml:4: services\.my-service\.replicas must be a whole number between 1 and 100 \[TRELLIS_ERR_CONFIG field=services\.my-service\.replicas\]/);
 });
 
+it('a misspelt upstream is reported with a wrong-typed field, not on the next run', () => {
+  const text = 'services:\n  web:\n    command: node\n    upstreams: [apii, { service: ap }]\n  api:\n    command: [x]\n';
+  assert.throws(() => parseMeshFile(text, 'mesh.yaml'), (err: unknown) => {
+    assert.ok(isTrellisError(err), String(err));
+    assert.equal(err.message, [
+      'mesh.yaml:3: services.web.command must be a list such as ["node", "server.js"]',
+      'mesh.yaml:4: services.web.upstreams.0: upstream "apii" is not a service declared in this file (declared: web, api): did you mean "api"?',
+      'mesh.yaml:4: services.web.upstreams.1: upstream "ap" is not a service declared in this file (declared: web, api): did you mean "api"?',
+    ].join('\n'));
+    return true;
+  });
+});
+
 it('every mesh-file error at once, in line order, with the closest field or service suggested', () => {
   const text = 'services:\n  web:\n    command: [x]\n    upstreams: [api]\n    replica: 3\n  apii:\n    command: [x]\n    helth: { http: /healthz }\n    port: 70000\n';
   assert.throws(() => parseMeshFile(text, 'mesh.yaml'), (err: unknown) => {
