@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { goldenCells, GOLDEN_HEADERS } from '../golden.js';
-import { clientFrom, durationArg, withClientOptions, type GlobalOptions } from '../options.js';
+import { clientFrom, durationArg, withClientOptions, withTokenHelp, type GlobalOptions } from '../options.js';
 import { formatTable } from '../output.js';
 import { parseDuration } from '../../util/duration.js';
 import { messageOf } from '../../errors.js';
@@ -34,7 +34,7 @@ export function topCommand(program: Command): void {
         try {
           text = await frame();
         } catch (err) {
-          text = `trellis top: ${messageOf(err)} — retrying`;
+          text = `trellis top: ${messageOf(withTokenHelp(err))} — retrying`;
         }
         process.stdout.write(options.json ? `${text}\n` : `${CLEAR}${text}`);
         await new Promise((resolve) => setTimeout(resolve, everyMs));
