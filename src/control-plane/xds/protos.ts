@@ -38,6 +38,23 @@ const FILES = [
 
 let ads: ServiceDefinition | undefined;
 
+/** A resource encoded once as a google.protobuf.Any, sent as is to every stream. */
+export interface EncodedAny {
+  readonly type_url: string;
+  readonly value: Buffer;
+}
+
+/**
+ * Encode `resource` (protobufjs JSON with `@type`) into an Any once: through the
+ * DiscoveryResponse codec, the one the streams use, so a push to N streams encodes nothing.
+ */
+export function encodeAny(resource: { readonly '@type': string }): EncodedAny {
+  const method = adsService()['StreamAggregatedResources']!;
+  const decoded = method.responseDeserialize(method.responseSerialize({ resources: [resource] })) as { resources: EncodedAny[] };
+  const any = decoded.resources[0]!;
+  return Object.freeze({ type_url: any.type_url, value: Buffer.from(any.value) });
+}
+
 /** The AggregatedDiscoveryService definition (loaded on first use: ~100 ms of parsing). */
 export function adsService(): ServiceDefinition {
   if (ads !== undefined) return ads;

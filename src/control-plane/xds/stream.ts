@@ -165,7 +165,7 @@ export class AdsStream {
     this.counters.responses += 1;
     this.#send({
       version_info: String(this.#snapshot.version),
-      resources: selected.map((r) => r.body),
+      resources: selected.map((r) => r.any),
       type_url: TYPE_URLS[sub.kind],
       nonce: sub.nonce,
       control_plane: { identifier: 'trellis' },

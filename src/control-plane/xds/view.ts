@@ -15,7 +15,7 @@ import type { Registry } from '../../registry/registry.js';
 import type { RegistryEvent } from '../../registry/types.js';
 import { follow, type Follower } from '../../util/follow.js';
 import type { ServiceDefaultsStore } from '../service-defaults/store.js';
-import type { ResourceKind } from './protos.js';
+import { encodeAny, type EncodedAny, type ResourceKind } from './protos.js';
 import { cluster, listener, loadAssignment, routeConfiguration, type InstanceView, type ResourceBody } from './resources.js';
 
 export interface XdsResource {
@@ -24,6 +24,8 @@ export interface XdsResource {
   readonly version: number;
   readonly body: ResourceBody;
   readonly json: string;
+  /** The body encoded once, as every stream sends it. */
+  readonly any: EncodedAny;
 }
 
 export interface XdsSnapshot {
@@ -174,7 +176,7 @@ export class XdsView {
       if (resources[kind] === this.#resources[kind]) resources[kind] = new Map(resources[kind]);
       changed = true;
       if (body === undefined || json === undefined) resources[kind].delete(name);
-      else resources[kind].set(name, Object.freeze({ name, version: next, body, json }));
+      else resources[kind].set(name, Object.freeze({ name, version: next, body, json, any: encodeAny(body) }));
     };
     for (const service of this.#dirty) {
       const instances = this.#instances.get(service);
