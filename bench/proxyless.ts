@@ -30,12 +30,12 @@ const ms = (n: number): string => n.toFixed(n < 10 ? 2 : 0);
 
 async function pushBench(cp: string, xds: string, clients: number): Promise<void> {
   const token = await mintToken(cp, 'caller');
-  const method = adsService()['StreamAggregatedResources']!;
+  const method = adsService()['StreamAggregatedResources'];
   const Client = grpc.makeGenericClientConstructor(adsService(), 'ADS');
   const channels = Array.from({ length: Math.ceil(clients / 500) }, () => new Client(xds, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
   const seen: Array<{ version: string; at: number }> = [];
   const calls = Array.from({ length: clients }, (_, i) => {
-    const call = channels[i % channels.length]!.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize) as grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+    const call = channels[i % channels.length].makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize) as grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
     seen.push({ version: '', at: 0 });
     call.on('data', (r: DiscoveryResponse) => {
       seen[i] = { version: r.version_info, at: performance.now() };

@@ -49,9 +49,9 @@ export interface EncodedAny {
  * DiscoveryResponse codec, the one the streams use, so a push to N streams encodes nothing.
  */
 export function encodeAny(resource: { readonly '@type': string }): EncodedAny {
-  const method = adsService()['StreamAggregatedResources']!;
+  const method = adsService()['StreamAggregatedResources'];
   const decoded = method.responseDeserialize(method.responseSerialize({ resources: [resource] })) as { resources: EncodedAny[] };
-  const any = decoded.resources[0]!;
+  const any = decoded.resources[0];
   return Object.freeze({ type_url: any.type_url, value: Buffer.from(any.value) });
 }
 
