@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { adsService, TYPE_URLS } from '../../src/control-plane/xds/protos.js';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../../src/control-plane/xds/delta-stream.js';
 import type { DiscoveryRequest, DiscoveryResponse } from '../../src/control-plane/xds/stream.js';
 import { adminApi, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminToken, mintToken } from '../helpers/tokens.js';
@@ -198,6 +199,37 @@ describe('xDS server for proxyless gRPC clients', () => {
     const second = await waitFor('the next version', () => ads.responses[1]);
     assert.notEqual(second.version_info, first.version_info);
     ads.close();
+  });
+
+  it('serves incremental (delta) xDS: what changed only, removals by name', async () => {
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${adminToken(server.url)!}`);
+    const Client = grpc.makeGenericClientConstructor(adsService(), 'AggregatedDiscoveryService');
+    const client = new Client(xdsAddress, grpc.credentials.createInsecure());
+    const method = adsService()['DeltaAggregatedResources'];
+    const call = client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata) as grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+    const responses: DeltaDiscoveryResponse[] = [];
+    call.on('data', (r: DeltaDiscoveryResponse) => {
+      responses.push(r);
+      call.write({ type_url: r.type_url, response_nonce: r.nonce });
+    });
+    call.on('error', () => undefined);
+    call.write({ node: nodeWith(undefined), type_url: TYPE_URLS.endpoint, resource_names_subscribe: [SERVICE, 'not-registered'] });
+    const first = await waitFor('the first delta answer', () => responses[0]);
+    assert.deepEqual(first.resources.map((r) => r.name), [SERVICE]);
+    const { port } = backends.get('grpc-2')!;
+    await adminApi(`${server.url}/v1/services/${SERVICE}/instances/grpc-2`, 'PUT', { address: '127.0.0.1', port, ttl: '2s', weight: 3, metadata: { protocol: 'grpc' } });
+    const second = await waitFor('the change', () => responses[1]);
+    assert.deepEqual(second.resources.map((r) => r.name), [SERVICE]);
+    assert.notEqual(second.resources[0]?.version, first.resources[0]?.version);
+    // A registered service that goes away is named in removed_resources.
+    await adminApi(`${server.url}/v1/services/gone/instances/g`, 'PUT', { address: '127.0.0.1', port: 9 });
+    call.write({ type_url: TYPE_URLS.endpoint, resource_names_subscribe: ['gone'] });
+    await waitFor('gone sent', () => responses.some((r) => (r.resources ?? []).some((x) => x.name === 'gone')));
+    await adminApi(`${server.url}/v1/services/gone/instances/g`, 'DELETE');
+    await waitFor('gone removed', () => responses.some((r) => (r.removed_resources ?? []).includes('gone')));
+    call.cancel();
+    client.close();
   });
 
   it('caps the streams one token may hold, and a request naming too many resources', async () => {

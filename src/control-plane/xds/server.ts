@@ -1,6 +1,6 @@
 /**
- * The xDS management server: Aggregated Discovery Service over gRPC (@grpc/grpc-js), for
- * proxyless gRPC clients (grpc-js with @grpc/grpc-js-xds, grpc-go, grpc-java) and Envoy.
+ * The xDS management server: Aggregated Discovery Service over gRPC (@grpc/grpc-js), state of
+ * the world (stream.ts) and incremental (delta-stream.ts), for proxyless gRPC clients (grpc-js with @grpc/grpc-js-xds, grpc-go, grpc-java) and Envoy.
  *
  * Authenticated like every other API call: a token with discovery access (a sidecar's join token
  * or session, a read-only token, the admin token), in the call's `authorization: Bearer …`
@@ -17,7 +17,9 @@ import type { Authenticator } from '../../security/access/authenticator.js';
 import { allows, describePrincipal, type Principal } from '../../security/access/permissions.js';
 import { formatHostPort, type HostPort } from '../../util/host-port.js';
 import { adsService } from './protos.js';
-import { AdsStream, type DiscoveryRequest, type DiscoveryResponse } from './stream.js';
+import { DeltaAdsStream } from './delta-stream.js';
+import { AdsStream, type XdsNode, type XdsStreamState } from './stream.js';
+import type { XdsSnapshot } from './view.js';
 import type { XdsView } from './view.js';
 
 export interface XdsLimits {
@@ -69,7 +71,7 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> {
 }
 
 /** The token a stream presents: call metadata first, else the node metadata of its first request. */
-function tokenOf(metadata: grpc.Metadata, request: DiscoveryRequest): string | undefined {
+function tokenOf(metadata: grpc.Metadata, request: { node?: XdsNode }): string | undefined {
   const header = metadata.get('authorization')[0];
   if (typeof header === 'string') {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -86,17 +88,18 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
   const perToken = options.limits?.maxStreamsPerToken ?? 2_000;
   const firstRequestMs = options.limits?.firstRequestMs ?? 10_000;
   const maxQueued = options.limits?.maxQueuedBytes ?? 16 * 1024 * 1024;
-  const streams = new Set<AdsStream>();
+  const streams = new Set<XdsStreamState<never>>();
   const byToken = new Map<string, number>();
   const totals = { pushes: 0, acks: 0, nacks: 0, refused: 0 };
   let open = 0;
 
   const unsubscribe = view.subscribe((snapshot) => { for (const s of streams) s.update(snapshot); });
 
-  const stream: grpc.handleBidiStreamingCall<DiscoveryRequest, DiscoveryResponse> = (call) => {
+  type Create<Req, Res> = (snapshot: XdsSnapshot, send: (response: Res) => void, logger: Logger) => XdsStreamState<Req>;
+  const serve = <Req extends { node?: XdsNode }, Res>(create: Create<Req, Res>): grpc.handleBidiStreamingCall<Req, Res> => (call) => {
     let ended = false;
     let principalKey: string | undefined;
-    let ads: AdsStream | undefined;
+    let ads: XdsStreamState<Req> | undefined;
     let chain: Promise<void> = Promise.resolve();
     const end = (err?: unknown): void => {
       if (ended) return;
@@ -128,14 +131,14 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
       end(new TrellisError(ErrorCodes.XDS_TOO_MANY_STREAMS, `the xDS server holds its limit of ${maxStreams} streams: retry later, or raise --xds-max-streams`));
       return;
     }
-    const send = (response: DiscoveryResponse): void => {
+    const send = (response: Res): void => {
       if (ended) return;
       call.write(response);
       if (call.writableLength > maxQueued) {
         end(new TrellisError(ErrorCodes.XDS_TOO_MANY_STREAMS, `the client read none of ${call.writableLength} queued bytes of updates: its stream is closed (it reconnects and gets the current state)`));
       }
     };
-    const admit = async (request: DiscoveryRequest): Promise<AdsStream> => {
+    const admit = async (request: Req): Promise<XdsStreamState<Req>> => {
       const token = tokenOf(call.metadata, request);
       if (token === undefined) throw new TrellisError(ErrorCodes.TOKEN_MISSING, `an xDS stream needs a token: ${HOW}`);
       if (token === '') throw new TrellisError(ErrorCodes.TOKEN_INVALID, `the authorization metadata is malformed: ${HOW}`);
@@ -150,11 +153,11 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
       }
       byToken.set(key, held + 1);
       principalKey = key;
-      const created = new AdsStream(view.current, send, logger);
+      const created = create(view.current, send, logger);
       streams.add(created);
       return created;
     };
-    call.on('data', (request: DiscoveryRequest) => {
+    call.on('data', (request: Req) => {
       chain = chain.then(async () => {
         if (ended) return;
         if (ads === undefined) {
@@ -181,10 +184,10 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   });
   const service = adsService();
-  const unimplemented: grpc.handleBidiStreamingCall<unknown, unknown> = (call) => {
-    call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `incremental (delta) xDS is not served yet: use state-of-the-world ADS [${ErrorCodes.XDS_BAD_REQUEST}]` });
-  };
-  server.addService(service, { StreamAggregatedResources: stream, DeltaAggregatedResources: unimplemented });
+  server.addService(service, {
+    StreamAggregatedResources: serve((snapshot, send, log) => new AdsStream(snapshot, send, log)),
+    DeltaAggregatedResources: serve((snapshot, send, log) => new DeltaAdsStream(snapshot, send, log)),
+  });
   let port: number;
   try {
     port = await new Promise<number>((resolve, reject) => {

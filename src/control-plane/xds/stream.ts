@@ -44,9 +44,54 @@ export interface DiscoveryResponse {
 /** Names a client may subscribe to per type: more is refused as a bad request. */
 export const MAX_NAMES_PER_TYPE = 10_000;
 
-const kindByUrl = new Map<string, ResourceKind>(Object.entries(TYPE_URLS).map(([kind, url]) => [url, kind as ResourceKind]));
+export const kindByUrl: ReadonlyMap<string, ResourceKind> = new Map(Object.entries(TYPE_URLS).map(([kind, url]) => [url, kind as ResourceKind]));
 /** Types for which an empty first request means every resource (the legacy wildcard). */
-const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['listener', 'cluster']);
+export const WILDCARD_KINDS: ReadonlySet<ResourceKind> = new Set(['listener', 'cluster']);
+
+/** What the server needs of a stream, state of the world or incremental. */
+export interface XdsStreamState<Request> {
+  readonly counters: StreamCounters;
+  readonly node: XdsNode | undefined;
+  request(request: Request): void;
+  update(snapshot: XdsSnapshot): void;
+}
+
+/** The checks and logs both kinds of stream share: unknown types, too many names, ACK/NACK. */
+export class StreamPolicing {
+  readonly counters: StreamCounters = { responses: 0, acks: 0, nacks: 0 };
+  readonly #nackLog: ThrottledLog;
+  readonly #unknownTypeLog: ThrottledLog;
+
+  constructor(logger: Logger) {
+    this.#nackLog = new ThrottledLog(logger, 'xds: a client rejected (NACK) a version');
+    this.#unknownTypeLog = new ThrottledLog(logger, 'xds: a client asked for a resource type this server does not serve');
+  }
+
+  /** The kind a request is for; undefined (logged, throttled) for a type this server does not serve. */
+  kind(typeUrl: string | undefined, node: XdsNode | undefined): ResourceKind | undefined {
+    const kind = kindByUrl.get(typeUrl ?? '');
+    if (kind === undefined) this.#unknownTypeLog.report({ node: node?.id, typeUrl });
+    return kind;
+  }
+
+  /** @throws TrellisError XDS_BAD_REQUEST when a request names more than MAX_NAMES_PER_TYPE resources. */
+  checkNames(count: number, typeUrl: string): void {
+    if (count > MAX_NAMES_PER_TYPE) {
+      throw new TrellisError(ErrorCodes.XDS_BAD_REQUEST, `a request names ${count} resources of ${typeUrl}; at most ${MAX_NAMES_PER_TYPE} are served per stream`);
+    }
+  }
+
+  /** An answer to our last response: an ACK, or a NACK (logged with the client's reason). Returns true for an ACK. */
+  verdict(error: DiscoveryRequest['error_detail'] | null | undefined, details: Record<string, unknown>): boolean {
+    if (error === undefined || error === null) {
+      this.counters.acks += 1;
+      return true;
+    }
+    this.counters.nacks += 1;
+    this.#nackLog.report({ ...details, reason: error.message ?? '(no reason given)', grpcCode: error.code ?? 0 });
+    return false;
+  }
+}
 
 interface Subscription {
   readonly kind: ResourceKind;
@@ -64,13 +109,11 @@ export interface StreamCounters {
   nacks: number;
 }
 
-export class AdsStream {
+export class AdsStream implements XdsStreamState<DiscoveryRequest> {
   readonly #send: (response: DiscoveryResponse) => void;
   readonly #logger: Logger;
   readonly #subscriptions = new Map<ResourceKind, Subscription>();
-  readonly #nackLog: ThrottledLog;
-  readonly #unknownTypeLog: ThrottledLog;
-  readonly counters: StreamCounters = { responses: 0, acks: 0, nacks: 0 };
+  readonly #police: StreamPolicing;
   #snapshot: XdsSnapshot;
   #nonce = 0;
   node: XdsNode | undefined;
@@ -79,8 +122,11 @@ export class AdsStream {
     this.#snapshot = snapshot;
     this.#send = send;
     this.#logger = logger;
-    this.#nackLog = new ThrottledLog(logger, 'xds: a client rejected (NACK) a version');
-    this.#unknownTypeLog = new ThrottledLog(logger, 'xds: a client asked for a resource type this server does not serve');
+    this.#police = new StreamPolicing(logger);
+  }
+
+  get counters(): StreamCounters {
+    return this.#police.counters;
   }
 
   /**
@@ -89,16 +135,10 @@ export class AdsStream {
    */
   request(request: DiscoveryRequest): void {
     if (request.node !== undefined && request.node !== null) this.node = request.node;
-    const typeUrl = request.type_url ?? '';
-    const kind = kindByUrl.get(typeUrl);
-    if (kind === undefined) {
-      this.#unknownTypeLog.report({ node: this.node?.id, typeUrl });
-      return;
-    }
+    const kind = this.#police.kind(request.type_url, this.node);
+    if (kind === undefined) return;
     const names = request.resource_names ?? [];
-    if (names.length > MAX_NAMES_PER_TYPE) {
-      throw new TrellisError(ErrorCodes.XDS_BAD_REQUEST, `a request names ${names.length} resources of ${typeUrl}; at most ${MAX_NAMES_PER_TYPE} are served per stream`);
-    }
+    this.#police.checkNames(names.length, TYPE_URLS[kind]);
     const nonce = request.response_nonce ?? '';
     let sub = this.#subscriptions.get(kind);
     if (sub !== undefined && nonce !== '' && nonce !== sub.nonce) return; // stale: the client has not seen our latest answer yet
@@ -128,17 +168,8 @@ export class AdsStream {
   }
 
   #verdict(sub: Subscription, request: DiscoveryRequest): void {
-    const error = request.error_detail;
-    if (error === undefined || error === null) {
-      this.counters.acks += 1;
-      sub.acked = request.version_info ?? '';
-      return;
-    }
-    this.counters.nacks += 1;
-    this.#nackLog.report({
-      node: this.node?.id, typeUrl: TYPE_URLS[sub.kind], rejectedNonce: sub.nonce,
-      keptVersion: request.version_info ?? '', reason: error.message ?? '(no reason given)', grpcCode: error.code ?? 0,
-    });
+    const acked = this.#police.verdict(request.error_detail, { node: this.node?.id, typeUrl: TYPE_URLS[sub.kind], rejectedNonce: sub.nonce, keptVersion: request.version_info ?? '' });
+    if (acked) sub.acked = request.version_info ?? '';
   }
 
   #selected(sub: Subscription): XdsResource[] {
@@ -162,7 +193,7 @@ export class AdsStream {
     sub.sent = new Map(selected.map((r) => [r.name, r.version]));
     this.#nonce += 1;
     sub.nonce = String(this.#nonce);
-    this.counters.responses += 1;
+    this.#police.counters.responses += 1;
     this.#send({
       version_info: String(this.#snapshot.version),
       resources: selected.map((r) => r.any),
