@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { startAgent, type Agent } from '../agent/agent.js';
+import { TelemetryReporter } from '../agent/reporter.js';
 import { ErrorCodes } from '../errors.js';
 import { parseSidecarConfig, type SidecarConfigInput } from '../proxy/config.js';
 import { EndpointTables } from '../proxy/endpoints.js';
@@ -19,6 +20,7 @@ import { http1Protocol } from '../proxy/protocols.js';
 import { SnapshotRoutes } from '../proxy/snapshot-routes.js';
 import type { SyncState } from '../proxy/snapshot.js';
 import { originOf } from '../proxy/upstream/origin.js';
+import { createSidecarTelemetry } from '../proxy/telemetry.js';
 import { createLogger } from '../telemetry/logger.js';
 import { MeshDispatcher } from './dispatcher.js';
 
@@ -49,7 +51,7 @@ export async function createMeshClient(options: MeshClientOptions, syncTimeoutMs
   const logger = options.logger ?? createLogger({ level: 'warn', name: `trellis-client ${options.service}` });
   const config = parseSidecarConfig({
     service: options.service, controlPlane: options.controlPlane, upstreams: options.upstreams,
-    mtls: { mode: options.mtls ?? 'strict' }, telemetry: { report: 0 },
+    mtls: { mode: options.mtls ?? 'strict' },
   });
   const closers: Array<() => Promise<void> | void> = [];
   const close = async (): Promise<void> => {
@@ -59,7 +61,10 @@ export async function createMeshClient(options: MeshClientOptions, syncTimeoutMs
     const agent: Agent = await startAgent({ config, logger, token: options.token, ...(options.controlPlaneCa === undefined ? {} : { controlPlaneCa: options.controlPlaneCa }) });
     closers.push(() => agent.close());
     await agent.follow(syncTimeoutMs);
-    const detectors = new OutlierDetectors({ onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
+    let inFlight = 0;
+    const telemetry = createSidecarTelemetry(config, () => inFlight);
+    closers.push(() => telemetry.close());
+    const detectors = new OutlierDetectors({ stats: telemetry.stats.outlier, onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });
     const http1 = (await http1Protocol(config.http.engine)).upstream({
       unreachable: ErrorCodes.UPSTREAM_CONNECT, connectTimeoutMs: config.connectTimeoutMs, bodyIdleTimeoutMs: config.http.bodyIdleTimeoutMs,
       maxHeaderSize: config.http.maxHeaderSize, ...(agent.tls === undefined ? {} : { tls: agent.tls.client }),
@@ -70,10 +75,31 @@ export async function createMeshClient(options: MeshClientOptions, syncTimeoutMs
       onChange: () => queueMicrotask(() => http1.retain(new Set(Array.from(tables.endpoints(), originOf)))),
     });
     closers.push(() => tables.close());
-    const http = outboundStack({ clusters: (service) => tables.get(service), detectors, upstream: http1.send });
+    const stack = outboundStack({ clusters: (service) => tables.get(service), detectors, upstream: http1.send, telemetry: telemetry.layers, stats: telemetry.stats });
+    const http: typeof stack = async (request) => {
+      inFlight += 1;
+      try { return await stack(request); } finally { inFlight -= 1; }
+    };
     const routes = new SnapshotRoutes(agent.snapshots, config.upstreams, { http, http2: http, upgrade: http });
     closers.push(() => routes.close());
     const services = config.upstreams.map((u) => u.service);
+    // The same golden metrics as a sidecar's, reported to the control plane: `trellis edges` shows this app's calls.
+    const reporter = new TelemetryReporter({
+      client: agent.client, service: config.service, id: config.id, intervalMs: config.telemetry.reportMs, logger,
+      metrics: telemetry.metrics, stats: telemetry.stats, openConnections: () => inFlight,
+      status: () => ({
+        app: undefined, registration: undefined, controlPlane: config.controlPlane,
+        upstreams: Object.fromEntries(services.map((s) => {
+          const status = tables.get(s)?.status();
+          return [s, { state: status?.state ?? 'connecting', endpoints: status?.endpoints ?? [], ejected: status?.ejected ?? [] }];
+        })),
+        mtls: agent.tls === undefined ? undefined : { spiffeId: agent.tls.identity.current()?.spiffeId ?? null, notAfter: agent.tls.identity.current()?.notAfter.toISOString() ?? null },
+      }),
+    });
+    if (config.telemetry.reportMs > 0) {
+      reporter.start();
+      closers.push(() => reporter.stop());
+    }
     const dispatcher = new MeshDispatcher({
       target: (service) => routes.target(service),
       handler: (service) => routes.get(service)?.handler,

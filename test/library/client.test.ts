@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { createMeshClient, type MeshClient } from '../../src/library/index.js';
-import { killAll, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
+import { killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminToken, mintToken } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -93,6 +93,16 @@ describe('the mesh client library (no sidecar)', () => {
     assert.deepEqual(failures, [], `${failures.length} GETs failed`);
     assert.ok((answered.get('web-1') ?? 0) > 20 && (answered.get('web-3') ?? 0) > 20, JSON.stringify(Object.fromEntries(answered)));
     assert.ok((answered.get('web-2') ?? 0) - before <= 4, 'the killed instance kept answering');
+  });
+
+  it('reports its golden metrics like a sidecar: `trellis edges` shows caller → my-service', async () => {
+    const edge = await waitFor('the edge caller → my-service', async () => {
+      const { stdout, code } = await runCli(['edges', '--json', '--control-plane', server.url]);
+      if (code !== 0) return undefined;
+      const edges = (JSON.parse(stdout) as { edges: Array<{ src: string; dst: string; requests?: number; rps?: number; successRate?: number | null }> }).edges;
+      return edges.find((e) => e.src === 'caller' && e.dst === 'my-service' && (e.requests ?? 0) > 0);
+    }, { timeoutMs: 15_000, everyMs: 500 });
+    assert.ok((edge.requests ?? 0) > 100, `the edge counts ${edge.requests ?? 0} requests: ${JSON.stringify(edge)}`);
   });
 
   it('refuses a service it does not call with a coded error', async () => {
