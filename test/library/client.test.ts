@@ -105,6 +105,14 @@ describe('the mesh client library (no sidecar)', () => {
     assert.ok((edge.requests ?? 0) > 100, `the edge counts ${edge.requests ?? 0} requests: ${JSON.stringify(edge)}`);
   });
 
+  it('keeps its last endpoints when the control plane goes away, and says so', async () => {
+    await server.kill();
+    await waitFor('the table marked stale', () => mesh.state()['my-service'] === 'stale', { timeoutMs: 15_000 });
+    const answers = new Set<string>();
+    for (let i = 0; i < 30; i += 1) answers.add(await get(mesh));
+    assert.deepEqual([...answers].sort(), ['web-1', 'web-3']);
+  });
+
   it('refuses a service it does not call with a coded error', async () => {
     await assert.rejects(request('http://other-service/', { dispatcher: mesh.dispatcher }), (err: Error & { code?: string }) => err.code === 'TRELLIS_ERR_NO_ROUTE' && /add it to upstreams/.test(err.message));
   });
