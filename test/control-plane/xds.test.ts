@@ -3,7 +3,8 @@
  * --xds`, a bootstrap written by `trellis xds bootstrap`, two @grpc/grpc-js-xds client processes
  * calling xds:///my-service, three gRPC server processes registered in Trellis. Calls spread
  * over the three; a drain (weight 0) and an undrain apply within 1 s; after a kill -9 only calls
- * in flight on the dead instance may fail, then none. And the protocol's edges with a raw ADS
+ * in flight on the dead instance may fail, then none; ring-hash from the service defaults keeps
+ * a key on one instance. And the protocol's edges with a raw ADS
  * client: no token, a bad token, a NACK (logged with its reason, never answered by a resend),
  * garbage, and the per-token stream limit.
  */
@@ -163,6 +164,21 @@ describe('xDS server for proxyless gRPC clients', () => {
       assert.ok(settled.length >= 20, `client ${index} made only ${settled.length} calls after the kill`);
       assert.equal(settled.filter((c) => c.id === 'grpc-1').length, 0);
     }
+  });
+
+  it('ring-hash from the service defaults (RING_HASH, a header hash policy): each hash key sticks to one instance', async () => {
+    const put = await adminApi(`${server.url}/v1/service-defaults/${SERVICE}`, 'PUT', { loadBalancer: 'ring-hash', hashHeader: 'x-user' });
+    assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.json));
+    const keyed = ['alice', 'bob', 'carol', 'dave'].map((key) => spawnFixture('xds-client.js', { GRPC_XDS_BOOTSTRAP: bootstrapFile, TARGET: SERVICE, HASH_KEY: key }));
+    const start = Date.now();
+    await waitFor('40 calls per keyed client', () => keyed.every((c) => calls(c, start).length >= 40), { timeoutMs: 20_000 });
+    for (const c of keyed) {
+      const list = calls(c, start).filter((x) => x.code === 0);
+      const ids = new Set(list.map((x) => x.id));
+      assert.equal(ids.size, 1, `one key reached several instances: ${describeCalls(list)}`);
+    }
+    for (const c of keyed) c.child.kill('SIGKILL');
+    await adminApi(`${server.url}/v1/service-defaults/${SERVICE}`, 'DELETE');
   });
 
   it('refuses a stream without a token, or with a bad one, with a coded UNAUTHENTICATED', async () => {
