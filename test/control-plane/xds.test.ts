@@ -85,11 +85,11 @@ describe('xDS server for proxyless gRPC clients', () => {
     server = await startServer(join(data.path, 'cp'), ['--xds', '127.0.0.1:0', '--xds-max-streams-per-token', String(PER_TOKEN), '--log-level', 'info']);
     xdsAddress = await waitFor('the xds address in the ready line', () => /"xds":"([^"]+)"/.exec(server.output())?.[1]);
     const admin = adminToken(server.url)!;
-    for (const id of ['grpc-1', 'grpc-2', 'grpc-3']) {
+    await Promise.all(['grpc-1', 'grpc-2', 'grpc-3'].map(async (id) => {
       const proc = spawnFixture('xds-backend.js', { CP: server.url, TOKEN: admin, SERVICE, ID: id });
       const ready = await waitFor(`${id} ready`, () => proc.lines.find((l) => l.includes('"ready"')), { timeoutMs: 15_000 });
       backends.set(id, { proc, port: (JSON.parse(ready) as { port: number }).port });
-    }
+    }));
     bootstrapFile = join(data.path, 'bootstrap.json');
     const token = await mintToken(server.url, 'caller');
     const written = await runCli(['xds', 'bootstrap', '--service', 'caller', '--control-plane', server.url, '--out', bootstrapFile], { TRELLIS_TOKEN: token });
