@@ -22,7 +22,7 @@ const LAYERS = [
   ['client'], // the control plane's HTTP client (wire types from the layers below)
   ['proxy'], // the data plane: listeners, protocols, the pipeline of layers
   ['agent'], // the sidecar's control-plane side (client, registration, snapshots)
-  ['run', 'control-plane'], // an app with its sidecar; the control plane's composition
+  ['run', 'control-plane', 'library'], // an app with its sidecar; the control plane's composition; the mesh in an app's process (trellis-mesh/client)
   ['mesh'], // `trellis up`: a control plane and every replica
   ['cli'], // the commands
 ];

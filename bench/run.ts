@@ -9,6 +9,7 @@ import { registryBench } from './registry.js';
 import { securityBench } from './security.js';
 import { registryEtcdBench } from './registry-etcd.js';
 import { controlPlaneBench } from './controlplane.js';
+import { proxylessBench } from './proxyless.js';
 
 process.stdout.write(`Trellis benchmarks — ${new Date().toISOString()} — node ${process.version} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n\n`);
 process.stdout.write('## Registry (issue 2)\n');
@@ -29,3 +30,5 @@ process.stdout.write('\n## Authorization decisions (issue 4)\n');
 authzBench();
 process.stdout.write('\n## Security: the cost of mutual TLS (issue 4)\n');
 await securityBench();
+process.stdout.write('\n## Proxyless: xDS push and the client library (issue 16)\n');
+await proxylessBench();

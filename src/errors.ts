@@ -65,6 +65,9 @@ export const ErrorCodes = {
   IDENTITY_UNAVAILABLE: 'TRELLIS_ERR_IDENTITY_UNAVAILABLE',
   // The control plane's API: a valid token that does not allow this call (403)
   PERMISSION_DENIED: 'TRELLIS_ERR_PERMISSION_DENIED',
+  // The xDS server: a discovery request it cannot use (400), more streams than the limits allow (429)
+  XDS_BAD_REQUEST: 'TRELLIS_ERR_XDS_BAD_REQUEST',
+  XDS_TOO_MANY_STREAMS: 'TRELLIS_ERR_XDS_TOO_MANY_STREAMS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -119,6 +122,8 @@ const statusByCode: Record<ErrorCode, number> = {
   TRELLIS_ERR_CA_KEK: 500,
   TRELLIS_ERR_IDENTITY_UNAVAILABLE: 503,
   TRELLIS_ERR_PERMISSION_DENIED: 403,
+  TRELLIS_ERR_XDS_BAD_REQUEST: 400,
+  TRELLIS_ERR_XDS_TOO_MANY_STREAMS: 429,
 };
 
 const knownCodes: ReadonlySet<string> = new Set(Object.keys(statusByCode));

@@ -22,6 +22,7 @@ import { edgesCommand } from './commands/edges.js';
 import { statCommand } from './commands/stat.js';
 import { routesCommand } from './commands/routes.js';
 import { topCommand } from './commands/top.js';
+import { xdsCommand } from './commands/xds.js';
 import { printError } from './output.js';
 import { withTokenHelp } from './options.js';
 
@@ -32,7 +33,7 @@ const program = new Command('trellis')
   .exitOverride();
 
 for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand,
-  policyCommand, serviceDefaultsCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, edgesCommand, dashboardCommand]) {
+  policyCommand, serviceDefaultsCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, edgesCommand, dashboardCommand, xdsCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

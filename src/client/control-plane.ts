@@ -261,7 +261,7 @@ export class ControlPlaneClient {
     return this.#call('POST', '/v1/ca/rotate', {});
   }
 
-  status(): Promise<{ version: string; revision: number; store: Record<string, unknown> }> {
+  status(): Promise<{ version: string; revision: number; store: Record<string, unknown>; xds?: { address: string } | null }> {
     return this.#call('GET', '/v1/status');
   }
 

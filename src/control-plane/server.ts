@@ -24,6 +24,8 @@ import { buildApi } from './api/app.js';
 import type { ApiTls } from './api/tls.js';
 import type { ListenerLimits } from './api/listener-limits.js';
 import { joinReplicaSet, type ReplicaSet } from './replicas.js';
+import { startXdsServer, type XdsLimits, type XdsServer } from './xds/server.js';
+import { XdsView } from './xds/view.js';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -52,12 +54,17 @@ export interface ControlPlaneOptions {
   limits?: ListenerLimits;
   /** Registrations and heartbeats per second per token (0: no limit; default 10,000). */
   rateLimitPerSecond?: number;
+  /** The xDS (ADS over gRPC) server for proxyless gRPC clients; absent or false: not served. */
+  xds?: HostPort | false;
+  xdsLimits?: XdsLimits;
 }
 
 export interface ControlPlane {
   /** http://host:port of the API (https:// with apiTls). */
   readonly url: string;
   readonly dns: HostPort | undefined;
+  /** host:port of the xDS server, when it runs. */
+  readonly xds: string | undefined;
   readonly registry: Registry;
   readonly ca: CertificateAuthority;
   /** Join tokens: `trellis up` mints its replicas' tokens here. */
@@ -100,8 +107,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const telemetry = await TelemetryCollector.start(registry, logger, Date.now, reports);
     closers.push(() => telemetry.close());
     const presence = createPresenceTracker(store, registry, logger, options.presenceGraceMs);
+    const serviceDefaults = new ServiceDefaultsStore(store);
+    let xds: XdsServer | undefined;
     const api = buildApi({
-      registry, policies, serviceDefaults: new ServiceDefaultsStore(store), logger, security, telemetry, presence,
+      registry, policies, serviceDefaults, logger, security, telemetry, presence,
+      xds: () => (xds === undefined ? undefined : { address: xds.address, ...xds.stats() }),
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       watch: {
         ...(options.watchKeepAliveMs === undefined ? {} : { keepAliveMs: options.watchKeepAliveMs }),
@@ -153,9 +163,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       const dnsServer = dns;
       closers.push(() => dnsServer.close());
     }
+    if (options.xds !== undefined && options.xds !== false) {
+      const view = await XdsView.start({ registry, serviceDefaults, logger });
+      closers.push(() => view.close());
+      const started = await startXdsServer({
+        listen: options.xds, view, authenticator: security.authenticator, logger,
+        ...(options.xdsLimits === undefined ? {} : { limits: options.xdsLimits }),
+      });
+      xds = started;
+      closers.push(() => started.close());
+    }
     const dnsAddress = dns === undefined ? undefined : { host: dns.host, port: dns.port };
-    logger.info({ api: url, dns: dnsAddress === undefined ? null : formatHostPort(dnsAddress), dataDir: options.dataDir, backend: store.backend, replica: replicaSet.id }, 'control plane ready');
-    return { url, dns: dnsAddress, registry, ca: security.ca, tokens: security.tokens, createdAdminToken: security.createdAdminToken, replicas: replicaSet, close };
+    logger.info({ api: url, dns: dnsAddress === undefined ? null : formatHostPort(dnsAddress), dataDir: options.dataDir, backend: store.backend, replica: replicaSet.id, xds: xds?.address ?? null }, 'control plane ready');
+    return { url, dns: dnsAddress, xds: xds?.address, registry, ca: security.ca, tokens: security.tokens, createdAdminToken: security.createdAdminToken, replicas: replicaSet, close };
   } catch (err) {
     await close();
     throw err;

@@ -67,6 +67,9 @@ interface ServerOptions {
   replicaId?: string;
   listen: string;
   dns: string;
+  xds: string;
+  xdsMaxStreams?: number;
+  xdsMaxStreamsPerToken?: number;
   logLevel: string;
   minCheckInterval?: number;
   watchKeepalive?: number;
@@ -129,6 +132,9 @@ export function serverCommand(program: Command): void {
     .option('--replica-id <id>', "this control plane's name among replicas on one store (default host-pid-random)")
     .option('--listen <host:port>', 'HTTP API address', DEFAULT_LISTEN)
     .option('--dns <host:port|off>', 'DNS address (UDP and TCP), or "off"', DEFAULT_DNS)
+    .option('--xds <host:port|off>', 'serve xDS (ADS over gRPC) for proxyless gRPC clients and Envoy on this address, or "off" (docs/proxyless.md)', 'off')
+    .option('--xds-max-streams <n>', 'most xDS streams open at once (default 20000)', intArg('--xds-max-streams', 1, 1_000_000))
+    .option('--xds-max-streams-per-token <n>', 'most xDS streams one token may hold open (default 2000)', intArg('--xds-max-streams-per-token', 1, 1_000_000))
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .option('--min-check-interval <ms>', 'active checks never run more often than this (default 100)', intArg('--min-check-interval', 1, 3_600_000))
     .option('--watch-keepalive <ms>', 'keep-alive interval on idle watch streams (default 15000)', intArg('--watch-keepalive', 10, 3_600_000))
@@ -156,6 +162,7 @@ export function serverCommand(program: Command): void {
       process.umask(0o077);
       const listen = parseHostPort(options.listen, '--listen');
       const dns = options.dns === 'off' ? false : parseHostPort(options.dns, '--dns');
+      const xds = options.xds === 'off' ? false : parseHostPort(options.xds, '--xds');
       const etcd = etcdSettings(options, env.etcdPassword);
       checkStoreFlag(options.store);
       const tls = apiTls(options);
@@ -170,6 +177,13 @@ export function serverCommand(program: Command): void {
         ...(options.replicaId === undefined ? {} : { replica: { id: options.replicaId } }),
         listen,
         dns,
+        xds,
+        ...(options.xdsMaxStreams === undefined && options.xdsMaxStreamsPerToken === undefined ? {} : {
+          xdsLimits: {
+            ...(options.xdsMaxStreams === undefined ? {} : { maxStreams: options.xdsMaxStreams }),
+            ...(options.xdsMaxStreamsPerToken === undefined ? {} : { maxStreamsPerToken: options.xdsMaxStreamsPerToken }),
+          },
+        }),
         logger,
         ...(options.minCheckInterval === undefined ? {} : { minCheckIntervalMs: options.minCheckInterval }),
         ...(options.watchKeepalive === undefined ? {} : { watchKeepAliveMs: options.watchKeepalive }),

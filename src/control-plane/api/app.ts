@@ -15,7 +15,7 @@ import { securityRoutes, type SecurityRouteOptions } from './security.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import { servicesRoutes } from './services.js';
 import { sessionRoutes } from './sessions.js';
-import { statusRoutes, type ReplicaStatus } from './status.js';
+import { statusRoutes, type ReplicaStatus, type XdsStatus } from './status.js';
 import { watchRoutes, type WatchRouteOptions } from './watch.js';
 import type { Logger } from 'pino';
 import type { TelemetryCollector } from '../../telemetry/collector.js';
@@ -37,6 +37,8 @@ export interface ApiOptions {
   security: SecurityRouteOptions;
   /** This replica and its peers, for /v1/status (several control planes on one store). */
   replica?: () => ReplicaStatus | undefined;
+  /** The xDS server's address and counters, for /v1/status. */
+  xds?: () => XdsStatus | undefined;
   /** Sidecar reports, stat/edges/check and the dashboard (absent: those routes are not served). */
   telemetry?: TelemetryCollector;
   /** Serve HTTPS with this certificate (absent: plain HTTP). */
@@ -86,7 +88,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   // Every call needs a token unless its route says otherwise (default deny): docs/security.md.
   requireTokens(app, options.security.authenticator);
   metricsRoutes(app, options.registry, options.telemetry, connections);
-  statusRoutes(app, options.registry, Date.now(), options.replica);
+  statusRoutes(app, options.registry, Date.now(), options.replica, options.xds);
   servicesRoutes(app, options.registry, options.rateLimit);
   watchRoutes(app, options.registry, options.watch);
   if (options.presence !== undefined) presenceRoutes(app, options.presence, options.watch?.keepAliveMs);

@@ -14,13 +14,23 @@ export interface ReplicaStatus {
   checks: number;
 }
 
-export function statusRoutes(app: FastifyInstance, registry: Registry, startedAt: number, replica?: () => ReplicaStatus | undefined): void {
+/** The xDS server's address and counters, when it runs. */
+export interface XdsStatus {
+  address: string;
+  streams: number;
+  pushes: number;
+  acks: number;
+  nacks: number;
+  refused: number;
+}
+
+export function statusRoutes(app: FastifyInstance, registry: Registry, startedAt: number, replica?: () => ReplicaStatus | undefined, xds?: () => XdsStatus | undefined): void {
   app.get('/healthz', access('open'), async () => {
     await registry.store.status();
     return { status: 'ok' };
   });
   app.get('/v1/status', access('open'), async () => {
     const store = await registry.store.status();
-    return { version: VERSION, uptimeMs: Date.now() - startedAt, store, revision: store.revision, replica: replica?.() ?? null };
+    return { version: VERSION, uptimeMs: Date.now() - startedAt, store, revision: store.revision, replica: replica?.() ?? null, xds: xds?.() ?? null };
   });
 }
