@@ -15,7 +15,7 @@ import { chmodSync, existsSync, lstatSync, readdirSync, statSync } from 'node:fs
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
-import { DATABASE_FILE } from '../store/sqlite/database.js';
+import { DATABASE_FILE, LOCK_FILE } from '../store/sqlite/database.js';
 import { lostDatabase, unusableDataDir } from '../store/sqlite/open-errors.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { NOT_PRIVATE_BITS, PRIVATE_DIR_MODE } from '../util/private-modes.js';
@@ -48,7 +48,7 @@ export function prepareDataDir(dataDir: string, options: DataDirOptions): void {
 
 /** What Trellis keeps in a data dir: only these are tightened (a data dir given as `.` must not chmod a project's files). */
 function isOurs(name: string): boolean {
-  return name.startsWith(DATABASE_FILE) || name === ADMIN_TOKEN_FILE || name.startsWith(`${ADMIN_TOKEN_FILE}.`) || name === CA_DIR;
+  return name.startsWith(DATABASE_FILE) || name.startsWith(LOCK_FILE) || name === ADMIN_TOKEN_FILE || name.startsWith(`${ADMIN_TOKEN_FILE}.`) || name === CA_DIR;
 }
 
 /** Make the data dir, and what Trellis keeps in it, private. */

@@ -282,6 +282,42 @@ describe('sqlite store: files and errors', () => {
     db.close();
   });
 
+  it('copies the WAL into the database on a thread of its own, and leaves no WAL behind when closed', async () => {
+    const dir = dataDir();
+    const store = await openSqliteStore({ dataDir: dir });
+    for (let batch = 0; batch < 5; batch += 1) {
+      await Promise.all(Array.from({ length: 400 }, (_, i) => store.put(`/wal/${batch}/${i}`, 'x'.repeat(200))));
+    }
+    await waitFor('a checkpoint on the checkpoint thread', () => store.checkpoints.checkpoints > 0);
+    assert.equal(store.checkpoints.onWorker, true);
+    await store.close();
+    assert.equal(existsSync(join(dir, `${DATABASE_FILE}-wal`)), false, 'the last connection to close removes the WAL');
+    const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
+    assert.equal(db.prepare("SELECT count(*) FROM kv WHERE key LIKE '/wal/%'").pluck().get(), 2_000);
+    db.close();
+  });
+
+  it('refuses a store on a data dir another process uses, and takes it once that process is gone (even by SIGKILL)', async () => {
+    const dir = dataDir();
+    const holder = spawn(process.execPath, ['--input-type=module', '-e', `
+      const { openSqliteStore } = await import(${JSON.stringify(new URL('../../src/store/sqlite/index.js', import.meta.url).href)});
+      await openSqliteStore({ dataDir: ${JSON.stringify(dir)} });
+      process.stdout.write('open\\n');
+      setInterval(() => undefined, 1000);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    after(() => holder.kill('SIGKILL'));
+    const lines: string[] = [];
+    createInterface({ input: holder.stdout }).on('line', (l) => lines.push(l));
+    await waitFor('the other process to open the store', () => lines.includes('open'));
+    const err = await rejectsWith(openSqliteStore({ dataDir: dir }), ErrorCodes.DATA_DIR);
+    assert.match(err.message, /locked by another Trellis process/);
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder.once('exit', resolve));
+    const store = await openSqliteStore({ dataDir: dir });
+    await store.put('/lock/k', 'mine now');
+    await store.close();
+  });
+
   it('refuses a second store on the same data dir with DATA_DIR', async () => {
     const dir = dataDir();
     const store = await openSqliteStore({ dataDir: dir });

@@ -1,8 +1,9 @@
 /**
- * Opening the database file: create the data dir (0700), create `trellis.db` (0600: SQLite gives
- * its -wal and -shm the database's mode), open it in WAL mode with an exclusive lock, and migrate
- * the schema, turning every failure into a one-line DATA_DIR or DATA_CORRUPT error. An existing
- * `trellis.db` of 0 bytes is never taken for a new store (DATA_CORRUPT, with the recovery steps).
+ * Opening the database file: create the data dir (0700), take the data dir's lock (`trellis.lock`),
+ * create `trellis.db` (0600: SQLite gives its -wal and -shm the database's mode), open it in WAL
+ * mode and migrate the schema, turning every failure into a one-line DATA_DIR or DATA_CORRUPT
+ * error. An existing `trellis.db` of 0 bytes is never taken for a new store (DATA_CORRUPT, with
+ * the recovery steps).
  */
 import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -14,6 +15,8 @@ import { migrate } from './schema.js';
 
 /** The database file inside the data dir. */
 export const DATABASE_FILE = 'trellis.db';
+/** The data dir's lock: held (an exclusive SQLite lock) by the one process using the store. */
+export const LOCK_FILE = 'trellis.lock';
 
 /**
  * How long opening waits for another process that holds the database lock. Long enough for a
@@ -27,14 +30,17 @@ export interface OpenedDatabase {
   dir: string;
   /** Absolute path of the database file. */
   file: string;
+  /** Give up the data dir's lock: after the store's connections are closed. */
+  unlock(): void;
 }
 
 /**
  * Open (creating if needed) the store database in `dataDir`.
  *
- * Pragmas:
- * - `locking_mode=EXCLUSIVE`: this connection keeps the file locked, so a second process on the
- *   same data dir fails at open instead of corrupting the revision sequence; and no `-shm` file.
+ * - The data dir's lock (`trellis.lock`, see lockDataDir) is taken first, so a second process on
+ *   the same data dir fails at open instead of corrupting the revision sequence. The database
+ *   itself uses SQLite's normal locking, so that the checkpoint thread (checkpointer.ts) can
+ *   have a connection of its own.
  * - `journal_mode=WAL` with `synchronous=NORMAL`: a commit survives the process being killed
  *   (kill -9); only an OS crash or power loss can lose the last few commits, never corrupt the file.
  */
@@ -42,26 +48,56 @@ export function openDatabase(dataDir: string): OpenedDatabase {
   const dir = resolve(dataDir);
   ensureWritableDir(dir);
   const file = join(dir, DATABASE_FILE);
+  const lock = lockDataDir(dir, file);
   createPrivateFile(dir, file);
   let db: Database.Database;
   try {
     db = new Database(file, { timeout: LOCK_TIMEOUT_MS });
   } catch (err) {
+    lock.close();
     throw describeOpenError(err, dir, file);
   }
   try {
-    db.pragma('locking_mode = EXCLUSIVE');
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw unusableDataDir(dir, undefined, `the file system does not support SQLite's WAL mode (journal mode is ${String(mode)})`);
     db.pragma('synchronous = NORMAL');
+    // Sorts and statement journals in memory: a temporary file's writes can wait for the disk.
+    db.pragma('temp_store = MEMORY');
     // Deleted rows are zeroed in the pages a write touches anyway (no extra I/O): old values do not linger in free space.
     db.pragma('secure_delete = FAST');
     migrate(db, file);
   } catch (err) {
     db.close();
+    lock.close();
     throw describeOpenError(err, dir, file);
   }
-  return { db, dir, file };
+  return { db, dir, file, unlock: () => lock.close() };
+}
+
+/**
+ * Hold the data dir's lock: `trellis.lock` is a tiny SQLite database on which this process
+ * keeps an exclusive lock (locking_mode=EXCLUSIVE after a write) until it closes it; the kernel
+ * drops the lock if the process dies, even by kill -9. A second process gets SQLITE_BUSY after
+ * LOCK_TIMEOUT_MS, reported as the data dir being in use (DATA_DIR), naming the database.
+ */
+function lockDataDir(dir: string, file: string): Database.Database {
+  const path = join(dir, LOCK_FILE);
+  try {
+    closeSync(openSync(path, 'a', PRIVATE_FILE_MODE));
+  } catch (err) {
+    throw unusableDataDir(dir, err);
+  }
+  let lock: Database.Database | undefined;
+  try {
+    lock = new Database(path, { timeout: LOCK_TIMEOUT_MS });
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.pragma('journal_mode = DELETE');
+    lock.exec(`BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS held (pid INTEGER); DELETE FROM held; INSERT INTO held VALUES (${process.pid}); COMMIT`);
+    return lock;
+  } catch (err) {
+    lock?.close();
+    throw describeOpenError(err, dir, file);
+  }
 }
 
 /**
@@ -70,8 +106,15 @@ export function openDatabase(dataDir: string): OpenedDatabase {
  * held the previous page images).
  */
 export function eraseFreedData(db: Database.Database): void {
-  db.exec('VACUUM');
-  db.pragma('wal_checkpoint(TRUNCATE)');
+  // The store's connection does not sync (checkpointer.ts); this explicit rewrite does.
+  const synchronous = db.pragma('synchronous', { simple: true }) as number;
+  db.pragma('synchronous = NORMAL');
+  try {
+    db.exec('VACUUM');
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    db.pragma(`synchronous = ${synchronous}`);
+  }
 }
 
 /** Create `dir` (with its parents) and check this process can write in it; DATA_DIR otherwise. */

@@ -23,11 +23,12 @@ export { DEFAULT_COMPACTION_INTERVAL_MS, DEFAULT_RETAIN_REVISIONS, type SqliteSt
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
   checkPositiveInteger('retainRevisions', options.retainRevisions);
   checkPositiveInteger('compactionIntervalMs', options.compactionIntervalMs);
-  const { db, dir, file } = openDatabase(options.dataDir);
+  const { db, dir, file, unlock } = openDatabase(options.dataDir);
   try {
-    return new SqliteStore(db, file, options);
+    return new SqliteStore(db, file, options, unlock);
   } catch (err) {
     db.close();
+    unlock();
     throw describeOpenError(err, dir, file);
   }
 }

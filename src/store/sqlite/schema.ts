@@ -62,8 +62,7 @@ export const Meta = {
 
 /**
  * Bring the database at `file` to SCHEMA_VERSION, creating the schema in an empty database.
- * Runs in one exclusive transaction, which also takes the write lock that the connection keeps
- * (locking_mode=EXCLUSIVE) so no other process can use the same data dir.
+ * Runs in one exclusive transaction (the data dir's lock, database.ts, keeps other processes out).
  * Throws DATA_CORRUPT for a database that is not a Trellis store or is from a newer version.
  */
 export function migrate(db: Database, file: string): void {

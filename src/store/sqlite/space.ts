@@ -1,7 +1,7 @@
 /**
  * Giving space back: after a compaction, the compacted events are deleted, the freed pages
- * returned to the file system (incremental vacuum) and the WAL checkpointed and truncated — each
- * in slices of at most SLICE_MS between which the event loop runs, never while a group commit
+ * returned to the file system (incremental vacuum) and the WAL checkpointed (by the checkpoint
+ * thread) and truncated — each in slices of at most SLICE_MS between which the event loop runs, never while a group commit
  * is open. Databases are created with auto_vacuum=INCREMENTAL (schema.ts); one created before
  * that keeps its size until a `VACUUM` (docs/operations.md).
  */
@@ -32,7 +32,11 @@ export class StorageKeeper {
   #stopped = false;
   #dirty = false;
 
-  constructor(db: Database, logger: WarnLogger | undefined, compactRevision: () => number, busy: () => boolean) {
+  readonly #checkpoint: () => void;
+
+  /** `checkpoint` asks for the WAL to be copied into the database (off the event loop: checkpointer.ts). */
+  constructor(db: Database, logger: WarnLogger | undefined, compactRevision: () => number, busy: () => boolean, checkpoint: () => void) {
+    this.#checkpoint = checkpoint;
     this.#db = db;
     this.#logger = logger;
     this.#compactRevision = compactRevision;
@@ -102,7 +106,7 @@ export class StorageKeeper {
     this.#running = false;
     if (!this.#dirty) return;
     this.#dirty = false;
-    // Copy the WAL into the database and truncate it (to journal_size_limit at most).
-    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    // Copy the WAL into the database; the writer then starts it over, truncated to journal_size_limit.
+    this.#checkpoint();
   }
 }

@@ -33,6 +33,7 @@ import type {
   WatchOptions,
   Watcher,
 } from '../types.js';
+import { Checkpointer } from './checkpointer.js';
 import { eraseFreedData } from './database.js';
 import { LeaseClock } from './lease-clock.js';
 import { corruptDatabase } from './open-errors.js';
@@ -114,6 +115,9 @@ export class SqliteStore implements KvStore {
   /** (time, revision) sampled at each compaction tick, for the age limit. */
   readonly #revisionTimes: Array<{ at: number; revision: number }> = [];
   readonly #space: StorageKeeper;
+  /** WAL checkpoints on a thread of their own; none for a store in memory. */
+  readonly #checkpointer: Checkpointer | undefined;
+  readonly #unlock: () => void;
   readonly #timers: NodeJS.Timeout[];
   /** Expired leases waiting for their revocation slice. */
   #expiring: LeaseId[] = [];
@@ -126,16 +130,22 @@ export class SqliteStore implements KvStore {
   #keyCount: number;
   #closed = false;
 
-  /** Use openSqliteStore(); this takes an open, migrated database. */
-  constructor(db: Database.Database, file: string, options: SqliteStoreOptions) {
+  /**
+   * Use openSqliteStore(); this takes an open, migrated database (`unlock` gives up the data
+   * dir's lock once the store has closed).
+   */
+  constructor(db: Database.Database, file: string, options: SqliteStoreOptions, unlock: () => void = () => undefined) {
     this.#db = db;
     this.#file = file;
+    this.#unlock = unlock;
+    this.#checkpointer = file === ':memory:' ? undefined : new Checkpointer(db, file, options.logger);
     this.#sql = prepareStatements(db);
     this.#transaction = db.transaction((body: () => unknown) => body());
     this.#logger = options.logger;
     this.#retainRevisions = options.retainRevisions ?? DEFAULT_RETAIN_REVISIONS;
     this.#retainMs = options.retainMs;
-    this.#space = new StorageKeeper(db, options.logger, () => this.#compactRevision, () => this.#closed || this.#batch !== undefined);
+    this.#space = new StorageKeeper(db, options.logger, () => this.#compactRevision, () => this.#closed || this.#batch !== undefined,
+      () => this.#checkpointer?.committed());
     this.#hub = new WatchHub(options.logger);
     this.#revision = this.#readMeta(Meta.REVISION);
     this.#compactRevision = this.#readMeta(Meta.COMPACT_REVISION);
@@ -156,6 +166,11 @@ export class SqliteStore implements KvStore {
   /** Absolute path of the database file. */
   get file(): string {
     return this.#file;
+  }
+
+  /** WAL checkpoints done so far, the slowest (ms), and whether they run on their own thread. */
+  get checkpoints(): { checkpoints: number; slowestMs: number; onWorker: boolean } {
+    return this.#checkpointer?.stats ?? { checkpoints: 0, slowestMs: 0, onWorker: false };
   }
 
   async get(key: string): Promise<GetResult> {
@@ -361,6 +376,9 @@ export class SqliteStore implements KvStore {
     this.#commit();
     this.#hub.failAll(new TrellisError(ErrorCodes.STORE_CLOSED, 'the store was closed'));
     this.#db.close();
+    // The checkpoint thread's connection closes last: it copies the WAL over and removes it.
+    await this.#checkpointer?.close();
+    this.#unlock();
   }
 
   /** The prepared statements; STORE_CLOSED once the store is closed. */
@@ -437,6 +455,7 @@ export class SqliteStore implements KvStore {
       batch.reject(new TrellisError(ErrorCodes.STORE_UNAVAILABLE, `the store could not commit to ${this.#file}: ${messageOf(err)}`, { cause: err }));
       return;
     }
+    this.#checkpointer?.committed();
     for (const events of batch.events) this.#hub.publish(events);
     batch.resolve();
   }
