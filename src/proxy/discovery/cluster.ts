@@ -8,6 +8,7 @@
  */
 import { strategies } from '../../balancer/registry.js';
 import type { Balancer, Endpoint, PickResult } from '../../balancer/types.js';
+import type { Subset } from '../types.js';
 import type { OutlierDetector } from '../layers/outlier.js';
 import type { SyncState, UpstreamView } from '../snapshot.js';
 
@@ -35,10 +36,25 @@ function sameStrategy(a: UpstreamView['policy']['loadBalancer'], b: UpstreamView
   return a === b || (a.strategy === b.strategy && JSON.stringify(a.config) === JSON.stringify(b.config));
 }
 
+/** Whether an endpoint carries every label of the subset. */
+export function inSubset(endpoint: Endpoint, labels: Readonly<Record<string, string>>): boolean {
+  for (const key in labels) if (endpoint.metadata[key] !== labels[key]) return false;
+  return true;
+}
+
+/** A route's subset of the endpoints, with a balancer of its own (same strategy as the service's). */
+interface SubsetTable {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly balancer: Balancer;
+  endpoints: readonly Endpoint[];
+}
+
 export class Cluster {
   readonly service: string;
   readonly detector: OutlierDetector;
   #balancer: Balancer;
+  /** By the subset's labels (as JSON): made on the first pick, updated with the endpoints. */
+  #subsets = new Map<string, SubsetTable>();
   #view: UpstreamView;
   readonly #onChange: () => void;
 
@@ -77,10 +93,24 @@ export class Cluster {
     return this.#view.endpoints.values();
   }
 
-  /** Pick an endpoint that is neither in `tried` nor ejected as an outlier. */
-  pick(tried: ReadonlySet<string>, hashKey?: string): PickResult {
+  /** Pick an endpoint that is neither in `tried` nor ejected as an outlier; within `subset` when given. */
+  pick(tried: ReadonlySet<string>, hashKey?: string, subset?: Subset): PickResult {
     const exclude = union(tried, this.detector.ejected());
-    return this.#balancer.pick(hashKey === undefined ? { exclude } : { exclude, hashKey });
+    const balancer = subset === undefined ? this.#balancer : this.subset(subset).balancer;
+    return balancer.pick(hashKey === undefined ? { exclude } : { exclude, hashKey });
+  }
+
+  /** The subset's table (its healthy endpoints and balancer). */
+  subset(subset: Subset): { readonly endpoints: readonly Endpoint[]; readonly balancer: Balancer } {
+    const key = JSON.stringify(subset.labels);
+    let table = this.#subsets.get(key);
+    if (table === undefined) {
+      const endpoints = this.#view.endpoints.filter((e) => inSubset(e, subset.labels));
+      table = { labels: subset.labels, balancer: strategies.configure(this.#view.policy.loadBalancer, 'loadBalancer').create(), endpoints };
+      table.balancer.update(endpoints);
+      this.#subsets.set(key, table);
+    }
+    return table;
   }
 
   /** Adopt a new snapshot's view of this service. */
@@ -90,9 +120,16 @@ export class Cluster {
     this.#view = view;
     if (view.policy.outlierDetection !== this.detector.settings) this.detector.configure(view.policy.outlierDetection);
     const strategyChanged = !sameStrategy(view.policy.loadBalancer, previous.policy.loadBalancer);
-    if (strategyChanged) this.#balancer = strategies.configure(view.policy.loadBalancer, 'loadBalancer').create();
+    if (strategyChanged) {
+      this.#balancer = strategies.configure(view.policy.loadBalancer, 'loadBalancer').create();
+      this.#subsets = new Map();
+    }
     if (strategyChanged || view.endpoints !== previous.endpoints) {
       this.#balancer.update(view.endpoints);
+      for (const table of this.#subsets.values()) {
+        table.endpoints = view.endpoints.filter((e) => inSubset(e, table.labels));
+        table.balancer.update(table.endpoints);
+      }
       this.detector.setEndpoints(view.endpoints.map((e) => e.id));
       this.#onChange();
     }
