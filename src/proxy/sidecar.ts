@@ -95,8 +95,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     const http2: HttpUpstream = createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
     closers.push(() => http2.close());
     let retainScheduled = false;
+    const zone = config.metadata['zone'];
     const tables: EndpointTables = new EndpointTables({
-      snapshots, detectors,
+      snapshots, detectors, ...(zone === undefined || zone === '' ? {} : { zone: { zone } }),
       onChange: () => {
         // Close pools and sessions of endpoints that left every table, once per burst of changes.
         if (retainScheduled) return;

@@ -47,6 +47,39 @@ interface SubsetTable {
   readonly labels: Readonly<Record<string, string>>;
   readonly balancer: Balancer;
   endpoints: readonly Endpoint[];
+  /** Requests picked from this table and not done yet (the zone's load, for the spill-over rule). */
+  inFlight: number;
+}
+
+/**
+ * Zone-aware routing (docs/traffic-policy.md#zones): a caller whose own instance has a `zone`
+ * label sends to the endpoints with the same `zone` label (within the route's subset, if
+ * any), and spills over to every zone when (1) none of them can take the request — none
+ * healthy, all ejected as outliers or already tried by this request — or (2) they are
+ * overloaded: more than `spillInFlight` requests in flight per endpoint of the zone.
+ */
+export interface ZoneOptions {
+  readonly zone: string;
+  /** Default {@link DEFAULT_SPILL_IN_FLIGHT}. */
+  readonly spillInFlight?: number;
+}
+
+export const DEFAULT_SPILL_IN_FLIGHT = 16;
+
+function counted(table: SubsetTable, pick: PickResult): PickResult {
+  if (pick.kind !== 'pick') return pick;
+  table.inFlight += 1;
+  let done = false;
+  return {
+    kind: 'pick',
+    endpoint: pick.endpoint,
+    done(result) {
+      if (done) return;
+      done = true;
+      table.inFlight -= 1;
+      pick.done(result);
+    },
+  };
 }
 
 export class Cluster {
@@ -58,8 +91,11 @@ export class Cluster {
   #view: UpstreamView;
   readonly #onChange: () => void;
 
-  constructor(view: UpstreamView, detector: OutlierDetector, onChange: () => void = () => undefined) {
+  readonly #zone: ZoneOptions | undefined;
+
+  constructor(view: UpstreamView, detector: OutlierDetector, onChange: () => void = () => undefined, zone?: ZoneOptions) {
     this.service = view.service;
+    this.#zone = zone;
     this.detector = detector;
     this.#view = view;
     this.#onChange = onChange;
@@ -96,17 +132,35 @@ export class Cluster {
   /** Pick an endpoint that is neither in `tried` nor ejected as an outlier; within `subset` when given. */
   pick(tried: ReadonlySet<string>, hashKey?: string, subset?: Subset): PickResult {
     const exclude = union(tried, this.detector.ejected());
+    const context = hashKey === undefined ? { exclude } : { exclude, hashKey };
+    const zone = this.#zone;
+    if (zone !== undefined) {
+      const local = this.#table({ ...subset?.labels, zone: zone.zone });
+      if (local.endpoints.length > 0 && local.inFlight < local.endpoints.length * (zone.spillInFlight ?? DEFAULT_SPILL_IN_FLIGHT)) {
+        const pick = counted(local, local.balancer.pick(context));
+        if (pick.kind === 'pick') return pick;
+      }
+    }
     const balancer = subset === undefined ? this.#balancer : this.subset(subset).balancer;
-    return balancer.pick(hashKey === undefined ? { exclude } : { exclude, hashKey });
+    return balancer.pick(context);
+  }
+
+  /** The caller's zone, when zone-aware routing is on. */
+  get zone(): string | undefined {
+    return this.#zone?.zone;
   }
 
   /** The subset's table (its healthy endpoints and balancer). */
   subset(subset: Subset): { readonly endpoints: readonly Endpoint[]; readonly balancer: Balancer } {
-    const key = JSON.stringify(subset.labels);
+    return this.#table(subset.labels);
+  }
+
+  #table(labels: Readonly<Record<string, string>>): SubsetTable {
+    const key = JSON.stringify(labels);
     let table = this.#subsets.get(key);
     if (table === undefined) {
-      const endpoints = this.#view.endpoints.filter((e) => inSubset(e, subset.labels));
-      table = { labels: subset.labels, balancer: strategies.configure(this.#view.policy.loadBalancer, 'loadBalancer').create(), endpoints };
+      const endpoints = this.#view.endpoints.filter((e) => inSubset(e, labels));
+      table = { labels, balancer: strategies.configure(this.#view.policy.loadBalancer, 'loadBalancer').create(), endpoints, inFlight: 0 };
       table.balancer.update(endpoints);
       this.#subsets.set(key, table);
     }
