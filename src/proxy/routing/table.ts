@@ -67,13 +67,6 @@ function headerValue(headers: Readonly<Record<string, string | string[]>>, name:
   return typeof value === 'string' ? value : value?.join(',');
 }
 
-/** Segment-wise prefix (Gateway API): /api matches /api, /api/ and /api/x, not /apis. */
-function prefixMatches(path: string, prefix: string): boolean {
-  if (prefix === '/') return true;
-  if (!path.startsWith(prefix)) return false;
-  return path.length === prefix.length || path.charCodeAt(prefix.length) === 47 /* / */;
-}
-
 function compare(a: Entry['order'], b: Entry['order']): number {
   for (let i = 0; i < a.length; i += 1) {
     const x = a[i];
@@ -120,7 +113,9 @@ export class RouteTable {
   /** The routes compiled, as given (for status and `trellis route check`). */
   readonly routes: readonly RouteSpec[];
   readonly #entries: readonly Entry[];
-  readonly #needsQuery: boolean;
+  /** Entries by their path, each list in precedence order: a lookup walks the request's path, not every route. */
+  readonly #exact = new Map<string, Entry[]>();
+  readonly #prefix = new Map<string, Entry[]>();
 
   constructor(service: string, routes: readonly RouteSpec[], policy: UpstreamPolicy) {
     this.service = service;
@@ -147,11 +142,21 @@ export class RouteTable {
     }
     entries.sort((a, b) => compare(a.order, b.order));
     this.#entries = entries;
-    this.#needsQuery = entries.some((e) => e.query.length > 0);
+    for (const entry of entries) {
+      const index = entry.exact ? this.#exact : this.#prefix;
+      const list = index.get(entry.path);
+      if (list === undefined) index.set(entry.path, [entry]);
+      else list.push(entry);
+    }
   }
 
   get size(): number {
     return this.#entries.length;
+  }
+
+  /** Every match in precedence order (for explanations). */
+  get order(): ReadonlyArray<{ readonly route: string; readonly rule: number; readonly match: number }> {
+    return this.#entries.map((e) => ({ route: e.rule.route, rule: e.rule.index, match: e.matchIndex }));
   }
 
   #compileRule(spec: RouteSpec, rule: RouteRule, index: number, base: UpstreamPolicy): CompiledRule {
@@ -178,24 +183,49 @@ export class RouteTable {
     });
   }
 
-  /** The first match (in precedence order) that fits the request; undefined: none does. */
+  /**
+   * The first match (in precedence order) that fits the request; undefined: none does. The
+   * candidates are those of the request's exact path, then of each of its prefixes from the
+   * longest to `/` — the precedence order's first two keys — so the cost grows with the
+   * path's segments and the routes sharing a path, not with the number of routes.
+   */
   match(method: string, path: string, headers: Readonly<Record<string, string | string[]>>): RouteSelection | undefined {
     const q = path.indexOf('?');
     const bare = q === -1 ? path : path.slice(0, q);
-    let query: URLSearchParams | undefined;
-    for (const entry of this.#entries) {
-      if (entry.method !== undefined && entry.method !== method) continue;
-      if (entry.exact ? bare !== entry.path : !prefixMatches(bare, entry.path)) continue;
-      if (!entry.headers.every(([name, test]) => { const v = headerValue(headers, name); return v !== undefined && test(v); })) continue;
-      if (entry.query.length > 0) {
-        if (this.#needsQuery) query ??= new URLSearchParams(q === -1 ? '' : path.slice(q + 1));
-        const params = query ?? new URLSearchParams();
-        if (!entry.query.every(([name, test]) => { const v = params.get(name); return v !== null && test(v); })) continue;
-      }
-      return { rule: entry.rule, match: entry.matchIndex };
+    const query: { params?: URLSearchParams } = {};
+    const params = (): URLSearchParams => (query.params ??= new URLSearchParams(q === -1 ? '' : path.slice(q + 1)));
+    const exact = this.#exact.get(bare);
+    const found = exact === undefined ? undefined : firstFit(exact, method, headers, params);
+    if (found !== undefined) return found;
+    // Prefixes at segment boundaries: /a/b/c → /a/b/c, /a/b, /a, /
+    let end = bare.length > 1 && bare.endsWith('/') ? bare.length - 1 : bare.length;
+    while (end > 0) {
+      const list = this.#prefix.get(bare.slice(0, end));
+      const hit = list === undefined ? undefined : firstFit(list, method, headers, params);
+      if (hit !== undefined) return hit;
+      end = bare.lastIndexOf('/', end - 1);
     }
-    return undefined;
+    const root = this.#prefix.get('/');
+    return root === undefined ? undefined : firstFit(root, method, headers, params);
   }
+}
+
+function firstFit(entries: readonly Entry[], method: string, headers: Readonly<Record<string, string | string[]>>, params: () => URLSearchParams): RouteSelection | undefined {
+  for (const entry of entries) {
+    if (entry.method !== undefined && entry.method !== method) continue;
+    let fits = true;
+    for (const [name, test] of entry.headers) {
+      const v = headerValue(headers, name);
+      if (v === undefined || !test(v)) { fits = false; break; }
+    }
+    if (!fits) continue;
+    for (const [name, test] of entry.query) {
+      const v = params().get(name);
+      if (v === null || !test(v)) { fits = false; break; }
+    }
+    if (fits) return { rule: entry.rule, match: entry.matchIndex };
+  }
+  return undefined;
 }
 
 /** A backend of the rule by weight; `draw` is uniform in [0, 1). */
