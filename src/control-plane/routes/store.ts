@@ -2,7 +2,7 @@
  * Traffic routes in the store, one key each: `/config/routes/<name>` → the route as written
  * (JSON), validated whole first with the schema every sidecar parses it with
  * (src/proxy/routing/schema.ts); an apply of several validates all of them before writing
- * any, so bad input stores nothing. A write reports the overlaps it leaves: a match that
+ * any, so bad input stores nothing, and writes them in one transaction (one revision). A write reports the overlaps it leaves: a match that
  * another route of the same service also has (the route whose name sorts first takes those
  * requests). Watches carry only the routes attached to the services a sidecar calls.
  */
@@ -13,8 +13,8 @@ import type { KeyValue, KvStore, Watcher, WatchEvent } from '../../store/types.j
 
 export const ROUTES_PREFIX = '/config/routes/';
 
-/** At most this many routes in one apply. */
-const MAX_APPLY = 256;
+/** At most this many routes in one apply (one transaction: etcd's default limit is 128 operations). */
+const MAX_APPLY = 128;
 const ROUTE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export function routeKey(name: string): string {
@@ -80,13 +80,10 @@ export class RouteStore {
       if (other !== undefined) throw new TrellisError(ErrorCodes.VALIDATION, `route ${JSON.stringify(spec.name)} appears twice (also routes.${other}): merge the two`, { field: `routes.${index}.name` });
       seen.set(spec.name, index);
     }
-    const results = [];
-    let revision = 0;
-    for (const [index, spec] of specs.entries()) {
-      const written = await this.#store.put(routeKey(spec.name), JSON.stringify(raw[index]));
-      revision = written.revision;
-      results.push({ route: decode(spec.name, JSON.stringify(raw[index]), written.revision), created: written.prevKv === undefined });
-    }
+    // One transaction: every sidecar sees the whole apply at one revision (a match moved from one route to another never shows twice or not at all).
+    const values = raw.map((item) => JSON.stringify(item));
+    const { revision, prevKvs } = await this.#store.txn(specs.map((spec, index) => ({ type: 'put', key: routeKey(spec.name), value: values[index] ?? '' })));
+    const results = specs.map((spec, index) => ({ route: decode(spec.name, values[index] ?? '', revision), created: prevKvs[index] === undefined }));
     const services = new Set(specs.flatMap((s) => s.parentRefs.map((p) => p.name)));
     const names = new Set(specs.map((s) => s.name));
     const overlaps = await this.overlaps(services);
