@@ -81,7 +81,7 @@ export class SnapshotPublisher {
       const routes = this.#parts.routes?.of(upstream.service);
       const same = previous !== undefined && previous.state === listing.sync.value && previous.revision === listing.revision
         && previous.registered === listing.registered && previous.endpoints === listing.endpoints && previous.policy === policy && previous.policySource === source
-        && previous.routes === routes;
+        && previous.routes === routes && previous.routesState === this.#parts.routes?.sync.value;
       const view: UpstreamView = same ? previous : Object.freeze({
         service: upstream.service,
         state: listing.sync.value,
@@ -90,7 +90,7 @@ export class SnapshotPublisher {
         endpoints: listing.endpoints,
         policy,
         policySource: source,
-        ...(routes === undefined ? {} : { routes, routesRevision: this.#parts.routes?.revision ?? 0 }),
+        ...(routes === undefined ? {} : { routes, routesRevision: this.#parts.routes?.revision ?? 0, routesState: this.#parts.routes?.sync.value ?? 'connecting' }),
       });
       this.#views.set(upstream.service, view);
       upstreams.set(upstream.service, view);

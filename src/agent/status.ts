@@ -39,7 +39,7 @@ export interface SidecarStatus {
   /** Per upstream service: the resilience policy in force and where it came from (service defaults, local overrides). */
   readonly policies: Readonly<Record<string, { readonly source: PolicySource; readonly policy: UpstreamPolicy }>>;
   /** Per upstream service: the traffic routes in force (names, in precedence order of ties) and the store revision they reflect. */
-  readonly routes: Readonly<Record<string, { readonly revision: number; readonly names: readonly string[] }>>;
+  readonly routes: Readonly<Record<string, { readonly state: SyncState; readonly revision: number; readonly names: readonly string[] }>>;
   /** Copies the routes' mirror filters sent, lost (failed or 5xx) and skipped (streamed body, too many outstanding). */
   readonly mirrors: MirrorCounters | undefined;
 }
@@ -101,7 +101,7 @@ export function sidecarStatus(parts: StatusParts): SidecarStatus {
     mtls: parts.tls?.status(),
     snapshot: { version: parts.snapshot.version, publishedAt: parts.snapshot.publishedAt },
     policies: Object.fromEntries([...parts.snapshot.upstreams].map(([service, view]) => [service, { source: view.policySource, policy: view.policy }])),
-    routes: Object.fromEntries([...parts.snapshot.upstreams].map(([service, view]) => [service, { revision: view.routesRevision ?? 0, names: (view.routes ?? []).map((r) => r.name) }])),
+    routes: Object.fromEntries([...parts.snapshot.upstreams].map(([service, view]) => [service, { state: view.routesState ?? 'connecting', revision: view.routesRevision ?? 0, names: (view.routes ?? []).map((r) => r.name) }])),
     mirrors: parts.mirrors === undefined ? undefined : { ...parts.mirrors },
   };
 }

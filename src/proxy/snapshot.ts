@@ -46,6 +46,8 @@ export interface UpstreamView {
   readonly routes?: readonly RouteSpec[];
   /** The store revision the routes reflect (absent or 0: none read yet). */
   readonly routesRevision?: number;
+  /** The routes' sync state (stale: the control plane is away and the last known routes are in force). */
+  readonly routesState?: SyncState;
 }
 
 /** This service's inbound authorization policies, compiled. */

@@ -261,7 +261,8 @@ describe('traffic routes in running sidecars', () => {
   it('keeps the last known routes while the control plane is stopped', async () => {
     await apply({ rules: [{ backendRefs: [{ subset: 'v2' }] }] });
     await server.kill('SIGKILL');
-    await waitFor('the caller to notice', () => caller.status().controlPlane === 'stale', { timeoutMs: 15_000 });
+    await waitFor('the caller to notice', () => caller.status().controlPlane === 'stale' && caller.status().routes['svc']?.state === 'stale', { timeoutMs: 15_000 });
+    assert.deepEqual(caller.status().routes['svc']?.names, ['svc-route'], 'the last known route is kept');
     const { answers } = await load(100, { concurrency: 4 });
     assert.deepEqual([...new Set(answers.map((a) => `${a.status} ${a.body}`))], ['200 v2'], 'still routed to v2 only');
   });
