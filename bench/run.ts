@@ -1,6 +1,7 @@
 /** `make bench`: every benchmark, each against its reference in the same run. */
 import { cpus } from 'node:os';
 import { authzBench } from './authz.js';
+import { routesBench } from './routes.js';
 import { balancerBench } from './balancer.js';
 import { dataplaneBench } from './dataplane.js';
 import { observabilityBench } from './observability.js';
@@ -28,6 +29,8 @@ process.stdout.write('\n## Load-balancer picks (issue 3)\n');
 balancerBench();
 process.stdout.write('\n## Authorization decisions (issue 4)\n');
 authzBench();
+process.stdout.write('\n## Traffic routes: matching and the route layers (issue 15)\n');
+await routesBench();
 process.stdout.write('\n## Security: the cost of mutual TLS (issue 4)\n');
 await securityBench();
 process.stdout.write('\n## Proxyless: xDS push and the client library (issue 16)\n');

@@ -53,6 +53,9 @@ export const ErrorCodes = {
   // Authorization policy: the caller may not make this request (403), or no policy is loaded yet (503)
   FORBIDDEN: 'TRELLIS_ERR_FORBIDDEN',
   POLICY_UNAVAILABLE: 'TRELLIS_ERR_POLICY_UNAVAILABLE',
+  // Traffic routes (issue 15): an abort injected by a route's Fault filter (its own status; 503 by default)
+  FAULT_INJECTED: 'TRELLIS_ERR_FAULT_INJECTED',
+  TRAFFIC_ROUTE_NOT_FOUND: 'TRELLIS_ERR_TRAFFIC_ROUTE_NOT_FOUND',
   // Security: join tokens, certificate requests, the CA (issue 4)
   TOKEN_MISSING: 'TRELLIS_ERR_TOKEN_MISSING',
   TOKEN_INVALID: 'TRELLIS_ERR_TOKEN_INVALID',
@@ -113,6 +116,8 @@ const statusByCode: Record<ErrorCode, number> = {
   TRELLIS_ERR_REQUEST_TIMEOUT: 408,
   TRELLIS_ERR_FORBIDDEN: 403,
   TRELLIS_ERR_POLICY_UNAVAILABLE: 503,
+  TRELLIS_ERR_FAULT_INJECTED: 503,
+  TRELLIS_ERR_TRAFFIC_ROUTE_NOT_FOUND: 404,
   TRELLIS_ERR_TOKEN_MISSING: 401,
   TRELLIS_ERR_TOKEN_INVALID: 401,
   TRELLIS_ERR_TOKEN_EXPIRED: 401,

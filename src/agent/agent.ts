@@ -22,6 +22,7 @@ import { FeedFollower } from './follower.js';
 import { startAgentInstance, type AgentInstance } from './instance.js';
 import { SnapshotPublisher } from './publisher.js';
 import { UpstreamDefaults, serviceDefaultsFeed } from './service-defaults.js';
+import { UpstreamRoutes, routesFeed } from './routes.js';
 
 export interface AgentOptions {
   readonly config: SidecarConfig;
@@ -75,6 +76,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     const changed = (): void => publisher?.schedule();
     const listings = new Map(config.upstreams.map((u) => [u.service, new EndpointListing(u.service, changed)]));
     const defaults = new UpstreamDefaults(config.upstreams.map((u) => u.service), changed);
+    const routes = new UpstreamRoutes(config.upstreams.map((u) => u.service), changed, logger);
     // Inbound authorization: only a sidecar with an app serves inbound requests.
     const policies = config.app === undefined ? undefined : new ServicePolicies(config.service, changed, { ...DEFAULT_SCOPE, namespace: config.mtls.namespace });
     if (policies !== undefined && tls !== undefined) {
@@ -91,13 +93,16 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       }
       return tlsSnapshot;
     };
-    const started = new SnapshotPublisher({ upstreams: config.upstreams, listings, defaults, policies, tls: currentTls, logger });
+    const started = new SnapshotPublisher({ upstreams: config.upstreams, listings, defaults, routes, policies, tls: currentTls, logger });
     publisher = started;
     closers.push(() => started.close());
     tls?.identity.onRenewed(changed);
 
     const followers = [...listings.values()].map((listing) => new FeedFollower({ feed: endpointFeed(client, listing), logger }));
-    if (config.upstreams.length > 0) followers.push(new FeedFollower({ feed: serviceDefaultsFeed(client, defaults), logger }));
+    if (config.upstreams.length > 0) {
+      followers.push(new FeedFollower({ feed: serviceDefaultsFeed(client, defaults), logger }));
+      followers.push(new FeedFollower({ feed: routesFeed(client, routes), logger }));
+    }
     const policyFollower = policies === undefined ? undefined : new FeedFollower({ feed: policyFeed(client, policies), logger });
     closers.push(() => {
       for (const follower of followers) follower.close();

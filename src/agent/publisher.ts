@@ -12,12 +12,15 @@ import { SnapshotCell, type Snapshot, type SnapshotContent, type TlsView, type U
 import type { ServicePolicies } from './authorization.js';
 import type { EndpointListing } from './endpoints.js';
 import type { UpstreamDefaults } from './service-defaults.js';
+import type { UpstreamRoutes } from './routes.js';
 import { resolveUpstreamPolicy, type ResolvedPolicy } from './upstream-policy.js';
 
 export interface PublisherParts {
   readonly upstreams: readonly UpstreamConfig[];
   readonly listings: ReadonlyMap<string, EndpointListing>;
   readonly defaults: UpstreamDefaults;
+  /** The traffic routes of the upstreams (absent: not followed). */
+  readonly routes?: UpstreamRoutes;
   readonly policies: ServicePolicies | undefined;
   readonly tls: () => TlsView | undefined;
   readonly logger: Logger;
@@ -75,8 +78,10 @@ export class SnapshotPublisher {
       if (listing === undefined) continue;
       const { policy, source } = this.#policyOf(upstream);
       const previous = this.#views.get(upstream.service);
+      const routes = this.#parts.routes?.of(upstream.service);
       const same = previous !== undefined && previous.state === listing.sync.value && previous.revision === listing.revision
-        && previous.registered === listing.registered && previous.endpoints === listing.endpoints && previous.policy === policy && previous.policySource === source;
+        && previous.registered === listing.registered && previous.endpoints === listing.endpoints && previous.policy === policy && previous.policySource === source
+        && previous.routes === routes && previous.routesState === this.#parts.routes?.sync.value;
       const view: UpstreamView = same ? previous : Object.freeze({
         service: upstream.service,
         state: listing.sync.value,
@@ -85,6 +90,7 @@ export class SnapshotPublisher {
         endpoints: listing.endpoints,
         policy,
         policySource: source,
+        ...(routes === undefined ? {} : { routes, routesRevision: this.#parts.routes?.revision ?? 0, routesState: this.#parts.routes?.sync.value ?? 'connecting' }),
       });
       this.#views.set(upstream.service, view);
       upstreams.set(upstream.service, view);

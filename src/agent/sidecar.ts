@@ -116,7 +116,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       closed = true;
       await close();
     };
-    const status = (): SidecarStatus => sidecarStatus({ config, closed, draining, tables, listeners, registration, health, authorization, tls, snapshot: snapshots.current() });
+    const status = (): SidecarStatus => sidecarStatus({ config, closed, draining, tables, listeners, registration, health, authorization, tls, snapshot: snapshots.current(), mirrors: data.mirrors });
     const admin = await startAdminServer(config.admin.listen, {
       metrics: telemetry.metrics,
       status,

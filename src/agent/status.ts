@@ -7,6 +7,7 @@ import type { ClusterStatus, EndpointTables, SyncState } from '../proxy/endpoint
 import type { Listener } from '../proxy/listeners/listener.js';
 import type { PolicySource, Snapshot } from '../proxy/snapshot.js';
 import type { UpstreamPolicy } from '../proxy/types.js';
+import type { MirrorCounters } from '../proxy/layers/mirror.js';
 import type { AppHealth } from './lifecycle/app-health.js';
 import type { Registration, RegistrationState } from './lifecycle/registration.js';
 import type { SidecarTls, SidecarTlsStatus } from '../security/mtls/sidecar-tls.js';
@@ -37,6 +38,10 @@ export interface SidecarStatus {
   readonly snapshot: { readonly version: number; readonly publishedAt: number };
   /** Per upstream service: the resilience policy in force and where it came from (service defaults, local overrides). */
   readonly policies: Readonly<Record<string, { readonly source: PolicySource; readonly policy: UpstreamPolicy }>>;
+  /** Per upstream service: the traffic routes in force (names, in precedence order of ties) and the store revision they reflect. */
+  readonly routes: Readonly<Record<string, { readonly state: SyncState; readonly revision: number; readonly names: readonly string[] }>>;
+  /** Copies the routes' mirror filters sent, lost (failed or 5xx) and skipped (streamed body, too many outstanding). */
+  readonly mirrors: MirrorCounters | undefined;
 }
 
 export interface ListenerStatus {
@@ -70,6 +75,7 @@ export interface StatusParts {
   readonly authorization?: AuthorizationTable | undefined;
   readonly tls: SidecarTls | undefined;
   readonly snapshot: Snapshot;
+  readonly mirrors?: MirrorCounters | undefined;
 }
 
 function controlPlaneState(parts: StatusParts): SyncState {
@@ -95,5 +101,7 @@ export function sidecarStatus(parts: StatusParts): SidecarStatus {
     mtls: parts.tls?.status(),
     snapshot: { version: parts.snapshot.version, publishedAt: parts.snapshot.publishedAt },
     policies: Object.fromEntries([...parts.snapshot.upstreams].map(([service, view]) => [service, { source: view.policySource, policy: view.policy }])),
+    routes: Object.fromEntries([...parts.snapshot.upstreams].map(([service, view]) => [service, { state: view.routesState ?? 'connecting', revision: view.routesRevision ?? 0, names: (view.routes ?? []).map((r) => r.name) }])),
+    mirrors: parts.mirrors === undefined ? undefined : { ...parts.mirrors },
   };
 }

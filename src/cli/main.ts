@@ -7,6 +7,7 @@ import { heartbeatCommand } from './commands/heartbeat.js';
 import { instancesCommand } from './commands/instances.js';
 import { policyCommand } from './commands/policy/index.js';
 import { serviceDefaultsCommand } from './commands/service-defaults/index.js';
+import { routeCommand } from './commands/route/index.js';
 import { proxyCommand } from './commands/proxy.js';
 import { registerCommand } from './commands/register.js';
 import { runCommand } from './commands/run.js';
@@ -33,7 +34,7 @@ const program = new Command('trellis')
   .exitOverride();
 
 for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand,
-  policyCommand, serviceDefaultsCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, edgesCommand, dashboardCommand, xdsCommand]) {
+  policyCommand, serviceDefaultsCommand, routeCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, edgesCommand, dashboardCommand, xdsCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

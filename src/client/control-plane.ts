@@ -10,6 +10,7 @@ import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.
 import type { CheckResult, PolicyEvent } from '../security/authz/store.js';
 import type { StoredPolicy } from '../security/authz/types.js';
 import type { ServiceDefaults, ServiceDefaultsEvent } from '../core/service-defaults.js';
+import type { RouteEvent, StoredRoute } from '../core/route.js';
 import type { CaStatus } from '../security/ca/authority.js';
 import type { IssuedCertificate, SignBody } from '../security/ca/issuer.js';
 import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';
@@ -18,6 +19,13 @@ import type { SessionGrant } from '../security/tokens/sessions.js';
 import type { TelemetryReport } from '../telemetry/snapshot.js';
 import type { CheckResults, EdgeStats, RouteStats, ServiceStats } from '../telemetry/aggregate.js';
 import { remoteError } from './remote-error.js';
+
+/** A match of one route that another route of the same service takes first (`wins` sorts first by name). */
+export interface RouteOverlapReport {
+  readonly service: string;
+  readonly wins: string;
+  readonly shadowed: string;
+}
 
 /** Instances per page when the client walks a list. */
 export const DEFAULT_PAGE_SIZE = 500;
@@ -316,6 +324,31 @@ export class ControlPlaneClient {
   watchServiceDefaults(options: { services: readonly string[]; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: ServiceDefaultsEvent) => void): Promise<void> {
     const { services, ...rest } = options;
     return this.#stream('/v1/watch/service-defaults', { ...rest, service: services.join(',') }, onEvent);
+  }
+
+  /** Every traffic route, or those attached to `services`. */
+  trafficRoutes(services?: readonly string[]): Promise<{ routes: StoredRoute[]; revision: number }> {
+    return this.#call('GET', `/v1/traffic-routes${services === undefined ? '' : `?service=${encodeURIComponent(services.join(','))}`}`);
+  }
+
+  /** One traffic route; TRELLIS_ERR_TRAFFIC_ROUTE_NOT_FOUND when there is none of that name. */
+  getTrafficRoute(name: string): Promise<{ route: StoredRoute; revision: number }> {
+    return this.#call('GET', `/v1/traffic-routes/${encodeURIComponent(name)}`);
+  }
+
+  /** Validate every route, then store them all (nothing when one is invalid); `overlaps` reports matches another route takes first. */
+  applyTrafficRoutes(routes: readonly unknown[]): Promise<{ routes: Array<{ route: StoredRoute; created: boolean }>; overlaps: RouteOverlapReport[]; revision: number }> {
+    return this.#call('PUT', '/v1/traffic-routes', { routes });
+  }
+
+  deleteTrafficRoute(name: string): Promise<{ revision: number }> {
+    return this.#call('DELETE', `/v1/traffic-routes/${encodeURIComponent(name)}`);
+  }
+
+  /** Stream changes to the routes attached to `services` (see `watch` for the idle timeout). */
+  watchTrafficRoutes(options: { services: readonly string[]; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: RouteEvent) => void): Promise<void> {
+    const { services, ...rest } = options;
+    return this.#stream('/v1/watch/traffic-routes', { ...rest, service: services.join(',') }, onEvent);
   }
 
   /** A sidecar's telemetry report (src/agent/reporter.ts). */

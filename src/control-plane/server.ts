@@ -15,6 +15,7 @@ import { PolicyStore } from '../security/authz/store.js';
 import { EMBEDDED_STORE, checkStoreFlag, openEphemeralStore, openStore, type EtcdSettings } from '../store/open.js';
 import { prepareDataDir } from '../security/data-dir.js';
 import { ServiceDefaultsStore } from './service-defaults/store.js';
+import { RouteStore } from './routes/store.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
 import type { CertificateAuthority } from '../security/ca/authority.js';
@@ -110,7 +111,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const serviceDefaults = new ServiceDefaultsStore(store);
     let xds: XdsServer | undefined;
     const api = buildApi({
-      registry, policies, serviceDefaults, logger, security, telemetry, presence,
+      registry, policies, serviceDefaults, routes: new RouteStore(store), logger, security, telemetry, presence,
       xds: () => (xds === undefined ? undefined : { address: xds.address, ...xds.stats() }),
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       watch: {

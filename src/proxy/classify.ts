@@ -95,6 +95,7 @@ const FAILURE_CLASSES: ReadonlyMap<ErrorCode, VerdictClass> = new Map<ErrorCode,
   [ErrorCodes.NO_HEALTHY_ENDPOINT, 'denied'],
   [ErrorCodes.CIRCUIT_OPEN, 'denied'],
   [ErrorCodes.DRAINING, 'denied'],
+  [ErrorCodes.RATE_LIMITED, 'denied'],
 ]);
 
 /** Whose fault a failure class is, when it names an endpoint. */

@@ -4,7 +4,7 @@
  * set is fixed by the config, so a table is made once per service and kept.
  */
 import type { Endpoint } from '../balancer/types.js';
-import { Cluster, type ClusterStatus, type SyncState } from './discovery/cluster.js';
+import { Cluster, type ClusterStatus, type SyncState, type ZoneOptions } from './discovery/cluster.js';
 import type { OutlierDetectors } from './layers/outlier.js';
 import type { Snapshot, SnapshotSource } from './snapshot.js';
 
@@ -15,6 +15,8 @@ export interface EndpointTablesOptions {
   readonly detectors: OutlierDetectors;
   /** Called after any table's endpoints changed (e.g. to close pools of departed endpoints). */
   readonly onChange?: () => void;
+  /** The caller's zone (its own `zone` label): zone-aware routing on. */
+  readonly zone?: ZoneOptions;
 }
 
 const severity: Record<SyncState, number> = { connected: 0, connecting: 1, stale: 2 };
@@ -34,7 +36,7 @@ export class EndpointTables {
     for (const [service, view] of snapshot.upstreams) {
       const cluster = this.#clusters.get(service);
       if (cluster === undefined) {
-        this.#clusters.set(service, new Cluster(view, this.#options.detectors.for(service, view.policy.outlierDetection), this.#options.onChange));
+        this.#clusters.set(service, new Cluster(view, this.#options.detectors.for(service, view.policy.outlierDetection), this.#options.onChange, this.#options.zone));
       } else {
         cluster.sync(view);
       }

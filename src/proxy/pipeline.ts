@@ -1,8 +1,9 @@
 /**
  * The one place that declares the order of the data path's layers.
  *
- *   outbound: [telemetry: propagate → observe (metrics, access log)] → timeout → retry → circuit breaker
- *             → outlier detection → balance → upstream
+ *   outbound: [telemetry: propagate → observe (metrics, access log)] → [traffic routes: route match
+ *             → local rate limit → fault → header changes → mirror] → timeout → retry → circuit breaker
+ *             → outlier detection → balance (within the route's subset) → upstream
  *   inbound:  [telemetry: propagate → observe (metrics, access log)] → authorization (the service's
  *             policies) → the local app (its own small pool)
  *
@@ -17,6 +18,11 @@ import { createRetryLayer, type RetryCounter } from './layers/retry.js';
 import type { CircuitCounter } from './layers/circuit-breaker.js';
 import type { Counters } from './layers/stats.js';
 import { createTimeoutLayer } from './layers/timeout.js';
+import { createFaultLayer } from './layers/fault.js';
+import { createHeaderModifierLayer } from './layers/header-modifier.js';
+import { createMirrorLayer, type MirrorCounters } from './layers/mirror.js';
+import { createRateLimitLayer } from './layers/rate-limit.js';
+import { createRouteMatchLayer } from './layers/route-match.js';
 import type { Endpoint } from '../balancer/types.js';
 import type { EndpointHandler, Handler, Layer } from './types.js';
 
@@ -31,6 +37,22 @@ export interface OutboundStackOptions {
   readonly telemetry?: readonly Layer[];
   /** Where the retry and circuit-breaker layers count, for the metrics. */
   readonly stats?: { readonly retry: Counters<RetryCounter>; readonly circuit: Counters<CircuitCounter> };
+  /** Where the mirror layer counts the copies it sent, lost or skipped. */
+  readonly mirrors?: MirrorCounters;
+  /** False: no traffic-route layers (raw TCP: routes are HTTP routes). Default true. */
+  readonly routes?: boolean;
+}
+
+/** The traffic-route layers (src/proxy/routing): they act only on a request that matched a route. */
+function routeLayers(options: OutboundStackOptions): readonly Layer[] {
+  const random = Math.random;
+  return [
+    createRouteMatchLayer(random),
+    createRateLimitLayer(),
+    createFaultLayer(random),
+    createHeaderModifierLayer(),
+    createMirrorLayer(options.mirrors, random),
+  ];
 }
 
 function compose(layers: readonly Layer[], inner: Handler): Handler {
@@ -40,6 +62,7 @@ function compose(layers: readonly Layer[], inner: Handler): Handler {
 export function outboundStack(options: OutboundStackOptions): Handler {
   const layers: readonly Layer[] = [
     ...(options.telemetry ?? []),
+    ...(options.routes === false ? [] : routeLayers(options)),
     createTimeoutLayer(),
     createRetryLayer({ ...(options.random === undefined ? {} : { random: options.random }), ...(options.stats === undefined ? {} : { stats: options.stats.retry }) }),
     createCircuitBreakerLayer(options.stats === undefined ? {} : { stats: options.stats.circuit }),

@@ -44,7 +44,9 @@ export type ProxyErrorCode =
   | typeof ErrorCodes.HEADERS_TOO_LARGE
   | typeof ErrorCodes.REQUEST_TIMEOUT
   | typeof ErrorCodes.FORBIDDEN
-  | typeof ErrorCodes.POLICY_UNAVAILABLE;
+  | typeof ErrorCodes.POLICY_UNAVAILABLE
+  | typeof ErrorCodes.RATE_LIMITED
+  | typeof ErrorCodes.FAULT_INJECTED;
 
 /** Seconds a client should wait after a CIRCUIT_OPEN: in-flight requests finish quickly. */
 const CIRCUIT_OPEN_RETRY_AFTER_SECONDS = 1;
@@ -64,6 +66,8 @@ const remedies: { readonly [C in ProxyErrorCode]: (service: string) => string } 
   [ErrorCodes.REQUEST_TIMEOUT]: () => 'the client sent its request too slowly: send the whole request at once',
   [ErrorCodes.FORBIDDEN]: (s) => `if this caller should be let in, change the policies of ${s}: \`trellis policy list --service ${s}\`, and \`trellis policy check\` to try a change`,
   [ErrorCodes.POLICY_UNAVAILABLE]: () => 'retry shortly; if it lasts, check that this sidecar reaches the control plane',
+  [ErrorCodes.RATE_LIMITED]: (s) => `wait as Retry-After says; if ${s} should take more, raise the route's localRateLimit (\`trellis route list --service ${s}\`)`,
+  [ErrorCodes.FAULT_INJECTED]: (s) => `a route of ${s} injects this fault on purpose: \`trellis route list --service ${s}\` shows it`,
 };
 
 function remedyFor(code: ErrorCode, service: string): string | undefined {
@@ -107,7 +111,7 @@ export function failureResponse(failure: ProxyFailure, target: Target): FailureA
       ...(endpoint === undefined ? {} : { endpoint: { id: endpoint.id, address: formatHostPort({ host: endpoint.address, port: endpoint.port }) } }),
     },
   });
-  return { status: error.status, headers, body };
+  return { status: failure.status ?? error.status, headers, body };
 }
 
 /** gRPC status codes (grpc/doc/statuscodes.md) the proxy answers with. */
@@ -132,6 +136,8 @@ const grpcStatusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.HEADERS_TOO_LARGE]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCodes.FORBIDDEN]: GrpcStatus.PERMISSION_DENIED,
   [ErrorCodes.POLICY_UNAVAILABLE]: GrpcStatus.UNAVAILABLE,
+  [ErrorCodes.RATE_LIMITED]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [ErrorCodes.FAULT_INJECTED]: GrpcStatus.UNAVAILABLE,
 };
 
 /** grpc-message is percent-encoded UTF-8: bytes outside printable ASCII, and `%` itself. */

@@ -21,6 +21,7 @@ import type { SidecarConfig } from './config.js';
 import { EndpointTables } from './endpoints.js';
 import { startInboundSide } from './instance.js';
 import { OutlierDetectors } from './layers/outlier.js';
+import type { MirrorCounters } from './layers/mirror.js';
 import type { Listener } from './listeners/listener.js';
 import { startOutboundListener } from './listeners/outbound.js';
 import { siteContext } from './listeners/site.js';
@@ -63,6 +64,8 @@ export interface DataPlane {
   /** Inbound authorization (undefined without an app). */
   readonly authorization: AuthorizationTable | undefined;
   readonly telemetry: SidecarTelemetry;
+  /** What the routes' mirror filters did. */
+  readonly mirrors: MirrorCounters;
   /** Requests (or TCP connections) in flight, by side. */
   openConnections(direction: 'inbound' | 'outbound'): number;
   close(): Promise<void>;
@@ -92,8 +95,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     const http2: HttpUpstream = createHttp2Upstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls });
     closers.push(() => http2.close());
     let retainScheduled = false;
+    const zone = config.metadata['zone'];
     const tables: EndpointTables = new EndpointTables({
-      snapshots, detectors,
+      snapshots, detectors, ...(zone === undefined || zone === '' ? {} : { zone: { zone } }),
       onChange: () => {
         // Close pools and sessions of endpoints that left every table, once per burst of changes.
         if (retainScheduled) return;
@@ -108,8 +112,9 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     });
     closers.push(() => tables.close());
 
-    const stack = (upstream: EndpointHandler, layers = telemetry.layers): Handler => outboundStack({
-      clusters: (service) => tables.get(service), detectors, upstream, telemetry: layers, stats: telemetry.stats, ...(options.random === undefined ? {} : { random: options.random }),
+    const mirrors: MirrorCounters = { sent: 0, failed: 0, skipped: 0 };
+    const stack = (upstream: EndpointHandler, layers = telemetry.layers, routes = true): Handler => outboundStack({
+      clusters: (service) => tables.get(service), detectors, upstream, telemetry: layers, stats: telemetry.stats, mirrors, routes, ...(options.random === undefined ? {} : { random: options.random }),
     });
     const pipelines: Pipelines = {
       http: stack(http1.send),
@@ -119,7 +124,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     // Raw TCP: the same stack, over connections (tcp/relay.ts).
     const relay: RelayOptions = {
       connectTimeoutMs: config.connectTimeoutMs, failures: new ThrottledLog(logger, 'a TCP connection could not be relayed'), ...peerTls,
-      outbound: stack(createTcpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls }), telemetry.connectionLayers),
+      outbound: stack(createTcpUpstream({ unreachable, connectTimeoutMs: config.connectTimeoutMs, ...peerTls }), telemetry.connectionLayers, false),
       layers: telemetry.connectionLayers, upgradeLayers: telemetry.upgradeLayers,
     };
     const context = siteContext(logger, limits.replayBufferBytes, options.draining);
@@ -157,7 +162,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     }
 
     return {
-      outbound, inbound, upstreamPorts: Object.freeze(upstreamPorts), listeners, tables, authorization, telemetry, openConnections, close,
+      outbound, inbound, upstreamPorts: Object.freeze(upstreamPorts), listeners, tables, authorization, telemetry, mirrors, openConnections, close,
     };
   } catch (err) {
     await close();

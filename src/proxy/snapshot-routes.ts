@@ -8,8 +8,15 @@
  */
 import type { Protocol } from './config.js';
 import { serviceRoute, type Pipelines, type ServiceRoute } from './routes.js';
+import { RouteTable } from './routing/table.js';
 import type { Snapshot, SnapshotSource } from './snapshot.js';
 import type { Handler, Target } from './types.js';
+
+const NONE: readonly never[] = Object.freeze([]);
+
+function sameRoutes(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a === b || (a.length === 0 && b.length === 0);
+}
 
 export interface RoutedUpstream {
   readonly service: string;
@@ -44,8 +51,12 @@ export class SnapshotRoutes implements ReadonlyMap<string, ServiceRoute> {
       const view = snapshot.upstreams.get(service);
       if (view === undefined) continue;
       const previous = this.#routes.get(service);
-      next.set(service, previous !== undefined && previous.target.policy === view.policy ? previous
-        : serviceRoute(Object.freeze({ direction: 'outbound', service, policy: view.policy }), protocol, this.#pipelines));
+      const routes = previous?.target.routes;
+      next.set(service, previous !== undefined && previous.target.policy === view.policy && sameRoutes(routes?.routes ?? NONE, view.routes ?? NONE) ? previous
+        : serviceRoute(Object.freeze({
+          direction: 'outbound', service, policy: view.policy,
+          ...(view.routes === undefined || view.routes.length === 0 ? {} : { routes: new RouteTable(service, view.routes, view.policy) }),
+        }), protocol, this.#pipelines));
     }
     this.#routes = next; // one assignment: a lookup sees the old table or the new one
   }

@@ -11,6 +11,7 @@
  * The data plane never imports the agent; the agent imports this module.
  */
 import type { Endpoint } from '../balancer/types.js';
+import type { RouteSpec } from '../core/route.js';
 import type { PolicySet } from '../security/authz/engine.js';
 import type { UpstreamPolicy } from './types.js';
 
@@ -41,6 +42,12 @@ export interface UpstreamView {
   /** The resilience policy in force: service defaults with the local overrides on top, validated and frozen. */
   readonly policy: UpstreamPolicy;
   readonly policySource: PolicySource;
+  /** The traffic routes attached to the service (validated, frozen; the same array while they do not change). Absent: none. */
+  readonly routes?: readonly RouteSpec[];
+  /** The store revision the routes reflect (absent or 0: none read yet). */
+  readonly routesRevision?: number;
+  /** The routes' sync state (stale: the control plane is away and the last known routes are in force). */
+  readonly routesState?: SyncState;
 }
 
 /** This service's inbound authorization policies, compiled. */

@@ -17,6 +17,7 @@ import type { TrellisError } from '../errors.js';
 import type { CancelSignal } from './cancel.js';
 import type { PeerIdentity } from '../core/identity.js';
 import type { Classification, Direction } from '../core/traffic.js';
+import type { RouteSelection, RouteTable } from './routing/table.js';
 
 export type { PeerIdentity } from '../core/identity.js';
 export type { Classification, Direction } from '../core/traffic.js';
@@ -56,11 +57,21 @@ export interface UpstreamPolicy {
   readonly hashHeader?: string;
 }
 
+/** A named part of a service: the instances whose labels include all of `labels` (a route's backend). */
+export interface Subset {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
 /** What a stack is built for (linkerd's "target"): the service and its settings. */
 export interface Target {
   readonly direction: Direction;
   readonly service: string;
   readonly policy: UpstreamPolicy;
+  /** The service's traffic routes (src/proxy/routing); absent: it has none. */
+  readonly routes?: RouteTable;
+  /** Set by the route-match layer: the subset the chosen backend stands for (absent: every instance). */
+  readonly subset?: Subset;
 }
 
 /** A request body that can be sent again for a retry while it is small enough to keep. */
@@ -118,6 +129,8 @@ export interface ProxyRequest {
    * peer certificate's URI SAN). Undefined for plaintext (permissive mode) and outbound.
    */
   readonly peer?: PeerIdentity | undefined;
+  /** Set by the route-match layer: the route rule (and which of its matches) this request matched. */
+  readonly route?: RouteSelection;
 }
 
 export interface ProxyResponse {
@@ -150,6 +163,8 @@ export interface ProxyFailure {
   readonly error: TrellisError;
   readonly reachedApp: boolean;
   readonly endpoint: Endpoint | undefined;
+  /** The HTTP status to answer with instead of the code's own (an injected fault's abort status). */
+  readonly status?: number;
   /** Seconds from an upstream Retry-After, when it gave one. */
   readonly retryAfterSeconds?: number;
   /** Facts the answer's body shows besides the message (the policy that denied a request, the caller). */

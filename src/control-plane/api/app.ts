@@ -11,6 +11,8 @@ import { DEFAULT_LISTENER_LIMITS, effectiveMaxConnections, guardListener, openFi
 import { policyRoutes } from './policies.js';
 import { serviceDefaultsRoutes } from './service-defaults.js';
 import type { ServiceDefaultsStore } from '../service-defaults/store.js';
+import type { RouteStore } from '../routes/store.js';
+import { trafficRoutes } from './traffic-routes.js';
 import { securityRoutes, type SecurityRouteOptions } from './security.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import { servicesRoutes } from './services.js';
@@ -32,6 +34,8 @@ export interface ApiOptions {
   policies?: PolicyStore;
   /** Per-service resilience defaults (/v1/service-defaults); absent = not served. */
   serviceDefaults?: ServiceDefaultsStore;
+  /** Traffic routes (/v1/traffic-routes). */
+  routes?: RouteStore;
   logger: FastifyBaseLogger;
   watch?: WatchRouteOptions;
   security: SecurityRouteOptions;
@@ -94,6 +98,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   if (options.presence !== undefined) presenceRoutes(app, options.presence, options.watch?.keepAliveMs);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);
   if (options.serviceDefaults !== undefined) serviceDefaultsRoutes(app, options.serviceDefaults, options.watch);
+  if (options.routes !== undefined) trafficRoutes(app, options.routes, options.watch);
   securityRoutes(app, options.security);
   sessionRoutes(app, options.security.sessions);
   if (options.telemetry !== undefined) {

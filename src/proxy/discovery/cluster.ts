@@ -8,6 +8,7 @@
  */
 import { strategies } from '../../balancer/registry.js';
 import type { Balancer, Endpoint, PickResult } from '../../balancer/types.js';
+import type { Subset } from '../types.js';
 import type { OutlierDetector } from '../layers/outlier.js';
 import type { SyncState, UpstreamView } from '../snapshot.js';
 
@@ -35,15 +36,66 @@ function sameStrategy(a: UpstreamView['policy']['loadBalancer'], b: UpstreamView
   return a === b || (a.strategy === b.strategy && JSON.stringify(a.config) === JSON.stringify(b.config));
 }
 
+/** Whether an endpoint carries every label of the subset. */
+export function inSubset(endpoint: Endpoint, labels: Readonly<Record<string, string>>): boolean {
+  for (const key in labels) if (endpoint.metadata[key] !== labels[key]) return false;
+  return true;
+}
+
+/** A route's subset of the endpoints, with a balancer of its own (same strategy as the service's). */
+interface SubsetTable {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly balancer: Balancer;
+  endpoints: readonly Endpoint[];
+  /** Requests picked from this table and not done yet (the zone's load, for the spill-over rule). */
+  inFlight: number;
+}
+
+/**
+ * Zone-aware routing (docs/traffic-policy.md#zones): a caller whose own instance has a `zone`
+ * label sends to the endpoints with the same `zone` label (within the route's subset, if
+ * any), and spills over to every zone when (1) none of them can take the request — none
+ * healthy, all ejected as outliers or already tried by this request — or (2) they are
+ * overloaded: more than `spillInFlight` requests in flight per endpoint of the zone.
+ */
+export interface ZoneOptions {
+  readonly zone: string;
+  /** Default {@link DEFAULT_SPILL_IN_FLIGHT}. */
+  readonly spillInFlight?: number;
+}
+
+export const DEFAULT_SPILL_IN_FLIGHT = 16;
+
+function counted(table: SubsetTable, pick: PickResult): PickResult {
+  if (pick.kind !== 'pick') return pick;
+  table.inFlight += 1;
+  let done = false;
+  return {
+    kind: 'pick',
+    endpoint: pick.endpoint,
+    done(result) {
+      if (done) return;
+      done = true;
+      table.inFlight -= 1;
+      pick.done(result);
+    },
+  };
+}
+
 export class Cluster {
   readonly service: string;
   readonly detector: OutlierDetector;
   #balancer: Balancer;
+  /** By the subset's labels (as JSON): made on the first pick, updated with the endpoints. */
+  #subsets = new Map<string, SubsetTable>();
   #view: UpstreamView;
   readonly #onChange: () => void;
 
-  constructor(view: UpstreamView, detector: OutlierDetector, onChange: () => void = () => undefined) {
+  readonly #zone: ZoneOptions | undefined;
+
+  constructor(view: UpstreamView, detector: OutlierDetector, onChange: () => void = () => undefined, zone?: ZoneOptions) {
     this.service = view.service;
+    this.#zone = zone;
     this.detector = detector;
     this.#view = view;
     this.#onChange = onChange;
@@ -77,10 +129,42 @@ export class Cluster {
     return this.#view.endpoints.values();
   }
 
-  /** Pick an endpoint that is neither in `tried` nor ejected as an outlier. */
-  pick(tried: ReadonlySet<string>, hashKey?: string): PickResult {
+  /** Pick an endpoint that is neither in `tried` nor ejected as an outlier; within `subset` when given. */
+  pick(tried: ReadonlySet<string>, hashKey?: string, subset?: Subset): PickResult {
     const exclude = union(tried, this.detector.ejected());
-    return this.#balancer.pick(hashKey === undefined ? { exclude } : { exclude, hashKey });
+    const context = hashKey === undefined ? { exclude } : { exclude, hashKey };
+    const zone = this.#zone;
+    if (zone !== undefined) {
+      const local = this.#table({ ...subset?.labels, zone: zone.zone });
+      if (local.endpoints.length > 0 && local.inFlight < local.endpoints.length * (zone.spillInFlight ?? DEFAULT_SPILL_IN_FLIGHT)) {
+        const pick = counted(local, local.balancer.pick(context));
+        if (pick.kind === 'pick') return pick;
+      }
+    }
+    const balancer = subset === undefined ? this.#balancer : this.subset(subset).balancer;
+    return balancer.pick(context);
+  }
+
+  /** The caller's zone, when zone-aware routing is on. */
+  get zone(): string | undefined {
+    return this.#zone?.zone;
+  }
+
+  /** The subset's table (its healthy endpoints and balancer). */
+  subset(subset: Subset): { readonly endpoints: readonly Endpoint[]; readonly balancer: Balancer } {
+    return this.#table(subset.labels);
+  }
+
+  #table(labels: Readonly<Record<string, string>>): SubsetTable {
+    const key = JSON.stringify(labels);
+    let table = this.#subsets.get(key);
+    if (table === undefined) {
+      const endpoints = this.#view.endpoints.filter((e) => inSubset(e, labels));
+      table = { labels, balancer: strategies.configure(this.#view.policy.loadBalancer, 'loadBalancer').create(), endpoints, inFlight: 0 };
+      table.balancer.update(endpoints);
+      this.#subsets.set(key, table);
+    }
+    return table;
   }
 
   /** Adopt a new snapshot's view of this service. */
@@ -90,9 +174,16 @@ export class Cluster {
     this.#view = view;
     if (view.policy.outlierDetection !== this.detector.settings) this.detector.configure(view.policy.outlierDetection);
     const strategyChanged = !sameStrategy(view.policy.loadBalancer, previous.policy.loadBalancer);
-    if (strategyChanged) this.#balancer = strategies.configure(view.policy.loadBalancer, 'loadBalancer').create();
+    if (strategyChanged) {
+      this.#balancer = strategies.configure(view.policy.loadBalancer, 'loadBalancer').create();
+      this.#subsets = new Map();
+    }
     if (strategyChanged || view.endpoints !== previous.endpoints) {
       this.#balancer.update(view.endpoints);
+      for (const table of this.#subsets.values()) {
+        table.endpoints = view.endpoints.filter((e) => inSubset(e, table.labels));
+        table.balancer.update(table.endpoints);
+      }
       this.detector.setEndpoints(view.endpoints.map((e) => e.id));
       this.#onChange();
     }

@@ -45,9 +45,12 @@ export function createBalanceLayer(clusters: ClusterLookup): (send: EndpointHand
     if (cluster === undefined) {
       return Promise.resolve(failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, `service ${JSON.stringify(request.target.service)} is not an upstream of this sidecar`)));
     }
-    const pick = cluster.pick(request.tried, hashKeyOf(request));
+    const { subset } = request.target;
+    const pick = cluster.pick(request.tried, hashKeyOf(request), subset);
     if (pick.kind === 'none') {
-      return Promise.resolve(failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, explain(cluster, pick.reason, request))));
+      const why = explain(cluster, pick.reason, request);
+      return Promise.resolve(failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, subset === undefined ? why
+        : `in subset ${subset.name} (${Object.entries(subset.labels).map(([k, v]) => `${k}=${v}`).join(', ')}, ${cluster.subset(subset).endpoints.length} healthy) of a route: ${why}`)));
     }
     request.tried.add(pick.endpoint.id);
     const startedAt = performance.now();

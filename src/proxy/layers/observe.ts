@@ -75,7 +75,7 @@ export function createObserveLayer(sinks: readonly RequestSink[], localService: 
       src: inbound ? callerOf(request) : localService,
       clientId: inbound ? request.peer?.spiffeId ?? '' : '',
       route: (inbound ? routes.inbound : routes.outbound(service)).match(request.method, request.path),
-      status: outcome.ok ? outcome.response.status : outcome.failure.error.status,
+      status: outcome.ok ? outcome.response.status : outcome.failure.status ?? outcome.failure.error.status,
       verdict,
       classification: classificationOf(verdict),
       error: outcome.ok ? '' : outcome.failure.error.code,
