@@ -10,7 +10,7 @@
  *   node-naive         wrk → ./naive-proxy.ts (node:http + one undici Pool, nothing else) → upstream: what plain Node does
  *   trellis-outbound   wrk → client sidecar's per-upstream port → upstream (registered as an instance): one hop, the full outbound pipeline
  *   trellis-inbound    wrk → server sidecar's inbound listener → upstream (its app): one hop, no layers
- *   trellis-pair       wrk → client sidecar (per-upstream port) → server sidecar (inbound) → upstream: the mesh path
+ *   trellis-pair       wrk → client sidecar (per-upstream port) → server sidecar (inbound, strict mTLS between the two) → upstream: the mesh path
  *
  * The upstream is nginx (one worker) answering a fixed "Hello, World!" — so that the
  * upstream is not what limits the proxies. For each path: saturation requests/s (wrk, one
@@ -85,7 +85,7 @@ const LABELS: Record<PathKey, string> = {
   'node-naive': 'reference: naive node:http + undici proxy',
   'trellis-outbound': 'Trellis, 1 sidecar (outbound)',
   'trellis-inbound': 'Trellis, 1 sidecar (inbound)',
-  'trellis-pair': 'Trellis, sidecar pair (mesh)',
+  'trellis-pair': 'Trellis, sidecar pair (mesh, strict mTLS)',
 };
 
 export interface Tools { haproxy: string; nginx: string; wrk: string }
@@ -219,11 +219,12 @@ export async function startNginx(round: Round, name: string, conf: string, url: 
   return { label: name, pid: server.pid, stop: server.stop };
 }
 
-async function startTrellisProxy(args: string[]): Promise<{ child: Child; ready: SidecarReady }> {
-  // mTLS off: this benchmark measures the proxy path against HAProxy and nginx in plaintext, as before
-  // issue 4; bench/security.ts measures what mutual TLS costs. Every sidecar needs a token for the API.
+async function startTrellisProxy(args: string[], mtls: 'off' | 'strict' = 'off'): Promise<{ child: Child; ready: SidecarReady }> {
+  // One hop: mTLS off, to compare the proxy path with HAProxy and nginx in plaintext (bench/security.ts
+  // measures what mutual TLS costs). The pair: strict mTLS between its two sidecars, as the issue's
+  // pair goals are stated. Every sidecar needs a token for the API.
   const flag = (name: string): string => args[args.indexOf(name) + 1] ?? '';
-  return startSidecar(['--mtls', 'off', ...args], await sidecarEnv(flag('--control-plane'), flag('--service')));
+  return startSidecar(['--mtls', mtls, ...args], await sidecarEnv(flag('--control-plane'), flag('--service')));
 }
 
 async function setupPath(path: PathKey, round: Round): Promise<Setup> {
@@ -271,14 +272,14 @@ async function setupPath(path: PathKey, round: Round): Promise<Setup> {
       return { url, procs: [{ label: 'sidecar', pid: server.child.child.pid! }], stop: () => server.child.stop() };
     }
     case 'trellis-pair': {
-      const server = await startTrellisProxy(['--service', 'hello', '--id', 'hello-1', '--control-plane', round.controlPlane, '--app-port', String(round.upstreamPort)]);
+      const server = await startTrellisProxy(['--service', 'hello', '--id', 'hello-1', '--control-plane', round.controlPlane, '--app-port', String(round.upstreamPort)], 'strict');
       let client: Awaited<ReturnType<typeof startTrellisProxy>> | undefined;
       const stop = async (): Promise<void> => {
         await client?.child.stop();
         await server.child.stop();
       };
       try {
-        client = await startTrellisProxy(['--service', 'bench-client', '--id', 'bench-client-pair', '--control-plane', round.controlPlane, '--upstream', 'hello:0']);
+        client = await startTrellisProxy(['--service', 'bench-client', '--id', 'bench-client-pair', '--control-plane', round.controlPlane, '--upstream', 'hello:0'], 'strict');
         // Routes once the server sidecar's app passed its check and the registration reached the client's table.
         const url = `http://${client.ready.upstreams['hello']}/`;
         await waitForOk(url);

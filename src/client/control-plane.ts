@@ -1,9 +1,8 @@
 /**
- * A small typed client for the control plane API (undici). Error bodies become
+ * A small typed client for the control plane API (node:http, ./http.ts). Error bodies become
  * TrellisErrors with the server's code; an unreachable control plane gets its own code.
  */
 import { createInterface } from 'node:readline';
-import { Agent, request, type Dispatcher } from 'undici';
 import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import type { HeartbeatResult } from '../registry/registry.js';
 import type { Instance, RegistryEvent, ServiceSummary } from '../registry/types.js';
@@ -18,6 +17,7 @@ import type { SessionGrant } from '../security/tokens/sessions.js';
 
 import type { TelemetryReport } from '../telemetry/snapshot.js';
 import type { CheckResults, EdgeStats, RouteStats, ServiceStats } from '../telemetry/aggregate.js';
+import { HttpClientAgents, readText, type HttpAnswer } from './http.js';
 import { remoteError } from './remote-error.js';
 
 /** A match of one route that another route of the same service takes first (`wins` sorts first by name). */
@@ -94,7 +94,7 @@ export class ControlPlaneClient {
   readonly baseUrls: readonly string[];
   readonly #token: TokenSource;
   /** Trusts `ca` for https:// control planes (absent: the system's roots). */
-  readonly #dispatcher: Dispatcher | undefined;
+  readonly #agents: HttpClientAgents;
   #current = 0;
 
   /**
@@ -104,7 +104,7 @@ export class ControlPlaneClient {
   constructor(baseUrls: string | readonly string[], token?: TokenSource, tls?: { readonly ca?: string }) {
     this.baseUrls = parseControlPlanes(baseUrls);
     this.#token = token;
-    this.#dispatcher = tls?.ca === undefined ? undefined : new Agent({ connect: { ca: tls.ca, minVersion: 'TLSv1.2' } });
+    this.#agents = new HttpClientAgents(tls?.ca);
   }
 
   #unreachable(baseUrl: string, err: unknown): TrellisError {
@@ -154,18 +154,21 @@ export class ControlPlaneClient {
   async #callOne<T>(baseUrl: string, method: Method, path: string, body: unknown, headers: Record<string, string>): Promise<T> {
     let response;
     try {
-      response = await request(`${baseUrl}${path}`, {
+      response = await this.#agents.call(`${baseUrl}${path}`, {
         method,
         headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        headersTimeout: 10_000,
-        bodyTimeout: 10_000,
-        ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher }),
+        idleTimeoutMs: 10_000,
       });
     } catch (err) {
       throw this.#unreachable(baseUrl, err);
     }
-    const text = await response.body.text();
+    let text: string;
+    try {
+      text = await readText(response.body);
+    } catch (err) {
+      throw this.#unreachable(baseUrl, err);
+    }
     let parsed: unknown;
     try {
       parsed = text === '' ? undefined : JSON.parse(text);
@@ -433,22 +436,21 @@ export class ControlPlaneClient {
       `the control plane at ${this.baseUrl} sent nothing, not even a keep-alive, for ${idleTimeoutMs} ms: taking it as gone`);
   }
 
-  async #openWatch(baseUrl: string, path: string, options: { service?: string; after?: number; signal: AbortSignal }): Promise<Dispatcher.ResponseData | undefined> {
+  async #openWatch(baseUrl: string, path: string, options: { service?: string; after?: number; signal: AbortSignal }): Promise<HttpAnswer | undefined> {
     const query = new URLSearchParams({ format: 'ndjson' });
     if (options.service !== undefined) query.set('service', options.service);
     if (options.after !== undefined) query.set('after', String(options.after));
     let response;
     try {
-      response = await request(`${baseUrl}${path}?${query.toString()}`, {
-        method: 'GET', headers: this.#authorization(), bodyTimeout: 0, signal: options.signal,
-        ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher }),
+      response = await this.#agents.call(`${baseUrl}${path}?${query.toString()}`, {
+        method: 'GET', headers: this.#authorization(), idleTimeoutMs: 0, signal: options.signal,
       });
     } catch (err) {
       if (options.signal.aborted) return undefined;
       throw this.#unreachable(baseUrl, err);
     }
     if (response.statusCode >= 400) {
-      const text = await response.body.text();
+      const text = await readText(response.body);
       let parsed: unknown;
       try { parsed = JSON.parse(text); } catch { parsed = undefined; }
       throw remoteError(response.statusCode, parsed);
@@ -456,7 +458,7 @@ export class ControlPlaneClient {
     return response;
   }
 
-  async #readWatch<E>(response: Dispatcher.ResponseData, signal: AbortSignal, onEvent: (event: E) => void, touch: () => void): Promise<void> {
+  async #readWatch<E>(response: HttpAnswer, signal: AbortSignal, onEvent: (event: E) => void, touch: () => void): Promise<void> {
     const lines = createInterface({ input: response.body, crlfDelay: Infinity });
     try {
       for await (const line of lines) {

@@ -1,5 +1,5 @@
 /**
- * HTTP checks: `GET`/`HEAD` the instance's health path with undici.
+ * HTTP checks: `GET`/`HEAD` the instance's health path with undici (loaded with the first probe).
  *
  * 2xx is passing, 429 Too Many Requests is warning, anything else — and any connect
  * error, TLS error or timeout — is critical. Redirects are followed (up to
@@ -9,7 +9,7 @@
  * read (Consul instead reads the whole body and keeps its last 4 KiB).
  */
 import { STATUS_CODES } from 'node:http';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import type { HealthStatus } from '../../core/health.js';
 import type { Clock } from '../../core/clock.js';
 import { formatHostPort, probePort, settleProbe, utf8Prefix, type ProbeOutcome } from './support.js';
@@ -24,16 +24,21 @@ const REQUEST_HEADERS = {
   accept: 'text/plain, text/*, */*',
 } as const;
 
-let sharedAgent: Agent | undefined;
+type Undici = Awaited<ReturnType<typeof loadUndici>>;
+let sharedAgent: UndiciAgent | undefined;
+let undici: Promise<Undici> | undefined;
+const loadUndici = () => import('undici');
 
 /**
  * One dispatcher for every HTTP probe. `pipelining: 0` turns keep-alive off: each probe
  * opens a fresh connection (so it really tests that the instance accepts connections)
- * and no idle sockets linger between probes.
+ * and no idle sockets linger between probes. undici is loaded with the first HTTP probe:
+ * a sidecar whose app has no HTTP check never loads it.
  */
-function agent(): Agent {
-  sharedAgent ??= new Agent({ pipelining: 0, maxRedirections: MAX_REDIRECTIONS });
-  return sharedAgent;
+async function probeClient(): Promise<{ request: Undici['request']; agent: UndiciAgent }> {
+  const loaded = await (undici ??= loadUndici());
+  sharedAgent ??= new loaded.Agent({ pipelining: 0, maxRedirections: MAX_REDIRECTIONS });
+  return { request: loaded.request, agent: sharedAgent };
 }
 
 /** The health verdict for an HTTP response status code. */
@@ -54,10 +59,11 @@ export function httpProbe(spec: HttpCheckSpec, clock?: Clock): Probe {
   return (target, signal) => {
     const url = httpCheckUrl(spec, target);
     return settleProbe(`HTTP ${spec.method} ${url}`, signal, spec.timeoutMs, async (deadline): Promise<ProbeOutcome> => {
+      const { request, agent } = await probeClient();
       const response = await request(url, {
         method: spec.method,
         headers: REQUEST_HEADERS,
-        dispatcher: agent(),
+        dispatcher: agent,
         signal: deadline,
       });
       const body = await readBodyPrefix(response.body, MAX_OUTPUT_BYTES);

@@ -14,6 +14,7 @@ import { formatDuration } from '../../util/duration.js';
 import { Cancellation, type CancelSignal } from '../cancel.js';
 import { failed, proxyFailure } from '../failure.js';
 import type { Handler, Outcome, ProxyFailure, ProxyRequest } from '../types.js';
+import type { DeadlineEntry, DeadlineList, DeadlineQueue } from './deadline-queue.js';
 import { discardOutcome, endpointOf } from './outcome.js';
 
 /** Once its signal aborted, an attempt gets this long to settle before it is given up on. */
@@ -84,48 +85,84 @@ export function linkSignal(parent: CancelSignal): { signal: CancelSignal; abort(
 }
 
 /**
- * Run `next` for `request` so that it ends by the deadline. Handlers never throw for
- * expected failures; a handler that throws anyway propagates its exception.
+ * Run `next` for `request` so that it ends by the deadline, kept in `queue` (one timer per
+ * duration, not per request: ./deadline-queue.ts). Handlers never throw for expected
+ * failures; a handler that throws anyway propagates its exception.
  *
- * One promise and one timer per run (no async wrapper): the outcome is worked out in the
- * attempt's settle callback.
+ * One promise and one small object per run: the outcome is worked out in the run's
+ * settle callback.
  */
-export function runWithDeadline(next: Handler, request: ProxyRequest, deadline: Deadline): Promise<Outcome> {
+export function runWithDeadline(next: Handler, request: ProxyRequest, deadline: Deadline, queue: DeadlineQueue): Promise<Outcome> {
   const { service } = request.target;
   if (deadline.remainingMs <= 0) return Promise.resolve(failed({ error: timeoutError(service, deadline), reachedApp: false, endpoint: undefined }));
+  const run = new DeadlineRun(request, deadline, queue);
+  queue.add(run, deadline.timeoutMs, deadline.remainingMs);
+  next({ ...request, signal: run.link }).then(run.settled, run.threw);
+  return run.promise;
+}
 
-  const link = new LinkedCancellation(request.signal);
-  return new Promise<Outcome>((resolve, reject) => {
-    let timedOut = false;
-    let gaveUp = false;
-    let grace: NodeJS.Timeout | undefined;
-    // Whole ms, rounded up (Node's timers have ms resolution anyway): Node keeps one list per
-    // duration, and a fractional duration (from performance.now) made a new list per request.
-    const timer = setTimeout(() => {
-      timedOut = true;
-      link.abort(timeoutError(service, deadline));
-      // The attempt should settle at once now; if it does not, stop waiting for it.
-      grace = setTimeout(() => {
-        gaveUp = true;
-        resolve(timedOutOutcome(link, service, deadline, undefined));
-      }, ABORT_GRACE_MS);
-    }, Math.ceil(deadline.remainingMs));
-    next({ ...request, signal: link }).then((settled) => {
-      clearTimeout(timer);
-      clearTimeout(grace);
-      // Settled after we stopped waiting: nobody will read it.
-      if (gaveUp) discardOutcome(settled);
-      else if (timedOut) resolve(timedOutOutcome(link, service, deadline, settled));
-      else {
-        if (!settled.ok) link.unlink();
-        resolve(settled);
-      }
-    }, (err: unknown) => {
-      clearTimeout(timer);
-      clearTimeout(grace);
-      reject(err);
-    });
-  });
+let capturedResolve: ((outcome: Outcome) => void) | undefined;
+let capturedReject: ((err: unknown) => void) | undefined;
+/** The one promise executor of every run (no closure per run). */
+function capture(resolve: (outcome: Outcome) => void, reject: (err: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/** One attempt under a deadline: an entry of the deadline queue. */
+class DeadlineRun implements DeadlineEntry {
+  deadline = 0;
+  prev: DeadlineEntry | undefined = undefined;
+  next: DeadlineEntry | undefined = undefined;
+  list: DeadlineList | undefined = undefined;
+  readonly link: LinkedCancellation;
+  readonly promise: Promise<Outcome>;
+  readonly #resolve: (outcome: Outcome) => void;
+  readonly #reject: (err: unknown) => void;
+  readonly #service: string;
+  readonly #details: Deadline;
+  readonly #queue: DeadlineQueue;
+  #timedOut = false;
+  #gaveUp = false;
+  #grace: NodeJS.Timeout | undefined = undefined;
+
+  constructor(request: ProxyRequest, details: Deadline, queue: DeadlineQueue) {
+    this.link = new LinkedCancellation(request.signal);
+    this.promise = new Promise<Outcome>(capture);
+    this.#resolve = capturedResolve as (outcome: Outcome) => void;
+    this.#reject = capturedReject as (err: unknown) => void;
+    this.#service = request.target.service;
+    this.#details = details;
+    this.#queue = queue;
+  }
+
+  /** The deadline passed: abort the attempt, which should settle at once; if it does not, stop waiting for it. */
+  expire(): void {
+    this.#timedOut = true;
+    this.link.abort(timeoutError(this.#service, this.#details));
+    this.#grace = setTimeout(() => {
+      this.#gaveUp = true;
+      this.#resolve(timedOutOutcome(this.link, this.#service, this.#details, undefined));
+    }, ABORT_GRACE_MS);
+  }
+
+  readonly settled = (outcome: Outcome): void => {
+    this.#queue.remove(this);
+    if (this.#grace !== undefined) clearTimeout(this.#grace);
+    // Settled after we stopped waiting: nobody will read it.
+    if (this.#gaveUp) discardOutcome(outcome);
+    else if (this.#timedOut) this.#resolve(timedOutOutcome(this.link, this.#service, this.#details, outcome));
+    else {
+      if (!outcome.ok) this.link.unlink();
+      this.#resolve(outcome);
+    }
+  };
+
+  readonly threw = (err: unknown): void => {
+    this.#queue.remove(this);
+    if (this.#grace !== undefined) clearTimeout(this.#grace);
+    this.#reject(err);
+  };
 }
 
 /** The answer once the deadline passed: `outcome` is what the aborted attempt settled with, undefined when we gave up waiting. */

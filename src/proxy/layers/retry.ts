@@ -28,6 +28,7 @@ import type { Handler, Layer, Outcome, ProxyRequest } from '../types.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { failed } from '../failure.js';
 import { cancelledFailure, runWithDeadline } from './deadline.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import { discardOutcome, endpointOf, keepAside } from './outcome.js';
 import { parseRetryAfter } from './retry-after.js';
 import { RetryBudget } from './retry-budget.js';
@@ -82,11 +83,14 @@ export function createRetryLayer(options: RetryLayerOptions = {}): Layer {
     return delay < remaining ? delay : undefined;
   };
 
+  // Per-try deadlines: one timer per per-try timeout value in use, not one per attempt.
+  const deadlines = new DeadlineQueue(now);
+
   return (next) => {
     const attempt: Handler = (request) => {
       const { perTryTimeoutMs } = request.target.policy;
       return perTryTimeoutMs > 0
-        ? runWithDeadline(next, request, { scope: 'try', timeoutMs: perTryTimeoutMs, remainingMs: perTryTimeoutMs })
+        ? runWithDeadline(next, request, { scope: 'try', timeoutMs: perTryTimeoutMs, remainingMs: perTryTimeoutMs }, deadlines)
         : next(request);
     };
     /** After every attempt: the endpoint it went to is not picked again for this request. */

@@ -5,6 +5,7 @@
  */
 import type { Layer } from '../types.js';
 import { runWithDeadline } from './deadline.js';
+import { DeadlineQueue } from './deadline-queue.js';
 
 export interface TimeoutLayerOptions {
   /** Monotonic ms, the clock of `request.startedAt` (default performance.now). */
@@ -13,9 +14,11 @@ export interface TimeoutLayerOptions {
 
 export function createTimeoutLayer(options: TimeoutLayerOptions = {}): Layer {
   const now = options.now ?? (() => performance.now());
+  // One timer per timeout value in use, not one per request (./deadline-queue.ts).
+  const queue = new DeadlineQueue(now);
   return (next) => (request) => {
     const { timeoutMs } = request.target.policy;
     if (timeoutMs <= 0) return next(request);
-    return runWithDeadline(next, request, { scope: 'request', timeoutMs, remainingMs: request.startedAt + timeoutMs - now() });
+    return runWithDeadline(next, request, { scope: 'request', timeoutMs, remainingMs: request.startedAt + timeoutMs - now() }, queue);
   };
 }

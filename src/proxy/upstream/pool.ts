@@ -9,6 +9,9 @@
  *
  * Each connection has one llhttp response parser and one set of socket listeners for its
  * whole life; they dispatch to the exchange it serves at the moment (./h1-exchange.ts).
+ * Plaintext connections read into one buffer shared by all of them (`onread`): a read is
+ * parsed at once and llhttp copies body bytes out, so no Buffer is made per read and no
+ * stream machinery runs for it.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -47,6 +50,9 @@ export interface PoolOptions {
   readonly maxHeaderSize: number;
 }
 
+/** The read buffer of every plaintext upstream connection (see above). */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export class UpstreamConnection {
   readonly socket: Socket;
   readonly #pool: EndpointPool;
@@ -59,7 +65,8 @@ export class UpstreamConnection {
   uses = 0;
   #dead = false;
 
-  constructor(socket: Socket, pool: EndpointPool, maxHeaderSize: number) {
+  /** `ownReads` false: the socket was made with `onread`, and its reads come through {@link read}. */
+  constructor(socket: Socket, pool: EndpointPool, maxHeaderSize: number, ownReads = true) {
     this.socket = socket;
     this.#pool = pool;
     const parser = newParser(RESPONSE, maxHeaderSize);
@@ -68,7 +75,7 @@ export class UpstreamConnection {
     parser[kOnBody] = this.#onBody;
     parser[kOnMessageComplete] = this.#onMessageComplete;
     this.#parser = parser;
-    socket.on('data', this.#onData);
+    if (ownReads) socket.on('data', this.read);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
@@ -94,7 +101,8 @@ export class UpstreamConnection {
     this.socket.destroy();
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  /** Bytes from the endpoint (a 'data' chunk, or a view of the shared read buffer, parsed before it returns). */
+  readonly read = (chunk: Buffer): void => {
     const parser = this.#parser;
     if (this.#user === undefined || parser === undefined) {
       // Bytes on an idle connection: nobody asked for them; it cannot be trusted with a request.
@@ -286,8 +294,20 @@ export class EndpointPool {
     const { endpoint } = this;
     const options = this.#options;
     const { tls } = options;
+    let connection: UpstreamConnection | undefined;
     const socket: Socket = tls === undefined
-      ? netConnect({ host: endpoint.address, port: endpoint.port, noDelay: true })
+      ? netConnect({
+        host: endpoint.address, port: endpoint.port, noDelay: true,
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (bytes: number, buffer: Uint8Array): boolean => {
+            // Bytes before the connection is made: nobody asked for them.
+            if (connection === undefined) socket.destroy();
+            else connection.read(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+            return true;
+          },
+        },
+      })
       : tls.connect(endpoint.address, endpoint.port, options.service, ALPN_HTTP1);
     this.#connecting += 1;
     let done = false;
@@ -303,7 +323,7 @@ export class EndpointPool {
         this.#serveWaiter();
         return;
       }
-      const connection = new UpstreamConnection(socket, this, options.maxHeaderSize);
+      connection = new UpstreamConnection(socket, this, options.maxHeaderSize, tls !== undefined);
       this.#all.add(connection);
       if (this.#closed) {
         connection.destroy();

@@ -6,10 +6,18 @@
  * Failures are counted by reason; the connection attempt fails (UPSTREAM_CONNECT upstream).
  */
 import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
-import { buildConnector } from 'undici';
+import { createRequire } from 'node:module';
+import type { buildConnector } from 'undici';
 import type { WorkloadCertificate, WorkloadIdentity } from '../identity/workload.js';
 import { identityFromAltNames, spiffeId } from '../spiffe.js';
 import type { HandshakeFailureReason, TlsStats } from './stats.js';
+
+/** undici, for the `http.engine: node` path only: loaded when that path first connects, never in a sidecar on the raw path. */
+let undiciConnector: typeof buildConnector | undefined;
+function loadBuildConnector(): typeof buildConnector {
+  undiciConnector ??= (createRequire(import.meta.url)('undici') as { buildConnector: typeof buildConnector }).buildConnector;
+  return undiciConnector;
+}
 
 const NO_CERTIFICATE = createSecureContext({ minVersion: 'TLSv1.3' });
 
@@ -95,7 +103,7 @@ export class ClientTls {
       let connector = this.#connectors.get(service);
       if (connector === undefined) {
         // Node's TLS options allow `port: undefined`, undici's type does not: the same options either way.
-        connector = buildConnector({ ...(this.options(service, ALPN_HTTP1) as buildConnector.BuildOptions), timeout: timeoutMs, maxCachedSessions: 100 });
+        connector = loadBuildConnector()({ ...(this.options(service, ALPN_HTTP1) as buildConnector.BuildOptions), timeout: timeoutMs, maxCachedSessions: 100 });
         this.#connectors.set(service, connector);
       }
       connector({ ...options, protocol: 'https:' }, callback);
