@@ -36,6 +36,8 @@ export interface ReporterOptions {
   readonly intervalMs: number;
   readonly logger: Logger;
   readonly metrics: SidecarMetrics | undefined;
+  /** The admin listener's address (host:port), reported for Prometheus' service discovery; null when metrics are off. */
+  readonly admin: string | null;
   readonly stats: { readonly retry: { snapshot(): PerService }; readonly circuit: { snapshot(): PerService }; readonly outlier: { snapshot(): PerService } };
   status(): ReportedStatus;
   openConnections(): number;
@@ -101,6 +103,7 @@ export class TelemetryReporter {
       tlsHandshakeFailures: o.metrics?.tlsHandshakeFailures ?? 0,
       openConnections: o.openConnections(),
       certificate: status.mtls?.spiffeId != null && status.mtls.notAfter !== null ? { spiffeId: status.mtls.spiffeId, notAfter: status.mtls.notAfter } : null,
+      admin: o.metrics === undefined ? null : o.admin,
     };
   }
 

@@ -57,6 +57,8 @@ export const telemetryReportSchema = z.object({
   openConnections: count,
   /** The sidecar's workload certificate (null with mTLS off, or before the first one); absent from older sidecars. */
   certificate: z.object({ spiffeId: z.string().max(2_048), notAfter: z.string().max(64) }).strict().nullable().default(null),
+  /** Where the sidecar's admin listener serves /metrics (host:port; null with metrics off); absent from older sidecars. Prometheus finds it here (GET /v1/prometheus/targets). */
+  admin: z.string().max(300).nullable().default(null),
 }).strict();
 export type TelemetryReport = z.infer<typeof telemetryReportSchema>;
 

@@ -8,6 +8,7 @@ import type { Registry } from '../../registry/registry.js';
 import { serviceNameSchema } from '../../registry/schema.js';
 import type { CheckResults } from '../../telemetry/aggregate.js';
 import { MAX_WINDOW_MS, type TelemetryCollector } from '../../telemetry/collector.js';
+import { prometheusTargets, type TargetGroup } from '../../telemetry/prometheus-sd.js';
 import { formatDuration, parseDuration } from '../../util/duration.js';
 import { parseOrThrow } from '../../util/validation.js';
 import { access } from './auth.js';
@@ -39,6 +40,12 @@ export function telemetryRoutes(app: FastifyInstance, registry: Registry, collec
   });
 
   app.get('/v1/telemetry', access('observe'), async () => ({ sidecars: collector.latest() }));
+
+  // Prometheus' http_sd_configs: every reporting sidecar's /metrics address (src/telemetry/prometheus-sd.ts).
+  app.get('/v1/prometheus/targets', access('observe'), async (): Promise<TargetGroup[]> => {
+    const { instances } = await registry.listAll();
+    return prometheusTargets(collector.latest(), new Map(instances.map((i) => [`${i.service}/${i.id}`, i])));
+  });
 
   app.get<{ Querystring: WindowQuery }>('/v1/stat', access('observe'), async (request) => {
     const windowMs = parseWindow(request.query.window);
