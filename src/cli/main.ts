@@ -22,6 +22,7 @@ import { edgesCommand } from './commands/edges.js';
 import { statCommand } from './commands/stat.js';
 import { routesCommand } from './commands/routes.js';
 import { topCommand } from './commands/top.js';
+import { tapCommand } from './commands/tap.js';
 import { printError } from './output.js';
 
 const program = new Command('trellis')
@@ -31,7 +32,7 @@ const program = new Command('trellis')
   .exitOverride();
 
 for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand,
-  policyCommand, serviceDefaultsCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, edgesCommand, dashboardCommand]) {
+  policyCommand, serviceDefaultsCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, tapCommand, edgesCommand, dashboardCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

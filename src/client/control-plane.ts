@@ -14,10 +14,12 @@ import type { CaStatus } from '../security/ca/authority.js';
 import type { IssuedCertificate, SignBody } from '../security/ca/issuer.js';
 import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';
 import type { SessionGrant } from '../security/tokens/sessions.js';
-
-import type { TelemetryReport } from '../telemetry/snapshot.js';
+import type { TapEvent, TapFilter, TelemetryReport } from '../telemetry/snapshot.js';
 import type { CheckResults, EdgeStats, RouteStats, ServiceStats } from '../telemetry/aggregate.js';
 import { remoteError } from './remote-error.js';
+
+/** What a live tap stream carries: the sidecars it reaches (armed), then one message per request seen. */
+export type TapMessage = { type: 'armed'; sidecars: number } | ({ type: 'request'; instance: string } & TapEvent);
 
 /** Instances per page when the client walks a list. */
 export const DEFAULT_PAGE_SIZE = 500;
@@ -319,7 +321,7 @@ export class ControlPlaneClient {
   }
 
   /** A sidecar's telemetry report (src/agent/reporter.ts). */
-  pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<{ accepted: true }> {
+  pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<{ accepted: true; tap?: TapFilter[] }> {
     return this.#call('PUT', `/v1/telemetry/${encodeURIComponent(service)}/${encodeURIComponent(id)}`, report);
   }
 
@@ -364,7 +366,15 @@ export class ControlPlaneClient {
     return this.#stream('/v1/watch', options, onEvent);
   }
 
-  async #stream<E>(path: string, options: { service?: string; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: E) => void): Promise<void> {
+  /** A live tap of one service's requests (`trellis tap`): NDJSON messages until `signal` aborts. */
+  tap(options: { service: string; path?: string; method?: string; signal?: AbortSignal }, onMessage: (message: TapMessage) => void): Promise<void> {
+    const extra: Record<string, string> = {};
+    if (options.path !== undefined) extra['path'] = options.path;
+    if (options.method !== undefined) extra['method'] = options.method;
+    return this.#stream('/v1/tap', { service: options.service, extra, ...(options.signal === undefined ? {} : { signal: options.signal }) }, onMessage);
+  }
+
+  async #stream<E>(path: string, options: { service?: string; after?: number; extra?: Record<string, string>; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: E) => void): Promise<void> {
     const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_WATCH_IDLE_TIMEOUT_MS;
     const idle = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -400,8 +410,8 @@ export class ControlPlaneClient {
       `the control plane at ${this.baseUrl} sent nothing, not even a keep-alive, for ${idleTimeoutMs} ms: taking it as gone`);
   }
 
-  async #openWatch(baseUrl: string, path: string, options: { service?: string; after?: number; signal: AbortSignal }): Promise<Dispatcher.ResponseData | undefined> {
-    const query = new URLSearchParams({ format: 'ndjson' });
+  async #openWatch(baseUrl: string, path: string, options: { service?: string; after?: number; extra?: Record<string, string>; signal: AbortSignal }): Promise<Dispatcher.ResponseData | undefined> {
+    const query = new URLSearchParams({ format: 'ndjson', ...options.extra });
     if (options.service !== undefined) query.set('service', options.service);
     if (options.after !== undefined) query.set('after', String(options.after));
     let response;

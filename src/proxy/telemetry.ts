@@ -20,6 +20,8 @@ import { OUTLIER_COUNTERS, type OutlierCounter } from './layers/outlier.js';
 import { createPropagationLayer } from './layers/propagate.js';
 import { createRetryStats, type RetryCounter } from './layers/retry.js';
 import { traceExportSink, type ParentSpans } from './layers/trace-export.js';
+import { tapSink } from './layers/tap.js';
+import { TapRecorder } from '../telemetry/tap.js';
 import { startOtlpExport, type ExportResource, type SpanExport } from '../telemetry/otlp.js';
 import { Counters } from './layers/stats.js';
 import type { Direction, Layer } from './types.js';
@@ -32,6 +34,8 @@ export interface SidecarTelemetry {
   readonly connectionLayers: readonly Layer[];
   /** The layers of the WebSocket upgrade stacks: {@link layers}, then the tunnel's observation (bytes, duration, a line at its close). */
   readonly upgradeLayers: readonly Layer[];
+  /** The live tap's recorder (its filters come with the answers to telemetry reports); undefined when nothing observes requests. */
+  readonly tap: TapRecorder | undefined;
   readonly stats: {
     readonly retry: Counters<RetryCounter>;
     readonly circuit: Counters<CircuitCounter>;
@@ -76,7 +80,10 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
     connectionSinks.push(connectionAccessLogSink(accessLog));
   }
   let observe: ObserveLayer | undefined;
+  let tap: TapRecorder | undefined;
   if (sinks.length > 0) {
+    tap = new TapRecorder();
+    sinks.push(tapSink(tap));
     const routes = sidecarRoutes(config.routes, new Map(config.upstreams.map((u) => [u.service, u.routes])));
     observe = createObserveLayer(sinks, service, routes, onSinkError);
     layers.push(observe.layer);
@@ -89,6 +96,7 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
     layers: Object.freeze(layers),
     connectionLayers: Object.freeze(connectionLayers),
     upgradeLayers: Object.freeze(upgradeLayers),
+    tap,
     stats,
     close: async () => {
       observe?.flush();

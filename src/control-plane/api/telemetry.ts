@@ -8,6 +8,7 @@ import type { Registry } from '../../registry/registry.js';
 import { serviceNameSchema } from '../../registry/schema.js';
 import type { CheckResults } from '../../telemetry/aggregate.js';
 import { MAX_WINDOW_MS, type TelemetryCollector } from '../../telemetry/collector.js';
+import type { TapHub } from '../../telemetry/tap.js';
 import { prometheusTargets, type TargetGroup } from '../../telemetry/prometheus-sd.js';
 import { formatDuration, parseDuration } from '../../util/duration.js';
 import { parseOrThrow } from '../../util/validation.js';
@@ -33,10 +34,12 @@ export async function knownServices(registry: Registry): Promise<string[]> {
   return (await registry.listServices()).services.map((s) => s.name);
 }
 
-export function telemetryRoutes(app: FastifyInstance, registry: Registry, collector: TelemetryCollector): void {
+/** `taps`: the open live taps; the answer to a report hands the sidecar their filters (src/telemetry/tap.ts). */
+export function telemetryRoutes(app: FastifyInstance, registry: Registry, collector: TelemetryCollector, taps: TapHub): void {
   app.put<{ Params: InstanceParams }>('/v1/telemetry/:service/:id', { bodyLimit: REPORT_BODY_LIMIT, ...access('report') }, async (request) => {
     await collector.accept(request.params.service, request.params.id, request.body);
-    return { accepted: true };
+    const tap = taps.filtersFor(request.params.service, request.params.id);
+    return tap.length === 0 ? { accepted: true } : { accepted: true, tap };
   });
 
   app.get('/v1/telemetry', access('observe'), async () => ({ sidecars: collector.latest() }));
