@@ -48,6 +48,7 @@ import type { UpstreamPolicy } from './types.js';
 import { DEFAULT_MTLS_MODE, MTLS_MODES } from '../security/mtls/mode.js';
 import type { MtlsConfig } from '../security/mtls/sidecar-tls.js';
 import { DEFAULT_NAMESPACE } from '../security/spiffe.js';
+import type { OtlpConfig } from '../telemetry/otlp.js';
 import { routesSchema, type RouteDeclaration } from '../telemetry/routes.js';
 
 const HOUR_MS = 3_600_000;
@@ -228,12 +229,6 @@ export interface TelemetryConfig {
   readonly otlp: OtlpConfig | undefined;
 }
 
-export interface OtlpConfig {
-  /** The traces URL, such as http://collector:4318/v1/traces. */
-  readonly endpoint: string;
-  /** Sent with every export (an API key…). */
-  readonly headers: Readonly<Record<string, string>>;
-}
 
 const UPSTREAM_OWN_FIELDS = new Set(['service', 'port', 'protocol', 'routes']);
 

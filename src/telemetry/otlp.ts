@@ -12,7 +12,13 @@
  * Resource: `service.name` (the service), `service.instance.id`, `service.namespace` and, with
  * mTLS, `trellis.spiffe_id` — read when the packages load, so the first certificate is known.
  */
-import type { OtlpConfig } from '../proxy/config.js';
+/** `telemetry.otlp` of the sidecar config (validated in src/proxy/config.ts). */
+export interface OtlpConfig {
+  /** The traces URL, such as http://collector:4318/v1/traces. */
+  readonly endpoint: string;
+  /** Sent with every export (an API key…). */
+  readonly headers: Readonly<Record<string, string>>;
+}
 
 /** One hop, as the sidecar knows it; ids are lower-case hex (W3C trace context). */
 export interface HopSpan {
@@ -75,7 +81,7 @@ async function load(config: OtlpConfig, resource: ExportResource, batchDelayMs: 
   if (spiffeId !== undefined) attributes['trellis.spiffe_id'] = spiffeId;
   const exportedResource = resources.resourceFromAttributes(attributes);
   const exporter = new exporterModule.OTLPTraceExporter({ url: config.endpoint, headers: { ...config.headers } });
-  const processor: Processor = new sdk.BatchSpanProcessor(exporter, { scheduledDelayMillis: batchDelayMs, maxQueueSize: 8_192, maxExportBatchSize: 512 }) as unknown as Processor;
+  const processor: Processor = new sdk.BatchSpanProcessor(exporter, { scheduledDelayMillis: batchDelayMs, maxQueueSize: 8_192, maxExportBatchSize: 512 });
   const scope = { name: 'trellis-sidecar' };
   const toSpan = (hop: HopSpan): unknown => {
     const context = { traceId: hop.traceId, spanId: hop.spanId, traceFlags: api.TraceFlags.SAMPLED, isRemote: false };
