@@ -135,3 +135,24 @@ it('refuses an otlp endpoint that is not an http(s) URL, naming the field', () =
   assert.throws(() => parseSidecarConfig({ service: 'shop', controlPlane: 'http://127.0.0.1:1', telemetry: { otlp: { endpoint: 'collector:4317' } } }),
     (err: Error) => /otlp\.endpoint/.test(err.message) && /http:\/\/ or https:\/\//.test(err.message));
 });
+
+it('loads the OpenTelemetry packages only when a sidecar exports, at its first span', async () => {
+  // A fresh process (this one loaded the SDK for the app): the sidecar's telemetry, without and with otlp.
+  const telemetryModule = new URL('../../src/proxy/telemetry.js', import.meta.url).href;
+  const script = `
+    import { createRequire } from 'node:module';
+    const require = createRequire(${JSON.stringify(import.meta.url)});
+    const { createSidecarTelemetry } = await import(${JSON.stringify(telemetryModule)});
+    // prom-client itself loads @opentelemetry/api; the SDK, exporter and transformer are ours to load.
+    const loaded = () => Object.keys(require.cache).filter((k) => k.includes('@opentelemetry') && !k.includes('@opentelemetry/api/')).length;
+    const resource = { service: 's', instance: 'i', namespace: 'default', spiffeId: () => undefined };
+    const base = { service: 's', routes: [], upstreams: [] };
+    const off = createSidecarTelemetry({ ...base, telemetry: { metrics: true, accessLog: 'off', reportMs: 0, otlp: undefined } }, () => 0, () => {}, resource);
+    const on = createSidecarTelemetry({ ...base, telemetry: { metrics: true, accessLog: 'off', reportMs: 0, otlp: { endpoint: ${JSON.stringify(endpoint)}, headers: {} } } }, () => 0, () => {}, resource);
+    process.stdout.write(JSON.stringify({ off: loaded() }));
+    await off.close(); await on.close();
+  `;
+  const { execFileSync } = await import('node:child_process');
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as { off: number };
+  assert.equal(out.off, 0, 'no OpenTelemetry SDK package is loaded by a sidecar without telemetry.otlp, nor before its first span');
+});
