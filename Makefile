@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.trellis-installed
 SOURCES := $(shell find src test bench examples -name '*.ts' 2>/dev/null) tsconfig.json package.json
 # Debian packages the tests and benchmarks use, keyed by the command that proves they are there.
-TEST_PACKAGES := dig:dnsutils curl:curl openssl:openssl etcd:etcd-server chromium:chromium testssl:testssl.sh go:golang-go ip:iproute2
+TEST_PACKAGES := dig:dnsutils curl:curl openssl:openssl etcd:etcd-server chromium:chromium testssl:testssl.sh go:golang-go ip:iproute2 prometheus:prometheus
 BENCH_PACKAGES := wrk:wrk haproxy:haproxy nginx:nginx
 
 .PHONY: all demo test lint bench build deps system-deps-test system-deps-bench clean

@@ -56,7 +56,7 @@ function outbound(telemetry: Telemetry): Handler {
   const view = { service: SERVICE, state: 'connected', revision: 1, registered: 1, endpoints: [endpoint], policy: DEFAULT_UPSTREAM_POLICY, policySource: { serviceDefaultsRevision: undefined, overrides: [] } } as const;
   const cluster = new Cluster(view, detectors.for(SERVICE, DEFAULT_UPSTREAM_POLICY.outlierDetection));
   const accessLog = typeof telemetry === 'object' ? telemetry.accessLog : 'off';
-  const layers = telemetry === false ? [] : createSidecarTelemetry({ service: 'bench', telemetry: { metrics: true, accessLog, reportMs: 0 }, routes: [], upstreams: [] }, () => 0).layers;
+  const layers = telemetry === false ? [] : createSidecarTelemetry({ service: 'bench', telemetry: { metrics: true, accessLog, reportMs: 0, otlp: undefined }, routes: [], upstreams: [] }, () => 0).layers;
   return outboundStack({ clusters: (service) => (service === SERVICE ? cluster : undefined), detectors, upstream, telemetry: layers });
 }
 

@@ -11,13 +11,15 @@ import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
 import type { HealthStatus } from '../core/health.js';
 import type { SidecarMetrics } from '../telemetry/metrics.js';
-import type { TelemetryReport } from '../telemetry/snapshot.js';
+import type { TapFilter, TelemetryReport } from '../telemetry/snapshot.js';
+import type { TapRecorder } from '../telemetry/tap.js';
 
 type PerService = Record<string, Record<string, number>>;
 
 /** Where reports go (src/client's ControlPlaneClient is one). */
 export interface TelemetrySink {
-  pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<unknown>;
+  /** The answer may carry the live taps' filters for this sidecar's service. */
+  pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<{ tap?: TapFilter[] } | unknown>;
 }
 
 /** What a report reads of the sidecar's status (the sidecar's SidecarStatus is one). */
@@ -36,6 +38,10 @@ export interface ReporterOptions {
   readonly intervalMs: number;
   readonly logger: Logger;
   readonly metrics: SidecarMetrics | undefined;
+  /** The admin listener's address (host:port), reported for Prometheus' service discovery; null when metrics are off. */
+  readonly admin: string | null;
+  /** The live tap's recorder: its events go in each report, its filters come with the answer. */
+  readonly tap: TapRecorder | undefined;
   readonly stats: { readonly retry: { snapshot(): PerService }; readonly circuit: { snapshot(): PerService }; readonly outlier: { snapshot(): PerService } };
   status(): ReportedStatus;
   openConnections(): number;
@@ -101,13 +107,17 @@ export class TelemetryReporter {
       tlsHandshakeFailures: o.metrics?.tlsHandshakeFailures ?? 0,
       openConnections: o.openConnections(),
       certificate: status.mtls?.spiffeId != null && status.mtls.notAfter !== null ? { spiffeId: status.mtls.spiffeId, notAfter: status.mtls.notAfter } : null,
+      admin: o.metrics === undefined ? null : o.admin,
+      tap: o.tap?.drain() ?? [],
     };
   }
 
   async #send(): Promise<void> {
     const o = this.#options;
     try {
-      await o.client.pushTelemetry(o.service, o.id, await this.build());
+      const answer = await o.client.pushTelemetry(o.service, o.id, await this.build());
+      const tap = typeof answer === 'object' && answer !== null && 'tap' in answer && Array.isArray(answer.tap) ? answer.tap as TapFilter[] : [];
+      o.tap?.setFilters(tap);
       if (this.#failing) o.logger.info('telemetry reports reach the control plane again');
       this.#failing = false;
     } catch (err) {

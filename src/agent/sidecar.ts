@@ -125,7 +125,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     closers.push(() => admin.close());
     const started: TelemetryReporter = new TelemetryReporter({
       client: agent.client, service: config.service, id: config.id, intervalMs: config.telemetry.reportMs, logger,
-      metrics: telemetry.metrics, stats: telemetry.stats, status, openConnections: () => data.openConnections('inbound') + data.openConnections('outbound'),
+      metrics: telemetry.metrics, admin: formatHostPort(admin.address), tap: telemetry.tap, stats: telemetry.stats, status, openConnections: () => data.openConnections('inbound') + data.openConnections('outbound'),
     });
     reporter = started;
     closers.push(() => started.stop());

@@ -14,8 +14,7 @@ import type { CaStatus } from '../security/ca/authority.js';
 import type { IssuedCertificate, SignBody } from '../security/ca/issuer.js';
 import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';
 import type { SessionGrant } from '../security/tokens/sessions.js';
-
-import type { TelemetryReport } from '../telemetry/snapshot.js';
+import type { TapEvent, TapFilter, TelemetryReport } from '../telemetry/snapshot.js';
 import type { CheckResults, EdgeStats, RouteStats, ServiceStats } from '../telemetry/aggregate.js';
 import { HttpClientAgents, readText, type HttpAnswer } from './http.js';
 import { remoteError } from './remote-error.js';
@@ -26,6 +25,9 @@ export interface RouteOverlapReport {
   readonly wins: string;
   readonly shadowed: string;
 }
+
+/** What a live tap stream carries: the sidecars it reaches (armed), then one message per request seen. */
+export type TapMessage = { type: 'armed'; sidecars: number } | ({ type: 'request'; instance: string } & TapEvent);
 
 /** Instances per page when the client walks a list. */
 export const DEFAULT_PAGE_SIZE = 500;
@@ -355,7 +357,7 @@ export class ControlPlaneClient {
   }
 
   /** A sidecar's telemetry report (src/agent/reporter.ts). */
-  pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<{ accepted: true }> {
+  pushTelemetry(service: string, id: string, report: TelemetryReport): Promise<{ accepted: true; tap?: TapFilter[] }> {
     return this.#call('PUT', `/v1/telemetry/${encodeURIComponent(service)}/${encodeURIComponent(id)}`, report);
   }
 
@@ -400,7 +402,15 @@ export class ControlPlaneClient {
     return this.#stream('/v1/watch', options, onEvent);
   }
 
-  async #stream<E>(path: string, options: { service?: string; after?: number; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: E) => void): Promise<void> {
+  /** A live tap of one service's requests (`trellis tap`): NDJSON messages until `signal` aborts. */
+  tap(options: { service: string; path?: string; method?: string; signal?: AbortSignal }, onMessage: (message: TapMessage) => void): Promise<void> {
+    const extra: Record<string, string> = {};
+    if (options.path !== undefined) extra['path'] = options.path;
+    if (options.method !== undefined) extra['method'] = options.method;
+    return this.#stream('/v1/tap', { service: options.service, extra, ...(options.signal === undefined ? {} : { signal: options.signal }) }, onMessage);
+  }
+
+  async #stream<E>(path: string, options: { service?: string; after?: number; extra?: Record<string, string>; signal?: AbortSignal; idleTimeoutMs?: number }, onEvent: (event: E) => void): Promise<void> {
     const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_WATCH_IDLE_TIMEOUT_MS;
     const idle = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -436,8 +446,8 @@ export class ControlPlaneClient {
       `the control plane at ${this.baseUrl} sent nothing, not even a keep-alive, for ${idleTimeoutMs} ms: taking it as gone`);
   }
 
-  async #openWatch(baseUrl: string, path: string, options: { service?: string; after?: number; signal: AbortSignal }): Promise<HttpAnswer | undefined> {
-    const query = new URLSearchParams({ format: 'ndjson' });
+  async #openWatch(baseUrl: string, path: string, options: { service?: string; after?: number; extra?: Record<string, string>; signal: AbortSignal }): Promise<HttpAnswer | undefined> {
+    const query = new URLSearchParams({ format: 'ndjson', ...options.extra });
     if (options.service !== undefined) query.set('service', options.service);
     if (options.after !== undefined) query.set('after', String(options.after));
     let response;

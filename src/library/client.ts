@@ -87,6 +87,8 @@ export async function createMeshClient(options: MeshClientOptions, syncTimeoutMs
     const reporter = new TelemetryReporter({
       client: agent.client, service: config.service, id: config.id, intervalMs: config.telemetry.reportMs, logger,
       metrics: telemetry.metrics, stats: telemetry.stats, openConnections: () => inFlight,
+      // No admin listener in an app (nothing for Prometheus to scrape), and no live tap yet.
+      admin: null, tap: undefined,
       status: () => ({
         app: undefined, registration: undefined, controlPlane: config.controlPlane,
         upstreams: Object.fromEntries(services.map((s) => {

@@ -21,6 +21,7 @@
  *     mtls: { mode: strict, certificateLifetime: 24h, namespace: default }   # strict | permissive | off (docs/security.md)
  *     admin: { listen: 127.0.0.1:0 }                # /metrics (Prometheus), /status, /ready
  *     telemetry: { metrics: true, accessLog: off, report: 1s }   # accessLog: off | stdout | stderr | FILE
+ *       # otlp: { endpoint: http://127.0.0.1:4318/v1/traces, headers: {} }   # span export (docs/observability.md)
  *     routes:                      # this service's routes: the `route` label of inbound metrics (docs/observability.md)
  *       - { name: get-order, method: GET, path: /orders/ }
  *     upstreams:                   # the services this sidecar calls — and only those are watched
@@ -47,6 +48,7 @@ import type { UpstreamPolicy } from './types.js';
 import { DEFAULT_MTLS_MODE, MTLS_MODES } from '../security/mtls/mode.js';
 import type { MtlsConfig } from '../security/mtls/sidecar-tls.js';
 import { DEFAULT_NAMESPACE } from '../security/spiffe.js';
+import type { OtlpConfig } from '../telemetry/otlp.js';
 import { routesSchema, type RouteDeclaration } from '../telemetry/routes.js';
 
 const HOUR_MS = 3_600_000;
@@ -147,6 +149,12 @@ const configSchema = z.object({
     metrics: z.boolean({ invalid_type_error: 'metrics must be true or false' }).default(true),
     accessLog: z.string({ invalid_type_error: 'accessLog must be off, stdout, stderr or a file path' }).min(1, 'accessLog must be off, stdout, stderr or a file path').default('off'),
     report: durationField('report (how often metrics go to the control plane; 0 = never)', 0, HOUR_MS).default('1s'),
+    otlp: z.object({
+      endpoint: z.string({ required_error: 'otlp.endpoint is required: the OTLP/HTTP traces URL, such as http://127.0.0.1:4318/v1/traces', invalid_type_error: 'otlp.endpoint must be a URL such as http://127.0.0.1:4318/v1/traces' })
+        .url('otlp.endpoint must be an http(s) URL such as http://127.0.0.1:4318/v1/traces (the collector\'s OTLP/HTTP traces path)')
+        .refine((u) => /^https?:\/\//.test(u), 'otlp.endpoint must be an http:// or https:// URL (OTLP/HTTP protobuf; gRPC is not spoken)'),
+      headers: z.record(z.string({ invalid_type_error: 'otlp.headers values must be strings' }), { invalid_type_error: 'otlp.headers must be a map such as { x-api-key: KEY }' }).default({}),
+    }, { invalid_type_error: 'otlp must be a map such as { endpoint: http://127.0.0.1:4318/v1/traces }' }).strict().optional(),
   }, { invalid_type_error: 'telemetry must be a map such as { metrics: true, accessLog: stdout }' }).strict().default({}),
   upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list such as [payments, { service: db, port: 9192, protocol: tcp }]' }).default([]),
   routes: routesSchema,
@@ -217,7 +225,10 @@ export interface TelemetryConfig {
   readonly accessLog: string;
   /** How often a report goes to the control plane, ms (0 = never). */
   readonly reportMs: number;
+  /** OTLP/HTTP protobuf export of each hop's span (src/telemetry/otlp.ts); undefined = off. */
+  readonly otlp: OtlpConfig | undefined;
 }
+
 
 const UPSTREAM_OWN_FIELDS = new Set(['service', 'port', 'protocol', 'routes']);
 
@@ -308,6 +319,9 @@ export function parseSidecarConfig(input: unknown): SidecarConfig {
     upstreams: Object.freeze(upstreamConfigs(raw.upstreams, raw.outbound.listen.host)),
     routes: Object.freeze(raw.routes.map((route) => Object.freeze({ ...route }))),
     admin: Object.freeze({ listen: raw.admin.listen }),
-    telemetry: Object.freeze({ metrics: raw.telemetry.metrics, accessLog: raw.telemetry.accessLog, reportMs: raw.telemetry.report }),
+    telemetry: Object.freeze({
+      metrics: raw.telemetry.metrics, accessLog: raw.telemetry.accessLog, reportMs: raw.telemetry.report,
+      otlp: raw.telemetry.otlp === undefined ? undefined : Object.freeze({ endpoint: raw.telemetry.otlp.endpoint, headers: Object.freeze({ ...raw.telemetry.otlp.headers }) }),
+    }),
   });
 }

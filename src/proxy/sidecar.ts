@@ -82,8 +82,10 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
     const listeners: Listener[] = [];
     const openConnections = (direction: 'inbound' | 'outbound'): number =>
       listeners.reduce((sum, l) => sum + ((l.name === 'inbound') === (direction === 'inbound') ? l.inFlight() : 0), 0);
-    const sinkFailures = new ThrottledLog(logger, 'recording a request in the metrics or the access log failed');
-    const telemetry = createSidecarTelemetry(config, openConnections, (err) => sinkFailures.report({ err: messageOf(err) }));
+    const sinkFailures = new ThrottledLog(logger, 'recording a request in the metrics, the access log or the span export failed');
+    const telemetry = createSidecarTelemetry(config, openConnections, (err) => sinkFailures.report({ err: messageOf(err) }), {
+      service: config.service, instance: config.id, namespace: config.mtls.namespace, spiffeId: () => tls?.identity.current()?.spiffeId,
+    });
     closers.push(() => telemetry.close());
     const peerTls = tls === undefined ? {} : { tls: tls.client };
     const detectors = new OutlierDetectors({ stats: telemetry.stats.outlier, onEvent: (event) => logger.info(event, `outlier detection: endpoint ${event.kind}`) });

@@ -19,6 +19,10 @@ import { createConnectionObserveLayer, type ConnectionSink } from './layers/obse
 import { OUTLIER_COUNTERS, type OutlierCounter } from './layers/outlier.js';
 import { createPropagationLayer } from './layers/propagate.js';
 import { createRetryStats, type RetryCounter } from './layers/retry.js';
+import { traceExportSink, type ParentSpans } from './layers/trace-export.js';
+import { tapSink } from './layers/tap.js';
+import { TapRecorder } from '../telemetry/tap.js';
+import { startOtlpExport, type ExportResource, type SpanExport } from '../telemetry/otlp.js';
 import { Counters } from './layers/stats.js';
 import type { Direction, Layer } from './types.js';
 
@@ -30,23 +34,37 @@ export interface SidecarTelemetry {
   readonly connectionLayers: readonly Layer[];
   /** The layers of the WebSocket upgrade stacks: {@link layers}, then the tunnel's observation (bytes, duration, a line at its close). */
   readonly upgradeLayers: readonly Layer[];
+  /** The live tap's recorder (its filters come with the answers to telemetry reports); undefined when nothing observes requests. */
+  readonly tap: TapRecorder | undefined;
   readonly stats: {
     readonly retry: Counters<RetryCounter>;
     readonly circuit: Counters<CircuitCounter>;
     readonly outlier: Counters<OutlierCounter>;
   };
-  close(): void;
+  /** Hand over what is queued (access-log lines, spans to export) and close. */
+  close(): Promise<void>;
 }
 
 /**
  * `onSinkError`: a metrics or access-log sink threw (they run batched, outside any request);
  * the sidecar reports it, throttled.
  */
-export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | 'telemetry' | 'routes' | 'upstreams'>, openConnections: (direction: Direction) => number, onSinkError: (err: unknown) => void = () => undefined): SidecarTelemetry {
+/**
+ * `resource`: who this sidecar is, for exported spans (`telemetry.otlp`); without it spans are
+ * not exported (the benchmark's in-process pipeline).
+ */
+export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | 'telemetry' | 'routes' | 'upstreams'>, openConnections: (direction: Direction) => number, onSinkError: (err: unknown) => void = () => undefined, resource?: ExportResource): SidecarTelemetry {
   const { service, telemetry } = config;
   const stats = { retry: createRetryStats(), circuit: createCircuitStats(), outlier: new Counters(OUTLIER_COUNTERS) };
-  const layers: Layer[] = [createPropagationLayer(service)];
   const sinks: RequestSink[] = [];
+  let spans: SpanExport | undefined;
+  let parents: ParentSpans | undefined;
+  if (telemetry.otlp !== undefined && resource !== undefined) {
+    spans = startOtlpExport(telemetry.otlp, resource, onSinkError);
+    parents = new WeakMap();
+    sinks.push(traceExportSink(spans, parents));
+  }
+  const layers: Layer[] = [createPropagationLayer(service, parents)];
   const connectionSinks: ConnectionSink[] = [];
   let metrics: SidecarMetrics | undefined;
   if (telemetry.metrics) {
@@ -62,7 +80,10 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
     connectionSinks.push(connectionAccessLogSink(accessLog));
   }
   let observe: ObserveLayer | undefined;
+  let tap: TapRecorder | undefined;
   if (sinks.length > 0) {
+    tap = new TapRecorder();
+    sinks.push(tapSink(tap));
     const routes = sidecarRoutes(config.routes, new Map(config.upstreams.map((u) => [u.service, u.routes])));
     observe = createObserveLayer(sinks, service, routes, onSinkError);
     layers.push(observe.layer);
@@ -75,10 +96,12 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
     layers: Object.freeze(layers),
     connectionLayers: Object.freeze(connectionLayers),
     upgradeLayers: Object.freeze(upgradeLayers),
+    tap,
     stats,
-    close: () => {
+    close: async () => {
       observe?.flush();
       accessLog?.close();
+      await spans?.close();
     },
   };
 }

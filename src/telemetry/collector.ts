@@ -41,6 +41,7 @@ export class TelemetryCollector {
   readonly #history = new Map<string, StoredReport[]>();
   readonly #leases = new Map<string, LeaseId>();
   readonly #listeners = new Set<() => void>();
+  readonly #tapListeners = new Set<(service: string, id: string, events: StoredReport['report']['tap']) => void>();
   readonly #checkListeners = new Set<(results: readonly CheckResult[]) => void>();
   #follower: Follower | undefined;
 
@@ -198,6 +199,14 @@ export class TelemetryCollector {
       this.#logger.warn({ key, err: messageOf(err) }, 'unreadable telemetry record ignored');
       return;
     }
+    const tap = stored.report.tap;
+    if (tap !== undefined && tap.length > 0) {
+      for (const listener of this.#tapListeners) {
+        try { listener(stored.service, stored.id, tap); } catch (err) { this.#logger.warn({ err: messageOf(err) }, 'tap listener failed'); }
+      }
+      // Delivered: the history (15 minutes of reports) keeps no request summaries.
+      stored = { ...stored, report: { ...stored.report, tap: [] } };
+    }
     let history = this.#history.get(key);
     if (history === undefined) this.#history.set(key, (history = []));
     history.push(stored);
@@ -206,6 +215,12 @@ export class TelemetryCollector {
     let drop = 0;
     while (drop + 1 < history.length && (history[drop + 1]?.receivedAt ?? Infinity) <= cutoff) drop += 1;
     if (drop > 0) history.splice(0, drop);
+  }
+
+  /** Called with the tap events of each report as it arrives (on every replica: through the watch); returns the unsubscribe function. */
+  onTap(listener: (service: string, id: string, events: StoredReport['report']['tap']) => void): () => void {
+    this.#tapListeners.add(listener);
+    return () => this.#tapListeners.delete(listener);
   }
 
   #changed(): void {

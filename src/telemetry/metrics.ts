@@ -5,7 +5,7 @@
  *
  *   request_total{direction, src_service, dst_service, client_id, route}
  *   response_total{…, status_code, classification, error}      classification = success | failure
- *   response_latency_ms_bucket{…}                                 time to the response head, ms
+ *   response_latency_seconds_bucket{…}                            time to the response head, s
  *   trellis_retries_total{dst_service}  trellis_retry_budget_exhausted_total{dst_service}
  *   trellis_outlier_ejections_total{dst_service}  trellis_circuit_rejections_total{dst_service}
  *   trellis_tls_handshake_failures_total{direction}  tcp_open_connections{direction}
@@ -45,15 +45,20 @@ interface Children {
   readonly responses: Map<number | string, { readonly labels: Record<string, string>; count: number }>;
 }
 
-const LATENCY_NAME = 'response_latency_ms';
-const LATENCY_HELP = 'Time from a request arriving to its response head, in ms';
+/**
+ * In seconds, Prometheus' base unit (Linkerd's proxy says response_latency_ms; `promtool check
+ * metrics` refuses abbreviated units): the rows keep milliseconds, the exposition divides.
+ */
+const LATENCY_NAME = 'response_latency_seconds';
+const LATENCY_HELP = 'Time from a request arriving to its response head, in seconds';
+const LATENCY_BUCKETS_S: readonly number[] = Object.freeze(LATENCY_BUCKETS_MS.map((ms) => ms / 1_000));
 
 /** A histogram whose values come from the sidecar's plain counts (prom-client formats them). */
 class TrafficHistogram extends Histogram<TrafficLabel> {
   readonly #rows: () => Iterable<Children>;
 
   constructor(rows: () => Iterable<Children>, registers: Registry[]) {
-    super({ name: LATENCY_NAME, help: LATENCY_HELP, labelNames: TRAFFIC_LABELS, buckets: [...LATENCY_BUCKETS_MS], registers });
+    super({ name: LATENCY_NAME, help: LATENCY_HELP, labelNames: TRAFFIC_LABELS, buckets: [...LATENCY_BUCKETS_S], registers });
     this.#rows = rows;
   }
 
@@ -74,10 +79,10 @@ class TrafficHistogram extends Histogram<TrafficLabel> {
       let cumulative = 0;
       row.buckets.forEach((n, i) => {
         cumulative += n;
-        values.push({ value: cumulative, labels: { ...row.labels, le: i < LATENCY_BUCKETS_MS.length ? LATENCY_BUCKETS_MS[i] : '+Inf' }, metricName: 'response_latency_ms_bucket' });
+        values.push({ value: cumulative, labels: { ...row.labels, le: i < LATENCY_BUCKETS_S.length ? LATENCY_BUCKETS_S[i] : '+Inf' }, metricName: `${LATENCY_NAME}_bucket` });
       });
-      values.push({ value: row.sum, labels: row.labels, metricName: 'response_latency_ms_sum' });
-      values.push({ value: cumulative, labels: row.labels, metricName: 'response_latency_ms_count' });
+      values.push({ value: row.sum / 1_000, labels: row.labels, metricName: `${LATENCY_NAME}_sum` });
+      values.push({ value: cumulative, labels: row.labels, metricName: `${LATENCY_NAME}_count` });
     }
     return { ...base, values };
   }

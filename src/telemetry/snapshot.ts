@@ -38,6 +38,47 @@ export type TrafficRow = z.infer<typeof trafficRowSchema>;
 
 const perService = z.record(count);
 
+/**
+ * One request a live tap saw (`trellis tap`, src/telemetry/tap.ts): a summary, never a body,
+ * a query string or a header's value besides the authority.
+ */
+export const tapEventSchema = z.object({
+  /** Epoch ms of the response head. */
+  at: z.number().int().nonnegative(),
+  direction: z.enum(['inbound', 'outbound']),
+  method: z.string().max(32),
+  /** The path without its query (a query may carry secrets). */
+  path: z.string().max(2_048),
+  authority: z.string().max(300),
+  /** The called service. */
+  service: name,
+  /** The calling service ('' when unknown). */
+  caller: name,
+  /** The caller's SPIFFE ID (inbound, under mTLS), else ''. */
+  clientId: z.string().max(2_048),
+  status: z.number().int().nonnegative(),
+  latencyMs: z.number().nonnegative(),
+  /** The instance that answered (outbound), else null. */
+  endpoint: z.string().max(256).nullable(),
+  /** Attempts beyond the first (outbound). */
+  retries: count,
+  /** The trellis-error code of an answer the proxy made, else '' (not `error`: a stream's `error` is its end). */
+  errorCode: z.string().max(64),
+  requestId: z.string().max(256),
+}).strict();
+export type TapEvent = z.infer<typeof tapEventSchema>;
+
+/** What a live tap asks the sidecars of one service for (the control plane's answer to a report). */
+export const tapFilterSchema = z.object({
+  /** A path prefix. */
+  path: z.string().max(2_048).optional(),
+  method: z.string().max(32).optional(),
+}).strict();
+export type TapFilter = z.infer<typeof tapFilterSchema>;
+
+/** Tap events one report carries at most (the rest of the interval's requests are not sampled). */
+export const MAX_TAP_EVENTS = 100;
+
 export const telemetryReportSchema = z.object({
   /** The sidecar's wall clock when it made the report (epoch ms): clock skew is measured from it. */
   at: z.number().int().nonnegative(),
@@ -57,6 +98,10 @@ export const telemetryReportSchema = z.object({
   openConnections: count,
   /** The sidecar's workload certificate (null with mTLS off, or before the first one); absent from older sidecars. */
   certificate: z.object({ spiffeId: z.string().max(2_048), notAfter: z.string().max(64) }).strict().nullable().default(null),
+  /** Where the sidecar's admin listener serves /metrics (host:port; null with metrics off); absent from older sidecars. Prometheus finds it here (GET /v1/prometheus/targets). */
+  admin: z.string().max(300).nullable().default(null),
+  /** Requests sampled for the live taps the control plane asked for (at most MAX_TAP_EVENTS); absent from older sidecars. */
+  tap: z.array(tapEventSchema).max(MAX_TAP_EVENTS).default([]),
 }).strict();
 export type TelemetryReport = z.infer<typeof telemetryReportSchema>;
 

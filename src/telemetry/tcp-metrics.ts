@@ -6,7 +6,7 @@
  *   trellis_tcp_connections_total{direction, dst_service, endpoint, class, error}   connections ended, by verdict
  *   trellis_tcp_open_connections{direction, dst_service, endpoint}                   relayed now
  *   trellis_tcp_sent_bytes_total{…}  trellis_tcp_received_bytes_total{…}           client → upstream, upstream → client
- *   trellis_tcp_connection_duration_ms_bucket{…}                                     arrival to close
+ *   trellis_tcp_connection_duration_seconds_bucket{…}                                     arrival to close
  *
  * `class` is the verdict's (src/proxy/classify.ts: success, connect-failure, timeout, denied…)
  * and `error` the trellis-error code of a connection that could not be relayed. Connections
@@ -49,7 +49,7 @@ export class TcpMetrics {
     this.#sent = new Counter({ name: 'trellis_tcp_sent_bytes_total', help: 'Bytes relayed from the client to the upstream', labelNames: LABELS, registers });
     this.#received = new Counter({ name: 'trellis_tcp_received_bytes_total', help: 'Bytes relayed from the upstream to the client', labelNames: LABELS, registers });
     this.#duration = new Histogram({
-      name: 'trellis_tcp_connection_duration_ms', help: 'Raw TCP connections and WebSocket tunnels from their arrival to their close, in ms', labelNames: LABELS, buckets: [...DURATION_BUCKETS_MS], registers,
+      name: 'trellis_tcp_connection_duration_seconds', help: 'Raw TCP connections and WebSocket tunnels from their arrival to their close, in seconds', labelNames: LABELS, buckets: DURATION_BUCKETS_MS.map((ms) => ms / 1_000), registers,
     });
   }
 
@@ -63,6 +63,6 @@ export class TcpMetrics {
     this.#connections.inc({ ...labels, class: end.class, error: end.error });
     this.#sent.inc(labels, end.sentBytes);
     this.#received.inc(labels, end.receivedBytes);
-    this.#duration.observe(labels, end.durationMs);
+    this.#duration.observe(labels, end.durationMs / 1_000);
   }
 }

@@ -138,7 +138,7 @@ describe('raw TCP through the stack', () => {
     const bytes = payloads.reduce((n, p) => n + Buffer.byteLength(p), 0);
     assert.equal(sum(text, 'trellis_tcp_sent_bytes_total', out), bytes, 'bytes client → upstream');
     assert.equal(sum(text, 'trellis_tcp_received_bytes_total', out), bytes, 'bytes upstream → client');
-    assert.equal(sum(text, 'trellis_tcp_connection_duration_ms_count', out), total);
+    assert.equal(sum(text, 'trellis_tcp_connection_duration_seconds_count', out), total);
     assert.equal(sum(text, 'trellis_tcp_open_connections', out), 0, 'nothing left open');
 
     // One access-log line per connection (the log's buffer is written within 250 ms).

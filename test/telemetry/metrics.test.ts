@@ -59,8 +59,8 @@ it('counts 900 successes and 100 failures exactly, on both sidecars and in trell
   assert.equal(metricValue(outbound, 'request_total', out), 1000);
   assert.equal(metricValue(outbound, 'response_total', { ...out, status_code: '200', classification: 'success' }), 900);
   assert.equal(metricValue(outbound, 'response_total', { ...out, status_code: '500', classification: 'failure' }), 100);
-  assert.equal(metricValue(outbound, 'response_latency_ms_count', out), 1000);
-  assert.equal(metricValue(outbound, 'response_latency_ms_bucket', { ...out, le: '+Inf' }), 1000);
+  assert.equal(metricValue(outbound, 'response_latency_seconds_count', out), 1000);
+  assert.equal(metricValue(outbound, 'response_latency_seconds_bucket', { ...out, le: '+Inf' }), 1000);
   // 500 is not a retryable status: no retries were made.
   assert.equal(metricValue(outbound, 'trellis_retries_total', { dst_service: 'orders' }) ?? 0, 0);
 
@@ -69,7 +69,7 @@ it('counts 900 successes and 100 failures exactly, on both sidecars and in trell
   assert.equal(metricValue(inbound, 'request_total', inb), 1000);
   assert.equal(metricValue(inbound, 'response_total', { ...inb, status_code: '200', classification: 'success' }), 900);
   assert.equal(metricValue(inbound, 'response_total', { ...inb, status_code: '500', classification: 'failure' }), 100);
-  assert.equal(metricValue(inbound, 'response_latency_ms_count', inb), 1000);
+  assert.equal(metricValue(inbound, 'response_latency_seconds_count', inb), 1000);
 
   const stat = await waitFor('trellis stat to show the 1000 requests', async () => {
     const result = await runCli(['stat', '--json', '--window', '15m', '--control-plane', server.url]);

@@ -14,7 +14,7 @@ function report(at: number): TelemetryReport {
   return {
     at, startedAt: at - 1_000, intervalMs: 1_000, app: { status: 'passing', output: 'ok' }, registration: 'registered',
     controlPlane: 'connected', upstreams: {}, traffic: [], retries: {}, ejections: {}, circuitRejections: {},
-    tlsHandshakeFailures: 0, openConnections: 0, certificate: null,
+    tlsHandshakeFailures: 0, openConnections: 0, certificate: null, admin: null, tap: [],
   };
 }
 

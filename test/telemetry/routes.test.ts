@@ -54,7 +54,7 @@ it('counts requests per declared route on both directions, the rest as [default]
     const text = await side.metrics!.exposition();
     for (const [route, count] of Object.entries(expected)) {
       assert.equal(metricValue(text, 'request_total', { direction, src_service: 'web', dst_service: 'orders', route }), count, `${direction} ${route}:\n${text}`);
-      assert.equal(metricValue(text, 'response_latency_ms_count', { direction, src_service: 'web', dst_service: 'orders', route }), count);
+      assert.equal(metricValue(text, 'response_latency_seconds_count', { direction, src_service: 'web', dst_service: 'orders', route }), count);
       assert.equal(metricValue(text, 'response_total', { direction, src_service: 'web', dst_service: 'orders', route, status_code: '200', classification: 'success' }), count);
     }
     assert.doesNotMatch(text, /route="\/orders/, 'never the raw path');

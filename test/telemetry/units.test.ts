@@ -46,7 +46,7 @@ it('interpolates percentiles within the histogram buckets', () => {
 
 it('validates the telemetry and admin config fields, naming them', () => {
   const config = parseSidecarConfig({ service: 'web' });
-  assert.deepEqual(config.telemetry, { metrics: true, accessLog: 'off', reportMs: 1_000 });
+  assert.deepEqual(config.telemetry, { metrics: true, accessLog: 'off', reportMs: 1_000, otlp: undefined });
   assert.deepEqual(config.admin.listen, { host: '127.0.0.1', port: 0 });
   assert.throws(() => parseSidecarConfig({ service: 'web', telemetry: { accessLog: 5 } }), (err: Error & { field?: string }) => err.field === 'telemetry.accessLog' && /accessLog must be off, stdout, stderr or a file path/.test(err.message));
   assert.throws(() => parseSidecarConfig({ service: 'web', telemetry: { report: 'soon' } }), (err: Error & { field?: string }) => err.field === 'telemetry.report');

@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import type { TelemetryCollector } from '../../telemetry/collector.js';
 import { dashboardRoutes } from './dashboard.js';
 import { metricsRoutes } from './metrics.js';
+import { tapHub, tapRoutes } from './tap.js';
 import { telemetryRoutes } from './telemetry.js';
 import { apiServerFactory, type ApiTls } from './tls.js';
 import type { PresenceTracker } from '../../health/presence.js';
@@ -102,7 +103,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   securityRoutes(app, options.security);
   sessionRoutes(app, options.security.sessions);
   if (options.telemetry !== undefined) {
-    telemetryRoutes(app, options.registry, options.telemetry);
+    const taps = tapHub(options.telemetry);
+    telemetryRoutes(app, options.registry, options.telemetry, taps);
+    tapRoutes(app, taps);
     dashboardRoutes(app, options.registry, options.telemetry, options.logger as Logger);
   }
   return app;

@@ -8,6 +8,8 @@ import type { Registry } from '../../registry/registry.js';
 import { serviceNameSchema } from '../../registry/schema.js';
 import type { CheckResults } from '../../telemetry/aggregate.js';
 import { MAX_WINDOW_MS, type TelemetryCollector } from '../../telemetry/collector.js';
+import type { TapHub } from '../../telemetry/tap.js';
+import { prometheusTargets, type TargetGroup } from '../../telemetry/prometheus-sd.js';
 import { formatDuration, parseDuration } from '../../util/duration.js';
 import { parseOrThrow } from '../../util/validation.js';
 import { access } from './auth.js';
@@ -32,13 +34,21 @@ export async function knownServices(registry: Registry): Promise<string[]> {
   return (await registry.listServices()).services.map((s) => s.name);
 }
 
-export function telemetryRoutes(app: FastifyInstance, registry: Registry, collector: TelemetryCollector): void {
+/** `taps`: the open live taps; the answer to a report hands the sidecar their filters (src/telemetry/tap.ts). */
+export function telemetryRoutes(app: FastifyInstance, registry: Registry, collector: TelemetryCollector, taps: TapHub): void {
   app.put<{ Params: InstanceParams }>('/v1/telemetry/:service/:id', { bodyLimit: REPORT_BODY_LIMIT, ...access('report') }, async (request) => {
     await collector.accept(request.params.service, request.params.id, request.body);
-    return { accepted: true };
+    const tap = taps.filtersFor(request.params.service, request.params.id);
+    return tap.length === 0 ? { accepted: true } : { accepted: true, tap };
   });
 
   app.get('/v1/telemetry', access('observe'), async () => ({ sidecars: collector.latest() }));
+
+  // Prometheus' http_sd_configs: every reporting sidecar's /metrics address (src/telemetry/prometheus-sd.ts).
+  app.get('/v1/prometheus/targets', access('observe'), async (): Promise<TargetGroup[]> => {
+    const { instances } = await registry.listAll();
+    return prometheusTargets(collector.latest(), new Map(instances.map((i) => [`${i.service}/${i.id}`, i])));
+  });
 
   app.get<{ Querystring: WindowQuery }>('/v1/stat', access('observe'), async (request) => {
     const windowMs = parseWindow(request.query.window);
