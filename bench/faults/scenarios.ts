@@ -4,6 +4,9 @@
  * and the most in flight at once; and the time from the fault until the bad instance left the
  * caller's table (ejected, or removed by the control plane), after which no request went to it.
  */
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { percentile } from '../lib.js';
 import type { Lab } from './lab.js';
 import type { LabMesh, ProbeLine, Replica } from './mesh.js';
@@ -134,7 +137,7 @@ export interface ScenarioResult {
   readonly post: MethodResult;
   /** From the fault to the bad instance leaving the caller's table; undefined: it never left (or no bad instance). */
   readonly offMs: number | undefined;
-  /** Requests sent after it left (+100 ms) that were slow (> 1 s) or failed: should be none. */
+  /** Requests sent after it left (+100 ms) that were slow (> 2 s: they waited for it), failed, or answered by it: should be none. */
   readonly hitAfterOff: number;
   readonly problems: readonly string[];
 }
@@ -165,7 +168,7 @@ export function measure(scenario: Scenario, lines: readonly ProbeLine[], victimI
     const off = lines.find((l): l is TableChange => l.k === 's' && l.t >= faultAt && !l.p.includes(victimId));
     if (off !== undefined) offMs = off.t - faultAt;
   }
-  const hitAfterOff = offMs === undefined ? 0 : during.filter((r) => r.t > faultAt + offMs + 100 && (r.s !== 200 || r.ms > 1_000 || r.by === victimId)).length;
+  const hitAfterOff = offMs === undefined ? 0 : during.filter((r) => r.t > faultAt + offMs + 100 && (r.s !== 200 || r.ms > 2_000 || r.by === victimId)).length;
   const { budget } = scenario;
   const problems: string[] = [];
   if (get.failed > budget.getFailed) problems.push(`${get.failed} GETs failed (budget ${budget.getFailed})`);
@@ -203,6 +206,9 @@ export async function runScenario(scenario: Scenario, mesh: LabMesh, options: Ru
   await scenario.heal(ctx);
   const lines = await caller.stop();
   mesh.caller = undefined;
+  // FAULTS_LOG=1: the caller sidecar's log of the run (its outlier events, its warnings), on stderr.
+  if (process.env['FAULTS_LOG'] === '1') writeFileSync(join(tmpdir(), `faults-${scenario.name.replace(/[^a-z0-9]+/gi, '-')}.jsonl`), `${caller.probe.lines.join('\n')}\n`);
+  if (process.env['FAULTS_LOG'] === '1') process.stderr.write(`${caller.sidecar.lines.filter((l) => !l.includes('"level":30,"time"') || l.includes('outlier')).join('\n')}\n`);
   await restore(mesh);
   return measure(scenario, lines, victim.id, faultAt, healAt, options.postRate);
 }

@@ -77,6 +77,13 @@ export class LinkedCancellation extends Cancellation {
   }
 }
 
+/**
+ * The signal of one attempt under its per-try deadline: a {@link LinkedCancellation} that the
+ * balance layer may also abort, to end the attempt early when its endpoint is ejected for
+ * making no progress (./outlier-detector.ts) — the attempt, not the request: a retry follows.
+ */
+export class AttemptCancellation extends LinkedCancellation {}
+
 /** {@link LinkedCancellation} as a signal and its two controls. */
 export function linkSignal(parent: CancelSignal): { signal: CancelSignal; abort(reason: unknown): void; unlink(): void } {
   const link = new LinkedCancellation(parent);
@@ -94,7 +101,7 @@ export function runWithDeadline(next: Handler, request: ProxyRequest, deadline: 
   const { service } = request.target;
   if (deadline.remainingMs <= 0) return Promise.resolve(failed({ error: timeoutError(service, deadline), reachedApp: false, endpoint: undefined }));
 
-  const link = new LinkedCancellation(request.signal);
+  const link = deadline.scope === 'try' ? new AttemptCancellation(request.signal) : new LinkedCancellation(request.signal);
   return new Promise<Outcome>((resolve, reject) => {
     let timedOut = false;
     let gaveUp = false;
