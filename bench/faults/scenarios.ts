@@ -106,6 +106,14 @@ export const SCENARIOS: readonly Scenario[] = [
     heal: async ({ victim }) => { victim.app.child.kill('SIGCONT'); },
   },
   {
+    name: "kill -9 of an app",
+    does: "one replica's app killed with SIGKILL, its sidecar left running (it answers 503 APP_UNAVAILABLE until its check sees the app gone)",
+    hasVictim: true,
+    budget: { getFailed: 0, postFailedSeconds: 1, offMs: 2_000 },
+    inject: async ({ victim }) => { victim.app.child.kill('SIGKILL'); },
+    heal: async () => undefined,
+  },
+  {
     name: "kill -9 of a host's processes",
     does: "the app and the sidecar of one replica killed with SIGKILL (the host stays up: its kernel answers RST)",
     hasVictim: true,
