@@ -5,10 +5,10 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.trellis-installed
 SOURCES := $(shell find src test bench examples -name '*.ts' 2>/dev/null) tsconfig.json package.json
 # Debian packages the tests and benchmarks use, keyed by the command that proves they are there.
-TEST_PACKAGES := dig:dnsutils curl:curl openssl:openssl etcd:etcd-server chromium:chromium testssl:testssl.sh go:golang-go ip:iproute2 prometheus:prometheus
+TEST_PACKAGES := dig:dnsutils curl:curl openssl:openssl etcd:etcd-server chromium:chromium testssl:testssl.sh go:golang-go ip:iproute2 prometheus:prometheus nft:nftables
 BENCH_PACKAGES := wrk:wrk haproxy:haproxy nginx:nginx
 
-.PHONY: all demo test lint bench build deps system-deps-test system-deps-bench clean
+.PHONY: all demo test lint bench faults build deps system-deps-test system-deps-bench clean
 
 all: build
 
@@ -44,7 +44,7 @@ lint: $(NODE_MODULES_STAMP)
 
 # Tests that build hosts out of network namespaces, and the latency test during an expiry storm (a
 # 100 ms bound that a neighbour's CPU and disk load can break), run alone after the rest (SERIAL_TESTS).
-SERIAL_TESTS := dist/test/mesh/hello-go.test.js dist/test/control-plane/scale.test.js
+SERIAL_TESTS := dist/test/mesh/hello-go.test.js dist/test/mesh/partition.test.js dist/test/control-plane/scale.test.js
 
 test: build system-deps-test lint
 	node --test --test-concurrency=2 --test-timeout=180000 $$(find dist/test -name '*.test.js' | sort | grep -v -x -F $(addprefix -e ,$(SERIAL_TESTS)))
@@ -52,6 +52,11 @@ test: build system-deps-test lint
 
 bench: build system-deps-bench
 	node dist/bench/run.js
+
+# The fault suite (docs/operations.md, "Faults"): as root, hosts made of network namespaces, a
+# partition, loss, a flapping link, SIGSTOP, kill -9…; a table; exit 1 when a fault goes over budget.
+faults: build system-deps-test
+	node dist/bench/faults/run.js
 
 clean:
 	rm -rf dist

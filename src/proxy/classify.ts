@@ -15,6 +15,10 @@
  *     out here once. The retry layer adds only its bounds (attempts, budget, deadline, a body
  *     that can be sent again).
  *
+ * A peer sidecar's own 503 with `trellis-error: TRELLIS_ERR_APP_UNAVAILABLE` (it could not
+ * connect to its app) is judged as that instance's connect failure with the app never reached:
+ * retried whatever the method, and counted in the connect-failure streak.
+ *
  * The verdict is one per outcome (and request): the first reader (the balance layer,
  * innermost, or an outer layer for outcomes the proxy made) judges it and later readers get
  * the same one, even if the request's signal aborted in between (see {@link verdictOf}).
@@ -195,6 +199,14 @@ export function verdictOf(request: ProxyRequest, outcome: Outcome): Verdict {
   if (outcome.ok) {
     const { status, endpoint } = outcome.response;
     if (outcome.classification === 'success' && status < 400) return SUCCESS;
+    if (status === 503 && endpoint !== undefined && request.target.direction === 'outbound' && outcome.response.headers['trellis-error'] === ErrorCodes.APP_UNAVAILABLE) {
+      // The peer sidecar could not connect to its app: the request provably never reached it —
+      // a connect failure of that instance, retryable whatever the method (a POST too).
+      return judge({
+        method: request.method, code: ErrorCodes.APP_UNAVAILABLE, reachedApp: false,
+        hasEndpoint: true, clientGone: false, retryOnStatus: request.target.policy.retry.retryOnStatus,
+      });
+    }
     return judge({
       method: request.method, status, classification: outcome.classification,
       hasEndpoint: endpoint !== undefined, clientGone: false, retryOnStatus: request.target.policy.retry.retryOnStatus,

@@ -9,7 +9,8 @@
  *              backoffBase: 25ms, backoffMax: 250ms, retryOnStatus: [502, 503, 504] }
  *     circuitBreaker: { maxConcurrent: 1024, maxPending: 1024 }
  *     outlierDetection: { consecutive5xx: 5, consecutiveConnectFailures: 2,
- *                         baseEjection: 30s, maxEjection: 300s, maxEjectionPercent: 50 }
+ *                         baseEjection: 30s, maxEjection: 300s, maxEjectionPercent: 50,
+ *                         noProgressTimeout: 1s }   # in flight, nothing settled, others answer: ejected
  *     loadBalancer: round-robin  # or { strategy: peak-ewma, config: { … } }
  *     hashHeader: x-user-id      # the key for ring-hash / maglev
  *
@@ -62,6 +63,7 @@ const outlierDetectionShape = {
   baseEjection: durationField('baseEjection', 1, HOUR_MS).default('30s'),
   maxEjection: durationField('maxEjection', 1, 24 * HOUR_MS).default('300s'),
   maxEjectionPercent: integerField('maxEjectionPercent', 0, 100).default(50),
+  noProgressTimeout: durationField('noProgressTimeout', 0, HOUR_MS).default('1s'),
 };
 
 /** `round-robin`, or `{ strategy, config }`, checked by the registered strategy's own parser. */
@@ -134,6 +136,7 @@ export const upstreamPolicySchema = z.object(policyShape, {
     baseEjectionMs: p.outlierDetection.baseEjection,
     maxEjectionMs: p.outlierDetection.maxEjection,
     maxEjectionPercent: p.outlierDetection.maxEjectionPercent,
+    noProgressTimeoutMs: p.outlierDetection.noProgressTimeout,
   },
   loadBalancer: p.loadBalancer,
   ...(p.hashHeader === undefined ? {} : { hashHeader: p.hashHeader }),

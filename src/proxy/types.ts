@@ -49,6 +49,11 @@ export interface UpstreamPolicy {
     readonly consecutiveConnectFailures: number;
     readonly baseEjectionMs: number;
     readonly maxEjectionMs: number;
+    /**
+     * An endpoint with attempts in flight that settled none for this long (or 4 × its usual
+     * latency, when longer) while others answered is ejected (0 = off). Default 1 s.
+     */
+    readonly noProgressTimeoutMs: number;
     /** Never eject more than this share of the endpoints (0–100). */
     readonly maxEjectionPercent: number;
   };

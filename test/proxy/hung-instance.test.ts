@@ -1,10 +1,11 @@
 /**
  * A hung replica (SIGSTOP of its app and its `trellis proxy`: connections are still accepted by
  * the kernel, nothing answers) behind a caller with 3 replicas and the default policy: every
- * request still succeeds — the default per-try timeout (5 s) ends the attempt on the hung one and
- * the retry goes elsewhere — and 2 timeouts eject it, so no request waits longer than
- * perTryTimeout + 2 s (back-off, the second attempt, a loaded machine), and requests sent after
- * the ejection do not wait at all.
+ * request still succeeds — 1 s without progress while the others answer ejects it
+ * (outlierDetection.noProgressTimeout) and ends its attempts in flight, which are retried elsewhere;
+ * without that, the per-try timeout (5 s) would — so no request waits longer than perTryTimeout +
+ * 2 s (back-off, the second attempt, a loaded machine), and requests sent after the ejection do
+ * not wait at all.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -4,13 +4,15 @@
  * sends the request there. Nothing to pick is a NO_HEALTHY_ENDPOINT failure that says why.
  * Every pick is reported back (`done`) with the latency to the response head and the
  * verdict (../classify.ts: computed here first, innermost, for the layers outside to read):
- * a success unless it blames the endpoint.
+ * a success unless it blames the endpoint. The service's outlier detector is told of each
+ * attempt's start and end too, for its no-progress signal (../layers/outlier-detector.ts).
  */
 import { performance } from 'node:perf_hooks';
 import type { NoPickReason } from '../../balancer/types.js';
 import { ErrorCodes } from '../../errors.js';
 import type { Cluster } from '../discovery/cluster.js';
 import { verdictOf } from '../classify.js';
+import { AttemptCancellation } from './deadline.js';
 import { failed, proxyFailure } from '../failure.js';
 import type { EndpointHandler, Handler, Outcome, ProxyRequest } from '../types.js';
 
@@ -52,11 +54,22 @@ export function createBalanceLayer(clusters: ClusterLookup): (send: EndpointHand
       return Promise.resolve(failed(proxyFailure(ErrorCodes.NO_HEALTHY_ENDPOINT, subset === undefined ? why
         : `in subset ${subset.name} (${Object.entries(subset.labels).map(([k, v]) => `${k}=${v}`).join(', ')}, ${cluster.subset(subset).endpoints.length} healthy) of a route: ${why}`)));
     }
-    request.tried.add(pick.endpoint.id);
+    const { id } = pick.endpoint;
+    request.tried.add(id);
+    const { detector } = cluster;
+    // An attempt under its per-try deadline can be ended early, should its endpoint stop making progress.
+    const attempt = request.signal instanceof AttemptCancellation ? request.signal : undefined;
+    detector.started(id, attempt);
     const startedAt = performance.now();
     return send(request, pick.endpoint).then((outcome) => {
-      pick.done({ latencyMs: performance.now() - startedAt, success: verdictOf(request, outcome).blame !== 'endpoint' });
+      const latencyMs = performance.now() - startedAt;
+      const success = verdictOf(request, outcome).blame !== 'endpoint';
+      detector.settled(id, latencyMs, success, attempt);
+      pick.done({ latencyMs, success });
       return outcome;
+    }, (err: unknown) => {
+      detector.settled(id, performance.now() - startedAt, false, attempt);
+      throw err;
     });
   };
 }

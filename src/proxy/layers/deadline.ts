@@ -78,6 +78,13 @@ export class LinkedCancellation extends Cancellation {
   }
 }
 
+/**
+ * The signal of one attempt under its per-try deadline: a {@link LinkedCancellation} that the
+ * balance layer may also abort, to end the attempt early when its endpoint is ejected for
+ * making no progress (./outlier-detector.ts) — the attempt, not the request: a retry follows.
+ */
+export class AttemptCancellation extends LinkedCancellation {}
+
 /** {@link LinkedCancellation} as a signal and its two controls. */
 export function linkSignal(parent: CancelSignal): { signal: CancelSignal; abort(reason: unknown): void; unlink(): void } {
   const link = new LinkedCancellation(parent);
@@ -127,7 +134,7 @@ class DeadlineRun implements DeadlineEntry {
   #grace: NodeJS.Timeout | undefined = undefined;
 
   constructor(request: ProxyRequest, details: Deadline, queue: DeadlineQueue) {
-    this.link = new LinkedCancellation(request.signal);
+    this.link = details.scope === 'try' ? new AttemptCancellation(request.signal) : new LinkedCancellation(request.signal);
     this.promise = new Promise<Outcome>(capture);
     this.#resolve = capturedResolve as (outcome: Outcome) => void;
     this.#reject = capturedReject as (err: unknown) => void;

@@ -7,6 +7,16 @@
  * failures do: a hung (SIGSTOPped) replica accepts connections but never answers, and leaves
  * rotation after 2 timeouts instead of 5.
  *
+ * - No response progress: an endpoint with attempts in flight that has settled none of them
+ *   (no response head, no failure) for `noProgressTimeoutMs` — or 4 × its usual latency, when
+ *   that is longer — while another endpoint of the service did answer meanwhile, is ejected at
+ *   once, without waiting for a timeout to end the attempts: a host that vanished (packets
+ *   dropped, no RST), a partition, a SIGSTOPped app. The balance layer reports each attempt's
+ *   start and end (`started`, `settled`); the check runs with `ejected()`, at most every
+ *   {@link PROGRESS_CHECK_MS}. Its attempts in flight that run under a per-try deadline (given
+ *   to `started` as abortable) are ended then with UPSTREAM_TIMEOUT rather than at their
+ *   deadline: an idempotent request is retried elsewhere at once, a POST that may have reached
+ *   the app fails fast instead of waiting out its per-try timeout; new requests go elsewhere.
  * - An ejection lasts `baseEjectionMs` × the endpoint's ejection count, at most
  *   `maxEjectionMs`; the count drops by one for each `baseEjectionMs` the endpoint then
  *   spends back in rotation, so a flapping endpoint stays out longer and longer while
@@ -19,13 +29,21 @@
  *   clock, so there are no timers to clean up and tests drive time exactly.
  * - Endpoints leave with `setEndpoints`, and their state is forgotten.
  *
- * Thresholds of 0 turn that rule off; `maxEjectionPercent` 0 turns ejection off.
+ * Thresholds of 0 turn that rule off (`noProgressTimeoutMs` 0 too); `maxEjectionPercent` 0 turns ejection off.
  */
+import { ErrorCodes, TrellisError } from '../../errors.js';
 import { DEFAULT_UPSTREAM_POLICY } from '../policy.js';
 import type { UpstreamPolicy } from '../types.js';
 import { Counters } from './stats.js';
 
 export type OutlierSettings = UpstreamPolicy['outlierDetection'];
+
+/** How often, at most, `ejected()` looks for endpoints that stopped making progress. */
+export const PROGRESS_CHECK_MS = 50;
+/** An endpoint's usual latency (its successes' moving average) times this is "no progress" too, when longer than the timeout. */
+export const NO_PROGRESS_LATENCY_FACTOR = 4;
+/** Weight of the newest success in the latency average. */
+const LATENCY_EWMA_WEIGHT = 0.1;
 
 /** How one attempt went, for outlier detection. */
 export type OutlierResult = 'success' | 'http-5xx' | 'connect-failure' | 'reset' | 'timeout';
@@ -64,6 +82,21 @@ interface EndpointState {
   ejectedUntil: number | undefined;
   /** When the endpoint last came back (or was first seen). */
   returnedAt: number;
+  /** Attempts sent to it and not settled yet (the balance layer's `started` / `settled`). */
+  inFlight: number;
+  /** Since when it has had attempts in flight and settled none: its last progress. */
+  waitingSince: number;
+  /** When an attempt to it last settled (-Infinity: never). */
+  progressAt: number;
+  /** Moving average of its successes' latency to the response head, ms (0: none yet). */
+  latencyMs: number;
+  /** Its attempts in flight that may be ended early (those under a per-try deadline). */
+  readonly attempts: Set<Abortable>;
+}
+
+/** An attempt that can be ended early: its per-try signal (./deadline.ts's AttemptCancellation). */
+export interface Abortable {
+  abort(reason: unknown): void;
 }
 
 /** The most endpoints of `count` that may be out at once. */
@@ -83,6 +116,8 @@ export class OutlierDetector {
   readonly #ejected = new Set<string>();
   /** The earliest `ejectedUntil` among the ejected; Infinity when none is. */
   #nextReturn = Infinity;
+  /** When the last no-progress check ran. */
+  #checkedAt = -Infinity;
 
   constructor(service: string, settings: OutlierSettings, options: OutlierDetectorOptions = {}) {
     this.service = service;
@@ -118,7 +153,10 @@ export class OutlierDetector {
     }
     for (const id of keep) {
       if (!this.#endpoints.has(id)) {
-        this.#endpoints.set(id, { consecutive5xx: 0, consecutiveConnectFailures: 0, timeoutInStreak: false, ejections: 0, ejectedUntil: undefined, returnedAt: now });
+        this.#endpoints.set(id, {
+          consecutive5xx: 0, consecutiveConnectFailures: 0, timeoutInStreak: false, ejections: 0, ejectedUntil: undefined, returnedAt: now,
+          inFlight: 0, waitingSince: now, progressAt: -Infinity, latencyMs: 0, attempts: new Set(),
+        });
       }
     }
     const allowed = maxEjected(this.#endpoints.size, this.#settings.maxEjectionPercent);
@@ -132,8 +170,36 @@ export class OutlierDetector {
 
   /** The ids currently ejected. A live view: do not keep it across calls. */
   ejected(): ReadonlySet<string> {
-    this.#sweep(this.#now());
+    const now = this.#now();
+    this.#sweep(now);
+    if (now - this.#checkedAt >= PROGRESS_CHECK_MS) this.#checkProgress(now);
     return this.#ejected;
+  }
+
+  /** An attempt to `endpointId` was sent; `attempt`: it may be ended early, if the endpoint stops making progress. */
+  started(endpointId: string, attempt?: Abortable): void {
+    const state = this.#endpoints.get(endpointId);
+    if (state === undefined) return;
+    if (state.inFlight === 0) state.waitingSince = this.#now();
+    state.inFlight += 1;
+    if (attempt !== undefined) state.attempts.add(attempt);
+  }
+
+  /** An attempt to `endpointId` settled (a response head or a failure) after `latencyMs`; `success`: the endpoint is not blamed. */
+  settled(endpointId: string, latencyMs: number, success: boolean, attempt?: Abortable): void {
+    const state = this.#endpoints.get(endpointId);
+    if (state === undefined) return;
+    if (attempt !== undefined) state.attempts.delete(attempt);
+    const now = this.#now();
+    if (state.inFlight > 0) state.inFlight -= 1;
+    state.waitingSince = now;
+    state.progressAt = now;
+    if (success) state.latencyMs = state.latencyMs === 0 ? latencyMs : state.latencyMs + LATENCY_EWMA_WEIGHT * (latencyMs - state.latencyMs);
+  }
+
+  /** Attempts in flight to `endpointId` (for tests and status pages). */
+  inFlight(endpointId: string): number {
+    return this.#endpoints.get(endpointId)?.inFlight ?? 0;
   }
 
   /** Count one attempt's result against its endpoint. */
@@ -212,12 +278,46 @@ export class OutlierDetector {
     this.#updateNextReturn();
   }
 
+  /**
+   * Eject the endpoints that have had attempts in flight and settled none for their bound while
+   * another endpoint answered meanwhile (when every endpoint is silent, the service is slow, or
+   * the caller's own network is down: nobody is an outlier).
+   */
+  #checkProgress(now: number): void {
+    this.#checkedAt = now;
+    const timeout = this.#settings.noProgressTimeoutMs;
+    if (timeout <= 0) return;
+    let latest = -Infinity;
+    for (const state of this.#endpoints.values()) if (state.progressAt > latest) latest = state.progressAt;
+    for (const [id, state] of this.#endpoints) {
+      if (state.inFlight === 0 || state.ejectedUntil !== undefined) continue;
+      const bound = Math.max(timeout, NO_PROGRESS_LATENCY_FACTOR * state.latencyMs);
+      const silentMs = now - state.waitingSince;
+      if (silentMs < bound || latest <= state.waitingSince) continue;
+      const reason = `no response for ${Math.round(silentMs)} ms with ${state.inFlight} requests in flight, while other instances answered`;
+      this.#eject(id, state, now, reason);
+      if (state.ejectedUntil === undefined) {
+        // The maximum ejected share kept it in (an overflow, said once per window): a new window.
+        state.waitingSince = now;
+        continue;
+      }
+      // Its attempts that can be ended are ended now (after this check: their endings run code of their own).
+      const error = new TrellisError(ErrorCodes.UPSTREAM_TIMEOUT, `${this.service} instance ${id} was ejected for making no progress (${reason}): this attempt was ended`, {
+        details: { scope: 'try', timeoutMs: Math.round(bound) },
+      });
+      const attempts = [...state.attempts];
+      state.attempts.clear();
+      if (attempts.length > 0) queueMicrotask(() => { for (const attempt of attempts) attempt.abort(error); });
+    }
+  }
+
   #return(id: string, at: number): void {
     this.#ejected.delete(id);
     const state = this.#endpoints.get(id);
     if (state !== undefined) {
       state.ejectedUntil = undefined;
       state.returnedAt = at;
+      state.waitingSince = at;
     }
     this.#onEvent({ service: this.service, endpointId: id, kind: 'returned' });
   }

@@ -176,6 +176,120 @@ describe('outlier detection', () => {
   });
 });
 
+describe('outlier detection: no response progress', () => {
+  /** `id` gets `n` attempts that stay in flight. */
+  const hang = (o: ReturnType<typeof setup>, id: string, n = 1): void => { for (let i = 0; i < n; i++) o.detector.started(id); };
+  /** One attempt to `id` that settles at once, a success after `ms`. */
+  const answer = (o: ReturnType<typeof setup>, id: string, ms = 5): void => { o.detector.started(id); o.detector.settled(id, ms, true); };
+
+  it('ejects an endpoint that settled nothing for 1 s while the others answered, before any timeout', () => {
+    const o = setup({}, ['a', 'b', 'c']);
+    hang(o, 'b', 3);
+    o.advance(900);
+    answer(o, 'a');
+    assert.deepEqual(o.ejected(), [], 'not yet: 900 ms');
+    o.advance(100);
+    answer(o, 'c');
+    assert.deepEqual(o.ejected(), ['b']);
+    assert.match(lastEjection(o.events)?.reason ?? '', /^no response for 1000 ms with 3 requests in flight, while other instances answered$/);
+    assert.equal(o.detector.inFlight('b'), 3);
+  });
+
+  it('ends the attempts in flight on it that can be ended (under a per-try deadline) with UPSTREAM_TIMEOUT, after the check', async () => {
+    const o = setup({}, ['a', 'b', 'c']);
+    const reasons: unknown[] = [];
+    const attempt = { abort: (reason: unknown) => { reasons.push(reason); } };
+    const settledEarly = { abort: (reason: unknown) => { reasons.push(reason); } };
+    o.detector.started('b', attempt);
+    o.detector.started('b', settledEarly);
+    o.detector.started('b');
+    o.detector.settled('b', 10, true, settledEarly);
+    hang(o, 'b');
+    o.advance(SECOND);
+    answer(o, 'a');
+    assert.deepEqual(o.ejected(), ['b']);
+    assert.equal(reasons.length, 0, 'not inside the check');
+    await Promise.resolve();
+    assert.equal(reasons.length, 1, 'the one still in flight, once');
+    const reason = reasons[0];
+    assert.ok(reason instanceof TrellisError);
+    assert.equal(reason.code, ErrorCodes.UPSTREAM_TIMEOUT);
+    assert.match(reason.message, /payments instance b was ejected for making no progress/);
+  });
+
+  it('does not eject when every endpoint is silent (a slow service, or the caller cut off), nor an idle one', () => {
+    const o = setup({}, ['a', 'b', 'c']);
+    hang(o, 'a');
+    hang(o, 'b');
+    o.advance(5 * SECOND);
+    assert.deepEqual(o.ejected(), [], 'nobody answered: nobody is an outlier');
+    o.detector.settled('a', 5 * SECOND, true);
+    o.detector.settled('b', 5 * SECOND, true);
+    o.advance(5 * SECOND);
+    answer(o, 'c');
+    assert.deepEqual(o.ejected(), [], 'nothing in flight: nothing to wait for');
+  });
+
+  it('any settled attempt is progress: an endpoint answering slowly but steadily stays', () => {
+    const o = setup({}, ['a', 'b', 'c']);
+    for (let i = 0; i < 20; i++) {
+      hang(o, 'b', 2);
+      o.advance(600);
+      answer(o, 'a');
+      o.detector.settled('b', 600, true);
+      o.detector.settled('b', 600, true);
+      assert.deepEqual(o.ejected(), []);
+    }
+  });
+
+  it("waits 4 × an endpoint's usual latency when that is longer than the timeout (a slow-by-design service)", () => {
+    const o = setup({}, ['a', 'b', 'c']);
+    for (let i = 0; i < 5; i++) answer(o, 'b', 2_000);
+    hang(o, 'b');
+    o.advance(7_900);
+    answer(o, 'a');
+    assert.deepEqual(o.ejected(), []);
+    o.advance(100);
+    answer(o, 'a');
+    assert.deepEqual(o.ejected(), ['b']);
+  });
+
+  it('returns the endpoint like any ejection, with a fresh window; 0 turns the rule off', () => {
+    const o = setup({}, ['a', 'b', 'c']);
+    hang(o, 'b');
+    o.advance(SECOND);
+    answer(o, 'a');
+    assert.deepEqual(o.ejected(), ['b']);
+    o.advance(30 * SECOND);
+    answer(o, 'a');
+    assert.deepEqual(o.ejected(), [], 'back after baseEjection');
+    o.advance(500);
+    answer(o, 'a');
+    assert.deepEqual(o.ejected(), [], 'its window starts at its return');
+
+    const off = setup({ noProgressTimeoutMs: 0 }, ['a', 'b', 'c']);
+    hang(off, 'b');
+    off.advance(60 * SECOND);
+    answer(off, 'a');
+    assert.deepEqual(off.ejected(), []);
+  });
+
+  it('respects maxEjectionPercent: an overflow is reported once per window, not at every check', () => {
+    const o = setup({}, ['a', 'b', 'c']);
+    hang(o, 'b');
+    hang(o, 'c');
+    o.advance(SECOND);
+    answer(o, 'a');
+    assert.equal(o.ejected().length, 1, 'one of 3 at most (50%)');
+    for (let i = 0; i < 10; i++) {
+      o.advance(60);
+      answer(o, 'a');
+      o.ejected();
+    }
+    assert.equal(o.events.filter((e) => e.kind === 'overflow').length, 1);
+  });
+});
+
 describe('outlier layer', () => {
   it("records each attempt's verdict against the endpoint it went to", async () => {
     const o = setup();

@@ -22,7 +22,7 @@ describe('upstream policy', () => {
       perTryTimeoutMs: 5_000,
       retry: { maxAttempts: 3, budgetRatio: 0.2, minRetriesPerSecond: 10, backoffBaseMs: 25, backoffMaxMs: 250, retryOnStatus: [502, 503, 504] },
       circuitBreaker: { maxConcurrent: 1024, maxPending: 1024 },
-      outlierDetection: { consecutive5xx: 5, consecutiveConnectFailures: 2, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 },
+      outlierDetection: { consecutive5xx: 5, consecutiveConnectFailures: 2, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 50, noProgressTimeoutMs: 1_000 },
       loadBalancer: { strategy: 'round-robin', config: {} },
     });
     assert.ok(Object.isFrozen(DEFAULT_UPSTREAM_POLICY));

@@ -144,6 +144,17 @@ describe('one verdict, read by everyone', () => {
     assert.equal(verdictOf(request({ method: 'POST' }), answer).retryable, false);
   });
 
+  it("a peer sidecar's 503 APP_UNAVAILABLE (its app refused the connection) never reached the app: a connect failure, retryable for a POST too", () => {
+    const refused = response(503, endpoint('a'), { 'trellis-error': ErrorCodes.APP_UNAVAILABLE });
+    const post = verdictOf(request({ method: 'POST' }), refused);
+    assert.deepEqual(post, { class: 'connect-failure', blame: 'endpoint', retryable: true });
+    assert.equal(outlierResult(post), 'connect-failure');
+    // Any other 503 of the app (or of the peer) is not retried for a POST.
+    assert.equal(verdictOf(request({ method: 'POST' }), response(503, endpoint('a'), { 'trellis-error': ErrorCodes.CIRCUIT_OPEN })).retryable, false);
+    // The local app's own answers (inbound) are not read for it.
+    assert.equal(verdictOf(request({ method: 'POST', target: { ...target(), direction: 'inbound' } }), refused).retryable, false);
+  });
+
   it('maps to the metrics classification and to what outlier detection counts', () => {
     const rows = [
       [response(200, endpoint('a')), 'success', 'success'],
