@@ -47,6 +47,8 @@ interface SubsetTable {
   readonly labels: Readonly<Record<string, string>>;
   readonly balancer: Balancer;
   endpoints: readonly Endpoint[];
+  /** The ids of {@link endpoints}: what a spill-over out of this zone leaves out. */
+  ids: ReadonlySet<string>;
   /** Requests picked from this table and not done yet (the zone's load, for the spill-over rule). */
   inFlight: number;
 }
@@ -136,13 +138,24 @@ export class Cluster {
     const zone = this.#zone;
     if (zone !== undefined) {
       const local = this.#table({ ...subset?.labels, zone: zone.zone });
-      if (local.endpoints.length > 0 && local.inFlight < local.endpoints.length * (zone.spillInFlight ?? DEFAULT_SPILL_IN_FLIGHT)) {
-        const pick = counted(local, local.balancer.pick(context));
-        if (pick.kind === 'pick') return pick;
+      if (local.endpoints.length > 0) {
+        if (local.inFlight < local.endpoints.length * (zone.spillInFlight ?? DEFAULT_SPILL_IN_FLIGHT)) {
+          const pick = counted(local, local.balancer.pick(context));
+          if (pick.kind === 'pick') return pick;
+        } else {
+          // Overloaded: spill to the other zones first — the service-wide balancer does not see
+          // the zone's in-flight load, so it could pick a busy local endpoint — and back to
+          // every zone only when no other zone can take the request.
+          const away = this.#spillBalancer(subset).pick(hashKey === undefined ? { exclude: union(exclude, local.ids) } : { exclude: union(exclude, local.ids), hashKey });
+          if (away.kind === 'pick') return away;
+        }
       }
     }
-    const balancer = subset === undefined ? this.#balancer : this.subset(subset).balancer;
-    return balancer.pick(context);
+    return this.#spillBalancer(subset).pick(context);
+  }
+
+  #spillBalancer(subset: Subset | undefined): Balancer {
+    return subset === undefined ? this.#balancer : this.subset(subset).balancer;
   }
 
   /** The caller's zone, when zone-aware routing is on. */
@@ -160,7 +173,7 @@ export class Cluster {
     let table = this.#subsets.get(key);
     if (table === undefined) {
       const endpoints = this.#view.endpoints.filter((e) => inSubset(e, labels));
-      table = { labels, balancer: strategies.configure(this.#view.policy.loadBalancer, 'loadBalancer').create(), endpoints, inFlight: 0 };
+      table = { labels, balancer: strategies.configure(this.#view.policy.loadBalancer, 'loadBalancer').create(), endpoints, ids: new Set(endpoints.map((e) => e.id)), inFlight: 0 };
       table.balancer.update(endpoints);
       this.#subsets.set(key, table);
     }
@@ -182,6 +195,7 @@ export class Cluster {
       this.#balancer.update(view.endpoints);
       for (const table of this.#subsets.values()) {
         table.endpoints = view.endpoints.filter((e) => inSubset(e, table.labels));
+        table.ids = new Set(table.endpoints.map((e) => e.id));
         table.balancer.update(table.endpoints);
       }
       this.detector.setEndpoints(view.endpoints.map((e) => e.id));
