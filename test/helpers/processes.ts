@@ -81,7 +81,7 @@ export function startServer(dataDir: string, extraArgs: string[] = []): Promise<
   child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trellis server did not become ready in 15 s:\n${output}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`trellis server did not become ready in 45 s:\n${output}`)), 45_000);
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`trellis server exited with ${code}:\n${output}`)); });
     createInterface({ input: child.stdout }).on('line', (line) => {
       output += `${line}\n`;

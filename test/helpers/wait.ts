@@ -1,6 +1,9 @@
-/** Wait for a condition with a deadline: the only way tests synchronise (never a bare sleep). */
+/**
+ * Wait for a condition with a deadline: the only way tests synchronise (never a bare sleep).
+ * `what` may be a function, read only when the deadline passes (e.g. to show output so far).
+ */
 export async function waitFor<T>(
-  what: string,
+  what: string | (() => string),
   probe: () => T | undefined | false | Promise<T | undefined | false>,
   { timeoutMs = 10_000, everyMs = 20 }: { timeoutMs?: number; everyMs?: number } = {},
 ): Promise<T> {
@@ -15,7 +18,7 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const suffix = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${suffix}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}${suffix}`);
     }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }

@@ -34,7 +34,7 @@ export function spawnCli(args: string[], options: { cwd?: string; env?: NodeJS.P
     pid: child.pid ?? 0,
     lines,
     output: () => lines.join('\n'),
-    line: (pattern, timeoutMs = 20_000) => waitFor(`a line matching ${pattern}; output so far:\n${lines.join('\n')}\n`, () => lines.find((l) => pattern.test(l)), { timeoutMs }),
+    line: (pattern, timeoutMs = 45_000) => waitFor(() => `a line matching ${pattern}; output so far:\n${lines.join('\n')}\n`, () => lines.find((l) => pattern.test(l)), { timeoutMs }),
     exited,
   };
 }

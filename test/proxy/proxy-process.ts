@@ -46,7 +46,7 @@ export async function startProxy(args: string[]): Promise<ProxyProcess> {
   child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
   const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => { running.delete(child); resolve(code ?? signal); }));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`trellis proxy did not become ready in 15 s:\n${output}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`trellis proxy did not become ready in 45 s:\n${output}`)), 45_000);
     void exited.then((code) => { clearTimeout(timer); reject(new Error(`trellis proxy exited with ${String(code)}:\n${output}`)); });
     createInterface({ input: child.stdout }).on('line', (line) => {
       output += `${line}\n`;
