@@ -17,7 +17,12 @@ export interface Proc { child: ChildProcess; lines: string[] }
 const procs: Proc[] = [];
 
 export function spawnFixture(file: string, env: NodeJS.ProcessEnv): Proc {
-  const child = spawn(process.execPath, [join(FIXTURES, file)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnNode([join(FIXTURES, file)], env);
+}
+
+/** A node process (a fixture, or the CLI: `[CLI, 'identity', …]`) with its output kept, killed by killXdsProcs(). */
+export function spawnNode(args: readonly string[], env: NodeJS.ProcessEnv): Proc {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const proc: Proc = { child, lines: [] };
   createInterface({ input: child.stdout }).on('line', (line) => proc.lines.push(line));
   child.stderr.on('data', (d: Buffer) => { proc.lines.push(`stderr: ${d.toString().trim()}`); });

@@ -36,7 +36,8 @@ export function serverListener(service: string, address: string, port: number, r
             name: `${service}-inbound`,
             virtual_hosts: [{ name: service, domains: ['*'], routes: [{ name: 'serve', match: { prefix: '' }, non_forwarding_action: {} }] }],
           },
-          http_filters: [...rbac, { name: 'envoy.filters.http.router', typed_config: { '@type': EXTENSION_TYPES.router } }],
+          // Last, as xDS wants; optional, as grpc-js-xds (1.14) has no server-side router and refuses a required one.
+          http_filters: [...rbac, { name: 'envoy.filters.http.router', typed_config: { '@type': EXTENSION_TYPES.router }, is_optional: true }],
         },
       }],
       ...(mtls ? { transport_socket: downstreamTransportSocket() } : {}),
