@@ -38,10 +38,10 @@ export class AckTracker {
     this.#nackLog = new ThrottledLog(logger, 'xds: a client rejected (NACK) a version');
   }
 
-  /** The nonce of a new response of `kind` (the one the client must answer from now on). */
-  sent(kind: ResourceKind): string {
+  /** The nonce of a new response of `kind` (the one the client must answer from now on); `shared`: a nonce given with a shared response. */
+  sent(kind: ResourceKind, shared?: string): string {
     this.#next += 1;
-    const nonce = String(this.#next);
+    const nonce = shared ?? String(this.#next);
     this.#pending.set(kind, nonce);
     this.counters.responses += 1;
     return nonce;

@@ -14,6 +14,7 @@ import { ErrorCodes, TrellisError } from '../../errors.js';
 import { ThrottledLog } from '../../util/throttled-log.js';
 import { AckTracker, type StreamCounters } from './acks.js';
 import { TYPE_URLS, type ResourceKind } from './protos.js';
+import type { ResponseCache } from './responses.js';
 import type { XdsResource, XdsSnapshot } from './view.js';
 
 /** A DiscoveryRequest as proto-loader decodes it (keepCase, defaults off). */
@@ -89,21 +90,26 @@ export class StreamPolicing {
 interface Subscription {
   readonly kind: ResourceKind;
   names: ReadonlySet<string> | 'wildcard';
+  /** The names as a key of the shared responses (responses.ts). */
+  key: string;
   /** What was last sent per name: its version (absent: not sent). */
   sent: Map<string, number>;
 }
 
 export class AdsStream implements XdsStreamState<DiscoveryRequest> {
-  readonly #send: (response: DiscoveryResponse) => void;
+  readonly #send: (response: Buffer) => void;
+  readonly #responses: ResponseCache;
   readonly #logger: Logger;
   readonly #subscriptions = new Map<ResourceKind, Subscription>();
   readonly #police: StreamPolicing;
   #snapshot: XdsSnapshot;
   node: XdsNode | undefined;
 
-  constructor(snapshot: XdsSnapshot, send: (response: DiscoveryResponse) => void, logger: Logger) {
+  /** `send` writes an encoded DiscoveryResponse; `responses` is the server's cache of them. */
+  constructor(snapshot: XdsSnapshot, send: (response: Buffer) => void, logger: Logger, responses: ResponseCache) {
     this.#snapshot = snapshot;
     this.#send = send;
+    this.#responses = responses;
     this.#logger = logger;
     this.#police = new StreamPolicing(logger);
   }
@@ -128,13 +134,14 @@ export class AdsStream implements XdsStreamState<DiscoveryRequest> {
     if (verdict === 'stale') return; // the client has not seen our latest answer yet
     let sub = this.#subscriptions.get(kind);
     if (sub === undefined) {
-      sub = { kind, names: new Set(), sent: new Map() };
+      sub = { kind, names: new Set(), key: '', sent: new Map() };
       this.#subscriptions.set(kind, sub);
     }
     const wildcard = names.length === 0 && WILDCARD_KINDS.has(kind) && (sub.names === 'wildcard' || !sentBefore);
     const wanted: ReadonlySet<string> | 'wildcard' = wildcard ? 'wildcard' : new Set(names);
     const changed = !sameNames(sub.names, wanted);
     sub.names = wanted;
+    if (changed) sub.key = wanted === 'wildcard' ? '*' : [...wanted].sort().join(',');
     if (changed) {
       // Names no longer subscribed are forgotten: a later subscription sends them again.
       if (wanted !== 'wildcard') for (const name of sub.sent.keys()) if (!wanted.has(name)) sub.sent.delete(name);
@@ -170,14 +177,10 @@ export class AdsStream implements XdsStreamState<DiscoveryRequest> {
       if (!changed) return;
     }
     sub.sent = new Map(selected.map((r) => [r.name, r.version]));
-    this.#send({
-      version_info: String(this.#snapshot.version),
-      resources: selected.map((r) => r.any),
-      type_url: TYPE_URLS[sub.kind],
-      nonce: this.#police.acks.sent(sub.kind),
-      control_plane: { identifier: 'trellis' },
-    });
-    this.#logger.debug({ node: this.node?.id, typeUrl: TYPE_URLS[sub.kind], version: this.#snapshot.version, resources: selected.length }, 'xds: pushed');
+    const response = this.#responses.get(this.#snapshot, sub.kind, sub.key, selected);
+    this.#police.acks.sent(sub.kind, response.nonce);
+    this.#send(response.bytes);
+    if (this.#logger.isLevelEnabled('debug')) this.#logger.debug({ node: this.node?.id, typeUrl: TYPE_URLS[sub.kind], version: this.#snapshot.version, resources: selected.length }, 'xds: pushed');
   }
 }
 

@@ -2,7 +2,8 @@
  * The xDS server's reader of the store: every instance (a full listing, then the registry's
  * watch), every service's defaults, the traffic routes and the authorization policies, turned
  * into xDS resources per service. Changes are
- * debounced (a burst of events is one new version), only services that changed are rebuilt,
+ * debounced (a change after a quiet 20 ms is built at once; a burst within the window goes out
+ * together at its end), only services that changed are rebuilt,
  * and a resource whose content did not change keeps its version, so a push carries what
  * changed only. Never a second source of truth: a restart re-reads everything.
  */
@@ -93,6 +94,8 @@ export class XdsView {
   #version = 0;
   #snapshot: XdsSnapshot = Object.freeze({ version: 0, resources: emptyResources() });
   #timer: Timer | undefined;
+  /** When the last build ran (monotonic ms). */
+  #builtAt = -Infinity;
   #closed = false;
 
   private constructor(options: XdsViewOptions) {
@@ -234,12 +237,20 @@ export class XdsView {
     return table;
   }
 
+  /**
+   * Leading edge, then trailing: a change after a quiet window is built on the next turn of the
+   * event loop (one change is pushed without waiting out the window); changes within the window
+   * of the last build wait for its end and go out together.
+   */
   #schedule(): void {
     if (this.#timer !== undefined || this.#closed) return;
+    const window = this.#options.debounceMs ?? 20;
+    const since = this.#clock.monotonic() - this.#builtAt;
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
+      this.#builtAt = this.#clock.monotonic();
       this.#rebuild();
-    }, this.#options.debounceMs ?? 20);
+    }, since >= window ? 0 : window - since);
   }
 
   /** One service's resources: the four named after it, a cluster per subset its routes use, an inbound listener per instance. */
