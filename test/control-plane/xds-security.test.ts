@@ -59,6 +59,14 @@ describe('proxyless gRPC with mTLS (A29, trellis identity) and RBAC (A41)', () =
     data.remove();
   });
 
+  it('trellis identity without a join token says how to make one', async () => {
+    const refused = await runCli(['identity', '--service', 'caller', '--dir', join(data.path, 'unused'), '--control-plane', server.url], { TRELLIS_TOKEN: '' });
+    assert.notEqual(refused.code, 0, 'trellis identity started without a token');
+    assert.match(refused.stderr, /TRELLIS_ERR_BAD_FLAG/, refused.stderr);
+    assert.match(refused.stderr, /trellis token create --service caller/, refused.stderr);
+    assert.ok(!existsSync(join(data.path, 'unused')), 'a directory was made without a certificate');
+  });
+
   it('trellis identity keeps the key readable by its owner only', () => {
     assert.equal(statSync(join(dirs.caller, 'key.pem')).mode & 0o777, 0o600);
     assert.match(readFileSync(join(dirs.caller, 'cert.pem'), 'utf8'), /BEGIN CERTIFICATE/);
