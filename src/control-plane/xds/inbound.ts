@@ -2,7 +2,8 @@
  * The inbound Listener of a proxyless gRPC server (gRFC A36): an xDS-enabled gRPC server
  * (`XdsServer` of @grpc/grpc-js-xds) bound to IP:PORT asks for the listener named by the
  * bootstrap's template, `grpc/server?xds.resource.listening_address=IP:PORT`, and serves only
- * once it has it. Trellis answers for every registered instance at an IP address: the
+ * once it has it. Trellis answers for every registered instance at an IP address (healthy or not, drained or
+ * not: without its listener an XdsServer stops serving): the
  * instance's address, one filter chain with the HTTP connection manager, an inline route
  * configuration (every call: non-forwarding, served by the server itself), the service's RBAC
  * filters (rbac.ts) and the router; with mesh mTLS, the downstream TLS context (tls.ts).

@@ -7,6 +7,7 @@
  * and a resource whose content did not change keeps its version, so a push carries what
  * changed only. Never a second source of truth: a restart re-reads everything.
  */
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../../core/clock.js';
 import type { ServiceDefaults } from '../../core/service-defaults.js';
@@ -27,7 +28,7 @@ import type { ServiceDefaultsStore } from '../service-defaults/store.js';
 import { serverListener, serverListenerName } from './inbound.js';
 import { encodeAny, type EncodedAny, type ResourceKind } from './protos.js';
 import { rbacFilters } from './rbac.js';
-import { cluster, listener, loadAssignment, reachable, type InstanceView, type ResourceBody } from './resources.js';
+import { cluster, listener, loadAssignment, type InstanceView, type ResourceBody } from './resources.js';
 import { routeConfiguration, subsetsOf } from './routes.js';
 
 export interface XdsResource {
@@ -278,7 +279,8 @@ export class XdsView {
     }
     if (all.length > 0) {
       const rbac = rbacFilters(service, this.#policies.values(), scope);
-      for (const i of all) if (reachable(i)) emit('listener', serverListenerName(i.address, i.port), serverListener(service, i.address, i.port, rbac, mtls));
+      // Every registered instance at an IP, healthy or not, drained or not: a missing listener stops an XdsServer serving.
+      for (const i of all) if (isIP(i.address) !== 0) emit('listener', serverListenerName(i.address, i.port), serverListener(service, i.address, i.port, rbac, mtls));
     }
     const kept = new Set(extra.map(([kind, name]) => `${kind} ${name}`));
     for (const [kind, name] of this.#extra.get(service) ?? []) if (!kept.has(`${kind} ${name}`)) put(kind, name, undefined);
