@@ -24,6 +24,7 @@ import { statCommand } from './commands/stat.js';
 import { routesCommand } from './commands/routes.js';
 import { topCommand } from './commands/top.js';
 import { xdsCommand } from './commands/xds.js';
+import { identityCommand } from './commands/identity.js';
 import { tapCommand } from './commands/tap.js';
 import { printError } from './output.js';
 import { withTokenHelp } from './options.js';
@@ -35,7 +36,7 @@ const program = new Command('trellis')
   .exitOverride();
 
 for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand,
-  policyCommand, serviceDefaultsCommand, routeCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, tapCommand, edgesCommand, dashboardCommand, xdsCommand]) {
+  policyCommand, serviceDefaultsCommand, routeCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, tapCommand, edgesCommand, dashboardCommand, xdsCommand, identityCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

@@ -14,6 +14,7 @@ import { isHealthy } from '../registry/types.js';
 import { PolicyStore } from '../security/authz/store.js';
 import { EMBEDDED_STORE, checkStoreFlag, openEphemeralStore, openStore, type EtcdSettings } from '../store/open.js';
 import { prepareDataDir } from '../security/data-dir.js';
+import { DEFAULT_NAMESPACE } from '../security/spiffe.js';
 import { ServiceDefaultsStore } from './service-defaults/store.js';
 import { RouteStore } from './routes/store.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
@@ -58,6 +59,8 @@ export interface ControlPlaneOptions {
   /** The xDS (ADS over gRPC) server for proxyless gRPC clients; absent or false: not served. */
   xds?: HostPort | false;
   xdsLimits?: XdsLimits;
+  /** Mutual TLS for proxyless gRPC (gRFC A29) on every cluster and inbound listener. */
+  xdsMtls?: boolean;
 }
 
 export interface ControlPlane {
@@ -109,9 +112,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     closers.push(() => telemetry.close());
     const presence = createPresenceTracker(store, registry, logger, options.presenceGraceMs);
     const serviceDefaults = new ServiceDefaultsStore(store);
+    const routes = new RouteStore(store);
     let xds: XdsServer | undefined;
     const api = buildApi({
-      registry, policies, serviceDefaults, routes: new RouteStore(store), logger, security, telemetry, presence,
+      registry, policies, serviceDefaults, routes, logger, security, telemetry, presence,
       xds: () => (xds === undefined ? undefined : { address: xds.address, ...xds.stats() }),
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       watch: {
@@ -165,7 +169,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       closers.push(() => dnsServer.close());
     }
     if (options.xds !== undefined && options.xds !== false) {
-      const view = await XdsView.start({ registry, serviceDefaults, logger });
+      const view = await XdsView.start({
+        registry, serviceDefaults, routes, policies, logger, mtls: options.xdsMtls === true,
+        scope: { trustDomain: security.ca.trustDomain, namespace: DEFAULT_NAMESPACE, federatedTrustDomains: security.issuer.federatedTrustDomains },
+      });
       closers.push(() => view.close());
       const started = await startXdsServer({
         listen: options.xds, view, authenticator: security.authenticator, logger,

@@ -9,11 +9,8 @@
  * garbage, and the per-token stream limit.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { adsService, TYPE_URLS } from '../../src/control-plane/xds/protos.js';
@@ -22,35 +19,10 @@ import type { DiscoveryRequest, DiscoveryResponse } from '../../src/control-plan
 import { adminApi, killAll, runCli, startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { adminToken, mintToken } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
+import { calls, describeCalls, killXdsProcs, spawnFixture, type Proc } from '../helpers/xds.js';
 
-const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const SERVICE = 'my-service';
 const PER_TOKEN = 6;
-
-interface Call { at: number; id: string | null; code: number; details?: string }
-
-interface Proc { child: ChildProcess; lines: string[] }
-
-const procs: Proc[] = [];
-
-function spawnFixture(file: string, env: NodeJS.ProcessEnv): Proc {
-  const child = spawn(process.execPath, [join(FIXTURES, file)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc: Proc = { child, lines: [] };
-  createInterface({ input: child.stdout }).on('line', (line) => proc.lines.push(line));
-  child.stderr.on('data', (d: Buffer) => { proc.lines.push(`stderr: ${d.toString().trim()}`); });
-  procs.push(proc);
-  return proc;
-}
-
-function calls(proc: Proc, since = 0): Call[] {
-  return proc.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Call).filter((c) => c.at >= since);
-}
-
-function describeCalls(list: readonly Call[]): string {
-  const by = new Map<string, number>();
-  for (const c of list) by.set(c.id ?? `failed(${c.code}: ${c.details ?? ''})`, (by.get(c.id ?? `failed(${c.code}: ${c.details ?? ''})`) ?? 0) + 1);
-  return JSON.stringify(Object.fromEntries(by));
-}
 
 type AdsCall = grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
 
@@ -98,7 +70,7 @@ describe('xDS server for proxyless gRPC clients', () => {
   });
 
   after(async () => {
-    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    killXdsProcs();
     killAll();
     await server?.kill();
     data.remove();
@@ -171,7 +143,7 @@ describe('xDS server for proxyless gRPC clients', () => {
     assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.json));
     const keyed = ['alice', 'bob', 'carol', 'dave'].map((key) => spawnFixture('xds-client.js', { GRPC_XDS_BOOTSTRAP: bootstrapFile, TARGET: SERVICE, HASH_KEY: key }));
     const start = Date.now();
-    await waitFor('40 calls per keyed client', () => keyed.every((c) => calls(c, start).length >= 40), { timeoutMs: 20_000 });
+    await waitFor('40 calls per keyed client', () => keyed.every((c) => calls(c, start).length >= 40), { timeoutMs: 45_000 });
     for (const c of keyed) {
       const list = calls(c, start).filter((x) => x.code === 0);
       const ids = new Set(list.map((x) => x.id));

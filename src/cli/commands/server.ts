@@ -56,6 +56,12 @@ function securityOptions(options: ServerOptions, kekValue: string | undefined): 
   };
 }
 
+function xdsMtlsFlag(value: string): boolean {
+  if (value === 'strict') return true;
+  if (value === 'off') return false;
+  throw new TrellisError(ErrorCodes.BAD_FLAG, `--xds-mtls is strict or off (got ${JSON.stringify(value)})`, { field: 'xds-mtls' });
+}
+
 interface ServerOptions {
   dataDir: string;
   store: string;
@@ -70,6 +76,7 @@ interface ServerOptions {
   xds: string;
   xdsMaxStreams?: number;
   xdsMaxStreamsPerToken?: number;
+  xdsMtls: string;
   logLevel: string;
   minCheckInterval?: number;
   watchKeepalive?: number;
@@ -135,6 +142,7 @@ export function serverCommand(program: Command): void {
     .option('--xds <host:port|off>', 'serve xDS (ADS over gRPC) for proxyless gRPC clients and Envoy on this address, or "off" (docs/proxyless.md)', 'off')
     .option('--xds-max-streams <n>', 'most xDS streams open at once (default 20000)', intArg('--xds-max-streams', 1, 1_000_000))
     .option('--xds-max-streams-per-token <n>', 'most xDS streams one token may hold open (default 2000)', intArg('--xds-max-streams-per-token', 1, 1_000_000))
+    .option('--xds-mtls <strict|off>', 'mutual TLS for proxyless gRPC (gRFC A29, certificates from `trellis identity`) on every cluster and inbound listener (default off)', 'off')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (env TRELLIS_LOG_LEVEL)', env.logLevel)
     .option('--min-check-interval <ms>', 'active checks never run more often than this (default 100)', intArg('--min-check-interval', 1, 3_600_000))
     .option('--watch-keepalive <ms>', 'keep-alive interval on idle watch streams (default 15000)', intArg('--watch-keepalive', 10, 3_600_000))
@@ -178,6 +186,7 @@ export function serverCommand(program: Command): void {
         listen,
         dns,
         xds,
+        xdsMtls: xdsMtlsFlag(options.xdsMtls),
         ...(options.xdsMaxStreams === undefined && options.xdsMaxStreamsPerToken === undefined ? {} : {
           xdsLimits: {
             ...(options.xdsMaxStreams === undefined ? {} : { maxStreams: options.xdsMaxStreams }),

@@ -10,7 +10,9 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { bootstrapFor } from '../../control-plane/xds/bootstrap.js';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import { formatHostPort, parseHostPort } from '../../util/host-port.js';
-import { clientFrom, readToken, withClientOptions, type GlobalOptions } from '../options.js';
+import { CERT_FILES } from '../../security/identity/files.js';
+import { parseDuration } from '../../util/duration.js';
+import { clientFrom, durationArg, readToken, withClientOptions, type GlobalOptions } from '../options.js';
 
 interface BootstrapFlags extends GlobalOptions {
   service: string;
@@ -19,6 +21,7 @@ interface BootstrapFlags extends GlobalOptions {
   nodeId?: string;
   out?: string;
   certDir?: string;
+  certRefresh?: string;
 }
 
 async function xdsAddress(options: BootstrapFlags): Promise<string> {
@@ -42,6 +45,7 @@ export function xdsCommand(program: Command): void {
     .option('--token-file <file>', 'the node\'s token (default env TRELLIS_TOKEN): a join token (`trellis token create --service NAME`) or a read-only token')
     .option('--node-id <id>', 'the node id (default trellis~<service>~<host>)')
     .option('--cert-dir <dir>', 'mTLS (gRFC A29): the file-watcher provider reads cert.pem, key.pem and ca.pem from this directory')
+    .option('--cert-refresh <duration>', 'how often the file-watcher provider re-reads the files; well under the certificate lifetime (default 10s)', durationArg('--cert-refresh', { minMs: 1_000, maxMs: 86_400_000, words: '1s to 24h' }))
     .option('--out <file>', 'write the file here (mode 0600) instead of printing it')
     .action(async (options: BootstrapFlags) => {
       const token = readToken(options.tokenFile);
@@ -54,7 +58,12 @@ export function xdsCommand(program: Command): void {
         service: options.service,
         token,
         ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
-        ...(dir === undefined ? {} : { certificates: { certificateFile: `${dir}/cert.pem`, privateKeyFile: `${dir}/key.pem`, caCertificateFile: `${dir}/ca.pem` } }),
+        ...(dir === undefined ? {} : {
+          certificates: {
+            certificateFile: `${dir}/${CERT_FILES.certificate}`, privateKeyFile: `${dir}/${CERT_FILES.key}`, caCertificateFile: `${dir}/${CERT_FILES.bundle}`,
+            ...(options.certRefresh === undefined ? {} : { refreshSeconds: Math.round((parseDuration(options.certRefresh) ?? 10_000) / 1000) }),
+          },
+        }),
       });
       const text = `${JSON.stringify(bootstrap, null, 2)}\n`;
       if (options.out === undefined) {

@@ -10,7 +10,8 @@
  */
 import type { Logger } from 'pino';
 import { TYPE_URLS, type ResourceKind } from './protos.js';
-import { StreamPolicing, WILDCARD_KINDS, type StreamCounters, type XdsNode, type XdsStreamState } from './stream.js';
+import type { StreamCounters } from './acks.js';
+import { StreamPolicing, WILDCARD_KINDS, type XdsNode, type XdsStreamState } from './stream.js';
 import type { XdsSnapshot } from './view.js';
 
 export interface DeltaDiscoveryRequest {
@@ -38,7 +39,6 @@ interface DeltaSubscription {
   readonly names: Set<string>;
   /** The version the client has of each resource (what we sent, or what it said it had). */
   readonly has: Map<string, string>;
-  nonce: string;
 }
 
 export class DeltaAdsStream implements XdsStreamState<DeltaDiscoveryRequest> {
@@ -46,7 +46,6 @@ export class DeltaAdsStream implements XdsStreamState<DeltaDiscoveryRequest> {
   readonly #police: StreamPolicing;
   readonly #subscriptions = new Map<ResourceKind, DeltaSubscription>();
   #snapshot: XdsSnapshot;
-  #nonce = 0;
   node: XdsNode | undefined;
 
   constructor(snapshot: XdsSnapshot, send: (response: DeltaDiscoveryResponse) => void, logger: Logger) {
@@ -69,15 +68,13 @@ export class DeltaAdsStream implements XdsStreamState<DeltaDiscoveryRequest> {
     let sub = this.#subscriptions.get(kind);
     const first = sub === undefined;
     if (sub === undefined) {
-      sub = { kind, wildcard: false, names: new Set(), has: new Map(), nonce: '' };
+      sub = { kind, wildcard: false, names: new Set(), has: new Map() };
       this.#subscriptions.set(kind, sub);
       for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) sub.has.set(name, version);
       if (subscribe.length === 0 && WILDCARD_KINDS.has(kind)) sub.wildcard = true;
     }
-    const nonce = request.response_nonce ?? '';
-    if (nonce !== '' && nonce === sub.nonce) {
-      this.#police.verdict(request.error_detail, { node: this.node?.id, typeUrl: TYPE_URLS[kind], rejectedNonce: nonce });
-    }
+    // Stale answers still carry subscription changes: only the verdict is ignored.
+    this.#police.acks.receive(kind, request, this.node?.id);
     for (const name of subscribe) {
       if (name === '*') sub.wildcard = true;
       else sub.names.add(name);
@@ -114,13 +111,10 @@ export class DeltaAdsStream implements XdsStreamState<DeltaDiscoveryRequest> {
         sub.has.delete(name);
       }
     }
-    if (resources.length === 0 && removed.length === 0 && sub.nonce !== '') return;
-    this.#nonce += 1;
-    sub.nonce = String(this.#nonce);
-    this.#police.counters.responses += 1;
+    if (resources.length === 0 && removed.length === 0 && this.#police.acks.hasSent(sub.kind)) return;
     this.#send({
       system_version_info: String(this.#snapshot.version), resources, type_url: TYPE_URLS[sub.kind],
-      removed_resources: removed, nonce: sub.nonce, control_plane: { identifier: 'trellis' },
+      removed_resources: removed, nonce: this.#police.acks.sent(sub.kind), control_plane: { identifier: 'trellis' },
     });
   }
 }

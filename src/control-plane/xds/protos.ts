@@ -23,6 +23,9 @@ export const EXTENSION_TYPES = {
   httpConnectionManager: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
   ringHash: 'type.googleapis.com/envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash',
+  rbac: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+  upstreamTls: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+  downstreamTls: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
 } as const;
 
 const FILES = [
@@ -34,6 +37,8 @@ const FILES = [
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
 ];
 
 let ads: ServiceDefinition | undefined;

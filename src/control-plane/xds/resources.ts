@@ -4,10 +4,8 @@
  *
  *   Listener <svc>                 an API listener (what gRPC clients resolve `xds:///<svc>` to):
  *                                  the HTTP connection manager, RDS over ADS, the router filter
- *   RouteConfiguration <svc>       one virtual host, one route to cluster <svc>: the timeout
- *                                  (max_stream_duration, gRFC A31), retries (A44), the hash key
- *                                  for ring-hash (A42)
- *   Cluster <svc>                  EDS over ADS; ROUND_ROBIN, or RING_HASH for ring-hash/maglev;
+ *   RouteConfiguration <svc>       the service's traffic routes, then its default route (routes.ts)
+ *   Cluster <svc>, <svc>/k=v       EDS over ADS (one per subset a route sends traffic to); ROUND_ROBIN, or RING_HASH for ring-hash/maglev;
  *                                  the concurrency limit (A32) and outlier detection (A50)
  *   ClusterLoadAssignment <svc>    the healthy, non-drained instances, by locality (metadata
  *                                  region / zone / sub-zone), each locality weighted by the sum
@@ -17,6 +15,7 @@ import { isIP } from 'node:net';
 import type { UpstreamPolicy } from '../../proxy/types.js';
 import { isHealthy, type InstanceRecord } from '../../registry/types.js';
 import { EXTENSION_TYPES, TYPE_URLS } from './protos.js';
+import { upstreamTransportSocket } from './tls.js';
 
 /** A resource in protobufjs's JSON form: `@type` names its message. */
 export type ResourceBody = { readonly '@type': string } & Readonly<Record<string, unknown>>;
@@ -24,13 +23,13 @@ export type ResourceBody = { readonly '@type': string } & Readonly<Record<string
 export type InstanceView = Pick<InstanceRecord, 'id' | 'address' | 'port' | 'weight' | 'metadata' | 'status'>;
 
 /** Strategies placing requests by a hash of a key: a ring hash in gRPC. */
-const HASHING = new Set(['ring-hash', 'maglev']);
+export const HASHING: ReadonlySet<string> = new Set(['ring-hash', 'maglev']);
 
-function duration(ms: number): { seconds: number; nanos: number } {
+export function duration(ms: number): { seconds: number; nanos: number } {
   return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }
 
-const ADS_SOURCE = Object.freeze({ ads: {}, resource_api_version: 'V3' });
+export const ADS_SOURCE = Object.freeze({ ads: {}, resource_api_version: 'V3' });
 
 export function listener(service: string): ResourceBody {
   return {
@@ -47,43 +46,18 @@ export function listener(service: string): ResourceBody {
   };
 }
 
-/** gRPC retries on statuses: 502, 503 and 504 map to UNAVAILABLE (the gRPC over HTTP/2 mapping). */
-function retryPolicy(policy: UpstreamPolicy): Record<string, unknown> | undefined {
-  const retries = Math.min(policy.retry.maxAttempts, 5) - 1;
-  if (retries <= 0 || !policy.retry.retryOnStatus.some((s) => s === 502 || s === 503 || s === 504)) return undefined;
-  return {
-    retry_on: 'unavailable',
-    num_retries: { value: retries },
-    retry_back_off: { base_interval: duration(policy.retry.backoffBaseMs), max_interval: duration(policy.retry.backoffMaxMs) },
-  };
-}
-
-export function routeConfiguration(service: string, policy: UpstreamPolicy): ResourceBody {
-  const retry = retryPolicy(policy);
-  const action: Record<string, unknown> = {
-    cluster: service,
-    ...(policy.timeoutMs > 0 ? { max_stream_duration: { max_stream_duration: duration(policy.timeoutMs) } } : {}),
-    ...(retry === undefined ? {} : { retry_policy: retry }),
-    ...(policy.hashHeader !== undefined && HASHING.has(policy.loadBalancer.strategy)
-      ? { hash_policy: [{ header: { header_name: policy.hashHeader } }] } : {}),
-  };
-  return {
-    '@type': TYPE_URLS.route,
-    name: service,
-    virtual_hosts: [{ name: service, domains: ['*'], routes: [{ name: 'default', match: { prefix: '' }, route: action }] }],
-  };
-}
-
-export function cluster(service: string, policy: UpstreamPolicy): ResourceBody {
+/** Cluster `name` (the service, or one of its subsets): EDS of the same name; with `serverIdentity`, mTLS to that SPIFFE ID (tls.ts). */
+export function cluster(name: string, policy: UpstreamPolicy, serverIdentity?: string): ResourceBody {
   const od = policy.outlierDetection;
   const hashing = HASHING.has(policy.loadBalancer.strategy);
   return {
     '@type': TYPE_URLS.cluster,
-    name: service,
+    name,
     type: 'EDS',
-    eds_cluster_config: { eds_config: ADS_SOURCE, service_name: service },
+    eds_cluster_config: { eds_config: ADS_SOURCE, service_name: name },
     lb_policy: hashing ? 'RING_HASH' : 'ROUND_ROBIN',
     ...(hashing ? { ring_hash_lb_config: { minimum_ring_size: { value: 1024 }, maximum_ring_size: { value: 8_388_608 } } } : {}),
+    ...(serverIdentity === undefined ? {} : { transport_socket: upstreamTransportSocket(serverIdentity) }),
     circuit_breakers: { thresholds: [{ priority: 'DEFAULT', max_requests: { value: policy.circuitBreaker.maxConcurrent } }] },
     // gRPC implements success-rate and failure-percentage ejection only (not consecutive errors):
     // an endpoint failing half of at least 10 calls in a second is ejected, with Trellis's times.

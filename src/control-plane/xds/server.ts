@@ -18,7 +18,8 @@ import { allows, describePrincipal, type Principal } from '../../security/access
 import { formatHostPort, type HostPort } from '../../util/host-port.js';
 import { adsService } from './protos.js';
 import { DeltaAdsStream } from './delta-stream.js';
-import { AdsStream, type XdsNode, type XdsStreamState } from './stream.js';
+import { ResponseCache } from './responses.js';
+import { AdsStream, type DiscoveryRequest, type XdsNode, type XdsStreamState } from './stream.js';
 import type { XdsSnapshot } from './view.js';
 import type { XdsView } from './view.js';
 
@@ -43,6 +44,8 @@ export interface XdsServerOptions {
 
 export interface XdsStats {
   streams: number;
+  /** The last new version's fan-out to every stream: how many streams, in how many ms (the server's own share of a push). */
+  lastFanOut: { streams: number; ms: number } | null;
   pushes: number;
   acks: number;
   nacks: number;
@@ -93,7 +96,12 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
   const totals = { pushes: 0, acks: 0, nacks: 0, refused: 0 };
   let open = 0;
 
-  const unsubscribe = view.subscribe((snapshot) => { for (const s of streams) s.update(snapshot); });
+  let lastFanOut: XdsStats['lastFanOut'] = null;
+  const unsubscribe = view.subscribe((snapshot) => {
+    const started = performance.now();
+    for (const s of streams) s.update(snapshot);
+    lastFanOut = { streams: streams.size, ms: Math.round((performance.now() - started) * 100) / 100 };
+  });
 
   type Create<Req, Res> = (snapshot: XdsSnapshot, send: (response: Res) => void, logger: Logger) => XdsStreamState<Req>;
   const serve = <Req extends { node?: XdsNode }, Res>(create: Create<Req, Res>): grpc.handleBidiStreamingCall<Req, Res> => (call) => {
@@ -157,7 +165,24 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
       streams.add(created);
       return created;
     };
+    const refuse = (request: Req, err: unknown): void => {
+      if (!ended) logger.info({ node: request.node?.id ?? ads?.node?.id, err: messageOf(err) }, 'xds: stream refused');
+      end(err);
+    };
+    /** Requests waiting in `chain` (behind the first one's admission): later ones queue behind them, in order. */
+    let queued = 0;
     call.on('data', (request: Req) => {
+      if (ended) return;
+      // An admitted stream's requests (ACKs mostly) are handled at once: no promise per request.
+      if (ads !== undefined && queued === 0) {
+        try {
+          ads.request(request);
+        } catch (err) {
+          refuse(request, err);
+        }
+        return;
+      }
+      queued += 1;
       chain = chain.then(async () => {
         if (ended) return;
         if (ads === undefined) {
@@ -165,10 +190,7 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
           first.cancel();
         }
         ads.request(request);
-      }).catch((err: unknown) => {
-        if (!ended) logger.info({ node: request.node?.id ?? ads?.node?.id, err: messageOf(err) }, 'xds: stream refused');
-        end(err);
-      });
+      }).catch((err: unknown) => refuse(request, err)).finally(() => { queued -= 1; });
     });
     call.on('end', () => { void chain.then(() => end()); });
     call.on('error', () => end());
@@ -183,9 +205,16 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   });
-  const service = adsService();
+  const ads = adsService();
+  const sotw = ads['StreamAggregatedResources'];
+  // State-of-the-world responses are encoded once for every stream that shares them (responses.ts): a Buffer is written as is.
+  const responses = new ResponseCache((response) => sotw.responseSerialize(response));
+  const service: grpc.ServiceDefinition = {
+    ...ads,
+    StreamAggregatedResources: { ...sotw, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : sotw.responseSerialize(value)) },
+  };
   server.addService(service, {
-    StreamAggregatedResources: serve((snapshot, send, log) => new AdsStream(snapshot, send, log)),
+    StreamAggregatedResources: serve<DiscoveryRequest, Buffer>((snapshot, send, log) => new AdsStream(snapshot, send, log, responses)),
     DeltaAggregatedResources: serve((snapshot, send, log) => new DeltaAdsStream(snapshot, send, log)),
   });
   let port: number;
@@ -204,7 +233,7 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
     stats: () => {
       let pushes = totals.pushes; let acks = totals.acks; let nacks = totals.nacks;
       for (const s of streams) { pushes += s.counters.responses; acks += s.counters.acks; nacks += s.counters.nacks; }
-      return { streams: streams.size, pushes, acks, nacks, refused: totals.refused };
+      return { streams: streams.size, lastFanOut, pushes, acks, nacks, refused: totals.refused };
     },
     close: async () => {
       unsubscribe();

@@ -12,7 +12,9 @@
 import type { Logger } from 'pino';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import { ThrottledLog } from '../../util/throttled-log.js';
+import { AckTracker, type StreamCounters } from './acks.js';
 import { TYPE_URLS, type ResourceKind } from './protos.js';
+import type { ResponseCache } from './responses.js';
 import type { XdsResource, XdsSnapshot } from './view.js';
 
 /** A DiscoveryRequest as proto-loader decodes it (keepCase, defaults off). */
@@ -56,15 +58,18 @@ export interface XdsStreamState<Request> {
   update(snapshot: XdsSnapshot): void;
 }
 
-/** The checks and logs both kinds of stream share: unknown types, too many names, ACK/NACK. */
+/** The checks both kinds of stream share: unknown types, too many names; and their ACK/NACK bookkeeping (acks.ts). */
 export class StreamPolicing {
-  readonly counters: StreamCounters = { responses: 0, acks: 0, nacks: 0 };
-  readonly #nackLog: ThrottledLog;
+  readonly acks: AckTracker;
   readonly #unknownTypeLog: ThrottledLog;
 
   constructor(logger: Logger) {
-    this.#nackLog = new ThrottledLog(logger, 'xds: a client rejected (NACK) a version');
+    this.acks = new AckTracker(logger);
     this.#unknownTypeLog = new ThrottledLog(logger, 'xds: a client asked for a resource type this server does not serve');
+  }
+
+  get counters(): StreamCounters {
+    return this.acks.counters;
   }
 
   /** The kind a request is for; undefined (logged, throttled) for a type this server does not serve. */
@@ -80,47 +85,31 @@ export class StreamPolicing {
       throw new TrellisError(ErrorCodes.XDS_BAD_REQUEST, `a request names ${count} resources of ${typeUrl}; at most ${MAX_NAMES_PER_TYPE} are served per stream`);
     }
   }
-
-  /** An answer to our last response: an ACK, or a NACK (logged with the client's reason). Returns true for an ACK. */
-  verdict(error: DiscoveryRequest['error_detail'] | null | undefined, details: Record<string, unknown>): boolean {
-    if (error === undefined || error === null) {
-      this.counters.acks += 1;
-      return true;
-    }
-    this.counters.nacks += 1;
-    this.#nackLog.report({ ...details, reason: error.message ?? '(no reason given)', grpcCode: error.code ?? 0 });
-    return false;
-  }
 }
 
 interface Subscription {
   readonly kind: ResourceKind;
   names: ReadonlySet<string> | 'wildcard';
+  /** The names as a key of the shared responses (responses.ts). */
+  key: string;
   /** What was last sent per name: its version (absent: not sent). */
   sent: Map<string, number>;
-  nonce: string;
-  /** The version the client last ACKed ('' none yet). */
-  acked: string;
-}
-
-export interface StreamCounters {
-  responses: number;
-  acks: number;
-  nacks: number;
 }
 
 export class AdsStream implements XdsStreamState<DiscoveryRequest> {
-  readonly #send: (response: DiscoveryResponse) => void;
+  readonly #send: (response: Buffer) => void;
+  readonly #responses: ResponseCache;
   readonly #logger: Logger;
   readonly #subscriptions = new Map<ResourceKind, Subscription>();
   readonly #police: StreamPolicing;
   #snapshot: XdsSnapshot;
-  #nonce = 0;
   node: XdsNode | undefined;
 
-  constructor(snapshot: XdsSnapshot, send: (response: DiscoveryResponse) => void, logger: Logger) {
+  /** `send` writes an encoded DiscoveryResponse; `responses` is the server's cache of them. */
+  constructor(snapshot: XdsSnapshot, send: (response: Buffer) => void, logger: Logger, responses: ResponseCache) {
     this.#snapshot = snapshot;
     this.#send = send;
+    this.#responses = responses;
     this.#logger = logger;
     this.#police = new StreamPolicing(logger);
   }
@@ -139,23 +128,25 @@ export class AdsStream implements XdsStreamState<DiscoveryRequest> {
     if (kind === undefined) return;
     const names = request.resource_names ?? [];
     this.#police.checkNames(names.length, TYPE_URLS[kind]);
-    const nonce = request.response_nonce ?? '';
+    const acks = this.#police.acks;
+    const sentBefore = acks.hasSent(kind);
+    const verdict = acks.receive(kind, request, this.node?.id);
+    if (verdict === 'stale') return; // the client has not seen our latest answer yet
     let sub = this.#subscriptions.get(kind);
-    if (sub !== undefined && nonce !== '' && nonce !== sub.nonce) return; // stale: the client has not seen our latest answer yet
     if (sub === undefined) {
-      sub = { kind, names: new Set(), sent: new Map(), nonce: '', acked: '' };
+      sub = { kind, names: new Set(), key: '', sent: new Map() };
       this.#subscriptions.set(kind, sub);
     }
-    if (nonce !== '' && nonce === sub.nonce) this.#verdict(sub, request);
-    const wildcard = names.length === 0 && WILDCARD_KINDS.has(kind) && (sub.names === 'wildcard' || (sub.nonce === '' && sub.acked === ''));
+    const wildcard = names.length === 0 && WILDCARD_KINDS.has(kind) && (sub.names === 'wildcard' || !sentBefore);
     const wanted: ReadonlySet<string> | 'wildcard' = wildcard ? 'wildcard' : new Set(names);
     const changed = !sameNames(sub.names, wanted);
     sub.names = wanted;
+    if (changed) sub.key = wanted === 'wildcard' ? '*' : [...wanted].sort().join(',');
     if (changed) {
       // Names no longer subscribed are forgotten: a later subscription sends them again.
       if (wanted !== 'wildcard') for (const name of sub.sent.keys()) if (!wanted.has(name)) sub.sent.delete(name);
       this.#answer(sub, true);
-    } else if (nonce === '') {
+    } else if (verdict === 'none') {
       // A first request (or a reconnect's with the same names): always answered.
       this.#answer(sub, true);
     }
@@ -165,11 +156,6 @@ export class AdsStream implements XdsStreamState<DiscoveryRequest> {
   update(snapshot: XdsSnapshot): void {
     this.#snapshot = snapshot;
     for (const sub of this.#subscriptions.values()) this.#answer(sub, false);
-  }
-
-  #verdict(sub: Subscription, request: DiscoveryRequest): void {
-    const acked = this.#police.verdict(request.error_detail, { node: this.node?.id, typeUrl: TYPE_URLS[sub.kind], rejectedNonce: sub.nonce, keptVersion: request.version_info ?? '' });
-    if (acked) sub.acked = request.version_info ?? '';
   }
 
   #selected(sub: Subscription): XdsResource[] {
@@ -191,17 +177,10 @@ export class AdsStream implements XdsStreamState<DiscoveryRequest> {
       if (!changed) return;
     }
     sub.sent = new Map(selected.map((r) => [r.name, r.version]));
-    this.#nonce += 1;
-    sub.nonce = String(this.#nonce);
-    this.#police.counters.responses += 1;
-    this.#send({
-      version_info: String(this.#snapshot.version),
-      resources: selected.map((r) => r.any),
-      type_url: TYPE_URLS[sub.kind],
-      nonce: sub.nonce,
-      control_plane: { identifier: 'trellis' },
-    });
-    this.#logger.debug({ node: this.node?.id, typeUrl: TYPE_URLS[sub.kind], version: this.#snapshot.version, resources: selected.length }, 'xds: pushed');
+    const response = this.#responses.get(this.#snapshot, sub.kind, sub.key, selected);
+    this.#police.acks.sent(sub.kind, response.nonce);
+    this.#send(response.bytes);
+    if (this.#logger.isLevelEnabled('debug')) this.#logger.debug({ node: this.node?.id, typeUrl: TYPE_URLS[sub.kind], version: this.#snapshot.version, resources: selected.length }, 'xds: pushed');
   }
 }
 

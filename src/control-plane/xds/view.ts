@@ -1,10 +1,13 @@
 /**
  * The xDS server's reader of the store: every instance (a full listing, then the registry's
- * watch) and every service's defaults, turned into xDS resources per service. Changes are
- * debounced (a burst of events is one new version), only services that changed are rebuilt,
+ * watch), every service's defaults, the traffic routes and the authorization policies, turned
+ * into xDS resources per service. Changes are
+ * debounced (a change after a quiet 20 ms is built at once; a burst within the window goes out
+ * together at its end), only services that changed are rebuilt,
  * and a resource whose content did not change keeps its version, so a push carries what
  * changed only. Never a second source of truth: a restart re-reads everything.
  */
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../../core/clock.js';
 import type { ServiceDefaults } from '../../core/service-defaults.js';
@@ -13,10 +16,20 @@ import { DEFAULT_UPSTREAM_POLICY, parseUpstreamPolicy } from '../../proxy/policy
 import type { UpstreamPolicy } from '../../proxy/types.js';
 import type { Registry } from '../../registry/registry.js';
 import type { RegistryEvent } from '../../registry/types.js';
-import { follow, type Follower } from '../../util/follow.js';
+import type { RouteEvent, RouteSpec, StoredRoute } from '../../core/route.js';
+import { parseRoute } from '../../proxy/routing/schema.js';
+import { inSubset } from '../../proxy/discovery/cluster.js';
+import { DEFAULT_SCOPE } from '../../security/authz/engine.js';
+import type { PolicyEvent } from '../../security/authz/store.js';
+import { MESH_WIDE, type MeshScope, type Policy, type StoredPolicy } from '../../security/authz/types.js';
+import { spiffeId } from '../../security/spiffe.js';
+import { follow, type Follower, type Watcher } from '../../util/follow.js';
 import type { ServiceDefaultsStore } from '../service-defaults/store.js';
+import { serverListener, serverListenerName } from './inbound.js';
 import { encodeAny, type EncodedAny, type ResourceKind } from './protos.js';
-import { cluster, listener, loadAssignment, routeConfiguration, type InstanceView, type ResourceBody } from './resources.js';
+import { rbacFilters } from './rbac.js';
+import { cluster, listener, loadAssignment, type InstanceView, type ResourceBody } from './resources.js';
+import { routeConfiguration, subsetsOf } from './routes.js';
 
 export interface XdsResource {
   readonly name: string;
@@ -33,9 +46,29 @@ export interface XdsSnapshot {
   readonly resources: Readonly<Record<ResourceKind, ReadonlyMap<string, XdsResource>>>;
 }
 
+interface Listener<E> { onEvent(event: E): void; onError(error: Error): void }
+
+/** The traffic routes, as the control plane's route store gives them (list, then watch from its revision). */
+export interface RouteSource {
+  list(): Promise<{ routes: StoredRoute[]; revision: number }>;
+  watch(options: { afterRevision: number }, listener: Listener<RouteEvent>): Promise<Watcher>;
+}
+
+/** The authorization policies (the policy store). */
+export interface PolicySource {
+  list(): Promise<{ policies: StoredPolicy[]; revision: number }>;
+  watch(options: { afterRevision: number }, listener: Listener<PolicyEvent>): Promise<Watcher>;
+}
+
 export interface XdsViewOptions {
   readonly registry: Registry;
   readonly serviceDefaults: ServiceDefaultsStore;
+  readonly routes?: RouteSource;
+  readonly policies?: PolicySource;
+  /** The mesh's trust domain and federation: SPIFFE IDs of services, RBAC principals (default trellis.local). */
+  readonly scope?: MeshScope;
+  /** Mutual TLS (gRFC A29) on every cluster and inbound listener (default off). */
+  readonly mtls?: boolean;
   readonly logger: Logger;
   /** A burst of changes within this window makes one version (default 20 ms). */
   readonly debounceMs?: number;
@@ -51,6 +84,10 @@ export class XdsView {
   readonly #clock: Clock;
   readonly #instances = new Map<string, Map<string, InstanceView>>();
   readonly #defaults = new Map<string, UpstreamPolicy>();
+  readonly #routes = new Map<string, RouteSpec>();
+  readonly #policies = new Map<string, Policy>();
+  /** Per service, the names of its resources beyond the four named after it (subset clusters, inbound listeners). */
+  readonly #extra = new Map<string, Array<readonly [ResourceKind, string]>>();
   readonly #dirty = new Set<string>();
   readonly #listeners = new Set<(snapshot: XdsSnapshot) => void>();
   readonly #followers: Follower[] = [];
@@ -58,6 +95,8 @@ export class XdsView {
   #version = 0;
   #snapshot: XdsSnapshot = Object.freeze({ version: 0, resources: emptyResources() });
   #timer: Timer | undefined;
+  /** When the last build ran (monotonic ms). */
+  #builtAt = -Infinity;
   #closed = false;
 
   private constructor(options: XdsViewOptions) {
@@ -84,6 +123,23 @@ export class XdsView {
         onError: fail,
       });
     }));
+    const { routes, policies } = options;
+    if (routes !== undefined) {
+      view.#followers.push(await follow('xds: traffic routes', logger, async (fail) => {
+        const listed = await routes.list();
+        for (const name of [...view.#routes.keys()]) view.#setRoute(name, undefined);
+        for (const r of listed.routes) view.#setRoute(r.name, r);
+        return routes.watch({ afterRevision: listed.revision }, { onEvent: (e) => view.#setRoute(e.name, e.type === 'put' ? e.route : undefined), onError: fail });
+      }));
+    }
+    if (policies !== undefined) {
+      view.#followers.push(await follow('xds: authorization policies', logger, async (fail) => {
+        const listed = await policies.list();
+        for (const name of [...view.#policies.keys()]) view.#setPolicy(name, undefined);
+        for (const p of listed.policies) view.#setPolicy(p.name, p);
+        return policies.watch({ afterRevision: listed.revision }, { onEvent: (e) => view.#setPolicy(e.name, e.type === 'put' ? e.policy : undefined), onError: fail });
+      }));
+    }
     view.#rebuild();
     return view;
   }
@@ -146,6 +202,33 @@ export class XdsView {
     this.#schedule();
   }
 
+  #setRoute(name: string, stored: StoredRoute | undefined): void {
+    for (const p of this.#routes.get(name)?.parentRefs ?? []) this.#dirty.add(p.name);
+    let spec: RouteSpec | undefined;
+    try {
+      spec = stored === undefined ? undefined : parseRoute(stored.spec);
+    } catch (err) {
+      // Validated when written; one an older or newer version wrote that does not validate here is skipped.
+      this.#options.logger.warn({ route: name, err: messageOf(err) }, 'xds: a traffic route does not validate; it is left out');
+    }
+    if (spec === undefined) this.#routes.delete(name);
+    else {
+      this.#routes.set(name, spec);
+      for (const p of spec.parentRefs) this.#dirty.add(p.name);
+    }
+    this.#schedule();
+  }
+
+  #setPolicy(name: string, policy: Policy | undefined): void {
+    const touched = [this.#policies.get(name)?.service, policy?.service];
+    if (policy === undefined) this.#policies.delete(name); else this.#policies.set(name, policy);
+    for (const service of touched) {
+      if (service === MESH_WIDE) for (const known of this.#instances.keys()) this.#dirty.add(known);
+      else if (service !== undefined) this.#dirty.add(service);
+    }
+    this.#schedule();
+  }
+
   #table(service: string): Map<string, InstanceView> {
     let table = this.#instances.get(service);
     if (table === undefined) {
@@ -155,12 +238,53 @@ export class XdsView {
     return table;
   }
 
+  /**
+   * Leading edge, then trailing: a change after a quiet window is built on the next turn of the
+   * event loop (one change is pushed without waiting out the window); changes within the window
+   * of the last build wait for its end and go out together.
+   */
   #schedule(): void {
     if (this.#timer !== undefined || this.#closed) return;
+    const window = this.#options.debounceMs ?? 20;
+    const since = this.#clock.monotonic() - this.#builtAt;
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
+      this.#builtAt = this.#clock.monotonic();
       this.#rebuild();
-    }, this.#options.debounceMs ?? 20);
+    }, since >= window ? 0 : window - since);
+  }
+
+  /** One service's resources: the four named after it, a cluster per subset its routes use, an inbound listener per instance. */
+  #build(service: string, put: (kind: ResourceKind, name: string, body: ResourceBody | undefined) => void): void {
+    const instances = this.#instances.get(service);
+    const known = instances !== undefined || this.#defaults.has(service);
+    const policy = this.#defaults.get(service) ?? DEFAULT_UPSTREAM_POLICY;
+    const routes = known ? [...this.#routes.values()].filter((r) => r.parentRefs.some((p) => p.name === service)) : [];
+    const all = [...(instances?.values() ?? [])];
+    const scope = this.#options.scope ?? DEFAULT_SCOPE;
+    const mtls = this.#options.mtls === true;
+    const identity = mtls ? spiffeId(scope.trustDomain, scope.namespace, service) : undefined;
+    put('listener', service, known ? listener(service) : undefined);
+    put('route', service, known ? routeConfiguration(service, policy, routes) : undefined);
+    put('cluster', service, known ? cluster(service, policy, identity) : undefined);
+    put('endpoint', service, known ? loadAssignment(service, all) : undefined);
+    const extra: Array<readonly [ResourceKind, string]> = [];
+    const emit = (kind: ResourceKind, name: string, body: ResourceBody): void => {
+      extra.push([kind, name]);
+      put(kind, name, body);
+    };
+    for (const [name, labels] of subsetsOf(service, routes)) {
+      emit('cluster', name, cluster(name, policy, identity));
+      emit('endpoint', name, loadAssignment(name, all.filter((i) => inSubset(i, labels))));
+    }
+    if (all.length > 0) {
+      const rbac = rbacFilters(service, this.#policies.values(), scope);
+      // Every registered instance at an IP, healthy or not, drained or not: a missing listener stops an XdsServer serving.
+      for (const i of all) if (isIP(i.address) !== 0) emit('listener', serverListenerName(i.address, i.port), serverListener(service, i.address, i.port, rbac, mtls));
+    }
+    const kept = new Set(extra.map(([kind, name]) => `${kind} ${name}`));
+    for (const [kind, name] of this.#extra.get(service) ?? []) if (!kept.has(`${kind} ${name}`)) put(kind, name, undefined);
+    if (extra.length === 0) this.#extra.delete(service); else this.#extra.set(service, extra);
   }
 
   /** Rebuild the dirty services; publish a new version when any resource changed. */
@@ -178,15 +302,7 @@ export class XdsView {
       if (body === undefined || json === undefined) resources[kind].delete(name);
       else resources[kind].set(name, Object.freeze({ name, version: next, body, json, any: encodeAny(body) }));
     };
-    for (const service of this.#dirty) {
-      const instances = this.#instances.get(service);
-      const known = instances !== undefined || this.#defaults.has(service);
-      const policy = this.#defaults.get(service) ?? DEFAULT_UPSTREAM_POLICY;
-      put('listener', service, known ? listener(service) : undefined);
-      put('route', service, known ? routeConfiguration(service, policy) : undefined);
-      put('cluster', service, known ? cluster(service, policy) : undefined);
-      put('endpoint', service, known ? loadAssignment(service, instances?.values() ?? []) : undefined);
-    }
+    for (const service of this.#dirty) this.#build(service, put);
     this.#dirty.clear();
     if (!changed && this.#version > 0) return;
     this.#version = next;

@@ -37,7 +37,7 @@ function sameStrategy(a: UpstreamView['policy']['loadBalancer'], b: UpstreamView
 }
 
 /** Whether an endpoint carries every label of the subset. */
-export function inSubset(endpoint: Endpoint, labels: Readonly<Record<string, string>>): boolean {
+export function inSubset(endpoint: Pick<Endpoint, 'metadata'>, labels: Readonly<Record<string, string>>): boolean {
   for (const key in labels) if (endpoint.metadata[key] !== labels[key]) return false;
   return true;
 }
