@@ -64,7 +64,7 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
     parents = new WeakMap();
     sinks.push(traceExportSink(spans, parents));
   }
-  const layers: Layer[] = [createPropagationLayer(service, parents)];
+  const layers: Layer[] = [createPropagationLayer(service, parents, spans === undefined ? 1 : telemetry.otlp?.sampleRatio)];
   const connectionSinks: ConnectionSink[] = [];
   let metrics: SidecarMetrics | undefined;
   if (telemetry.metrics) {
