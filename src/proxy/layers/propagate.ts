@@ -16,7 +16,7 @@ export const CALLER_HEADER = 'trellis-caller';
 
 /**
  * `parents`: given when spans are exported (src/proxy/layers/trace-export.ts), the incoming
- * parent span id of each request is noted there (nothing when this hop starts the trace).
+ * parent span id of each sampled request is noted there (nothing when this hop starts the trace).
  * `sampleRatio`: the share of the traces this hop starts that are sampled (`telemetry.otlp.sampleRatio`;
  * 1 without export: the apps downstream decide); an incoming traceparent's flags are kept.
  */
@@ -29,7 +29,8 @@ export function createPropagationLayer(localService: string, parents?: WeakMap<P
     const b3 = nextB3(headers);
     const hop = nextHop(headers['traceparent'], sampleRatio);
     headers['traceparent'] = formatTraceparent(hop);
-    if (parents !== undefined && hop.parentId !== undefined) parents.set(request, hop.parentId);
+    // Only a sampled hop is exported: an unsampled one costs no entry (nor the GC's ephemeron work).
+    if (parents !== undefined && hop.parentId !== undefined && (Number.parseInt(hop.flags, 16) & 1) === 1) parents.set(request, hop.parentId);
     if (b3 !== undefined) Object.assign(headers, b3);
     if (request.target.direction === 'outbound') headers[CALLER_HEADER] = localService;
     return next(request);
