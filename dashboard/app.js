@@ -40,8 +40,9 @@ function drawTable(services) {
       const td = document.createElement('td');
       const kind = sparkAt[index];
       if (kind !== undefined && sparks !== undefined) {
-        td.append(sparks[kind], document.createTextNode(` ${text}`));
+        td.append(sparks[kind], document.createTextNode(text));
         td.dataset.spark = kind;
+        td.title = sparks[kind].getAttribute('aria-label');
       } else td.textContent = text;
       if (index > 0) td.className = 'num';
       row.append(td);

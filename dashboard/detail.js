@@ -36,8 +36,9 @@ function sparkCell(spark, text, kind) {
   if (spark !== undefined) {
     td.append(spark[kind]);
     td.dataset.spark = kind;
+    td.title = spark[kind].getAttribute('aria-label');
   }
-  td.append(document.createTextNode(` ${text}`));
+  td.append(document.createTextNode(text));
   return td;
 }
 
@@ -84,6 +85,7 @@ export function drawDetail(section, service, stepLabel) {
       spark.setAttribute('height', '32');
       const span = Object.assign(document.createElement('span'), { className: 'spark-label', textContent: `${label} ` });
       span.dataset.spark = kind;
+      span.title = spark.getAttribute('aria-label');
       span.append(spark);
       trio.append(span);
     }

@@ -11,9 +11,10 @@ function el(name, attributes = {}) {
 
 /**
  * `values`: numbers or null, oldest first. `kind`: rps | success | p99 (its colour and scale:
- * success spans 0–100%, the others 0–their maximum). `title`: the hover text.
+ * success spans 0–100%, the others 0–their maximum). `title`: its label (aria-label; the
+ * cell that holds it shows it on hover).
  */
-export function sparkline(values, { kind, title, width = 96, height = 20 }) {
+export function sparkline(values, { kind, title, width = 90, height = 20 }) {
   const svg = el('svg', { class: 'spark', 'data-kind': kind, width, height, viewBox: `0 0 ${width} ${height}`, 'aria-label': title });
   svg.dataset.values = values.map((v) => (v === null ? '' : String(v))).join(',');
   const present = values.filter((v) => v !== null);
@@ -33,9 +34,8 @@ export function sparkline(values, { kind, title, width = 96, height = 20 }) {
     run.push([1 + i * step, y(v)]);
   });
   flush();
-  const label = el('title');
-  label.textContent = title;
-  svg.append(label);
+  // The hover text goes on the cell that holds it (a <title> here would join the cell's text).
+  svg.setAttribute('role', 'img');
   return svg;
 }
 

@@ -15,6 +15,17 @@ import { DEFAULT_ROUTE } from './routes.js';
 import { add, emptySum, quantile, rowDeltas, type Sum } from './aggregate.js';
 import type { StoredReport } from './snapshot.js';
 
+/**
+ * A boundary is used once this long has passed it: a report accepted just before it reaches
+ * the history through the store's watch a moment later, and a point once shown never changes.
+ */
+const SETTLE_MS = 500;
+
+/** The end of the last complete, settled step. */
+function lastBoundary(now: number, stepMs: number): number {
+  return Math.floor((now - SETTLE_MS) / stepMs) * stepMs;
+}
+
 /** One metric per step, oldest first; null where it has no value (no requests). */
 export interface GoldenSeries {
   /** Requests answered in the step. */
@@ -51,7 +62,7 @@ function toSeries(sums: readonly (Sum | undefined)[]): GoldenSeries {
 
 export function trafficSeries(sidecars: ReadonlyMap<string, readonly StoredReport[]>, now: number, spanMs: number, stepMs: number): TrafficSeries {
   const points = Math.max(1, Math.floor(spanMs / stepMs));
-  const end = Math.floor(now / stepMs) * stepMs;
+  const end = lastBoundary(now, stepMs);
   const start = end - points * stepMs;
   // service → step sums; service → route → step sums.
   const totals = new Map<string, Array<Sum | undefined>>();
@@ -101,7 +112,7 @@ export class SeriesCache {
 
   get(sidecars: ReadonlyMap<string, readonly StoredReport[]>, now: number, spanMs: number, stepMs: number): TrafficSeries {
     const key = `${spanMs}/${stepMs}`;
-    const end = Math.floor(now / stepMs) * stepMs;
+    const end = lastBoundary(now, stepMs);
     const cached = this.#cached.get(key);
     if (cached !== undefined && cached.start + cached.points * stepMs === end) return cached;
     const series = trafficSeries(sidecars, now, spanMs, stepMs);

@@ -54,6 +54,7 @@ before(async () => {
   page.on('pageerror', (err) => pageErrors.push(err.message));
   await page.goto(`${base}?step=1s&series=1m#${fragment}`);
   await page.locator('#connection[data-state="live"]').waitFor({ timeout: 15_000 });
+  await page.locator('#spark-span', { hasText: 'the last 1 min, a point per 1 s' }).waitFor({ timeout: 10_000 });
 });
 
 after(async () => {

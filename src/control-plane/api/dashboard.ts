@@ -105,7 +105,9 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
   };
   app.addHook('onClose', async () => { if (departures !== undefined) (await departures).close(); });
 
-  app.get('/dashboard', access('open'), async (_request, reply) => reply.redirect('/dashboard/'));
+  // The page's own query (?window=…&series=…&step=…: see dashboard/app.js) goes along.
+  const withQuery = (path: string, url: string): string => `${path}${url.includes('?') ? url.slice(url.indexOf('?')) : ''}`;
+  app.get('/dashboard', access('open'), async (request, reply) => reply.redirect(withQuery('/dashboard/', request.url)));
   app.get<{ Params: { file?: string } }>('/dashboard/:file', access('open'), async (request, reply) => {
     const file = request.params.file === undefined || request.params.file === '' ? 'index.html' : request.params.file;
     if (!FILE_NAME.test(file)) throw new TrellisError(ErrorCodes.NOT_FOUND, `no dashboard file ${JSON.stringify(file)}`);
@@ -117,7 +119,7 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
     }
     return reply.header('content-type', CONTENT_TYPES[extname(file)] ?? 'application/octet-stream').header('cache-control', 'no-cache').send(body);
   });
-  app.get('/dashboard/', access('open'), async (_request, reply) => reply.redirect('/dashboard/index.html'));
+  app.get('/dashboard/', access('open'), async (request, reply) => reply.redirect(withQuery('/dashboard/index.html', request.url)));
 
   app.get<{ Querystring: { window?: string; series?: string; step?: string } }>('/v1/dashboard/events', access('observe'), async (request, reply) => {
     const window = request.query.window ?? DASHBOARD_WINDOW;
