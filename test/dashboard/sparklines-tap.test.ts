@@ -70,10 +70,10 @@ async function sparkOf(selector: string): Promise<Spark | undefined> {
     const row = document.querySelector(sel);
     if (row === null) return undefined;
     const values = (kind: string): Array<number | null> | undefined => {
-      const svg = row.querySelector(`svg.spark[data-kind="${kind}"]`) as SVGElement | null;
+      const svg = row.querySelector<SVGElement>(`svg.spark[data-kind="${kind}"]`);
       return svg?.dataset['values']?.split(',').map((v) => (v === '' ? null : Number(v)));
     };
-    const requests = (row.querySelector('svg.spark[data-kind="rps"]') as SVGElement | null)?.dataset['requests']?.split(',').map(Number);
+    const requests = row.querySelector<SVGElement>('svg.spark[data-kind="rps"]')?.dataset['requests']?.split(',').map(Number);
     const rps = values('rps');
     const success = values('success');
     const p99 = values('p99');

@@ -58,7 +58,7 @@ async function call(through: Sidecar, traceparent?: string): Promise<{ traceId: 
   const seen = (JSON.parse(answer.body) as Record<string, string>)['traceparent'] ?? '';
   const match = TRACEPARENT.exec(seen);
   assert.ok(match !== null, `the app got a W3C traceparent: ${seen}`);
-  return { traceId: match[1] as string, parent: match[2] as string, flags: match[3] as string };
+  return { traceId: match[1], parent: match[2], flags: match[3] };
 }
 
 const spansOf = (traceId: string) => receiver.received.filter((s) => s.traceId === traceId);
@@ -117,8 +117,8 @@ it('samples the share of started traces its ratio says, consistently by trace id
   for (const id of ids.slice(0, 2_000)) if (traceIdRatioSampled(id, 0.1)) assert.ok(traceIdRatioSampled(id, 0.5), id);
   assert.equal(traceIdRatioSampled(`${'0'.repeat(16)}${'f'.repeat(16)}`, 0.001), true, 'the highest randomness is sampled at any ratio above 0');
   assert.equal(traceIdRatioSampled(`${'f'.repeat(16)}${'0'.repeat(16)}`, 0.999), false, 'randomness 0 is sampled only at ratio 1');
-  assert.equal(traceIdRatioSampled(ids[0] as string, 1), true);
-  assert.equal(traceIdRatioSampled(ids[0] as string, 0), false);
+  assert.equal(traceIdRatioSampled(ids[0], 1), true);
+  assert.equal(traceIdRatioSampled(ids[0], 0), false);
 });
 
 it('defaults sampleRatio and refuses one outside 0–1, naming the field', () => {
