@@ -70,6 +70,8 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
   if (telemetry.metrics) {
     metrics = new SidecarMetrics({ openConnections });
     metrics.attach(stats);
+    const exported = spans;
+    if (exported !== undefined) metrics.countDroppedSpans(() => exported.dropped());
     sinks.push(metricsSink(metrics));
     connectionSinks.push(connectionMetricsSink(metrics));
   }

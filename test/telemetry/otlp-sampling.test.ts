@@ -6,6 +6,7 @@
  * flag set or not (W3C), and only sampled hops reach the OTLP receiver.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import type { Sidecar } from '../../src/agent/sidecar.js';
@@ -103,6 +104,11 @@ it('samples a trace it starts at ratio 1, and the callee follows that decision',
   assert.ok(outbound !== undefined && inbound !== undefined, JSON.stringify(spans));
   assert.equal(outbound.parentSpanId, '', 'the outbound hop is the trace\'s root');
   assert.equal(inbound.parentSpanId, outbound.spanId, 'the ratio-0 callee exported its hop of a sampled trace');
+  // The export's drops are counted (none here), in an exposition promtool accepts.
+  const metrics = await (await fetch(url(always.admin, '/metrics'))).text();
+  assert.match(metrics, /^trellis_otlp_spans_dropped_total 0$/m, 'trellis_otlp_spans_dropped_total on the sidecar\'s /metrics');
+  const checked = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+  assert.equal(checked.status, 0, `promtool check metrics on an exporting sidecar: ${checked.stdout}${checked.stderr}`);
 });
 
 it('samples the share of started traces its ratio says, consistently by trace id', () => {
