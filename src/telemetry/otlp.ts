@@ -5,8 +5,9 @@
  *
  * Cheap on the request path: recording a hop is one push of a flat record (its ids, times and
  * the few strings the attributes are made of) onto a bounded queue. Everything else happens in
- * batches, on a timer (every `batchDelayMs`, or at once when a batch is full): making the
- * SDK's `ReadableSpan` objects and their attributes, and the exporter's encoding and post.
+ * batches, on a timer (every `batchDelayMs`, or at once when 512 are queued), 128 spans per
+ * event-loop turn: making the SDK's `ReadableSpan` objects and their attributes, and the
+ * exporter's encoding and post.
  * Records beyond the queue's bound (8 192, the SDK's BatchSpanProcessor default) are dropped and
  * counted, as the SDK does. Which hops are recorded at all is the sampler's decision
  * (src/telemetry/trace-context.ts: ParentBased(TraceIdRatioBased(`sampleRatio`))).
@@ -80,8 +81,10 @@ export interface ExportResource {
 
 /** Records kept before export (the SDK BatchSpanProcessor's maxQueueSize). */
 const MAX_QUEUED = 8_192;
-/** Spans per export request (the SDK's maxExportBatchSize). */
+/** Queued records that make a batch go at once rather than at the timer (the SDK's maxExportBatchSize). */
 const BATCH = 512;
+/** Spans made and exported per event-loop turn (one export request each). */
+const SLICE = 128;
 
 function hrTime(ms: number): [number, number] {
   const seconds = Math.floor(ms / 1_000);
@@ -195,9 +198,22 @@ export function startOtlpExport(config: OtlpConfig, resource: ExportResource, on
     timer = undefined;
     immediate = undefined;
     if (loaded === undefined) return;
-    const batch = queue;
-    queue = [];
-    for (let i = 0; i < batch.length; i += BATCH) loaded.send(batch.slice(i, i + BATCH));
+    // One slice per event-loop turn: making and encoding a thousand spans at once would hold
+    // the sidecar's connections for tens of ms.
+    const slice = queue.length <= SLICE ? queue : queue.slice(0, SLICE);
+    queue = queue.length <= SLICE ? [] : queue.slice(SLICE);
+    loaded.send(slice);
+    if (queue.length > 0) immediate = setImmediate(flush);
+  };
+  const drain = (): void => {
+    flush();
+    if (immediate !== undefined) clearImmediate(immediate);
+    immediate = undefined;
+    while (loaded !== undefined && queue.length > 0) {
+      const slice = queue.slice(0, SLICE);
+      queue = queue.slice(SLICE);
+      loaded.send(slice);
+    }
   };
   const start = (): Promise<void> => {
     loading ??= load(config, resource, onError).then((ready) => {
@@ -229,7 +245,7 @@ export function startOtlpExport(config: OtlpConfig, resource: ExportResource, on
     dropped: () => dropped,
     async close() {
       if (loading !== undefined) await loading;
-      flush();
+      drain();
       await loaded?.close();
     },
   };
