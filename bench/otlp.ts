@@ -6,6 +6,8 @@
  * measured at saturation at the same time, pinned together to one core when there are two
  * (as bench/observability.ts's "all at once": the machine's drift is common to both), in
  * BENCH_OTLP_WINDOWS windows of BENCH_OTLP_WINDOW_SECONDS. Goal: on ≥ 0.95× off's requests/s.
+ * wrk sends no traceparent, so the client sidecar starts every trace and samples it by
+ * `telemetry.otlp.sampleRatio` (its default, or BENCH_OTLP_RATIO: 1 exports every request's two hops).
  *
  *     npx tsc -p tsconfig.json && node dist/bench/otlp.js
  */
@@ -23,6 +25,10 @@ import { cpuSecondsOf, runWrk, waitForOk, which } from './proc.js';
 const SECONDS = Number(process.env['BENCH_OTLP_WINDOW_SECONDS'] ?? 3);
 const WINDOWS = Number(process.env['BENCH_OTLP_WINDOWS'] ?? 5);
 const CONNECTIONS = 50;
+/** telemetry.otlp.sampleRatio of the exporting pair (unset: the sidecar's default). wrk sends no traceparent: every trace is one the client sidecar starts. */
+/** Which pair starts first (BENCH_OTLP_FIRST=on reverses it: a check that the order itself favours neither). */
+const ORDER: ReadonlyArray<'off' | 'on'> = process.env['BENCH_OTLP_FIRST'] === 'on' ? ['on', 'off'] : ['off', 'on'];
+const RATIO = process.env['BENCH_OTLP_RATIO'] === undefined ? undefined : Number(process.env['BENCH_OTLP_RATIO']);
 const PIN = availableParallelism() >= 2;
 
 function pinTo(cpus: string, pids: readonly number[]): void {
@@ -45,8 +51,8 @@ export async function otlpBench(): Promise<void> {
   try {
     const { upstreamPort, cp } = await startUpstreamAndControlPlane(dir, tools, stops);
     const pairs: Array<{ mode: 'off' | 'on'; url: string; pids: number[] }> = [];
-    for (const mode of ['off', 'on'] as const) {
-      const telemetry = { metrics: true, accessLog: 'off', report: '1s', ...(mode === 'on' ? { otlp: { endpoint } } : {}) };
+    for (const mode of ORDER) {
+      const telemetry = { metrics: true, accessLog: 'off', report: '1s', ...(mode === 'on' ? { otlp: { endpoint, ...(RATIO === undefined ? {} : { sampleRatio: RATIO }) } } : {}) };
       const start = async (config: Record<string, unknown> & { service: string }, file: string) => {
         writeFileSync(file, JSON.stringify(config));
         const started = await startSidecar(['--config', file], await sidecarEnv(cp.url, config.service));
@@ -72,13 +78,15 @@ export async function otlpBench(): Promise<void> {
         rps[p.mode].push(results[i].requestsPerSec);
         cpu[p.mode].push(((p.pids.reduce((s, pid) => s + cpuSecondsOf(pid), 0) - before[i]) * 1e6) / Math.max(1, results[i].requests));
       });
-      ratios.push(results[1].requestsPerSec / results[0].requestsPerSec);
-      process.stdout.write(`window ${w + 1}/${WINDOWS}: off ${results[0].requestsPerSec.toFixed(0)} req/s (${results[0].errors} errors), on ${results[1].requestsPerSec.toFixed(0)} req/s (${results[1].errors} errors); load ${loadavg()[0]?.toFixed(2)}\n`);
+      const off = results[pairs.findIndex((p) => p.mode === 'off')];
+      const on = results[pairs.findIndex((p) => p.mode === 'on')];
+      ratios.push(on.requestsPerSec / off.requestsPerSec);
+      process.stdout.write(`window ${w + 1}/${WINDOWS}: off ${off.requestsPerSec.toFixed(0)} req/s (${off.errors} errors), on ${on.requestsPerSec.toFixed(0)} req/s (${on.errors} errors); load ${loadavg()[0]?.toFixed(2)}\n`);
     }
     process.stdout.write(`\n| otlp | req/s (median of ${WINDOWS}) | sidecars' CPU µs/request (median) |\n| --- | ---: | ---: |\n`);
     for (const mode of ['off', 'on'] as const) process.stdout.write(`| ${mode} | ${median(rps[mode]).toFixed(0)} | ${median(cpu[mode]).toFixed(0)} |\n`);
     process.stdout.write(`\non/off req/s per window: ${ratios.map((r) => r.toFixed(3)).join(', ')}; median ${median(ratios).toFixed(3)}; goal ≥ 0.95\n`);
-    process.stdout.write(`receiver: ${batches} OTLP batches, ${(bytes / 1e6).toFixed(1)} MB\n`);
+    process.stdout.write(`sampleRatio ${RATIO ?? 'default'}, ${ORDER[0]} pair started first; receiver: ${batches} OTLP batches, ${(bytes / 1e6).toFixed(1)} MB\n`);
   } finally {
     for (const stop of stops.reverse()) await stop();
     await new Promise<void>((resolve) => receiver.close(() => resolve()));

@@ -1,7 +1,8 @@
-// The service page: its golden metrics, the same per route (inbound, as `trellis routes`), and each instance with health, checks, weight,
+// The service page: its golden metrics and their sparklines, the same per route (inbound, as `trellis routes`), and each instance with health, checks, weight,
 // ejection (by any caller's outlier detection), the app check its sidecar reports, and the
 // workload certificate its sidecar holds (SPIFFE ID and time left).
 import { ms, percent, rps, timeLeft } from './format.js';
+import { sparklines } from './sparkline.js';
 
 /** The instance's certificate: its SPIFFE ID and how long it has left; why there is none otherwise. */
 function certificateCell(instance) {
@@ -29,8 +30,20 @@ function cell(text, className) {
   return td;
 }
 
-/** Golden metrics per declared route; [default] holds the requests no route matched. */
-function routesTable(routes) {
+/** A cell with a sparkline (when there is a series) and the figure. */
+function sparkCell(spark, text, kind) {
+  const td = cell('', 'num');
+  if (spark !== undefined) {
+    td.append(spark[kind]);
+    td.dataset.spark = kind;
+    td.title = spark[kind].getAttribute('aria-label');
+  }
+  td.append(document.createTextNode(text));
+  return td;
+}
+
+/** Golden metrics per declared route, with their sparklines; [default] holds the requests no route matched. */
+function routesTable(routes, routeSeries, stepLabel) {
   const table = document.createElement('table');
   table.className = 'routes';
   table.innerHTML = '<thead><tr><th>Route</th><th class="num">Success</th><th class="num">RPS</th><th class="num">p50</th><th class="num">p95</th><th class="num">p99</th></tr></thead>';
@@ -38,14 +51,15 @@ function routesTable(routes) {
   for (const r of routes) {
     const row = document.createElement('tr');
     row.dataset.route = r.route;
-    row.append(cell(r.route), cell(percent(r.successRate), 'num'), cell(rps(r.rps), 'num'), cell(ms(r.latencyMs.p50), 'num'), cell(ms(r.latencyMs.p95), 'num'), cell(ms(r.latencyMs.p99), 'num'));
+    const spark = sparklines(routeSeries[r.route], stepLabel);
+    row.append(cell(r.route), sparkCell(spark, percent(r.successRate), 'success'), sparkCell(spark, rps(r.rps), 'rps'), cell(ms(r.latencyMs.p50), 'num'), cell(ms(r.latencyMs.p95), 'num'), sparkCell(spark, ms(r.latencyMs.p99), 'p99'));
     body.append(row);
   }
   table.append(body);
   return table;
 }
 
-export function drawDetail(section, service) {
+export function drawDetail(section, service, stepLabel) {
   section.replaceChildren();
   if (service === undefined) {
     section.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'Select a service.' }));
@@ -60,7 +74,24 @@ export function drawDetail(section, service) {
     ? 'no traffic reported'
     : `success ${percent(s.successRate)} · ${rps(s.rps)} · p50 ${ms(s.latencyMs.p50)} · p95 ${ms(s.latencyMs.p95)} · p99 ${ms(s.latencyMs.p99)} · ${s.total.requests} requests since its sidecars started`;
   section.append(summary);
-  if (service.routes.length > 0) section.append(routesTable(service.routes));
+  if (service.series !== null) {
+    // The service's sparklines, larger: the last 15 minutes, one point per step.
+    const trio = document.createElement('p');
+    trio.className = 'sparks';
+    const big = sparklines(service.series, stepLabel);
+    for (const [kind, label] of [['success', 'success'], ['rps', 'req/s'], ['p99', 'p99']]) {
+      const spark = big[kind];
+      spark.setAttribute('width', '180');
+      spark.setAttribute('height', '32');
+      const span = Object.assign(document.createElement('span'), { className: 'spark-label', textContent: `${label} ` });
+      span.dataset.spark = kind;
+      span.title = spark.getAttribute('aria-label');
+      span.append(spark);
+      trio.append(span);
+    }
+    section.append(trio);
+  }
+  if (service.routes.length > 0) section.append(routesTable(service.routes, service.routeSeries, stepLabel));
   const table = document.createElement('table');
   table.innerHTML = '<thead><tr><th>Instance</th><th>Address</th><th>Health</th><th class="num">Weight</th><th>Ejected</th><th>App check (sidecar)</th><th>Certificate</th><th>Restarts</th></tr></thead>';
   const body = document.createElement('tbody');

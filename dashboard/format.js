@@ -22,3 +22,7 @@ export function timeLeft(msLeft) {
   if (msLeft >= 2 * 60_000) return `expires in ${Math.round(msLeft / 60_000)} min`;
   return `expires in ${Math.max(1, Math.round(msLeft / 1_000))} s`;
 }
+/** A span of time for labels: "15 min", "10 s". */
+export function duration(msSpan) {
+  return msSpan >= 60_000 && msSpan % 60_000 === 0 ? `${msSpan / 60_000} min` : `${msSpan / 1_000} s`;
+}

@@ -1,5 +1,8 @@
 // The view from /v1/dashboard/events, reshaped for drawing: services with their instances
-// (registry health, plus departed ones as "gone"), and the edges between services.
+// (registry health, plus departed ones as "gone"), their sparklines' series (whole and per
+// route), and the edges between services.
+import { duration } from './format.js';
+
 /** A `trellis up` replica's restart labels (policy, count, how its last run ended, the back-off), or null. */
 function restartsOf(metadata) {
   const policy = metadata?.['trellis.dev/restart'];
@@ -15,7 +18,8 @@ export function model(view) {
   const service = (name) => {
     let s = services.get(name);
     if (s === undefined) {
-      s = { name, stats: undefined, routes: view.routes?.[name] ?? [], instances: [] };
+      const series = view.series?.services[name];
+      s = { name, stats: undefined, routes: view.routes?.[name] ?? [], series: series?.total ?? null, routeSeries: series?.routes ?? {}, instances: [] };
       services.set(name, s);
     }
     return s;
@@ -42,5 +46,6 @@ export function model(view) {
   for (const s of services.values()) s.instances.sort((a, b) => a.id.localeCompare(b.id));
   const edges = view.edges.filter((e) => e.src !== '' && e.dst !== '');
   for (const e of edges) { service(e.src); service(e.dst); }
-  return { services: [...services.values()].sort((a, b) => a.name.localeCompare(b.name)), edges };
+  const stepLabel = view.series === undefined ? '' : duration(view.series.stepMs);
+  return { services: [...services.values()].sort((a, b) => a.name.localeCompare(b.name)), edges, stepLabel };
 }

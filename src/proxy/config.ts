@@ -21,7 +21,7 @@
  *     mtls: { mode: strict, certificateLifetime: 24h, namespace: default }   # strict | permissive | off (docs/security.md)
  *     admin: { listen: 127.0.0.1:0 }                # /metrics (Prometheus), /status, /ready
  *     telemetry: { metrics: true, accessLog: off, report: 1s }   # accessLog: off | stdout | stderr | FILE
- *       # otlp: { endpoint: http://127.0.0.1:4318/v1/traces, headers: {} }   # span export (docs/observability.md)
+ *       # otlp: { endpoint: http://127.0.0.1:4318/v1/traces, headers: {}, sampleRatio: 0.1 }   # span export (docs/observability.md)
  *     routes:                      # this service's routes: the `route` label of inbound metrics (docs/observability.md)
  *       - { name: get-order, method: GET, path: /orders/ }
  *     upstreams:                   # the services this sidecar calls — and only those are watched
@@ -48,7 +48,7 @@ import type { UpstreamPolicy } from './types.js';
 import { DEFAULT_MTLS_MODE, MTLS_MODES } from '../security/mtls/mode.js';
 import type { MtlsConfig } from '../security/mtls/sidecar-tls.js';
 import { DEFAULT_NAMESPACE } from '../security/spiffe.js';
-import type { OtlpConfig } from '../telemetry/otlp.js';
+import { DEFAULT_SAMPLE_RATIO, type OtlpConfig } from '../telemetry/otlp.js';
 import { routesSchema, type RouteDeclaration } from '../telemetry/routes.js';
 
 const HOUR_MS = 3_600_000;
@@ -154,6 +154,9 @@ const configSchema = z.object({
         .url('otlp.endpoint must be an http(s) URL such as http://127.0.0.1:4318/v1/traces (the collector\'s OTLP/HTTP traces path)')
         .refine((u) => /^https?:\/\//.test(u), 'otlp.endpoint must be an http:// or https:// URL (OTLP/HTTP protobuf; gRPC is not spoken)'),
       headers: z.record(z.string({ invalid_type_error: 'otlp.headers values must be strings' }), { invalid_type_error: 'otlp.headers must be a map such as { x-api-key: KEY }' }).default({}),
+      sampleRatio: z.number({ invalid_type_error: 'otlp.sampleRatio must be a number from 0 to 1, such as 0.1 (the share of the traces a sidecar starts that are sampled)' })
+        .min(0, 'otlp.sampleRatio must be from 0 to 1, such as 0.1').max(1, 'otlp.sampleRatio must be from 0 to 1, such as 0.1 (1 samples every trace the sidecar starts)')
+        .default(DEFAULT_SAMPLE_RATIO),
     }, { invalid_type_error: 'otlp must be a map such as { endpoint: http://127.0.0.1:4318/v1/traces }' }).strict().optional(),
   }, { invalid_type_error: 'telemetry must be a map such as { metrics: true, accessLog: stdout }' }).strict().default({}),
   upstreams: z.array(upstreamSchema, { invalid_type_error: 'upstreams must be a list such as [payments, { service: db, port: 9192, protocol: tcp }]' }).default([]),
@@ -321,7 +324,7 @@ export function parseSidecarConfig(input: unknown): SidecarConfig {
     admin: Object.freeze({ listen: raw.admin.listen }),
     telemetry: Object.freeze({
       metrics: raw.telemetry.metrics, accessLog: raw.telemetry.accessLog, reportMs: raw.telemetry.report,
-      otlp: raw.telemetry.otlp === undefined ? undefined : Object.freeze({ endpoint: raw.telemetry.otlp.endpoint, headers: Object.freeze({ ...raw.telemetry.otlp.headers }) }),
+      otlp: raw.telemetry.otlp === undefined ? undefined : Object.freeze({ endpoint: raw.telemetry.otlp.endpoint, headers: Object.freeze({ ...raw.telemetry.otlp.headers }), sampleRatio: raw.telemetry.otlp.sampleRatio }),
     }),
   });
 }

@@ -64,12 +64,14 @@ export function createSidecarTelemetry(config: Pick<SidecarConfig, 'service' | '
     parents = new WeakMap();
     sinks.push(traceExportSink(spans, parents));
   }
-  const layers: Layer[] = [createPropagationLayer(service, parents)];
+  const layers: Layer[] = [createPropagationLayer(service, parents, spans === undefined ? 1 : telemetry.otlp?.sampleRatio)];
   const connectionSinks: ConnectionSink[] = [];
   let metrics: SidecarMetrics | undefined;
   if (telemetry.metrics) {
     metrics = new SidecarMetrics({ openConnections });
     metrics.attach(stats);
+    const exported = spans;
+    if (exported !== undefined) metrics.countDroppedSpans(() => exported.dropped());
     sinks.push(metricsSink(metrics));
     connectionSinks.push(connectionMetricsSink(metrics));
   }

@@ -60,7 +60,7 @@ export interface CheckResults {
   readonly time: number;
 }
 
-interface Sum {
+export interface Sum {
   requests: number;
   success: number;
   failure: number;
@@ -70,7 +70,7 @@ interface Sum {
   statuses: Record<string, number>;
 }
 
-function emptySum(): Sum {
+export function emptySum(): Sum {
   return { requests: 0, success: 0, failure: 0, rps: 0, buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), latencyCount: 0, statuses: {} };
 }
 
@@ -120,10 +120,15 @@ export function windowDelta(history: readonly StoredReport[], windowStart: numbe
   for (const stored of history) {
     if (stored.receivedAt <= windowStart && stored.report.startedAt === latest.report.startedAt) baseline = stored;
   }
-  const before = new Map<string, TrafficRow>(baseline === undefined ? [] : baseline.report.traffic.map((r) => [rowKey(r), r]));
   const fromMs = baseline === undefined ? Math.min(windowStart, latest.report.startedAt) : baseline.report.at;
   const seconds = Math.max(0.001, (latest.report.at - fromMs) / 1000);
-  const rows = latest.report.traffic.map((row) => {
+  return { rows: rowDeltas(latest, baseline), seconds };
+}
+
+/** Each traffic row of `latest` with what it counted since `baseline` (a report of the same run), or since the sidecar started. */
+export function rowDeltas(latest: StoredReport, baseline: StoredReport | undefined): WindowDelta['rows'] {
+  const before = new Map<string, TrafficRow>(baseline === undefined ? [] : baseline.report.traffic.map((r) => [rowKey(r), r]));
+  return latest.report.traffic.map((row) => {
     const old = before.get(rowKey(row));
     if (old === undefined) return { row, delta: row };
     const statuses: Record<string, number> = {};
@@ -144,10 +149,9 @@ export function windowDelta(history: readonly StoredReport[], windowStart: numbe
       },
     };
   });
-  return { rows, seconds };
 }
 
-function add(sum: Sum, delta: TrafficRow, seconds: number): void {
+export function add(sum: Sum, delta: TrafficRow, seconds: number): void {
   sum.requests += delta.success + delta.failure;
   sum.success += delta.success;
   sum.failure += delta.failure;

@@ -18,6 +18,7 @@ import { follow, type Follower } from '../util/follow.js';
 import { parseOrThrow } from '../util/validation.js';
 import { formatDuration } from '../util/duration.js';
 import { edgeStats, routeStats, serviceStats, type CheckResult, type EdgeStats, type RouteStats, type ServiceStats } from './aggregate.js';
+import { SeriesCache, type TrafficSeries } from './series.js';
 import { telemetryReportSchema, type StoredReport } from './snapshot.js';
 
 export const TELEMETRY_PREFIX = '/telemetry/';
@@ -43,6 +44,7 @@ export class TelemetryCollector {
   readonly #listeners = new Set<() => void>();
   readonly #tapListeners = new Set<(service: string, id: string, events: StoredReport['report']['tap']) => void>();
   readonly #checkListeners = new Set<(results: readonly CheckResult[]) => void>();
+  readonly #series = new SeriesCache();
   #follower: Follower | undefined;
 
   private constructor(registry: Registry, store: KvStore, logger: Logger, now: () => number) {
@@ -136,6 +138,11 @@ export class TelemetryCollector {
   /** Per route of each service with inbound traffic in the window (absent: none). */
   routes(windowMs: number): Map<string, RouteStats[]> {
     return routeStats(this.#history, this.#now() - windowMs);
+  }
+
+  /** Per service and route, golden metrics per step over the last `spanMs` (the dashboard's sparklines: ./series.ts). */
+  series(spanMs: number, stepMs: number): TrafficSeries {
+    return this.#series.get(this.#history, this.#now(), spanMs, stepMs);
   }
 
   edges(windowMs: number): EdgeStats[] {

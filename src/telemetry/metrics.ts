@@ -163,6 +163,17 @@ export class SidecarMetrics {
     this.#beforeRead = hook;
   }
 
+  /** Spans the OTLP export dropped because its queue was full (src/telemetry/otlp.ts), read when metrics are collected. */
+  countDroppedSpans(dropped: () => number): void {
+    new Counter({
+      name: 'trellis_otlp_spans_dropped_total', help: 'Sampled spans not exported because the export queue was full (8192)', registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(dropped());
+      },
+    });
+  }
+
   /** The layers' counters (retries, ejections, circuit rejections), read when metrics are collected. */
   attach(counters: LayerCounters): void {
     this.#counters = counters;

@@ -2,7 +2,8 @@
  * W3C Trace Context (https://www.w3.org/TR/trace-context/): `traceparent` is
  * `00-<trace-id 32 hex>-<parent-id 16 hex>-<flags 2 hex>`. Each sidecar hop is a span: it
  * keeps the trace id and the flags, and sends its own span id as the parent id. A missing or
- * malformed traceparent starts a new trace (sampled), as the spec asks; `tracestate` is passed
+ * malformed traceparent starts a new trace, as the spec asks, sampled by trace-id ratio
+ * (OpenTelemetry's ParentBased(TraceIdRatioBased): see {@link nextHop}); `tracestate` is passed
  * through untouched. B3 single and multi headers, when present, get the same treatment
  * (Zipkin's propagation: same trace id, this hop's span id, the previous span as parent).
  */
@@ -56,12 +57,37 @@ export function parseTraceparent(value: string | readonly string[] | undefined):
   return { traceId, parentId, flags };
 }
 
-/** This hop's trace context: continue the incoming trace with a new span, or start one. */
-export function nextHop(incoming: string | readonly string[] | undefined): TraceContext {
+/** 2^52: the sampler reads the top 52 of the trace id's lowest 56 bits (a double holds 53 exactly). */
+const SCALE = 2 ** 52;
+
+/**
+ * OpenTelemetry's TraceIdRatioBased sampler (the spec's consistent-probability form, as W3C
+ * Trace Context level 2 defines the randomness): a trace is sampled when the randomness R — the
+ * trace id's lowest 56 bits — is at least the threshold (1 - ratio) · 2^56. The decision is a
+ * function of the trace id alone, so every sidecar (and any OpenTelemetry SDK) given the same
+ * ratio decides the same way; ratio 1 samples all, 0 none.
+ */
+export function traceIdRatioSampled(traceId: string, ratio: number): boolean {
+  if (ratio >= 1) return true;
+  if (ratio <= 0) return false;
+  return Number.parseInt(traceId.slice(18, 31), 16) >= (1 - ratio) * SCALE;
+}
+
+/**
+ * This hop's trace context: continue the incoming trace with a new span, keeping its flags
+ * (its sampled bit is the caller's decision: ParentBased), or start one, sampled when
+ * {@link traceIdRatioSampled} says so for `sampleRatio` (flags 01, else 00).
+ */
+export function nextHop(incoming: string | readonly string[] | undefined, sampleRatio = 1): TraceContext {
   const parsed = parseTraceparent(incoming);
-  return parsed === undefined
-    ? { traceId: newTraceId(), parentId: undefined, spanId: newSpanId(), flags: '01' }
-    : { traceId: parsed.traceId, parentId: parsed.parentId, spanId: newSpanId(), flags: parsed.flags };
+  if (parsed !== undefined) return { traceId: parsed.traceId, parentId: parsed.parentId, spanId: newSpanId(), flags: parsed.flags };
+  const traceId = newTraceId();
+  return { traceId, parentId: undefined, spanId: newSpanId(), flags: traceIdRatioSampled(traceId, sampleRatio) ? '01' : '00' };
+}
+
+/** Whether a traceparent this sidecar sent on (see {@link formatTraceparent}) has its sampled flag set. */
+export function isSampled(traceparent: string): boolean {
+  return (Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 1;
 }
 
 export function formatTraceparent(context: TraceContext): string {

@@ -102,6 +102,9 @@ it('shows every service and the caller → my-service edge live, and a killed re
   const route = page.locator('#detail table.routes tr[data-route="hello"]');
   await route.waitFor({ timeout: 10_000 });
   assert.match(await route.textContent() ?? '', /^hello\d+(\.\d)?%\d+(\.\d)? rps/);
+  // The service table's sparklines (15 minutes in steps of 10 s): a first complete step with traffic.
+  await page.waitForFunction(() => document.querySelector<SVGElement>('#service-table tr[data-service="my-service"] svg.spark[data-kind="rps"]')
+    ?.dataset['requests']?.split(',').some((n) => Number(n) > 0) === true, undefined, { timeout: 30_000 });
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
 

@@ -139,7 +139,7 @@ it('serves the control plane\'s own metrics: reports received, sidecars reportin
   assert.ok((metricValue(text, 'trellis_api_requests_total', { route: '/v1/telemetry/:service/:id', method: 'PUT', status_code: '200' }) ?? 0) > 0, text);
   assert.equal(metricValue(text, 'trellis_sidecars_reporting', {}), 2);
   assert.equal(metricValue(text, 'trellis_instances', { service: 'orders', status: 'passing' }), 1);
-  assert.ok((metricValue(text, 'trellis_api_request_duration_ms_count', { route: '/v1/services/:service/instances/:id', method: 'PUT' }) ?? 0) >= 1, 'the registration');
+  assert.ok((metricValue(text, 'trellis_api_request_duration_seconds_count', { route: '/v1/services/:service/instances/:id', method: 'PUT' }) ?? 0) >= 1, 'the registration');
 });
 
 it('serves /status and /ready on the admin listener, and rejects a bad window with a clear error', async () => {

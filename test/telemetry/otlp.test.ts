@@ -2,15 +2,11 @@
  * OTLP export: an app instrumented with the OpenTelemetry SDK (@opentelemetry/sdk-trace-node,
  * exporting over OTLP/HTTP protobuf itself) calls a service through two sidecars, both with
  * `telemetry.otlp`; a local OTLP receiver decodes every export with the official OTLP protos
- * (the generated protobuf code OpenTelemetry publishes in @opentelemetry/otlp-transformer 0.52,
- * installed as otlp-proto-decode) and finds one trace: the app's span, the caller sidecar's
+ * (./otlp-receiver.ts) and finds one trace: the app's span, the caller sidecar's
  * outbound hop as its child, the callee sidecar's inbound hop as that one's child — each
  * with its resource (service, instance). A bad endpoint is refused with the field named.
  */
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, it } from 'node:test';
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -22,59 +18,22 @@ import { parseSidecarConfig } from '../../src/proxy/config.js';
 import { startServer, tempDir, type ServerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { endpointsReached, replica, send, sidecar, startApp, tearDown, url, type App } from '../proxy/helpers.js';
-
-interface DecodedValue { stringValue?: string }
-interface DecodedSpan { traceId: Uint8Array; spanId: Uint8Array; parentSpanId: Uint8Array; name: string; kind: number; attributes: Array<{ key: string; value: DecodedValue }> }
-interface DecodedRequest {
-  resourceSpans: Array<{ resource?: { attributes: Array<{ key: string; value: DecodedValue }> }; scopeSpans: Array<{ spans: DecodedSpan[] }> }>;
-}
-interface ProtoType { decode(bytes: Uint8Array): unknown }
-
-const require = createRequire(import.meta.url);
-const root = require('otlp-proto-decode/build/src/generated/root.js') as { opentelemetry: { proto: { collector: { trace: { v1: { ExportTraceServiceRequest: ProtoType } } } } } };
-const ExportTraceServiceRequest = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
-
-interface Received { traceId: string; spanId: string; parentSpanId: string; name: string; kind: number; service: string; instance: string; attributes: Record<string, string> }
-
-const hex = (bytes: Uint8Array | undefined): string => Buffer.from(bytes ?? new Uint8Array()).toString('hex');
-const strings = (list: Array<{ key: string; value: DecodedValue }> | undefined): Record<string, string> =>
-  Object.fromEntries((list ?? []).filter((a) => a.value.stringValue !== undefined).map((a) => [a.key, a.value.stringValue as string]));
+import { startOtlpReceiver, type OtlpReceiver, type Received } from './otlp-receiver.js';
 
 const dir = tempDir('otlp');
 const sidecars: Sidecar[] = [];
 const apps: App[] = [];
-const received: Received[] = [];
-const contentTypes = new Set<string>();
-let receiver: Server;
+let received: Received[];
+let contentTypes: Set<string>;
+let receiver: OtlpReceiver;
 let endpoint: string;
 let server: ServerProcess;
 let caller: Sidecar;
 let provider: NodeTracerProvider;
 
 before(async () => {
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      contentTypes.add(req.headers['content-type'] ?? '');
-      const decoded = ExportTraceServiceRequest.decode(Buffer.concat(chunks)) as DecodedRequest;
-      for (const rs of decoded.resourceSpans) {
-        const resource = strings(rs.resource?.attributes);
-        for (const ss of rs.scopeSpans) {
-          for (const s of ss.spans) {
-            received.push({
-              traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId), name: s.name, kind: s.kind,
-              service: resource['service.name'] ?? '', instance: resource['service.instance.id'] ?? '', attributes: strings(s.attributes),
-            });
-          }
-        }
-      }
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' });
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/v1/traces`;
+  receiver = await startOtlpReceiver();
+  ({ endpoint, received, contentTypes } = receiver);
 
   server = await startServer(dir.path, ['--dns', 'off']);
   const app = await startApp('one');
@@ -94,7 +53,7 @@ before(async () => {
 after(async () => {
   await provider.shutdown();
   await tearDown(dir, sidecars, apps);
-  await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  await receiver.close();
 });
 
 it('exports the app\'s span and both hops in one trace with correct parents', async () => {

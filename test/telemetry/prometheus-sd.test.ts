@@ -2,7 +2,7 @@
  * A real Prometheus (Debian's `prometheus`) finds every sidecar through the control plane's
  * http_sd endpoint (GET /v1/prometheus/targets, with a read-only token as its credentials) and
  * scrapes it: its query API returns request_total for each sidecar; `promtool check metrics`
- * passes on each sidecar's exposition. The endpoint refuses a call without a token.
+ * passes on each sidecar's exposition and on the control plane's own. The endpoint refuses a call without a token.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -86,6 +86,14 @@ it('each sidecar\'s exposition passes promtool check metrics', async () => {
     const checked = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     assert.equal(checked.status, 0, `promtool check metrics on ${s.config.id}: ${checked.stdout}${checked.stderr}`);
   }
+});
+
+it('the control plane\'s own exposition passes promtool check metrics', async () => {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(text, /^trellis_api_request_duration_seconds_bucket\{/m, 'the control plane exposes its API latency in seconds');
+  assert.match(text, /^trellis_api_requests_total\{/m, 'the control plane exposes its API requests');
+  const checked = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.equal(checked.status, 0, `promtool check metrics on the control plane: ${checked.stdout}${checked.stderr}`);
 });
 
 it('a real Prometheus discovers every sidecar through http_sd and scrapes request_total from each', async () => {

@@ -1,8 +1,8 @@
 /**
  * The web dashboard: static files from `dashboard/` at the repository root under
  * /dashboard/, and /v1/dashboard/events, a server-sent-event stream of the mesh's view —
- * services with their instances (registry health) and golden metrics (also per route), the
- * edges between them, and what each sidecar reports (ejections, app health). A view is sent on connect,
+ * services with their instances (registry health) and golden metrics (also per route), their
+ * sparklines' series (`?series=15m&step=10s`), the edges between them, and what each sidecar reports (ejections, app health). A view is sent on connect,
  * every second, and within 50 ms of any registry change, so a dead instance shows at once.
  */
 import { readFile } from 'node:fs/promises';
@@ -15,10 +15,11 @@ import { ErrorCodes, TrellisError, messageOf } from '../../errors.js';
 import type { Registry } from '../../registry/registry.js';
 import type { Instance } from '../../registry/types.js';
 import type { EdgeStats, RouteStats, ServiceStats } from '../../telemetry/aggregate.js';
-import type { TelemetryCollector } from '../../telemetry/collector.js';
+import { MAX_WINDOW_MS, type TelemetryCollector } from '../../telemetry/collector.js';
+import type { TrafficSeries } from '../../telemetry/series.js';
 import { Departures, type Departure } from '../../telemetry/departures.js';
 import type { StoredReport } from '../../telemetry/snapshot.js';
-import { formatDuration } from '../../util/duration.js';
+import { formatDuration, parseDuration } from '../../util/duration.js';
 import { access } from './auth.js';
 import { knownServices, parseWindow } from './telemetry.js';
 
@@ -32,6 +33,10 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.svg': 'image/svg+xml',
 };
 const DASHBOARD_WINDOW = '30s';
+/** The sparklines: the last 15 minutes (the collector's history) in 90 steps of 10 s. */
+const SERIES_SPAN = '15m';
+const SERIES_STEP = '10s';
+const MAX_SERIES_POINTS = 900;
 const TICK_MS = 1_000;
 const CHANGE_DELAY_MS = 50;
 
@@ -42,6 +47,8 @@ export interface DashboardView {
   readonly edges: readonly EdgeStats[];
   /** Per service, its golden metrics per declared route (inbound, as `trellis routes`); services without requests in the window are absent. */
   readonly routes: Readonly<Record<string, readonly RouteStats[]>>;
+  /** Per service and route, success rate, rps and p99 per step (the sparklines: src/telemetry/series.ts). */
+  readonly series: TrafficSeries;
   readonly instances: readonly Instance[];
   /** Instances that left the registry in the last minutes (shown red until they come back). */
   readonly departed: readonly Departure[];
@@ -53,7 +60,22 @@ export interface DashboardView {
   }>;
 }
 
-export async function dashboardView(registry: Registry, collector: TelemetryCollector, departures: Departures | undefined, window: string): Promise<DashboardView> {
+export interface SeriesOptions { readonly spanMs: number; readonly stepMs: number }
+
+/** The sparklines' span (`series`, 1s–15m) and step (`step`, 1s–5m, at most 900 steps in the span). @throws TrellisError VALIDATION naming the field. */
+export function parseSeriesOptions(series: string | undefined, step: string | undefined): SeriesOptions {
+  const spanMs = parseDuration(series ?? SERIES_SPAN);
+  if (spanMs === undefined || spanMs < 1_000 || spanMs > MAX_WINDOW_MS) {
+    throw new TrellisError(ErrorCodes.VALIDATION, `series must be a duration between 1s and ${formatDuration(MAX_WINDOW_MS)} (the sparklines' span), such as 15m (got ${JSON.stringify(series)})`, { field: 'series' });
+  }
+  const stepMs = parseDuration(step ?? SERIES_STEP);
+  if (stepMs === undefined || stepMs < 1_000 || stepMs > 5 * 60_000 || stepMs > spanMs || spanMs / stepMs > MAX_SERIES_POINTS) {
+    throw new TrellisError(ErrorCodes.VALIDATION, `step must be a duration between 1s and 5m, no longer than the series' span and at most ${MAX_SERIES_POINTS} steps in it, such as 10s (got ${JSON.stringify(step)})`, { field: 'step' });
+  }
+  return { spanMs, stepMs };
+}
+
+export async function dashboardView(registry: Registry, collector: TelemetryCollector, departures: Departures | undefined, window: string, series: SeriesOptions = parseSeriesOptions(undefined, undefined)): Promise<DashboardView> {
   const windowMs = parseWindow(window);
   const { instances } = await registry.listAll();
   return {
@@ -62,6 +84,7 @@ export async function dashboardView(registry: Registry, collector: TelemetryColl
     services: collector.stat(windowMs, await knownServices(registry)),
     edges: collector.edges(windowMs),
     routes: Object.fromEntries([...collector.routes(windowMs)].filter(([, routes]) => routes.some((r) => r.requests > 0))),
+    series: collector.series(series.spanMs, series.stepMs),
     instances,
     departed: departures?.list() ?? [],
     sidecars: collector.latest().map((s) => ({
@@ -82,7 +105,9 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
   };
   app.addHook('onClose', async () => { if (departures !== undefined) (await departures).close(); });
 
-  app.get('/dashboard', access('open'), async (_request, reply) => reply.redirect('/dashboard/'));
+  // The page's own query (?window=…&series=…&step=…: see dashboard/app.js) goes along.
+  const withQuery = (path: string, url: string): string => `${path}${url.includes('?') ? url.slice(url.indexOf('?')) : ''}`;
+  app.get('/dashboard', access('open'), async (request, reply) => reply.redirect(withQuery('/dashboard/', request.url)));
   app.get<{ Params: { file?: string } }>('/dashboard/:file', access('open'), async (request, reply) => {
     const file = request.params.file === undefined || request.params.file === '' ? 'index.html' : request.params.file;
     if (!FILE_NAME.test(file)) throw new TrellisError(ErrorCodes.NOT_FOUND, `no dashboard file ${JSON.stringify(file)}`);
@@ -94,11 +119,12 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
     }
     return reply.header('content-type', CONTENT_TYPES[extname(file)] ?? 'application/octet-stream').header('cache-control', 'no-cache').send(body);
   });
-  app.get('/dashboard/', access('open'), async (_request, reply) => reply.redirect('/dashboard/index.html'));
+  app.get('/dashboard/', access('open'), async (request, reply) => reply.redirect(withQuery('/dashboard/index.html', request.url)));
 
-  app.get<{ Querystring: { window?: string } }>('/v1/dashboard/events', access('observe'), async (request, reply) => {
+  app.get<{ Querystring: { window?: string; series?: string; step?: string } }>('/v1/dashboard/events', access('observe'), async (request, reply) => {
     const window = request.query.window ?? DASHBOARD_WINDOW;
     parseWindow(window);
+    const series = parseSeriesOptions(request.query.series, request.query.step);
     const departed = await departuresStarted();
     let res: ServerResponse | undefined;
     let closed = false;
@@ -110,7 +136,7 @@ export function dashboardRoutes(app: FastifyInstance, registry: Registry, collec
       if (sending) { again = true; return; }
       sending = true;
       try {
-        const view = await dashboardView(registry, collector, departed, window);
+        const view = await dashboardView(registry, collector, departed, window, series);
         if (!closed && res.writableLength < 4 * 1024 * 1024) res.write(`event: view\ndata: ${JSON.stringify(view)}\n\n`);
       } catch (err) {
         logger.warn({ err: messageOf(err) }, 'dashboard view failed');

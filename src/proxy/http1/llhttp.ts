@@ -57,15 +57,15 @@ export const HEAD_CONTINUE = 0;
 export const HEAD_SKIP_BODY = 1;
 export const HEAD_UPGRADE = 2;
 
-/** The resource object llhttp's async hooks see (node:http gives one per message; one per connection is enough here). */
-export const PARSER_RESOURCE = Object.freeze({});
-
 /**
  * A parser for one connection: requests (server side) or responses (upstream side), with
  * `maxHeaderSize` (the whole head, request line included) and no lenient flags.
  */
 export function newParser(type: number, maxHeaderSize: number): LlhttpParser {
   const parser = new HTTPParser();
-  parser.initialize(type, PARSER_RESOURCE, maxHeaderSize, LENIENT_NONE);
+  // The resource llhttp's async hooks see: one per connection (node:http gives one per message).
+  // Not shared, not frozen: an AsyncLocalStorage in the process (an APM agent, OpenTelemetry's
+  // context manager, a test driver) writes its store onto it — a frozen one made every accept throw.
+  parser.initialize(type, {}, maxHeaderSize, LENIENT_NONE);
   return parser;
 }

@@ -16,18 +16,21 @@ export const CALLER_HEADER = 'trellis-caller';
 
 /**
  * `parents`: given when spans are exported (src/proxy/layers/trace-export.ts), the incoming
- * parent span id of each request is noted there (nothing when this hop starts the trace).
+ * parent span id of each sampled request is noted there (nothing when this hop starts the trace).
+ * `sampleRatio`: the share of the traces this hop starts that are sampled (`telemetry.otlp.sampleRatio`;
+ * 1 without export: the apps downstream decide); an incoming traceparent's flags are kept.
  */
-export function createPropagationLayer(localService: string, parents?: WeakMap<ProxyRequest, string>): Layer {
+export function createPropagationLayer(localService: string, parents?: WeakMap<ProxyRequest, string>, sampleRatio = 1): Layer {
   return (next) => (request) => {
     // The header record is the request's own, made for it at the edge (http1/headers.ts,
     // http2/headers.ts), and this layer runs once per request, before any retry: it is
     // updated in place rather than copied with the request (≈ 2% of a hop's CPU, 2 KB).
     const headers = request.headers as Record<string, string | string[]>;
     const b3 = nextB3(headers);
-    const hop = nextHop(headers['traceparent']);
+    const hop = nextHop(headers['traceparent'], sampleRatio);
     headers['traceparent'] = formatTraceparent(hop);
-    if (parents !== undefined && hop.parentId !== undefined) parents.set(request, hop.parentId);
+    // Only a sampled hop is exported: an unsampled one costs no entry (nor the GC's ephemeron work).
+    if (parents !== undefined && hop.parentId !== undefined && (Number.parseInt(hop.flags, 16) & 1) === 1) parents.set(request, hop.parentId);
     if (b3 !== undefined) Object.assign(headers, b3);
     if (request.target.direction === 'outbound') headers[CALLER_HEADER] = localService;
     return next(request);

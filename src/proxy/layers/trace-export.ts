@@ -1,12 +1,15 @@
 /**
- * The span-export sink of the observation layer (observe.ts): each sampled hop becomes one
- * span (src/telemetry/otlp.ts) — its trace id, this hop's span id and the span it came from
- * (the parent the propagation layer noted, see {@link ParentSpans}), the request's arrival to
- * its response head, the method, path, status, route, peer, caller identity and endpoint.
- * Inbound hops are SERVER spans, outbound CLIENT spans. Never a body or a header's value
- * besides the authority.
+ * The span-export sink of the observation layer (observe.ts): each sampled hop is recorded as
+ * one flat {@link HopSpan} for src/telemetry/otlp.ts, which makes the span (and its attributes)
+ * later, in batches off the request path — its trace id, this hop's span id and the span it
+ * came from (the parent the propagation layer noted, see {@link ParentSpans}), the request's
+ * arrival to its response head, the method, path, status, route, peer, caller identity and
+ * endpoint. Unsampled hops (flags without bit 0: the caller's decision, or the sampler's for a
+ * trace this hop started) cost one flag test. Never a body or a header's value besides the
+ * authority.
  */
-import type { HopSpan, SpanExport } from '../../telemetry/otlp.js';
+import type { SpanExport } from '../../telemetry/otlp.js';
+import { isSampled } from '../../telemetry/trace-context.js';
 import type { ProxyRequest } from '../types.js';
 import type { RequestSink } from './observe.js';
 import { endpointOf } from './outcome.js';
@@ -19,42 +22,28 @@ export function traceExportSink(exporter: SpanExport, parents: ParentSpans): Req
   return (r) => {
     const { request } = r;
     const traceparent = request.headers['traceparent'];
-    // Unsampled traces (flags without bit 0) are propagated, not exported.
-    if (typeof traceparent !== 'string' || (Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 0) return;
+    if (typeof traceparent !== 'string' || !isSampled(traceparent)) return;
     const endpoint = endpointOf(r.outcome);
     const host = request.headers['host'];
-    const query = request.path.indexOf('?');
-    const attributes: Record<string, string | number> = {
-      'http.request.method': request.method,
-      'url.path': query < 0 ? request.path : request.path.slice(0, query),
-      'http.response.status_code': r.status,
-      'server.address': typeof host === 'string' ? host : request.target.service,
-      'trellis.direction': r.direction,
-      'trellis.service': request.target.service,
-      'trellis.route': r.route,
-      'trellis.peer': r.src,
-      'trellis.request_id': request.id,
-    };
-    if (r.route !== '[default]') attributes['http.route'] = r.route;
-    if (r.clientId !== '') attributes['trellis.client_id'] = r.clientId;
-    if (r.error !== '') attributes['trellis.error'] = r.error;
-    if (endpoint !== undefined) {
-      attributes['trellis.endpoint'] = endpoint.id;
-      attributes['network.peer.address'] = endpoint.address;
-      attributes['network.peer.port'] = endpoint.port;
-    }
-    const span: HopSpan = {
+    exporter.record({
       traceId: traceIdOf(request),
       spanId: spanIdOf(request),
       parentSpanId: parents.get(request),
-      name: r.route === '[default]' ? request.method : `${request.method} ${r.route}`,
-      kind: r.direction === 'inbound' ? 'server' : 'client',
+      direction: r.direction,
       startMs: performance.timeOrigin + request.startedAt,
       durationMs: r.latencyMs,
       error: r.classification === 'failure',
       errorCode: r.error,
-      attributes,
-    };
-    exporter.record(span);
+      method: request.method,
+      path: request.path,
+      status: r.status,
+      authority: typeof host === 'string' ? host : request.target.service,
+      service: request.target.service,
+      route: r.route,
+      peer: r.src,
+      clientId: r.clientId,
+      requestId: request.id,
+      endpoint,
+    });
   };
 }
