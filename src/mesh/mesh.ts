@@ -235,6 +235,8 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
       },
       ...(slot.network === undefined ? {} : { network: slot.network }),
       ...(await joinToken(plan.service)),
+      // The app's other ports register services of their own: a token for each.
+      ...(plan.spec.ports === undefined ? {} : { ports: await Promise.all(plan.spec.ports.map(async (p) => ({ ...p, ...(await joinToken(p.service)) }))) }),
     };
     const replica = await startReplica(spec, {
       stdout: options.replicaOutput.stdout,
@@ -264,12 +266,20 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     if (stale > 0) emit({ kind: 'stale-removed', count: stale });
     if (plans.some((p) => p.network === 'namespace')) await removeOrphanNamespaces();
     // The entry point first: a taken port fails the start before any replica runs.
-    const services = Object.entries(options.mesh.services).flatMap(([service, declaration]) => (declaration.port === undefined ? [] : [{
-      service,
-      port: options.exposedPorts === 'free' ? 0 : declaration.port,
-      ...(declaration.loadBalancer === undefined ? {} : { loadBalancer: declaration.loadBalancer }),
-      ...(declaration.protocol === undefined ? {} : { protocol: declaration.protocol }),
-    }]));
+    const services = Object.entries(options.mesh.services).flatMap(([service, declaration]) => [
+      ...(declaration.port === undefined ? [] : [{
+        service,
+        port: options.exposedPorts === 'free' ? 0 : declaration.port,
+        ...(declaration.loadBalancer === undefined ? {} : { loadBalancer: declaration.loadBalancer }),
+        ...(declaration.protocol === undefined ? {} : { protocol: declaration.protocol }),
+      }]),
+      // The app's other ports, exposed on their own entry ports.
+      ...declaration.ports.flatMap((p) => (p.port === undefined ? [] : [{
+        service: p.service,
+        port: options.exposedPorts === 'free' ? 0 : p.port,
+        ...(p.protocol === undefined ? {} : { protocol: p.protocol }),
+      }])),
+    ]);
     if (services.length > 0) {
       ingress = await startIngress({
         services, controlPlane: controlPlane.url, busyPorts: options.busyPorts ?? 'fail', file: options.file, logger: options.logger,
