@@ -106,6 +106,19 @@ export function describeReplicaExit(code: number | null, unlive: boolean): strin
   return `exit code ${code}${signal === undefined ? '' : ` (${signal})`}${why}`;
 }
 
+/** On the registration that stands for a replica waiting out its back-off: when it starts again (ISO time). */
+export const RESTARTING_LABEL = 'trellis.dev/restarting-at';
+
+/** A replica's metadata: its own, plus its restart policy, restarts, last exit and back-off. */
+function labelsOf(slot: Slot): Record<string, string> {
+  const { plan } = slot;
+  return {
+    ...plan.spec.metadata, [RESTART_LABEL]: plan.restart, [RESTARTS_LABEL]: String(slot.backoff.restarts),
+    ...(slot.lastExit === undefined ? {} : { [LAST_EXIT_LABEL]: slot.lastExit }),
+    ...(slot.backoffMs === undefined ? {} : { [BACKOFF_LABEL]: formatDuration(slot.backoffMs) }),
+  };
+}
+
 /** Drain time on top of the app's grace period before a replica is killed. */
 const STOP_MARGIN_MS = 10_000;
 
@@ -197,6 +210,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     const inMs = slot.backoff.next(ranMs);
     slot.backoffMs = inMs;
     emit({ kind: 'restarting', id: slot.plan.spec.id, inMs, restarts: slot.backoff.restarts });
+    void showRestarting(slot, inMs).catch((err: unknown) => options.logger.warn({ id: slot.plan.spec.id, err: messageOf(err) }, 'could not show the replica as restarting in the registry'));
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       if (stopping) return;
@@ -208,6 +222,32 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
         scheduleRestart(slot, 0);
       }).finally(() => { if (slot.launching === launching) slot.launching = undefined; });
     }, inMs);
+  };
+
+  /**
+   * While a replica waits out its back-off, its instances stay in the registry as Kubernetes
+   * keeps a pod in CrashLoopBackOff: critical (never routed to) and weight 0, the check saying
+   * "restarting in N s", and the labels of the run that just ended (restarts, last exit,
+   * back-off) — so `trellis instances` and the dashboard show that, not the previous run's
+   * labels or a bare "gone". The next run's registration replaces it; if `up` goes away, it is
+   * reaped a little after its back-off.
+   */
+  const showRestarting = async (slot: Slot, inMs: number): Promise<void> => {
+    const info = slot.replica?.info;
+    if (info === undefined) return;
+    const metadata = { ...labelsOf(slot), [RESTARTING_LABEL]: new Date(Date.now() + inMs).toISOString() };
+    const output = `restarting in ${formatDuration(inMs)} (restart #${slot.backoff.restarts}; last ${slot.lastExit ?? 'exit'})`;
+    const registrations = [
+      { service: info.service, id: info.id, inbound: info.inbound },
+      ...(info.ports ?? []).map((p) => ({ service: p.service, id: p.id, inbound: p.inbound })),
+    ];
+    for (const r of registrations) {
+      const at = r.inbound === '-' ? { host: '127.0.0.1', port: 1 } : parseHostPort(r.inbound, 'inbound');
+      await controlPlane.registry.register(r.service, r.id, {
+        address: at.host, port: at.port, weight: 0, metadata, ttl: formatDuration(inMs + 30_000), deregisterCriticalAfter: '1s',
+      });
+      await controlPlane.registry.setCheckStatus(r.service, r.id, 'ttl', 'critical', output);
+    }
   };
 
   const onExit = (slot: Slot, replica: Replica, code: number | null): void => {
@@ -228,11 +268,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     const spec = {
       ...plan.spec,
       // The restart policy and count travel with the instance (trellis instances, the dashboard's data).
-      metadata: {
-        ...plan.spec.metadata, [RESTART_LABEL]: plan.restart, [RESTARTS_LABEL]: String(slot.backoff.restarts),
-        ...(slot.lastExit === undefined ? {} : { [LAST_EXIT_LABEL]: slot.lastExit }),
-        ...(slot.backoffMs === undefined ? {} : { [BACKOFF_LABEL]: formatDuration(slot.backoffMs) }),
-      },
+      metadata: labelsOf(slot),
       ...(slot.network === undefined ? {} : { network: slot.network }),
       ...(await joinToken(plan.service)),
       // The app's other ports register services of their own: a token for each.
