@@ -86,11 +86,13 @@ async function tour(mesh: Mesh): Promise<void> {
   // between the two, and a request the caller sent in that gap, answered by the app before it died,
   // would count as "sent after the kill" (the CI failure of the demo test's kill window).
   const killedAt = Date.now();
-  await waitUntil(`${VICTIM} to leave the registry`, async () => {
-    const { instances } = await client.instances(SERVICE);
+  // Out of the healthy list: its sidecar saw the app die and deregistered it; trellis up then shows
+  // it as restarting (critical) until the new run registers.
+  await waitUntil(`${VICTIM} to leave the healthy list`, async () => {
+    const { instances } = await client.instances(SERVICE, true);
     return instances.some((i) => i.id === VICTIM) ? undefined : true;
   });
-  say(`   ${VICTIM} left the registry ${Date.now() - killedAt} ms after the kill (its sidecar saw the app die and deregistered it)`);
+  say(`   ${VICTIM} left the healthy list ${Date.now() - killedAt} ms after the kill (its sidecar saw the app die and deregistered it; trellis up shows it restarting)`);
   const { instances } = await client.instances(SERVICE, true);
   say(`   healthy instances now: ${instances.map((i) => i.id).join(', ')}`);
   // Until the mesh starts it again (after its 1 s back-off): the replacement cannot serve before that.

@@ -108,6 +108,7 @@ export function describeReplicaExit(code: number | null, unlive: boolean): strin
 
 /** On the registration that stands for a replica waiting out its back-off: when it starts again (ISO time). */
 export const RESTARTING_LABEL = 'trellis.dev/restarting-at';
+const RESTARTING_CHECK = 'restarting';
 
 /** A replica's metadata: its own, plus its restart policy, restarts, last exit and back-off. */
 function labelsOf(slot: Slot): Record<string, string> {
@@ -243,8 +244,10 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     ];
     for (const r of registrations) {
       const at = r.inbound === '-' ? { host: '127.0.0.1', port: 1 } : parseHostPort(r.inbound, 'inbound');
+      // Critical from the start: a check that begins critical (and probes nothing that listens, hourly).
       await controlPlane.registry.register(r.service, r.id, {
-        address: at.host, port: at.port, weight: 0, metadata, ttl: formatDuration(inMs + 30_000), deregisterCriticalAfter: '1s',
+        address: at.host, port: at.port, weight: 0, metadata, ttl: formatDuration(inMs + 30_000), deregisterCriticalAfter: formatDuration(inMs + 30_000),
+        checks: [{ type: 'tcp', name: RESTARTING_CHECK, initialStatus: 'critical', interval: '1h', port: 1 }],
       });
       await controlPlane.registry.setCheckStatus(r.service, r.id, 'ttl', 'critical', output);
     }

@@ -70,7 +70,7 @@ describe('restart policy', () => {
     // Waiting out its back-off (1 s, then its start), web-1 shows as restarting — critical, weight 0,
     // with this run's labels — as a pod in CrashLoopBackOff does, not as the previous run or gone.
     const waiting = await waitFor('web-1 shown as restarting', async () => (await adminClient(summary.controlPlane).instances('web')).instances
-      .find((i) => i.id === 'web-1' && i.metadata['trellis.dev/restarting-at'] !== undefined), { timeoutMs: 10_000, everyMs: 20 });
+      .find((i) => i.id === 'web-1' && i.metadata['trellis.dev/restarting-at'] !== undefined && i.checks.some((c) => c.output.startsWith('restarting in'))), { timeoutMs: 10_000, everyMs: 20 });
     assert.equal(waiting.status, 'critical', 'never routed to while it restarts');
     assert.equal(waiting.weight, 0);
     assert.match(waiting.checks.map((c) => c.output).join(' | '), /restarting in 1s \(restart #1; last exit code 137 \(SIGKILL\)\)/);
