@@ -45,7 +45,7 @@ it('the demo runs the seed\'s mesh, survives a kill -9 without a failed request 
   assert.equal(first.failed, 0, `requests failed in the first window:\n${out}`);
   for (const id of ['my-service-1', 'my-service-2', 'my-service-3']) assert.ok((first.counts[id] ?? 0) > 0, `${id} got no traffic:\n${out}`);
 
-  assert.match(out, /my-service-2 left the registry \d+ ms after the kill/);
+  assert.match(out, /my-service-2 left the healthy list \d+ ms after the kill/);
   assert.ok(/healthy instances now: my-service-1, my-service-3\n/.test(out), `the healthy list after the kill is not my-service-1, my-service-3:\n${out}`);
   const killed = windowCounts(out, /from the kill until/);
   assert.equal(killed.failed, 0, `requests failed around the kill:\n${out}`);

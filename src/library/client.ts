@@ -75,7 +75,7 @@ export async function createMeshClient(options: MeshClientOptions, syncTimeoutMs
       onChange: () => queueMicrotask(() => http1.retain(new Set(Array.from(tables.endpoints(), originOf)))),
     });
     closers.push(() => tables.close());
-    const stack = outboundStack({ clusters: (service) => tables.get(service), detectors, upstream: http1.send, telemetry: telemetry.layers, stats: telemetry.stats });
+    const stack = outboundStack({ clusters: (service) => tables.get(service), detectors, upstream: http1.send, telemetry: telemetry.layers, stats: telemetry.stats, peersAuthenticated: agent.tls !== undefined });
     const http: typeof stack = async (request) => {
       inFlight += 1;
       try { return await stack(request); } finally { inFlight -= 1; }

@@ -106,6 +106,20 @@ export function describeReplicaExit(code: number | null, unlive: boolean): strin
   return `exit code ${code}${signal === undefined ? '' : ` (${signal})`}${why}`;
 }
 
+/** On the registration that stands for a replica waiting out its back-off: when it starts again (ISO time). */
+export const RESTARTING_LABEL = 'trellis.dev/restarting-at';
+const RESTARTING_CHECK = 'restarting';
+
+/** A replica's metadata: its own, plus its restart policy, restarts, last exit and back-off. */
+function labelsOf(slot: Slot): Record<string, string> {
+  const { plan } = slot;
+  return {
+    ...plan.spec.metadata, [RESTART_LABEL]: plan.restart, [RESTARTS_LABEL]: String(slot.backoff.restarts),
+    ...(slot.lastExit === undefined ? {} : { [LAST_EXIT_LABEL]: slot.lastExit }),
+    ...(slot.backoffMs === undefined ? {} : { [BACKOFF_LABEL]: formatDuration(slot.backoffMs) }),
+  };
+}
+
 /** Drain time on top of the app's grace period before a replica is killed. */
 const STOP_MARGIN_MS = 10_000;
 
@@ -197,6 +211,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     const inMs = slot.backoff.next(ranMs);
     slot.backoffMs = inMs;
     emit({ kind: 'restarting', id: slot.plan.spec.id, inMs, restarts: slot.backoff.restarts });
+    void showRestarting(slot, inMs).catch((err: unknown) => options.logger.warn({ id: slot.plan.spec.id, err: messageOf(err) }, 'could not show the replica as restarting in the registry'));
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       if (stopping) return;
@@ -208,6 +223,34 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
         scheduleRestart(slot, 0);
       }).finally(() => { if (slot.launching === launching) slot.launching = undefined; });
     }, inMs);
+  };
+
+  /**
+   * While a replica waits out its back-off, its instances stay in the registry as Kubernetes
+   * keeps a pod in CrashLoopBackOff: critical (never routed to) and weight 0, the check saying
+   * "restarting in N s", and the labels of the run that just ended (restarts, last exit,
+   * back-off) — so `trellis instances` and the dashboard show that, not the previous run's
+   * labels or a bare "gone". The next run's registration replaces it; if `up` goes away, it is
+   * reaped a little after its back-off.
+   */
+  const showRestarting = async (slot: Slot, inMs: number): Promise<void> => {
+    const info = slot.replica?.info;
+    if (info === undefined) return;
+    const metadata = { ...labelsOf(slot), [RESTARTING_LABEL]: new Date(Date.now() + inMs).toISOString() };
+    const output = `restarting in ${formatDuration(inMs)} (restart #${slot.backoff.restarts}; last ${slot.lastExit ?? 'exit'})`;
+    const registrations = [
+      { service: info.service, id: info.id, inbound: info.inbound },
+      ...(info.ports ?? []).map((p) => ({ service: p.service, id: p.id, inbound: p.inbound })),
+    ];
+    for (const r of registrations) {
+      const at = r.inbound === '-' ? { host: '127.0.0.1', port: 1 } : parseHostPort(r.inbound, 'inbound');
+      // Critical from the start: a check that begins critical (and probes nothing that listens, hourly).
+      await controlPlane.registry.register(r.service, r.id, {
+        address: at.host, port: at.port, weight: 0, metadata, ttl: formatDuration(inMs + 30_000), deregisterCriticalAfter: formatDuration(inMs + 30_000),
+        checks: [{ type: 'tcp', name: RESTARTING_CHECK, initialStatus: 'critical', interval: '1h', port: 1 }],
+      });
+      await controlPlane.registry.setCheckStatus(r.service, r.id, 'ttl', 'critical', output);
+    }
   };
 
   const onExit = (slot: Slot, replica: Replica, code: number | null): void => {
@@ -228,13 +271,11 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     const spec = {
       ...plan.spec,
       // The restart policy and count travel with the instance (trellis instances, the dashboard's data).
-      metadata: {
-        ...plan.spec.metadata, [RESTART_LABEL]: plan.restart, [RESTARTS_LABEL]: String(slot.backoff.restarts),
-        ...(slot.lastExit === undefined ? {} : { [LAST_EXIT_LABEL]: slot.lastExit }),
-        ...(slot.backoffMs === undefined ? {} : { [BACKOFF_LABEL]: formatDuration(slot.backoffMs) }),
-      },
+      metadata: labelsOf(slot),
       ...(slot.network === undefined ? {} : { network: slot.network }),
       ...(await joinToken(plan.service)),
+      // The app's other ports register services of their own: a token for each.
+      ...(plan.spec.ports === undefined ? {} : { ports: await Promise.all(plan.spec.ports.map(async (p) => ({ ...p, ...(await joinToken(p.service)) }))) }),
     };
     const replica = await startReplica(spec, {
       stdout: options.replicaOutput.stdout,
@@ -264,12 +305,20 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     if (stale > 0) emit({ kind: 'stale-removed', count: stale });
     if (plans.some((p) => p.network === 'namespace')) await removeOrphanNamespaces();
     // The entry point first: a taken port fails the start before any replica runs.
-    const services = Object.entries(options.mesh.services).flatMap(([service, declaration]) => (declaration.port === undefined ? [] : [{
-      service,
-      port: options.exposedPorts === 'free' ? 0 : declaration.port,
-      ...(declaration.loadBalancer === undefined ? {} : { loadBalancer: declaration.loadBalancer }),
-      ...(declaration.protocol === undefined ? {} : { protocol: declaration.protocol }),
-    }]));
+    const services = Object.entries(options.mesh.services).flatMap(([service, declaration]) => [
+      ...(declaration.port === undefined ? [] : [{
+        service,
+        port: options.exposedPorts === 'free' ? 0 : declaration.port,
+        ...(declaration.loadBalancer === undefined ? {} : { loadBalancer: declaration.loadBalancer }),
+        ...(declaration.protocol === undefined ? {} : { protocol: declaration.protocol }),
+      }]),
+      // The app's other ports, exposed on their own entry ports.
+      ...declaration.ports.flatMap((p) => (p.port === undefined ? [] : [{
+        service: p.service,
+        port: options.exposedPorts === 'free' ? 0 : p.port,
+        ...(p.protocol === undefined ? {} : { protocol: p.protocol }),
+      }])),
+    ]);
     if (services.length > 0) {
       ingress = await startIngress({
         services, controlPlane: controlPlane.url, busyPorts: options.busyPorts ?? 'fail', file: options.file, logger: options.logger,

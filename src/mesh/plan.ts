@@ -8,7 +8,7 @@ import { ErrorCodes, TrellisError } from '../errors.js';
 import { namespaceUnavailable } from '../run/netns.js';
 import { RUN_DEFAULTS, type RunSpec, type UpstreamSpec } from '../run/types.js';
 import { LIVENESS_DEFAULTS, type LivenessSpec } from './liveness.js';
-import type { MeshFile, NetworkMode, RestartPolicy, ServiceDeclaration, UpstreamDeclaration } from './schema.js';
+import type { MeshFile, NetworkMode, PortDeclaration, RestartPolicy, ServiceDeclaration, UpstreamDeclaration } from './schema.js';
 
 export interface ReplicaPlan {
   readonly service: string;
@@ -45,7 +45,7 @@ export function fixedPortOf(service: ServiceDeclaration): number | undefined {
  * whenever that is possible (as root), and must when several replicas share the port.
  */
 function networkOf(name: string, service: ServiceDeclaration, unavailable: string | undefined): NetworkMode {
-  const port = fixedPortOf(service);
+  const port = fixedPortOf(service) ?? service.ports[0]?.targetPort;
   if (service.network === 'host') return 'host';
   const needed = service.network === 'namespace' || (port !== undefined && service.replicas > 1);
   if (unavailable === undefined) return port !== undefined || needed ? 'namespace' : 'host';
@@ -58,11 +58,27 @@ function networkOf(name: string, service: ServiceDeclaration, unavailable: strin
     { field: `services.${name}.network` });
 }
 
+/** The service of the file that registers `name`: itself, or the one whose other port it is. */
+function ownerOf(mesh: MeshFile, name: string): string {
+  if (mesh.services[name] !== undefined) return name;
+  return Object.entries(mesh.services).find(([, s]) => s.ports.some((p) => p.service === name))?.[0] ?? name;
+}
+
+/** The port declaration behind a service name that is another port of a service (undefined otherwise). */
+function portNamed(mesh: MeshFile, name: string): PortDeclaration | undefined {
+  for (const service of Object.values(mesh.services)) {
+    const port = service.ports.find((p) => p.service === name);
+    if (port !== undefined) return port;
+  }
+  return undefined;
+}
+
 /** Services ordered so that each comes after the services it calls (file order otherwise; cycles keep file order). */
 export function startOrder(mesh: MeshFile): string[] {
   const order: string[] = [];
   const visiting = new Set<string>();
-  const visit = (name: string): void => {
+  const visit = (called: string): void => {
+    const name = ownerOf(mesh, called);
     if (order.includes(name) || visiting.has(name)) return;
     visiting.add(name);
     for (const upstream of mesh.services[name]?.upstreams ?? []) visit(upstream.service);
@@ -75,7 +91,7 @@ export function startOrder(mesh: MeshFile): string[] {
 function upstreamSpec(mesh: MeshFile, upstream: UpstreamDeclaration): UpstreamSpec {
   const { service, port, loadBalancer, protocol, ...rest } = upstream;
   const balancer = loadBalancer ?? mesh.services[service]?.loadBalancer;
-  const speaks = protocol ?? mesh.services[service]?.protocol;
+  const speaks = protocol ?? mesh.services[service]?.protocol ?? portNamed(mesh, service)?.protocol;
   const routes = mesh.services[service]?.routes;
   const policy = {
     ...rest,
@@ -107,6 +123,13 @@ function replicaSpec(mesh: MeshFile, name: string, service: ServiceDeclaration, 
     ...(service.metadata === undefined ? {} : { metadata: service.metadata }),
     ...(service.routes === undefined ? {} : { routes: service.routes }),
     upstreams: service.upstreams.map((u) => upstreamSpec(mesh, u)),
+    ...(service.ports.length === 0 ? {} : {
+      ports: service.ports.map((p) => ({
+        service: p.service, id: `${p.service}-${index}`, port: p.targetPort,
+        ...(p.protocol === undefined ? {} : { protocol: p.protocol }),
+        ...(p.health?.http === undefined ? {} : { healthPath: p.health.http }),
+      })),
+    }),
     controlPlane: options.controlPlane,
     readyTimeoutMs: service.readyTimeout ?? RUN_DEFAULTS.readyTimeoutMs,
     mtlsMode: service.mtls ?? mesh.mtls,

@@ -84,6 +84,22 @@ export const NETWORK_MODES = ['host', 'namespace'] as const;
 export type NetworkMode = typeof NETWORK_MODES[number];
 const networkSchema = z.enum(NETWORK_MODES, { errorMap: () => ({ message: 'network must be "host" or "namespace"' }) });
 
+/**
+ * One more port of a service's app, registered as a service of its own (a Kubernetes Service's
+ * other ports: `<service>-<port name>`). Every replica's app listens on `targetPort` for it;
+ * `port` exposes it on the entry point, as the service's own `port` does.
+ */
+const extraPortSchema = z.object({
+  service: serviceNameSchema,
+  targetPort: integerField('targetPort', 1, 65_535),
+  port: portSchema.optional(),
+  protocol: protocolSchema.optional(),
+  health: z.object({
+    http: z.string({ invalid_type_error: 'http must be a path such as /healthz' })
+      .regex(/^\/[\x21-\x7e]*$/, 'http must be a path starting with "/", such as /healthz').optional(),
+  }, { invalid_type_error: 'health must be a map such as { http: /healthz }' }).strict().optional(),
+}, { invalid_type_error: 'each of ports must be a map such as { service: web-admin, targetPort: 8081 }' }).strict();
+
 const mtlsSchema = z.enum(MTLS_MODES, { errorMap: () => ({ message: 'mtls must be "strict", "permissive" or "off"' }) });
 
 const serviceSchema = z.object({
@@ -97,6 +113,8 @@ const serviceSchema = z.object({
   port: portSchema.optional(),
   /** The port the app itself listens on (as a Service's targetPort); a free one in $PORT when absent. */
   targetPort: integerField('targetPort', 1, 65_535).optional(),
+  /** The app's other ports, each registered as a service of its own, by every replica. */
+  ports: z.array(extraPortSchema, { invalid_type_error: 'ports must be a list such as [{ service: web-admin, targetPort: 8081 }]' }).default([]),
   network: networkSchema.optional(),
   restart: restartSchema.default('always'),
   /** Run once, before the first replica starts, in cwd (what a Dockerfile's RUN does). */
@@ -131,10 +149,29 @@ export const meshFileSchema = z.object({
   invalid_type_error: 'a mesh file must be a map with services (and optionally controlPlane)',
 }).strict()
   .superRefine((mesh, ctx) => {
-    const names = Object.keys(mesh.services);
+    const names = serviceNames(mesh);
     if (names.length === 0) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services'], message: 'services must declare at least one service' });
     const exposedBy = new Map<number, string>();
+    const portOwner = new Map<string, string>();
     for (const [name, service] of Object.entries(mesh.services)) {
+      service.ports.forEach((extra, i) => {
+        const other = mesh.services[extra.service] !== undefined ? extra.service : portOwner.get(extra.service);
+        if (other !== undefined) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'ports', i, 'service'], message: `${extra.service} is already ${other === extra.service ? 'a service of this file' : `a port of ${other}`}: give each port a service name of its own` });
+        }
+        portOwner.set(extra.service, name);
+        if (extra.service.length > MAX_SERVICE_NAME) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'ports', i, 'service'], message: `service names may have at most ${MAX_SERVICE_NAME} characters (instance ids add "-<n>")` });
+        }
+        if (extra.targetPort === service.targetPort) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'ports', i, 'targetPort'], message: `${extra.targetPort} is already ${name}'s own targetPort: each port of the app is registered once` });
+        }
+        if (extra.port !== undefined) {
+          const taken = exposedBy.get(extra.port);
+          if (taken !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'ports', i, 'port'], message: `${extra.port} is already the port of ${taken}: give each service its own` });
+          exposedBy.set(extra.port, extra.service);
+        }
+      });
       if (name.length > MAX_SERVICE_NAME) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name], message: `service names may have at most ${MAX_SERVICE_NAME} characters (instance ids add "-<n>")` });
       }
@@ -153,7 +190,7 @@ export const meshFileSchema = z.object({
           ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'env', 'PORT'], message: `PORT is ${envPort} but targetPort is ${service.targetPort}: the app gets one port; keep one of them` });
         }
       }
-      const fixedPort = service.targetPort ?? (envPort === undefined ? undefined : Number(envPort));
+      const fixedPort = service.targetPort ?? (envPort === undefined ? undefined : Number(envPort)) ?? service.ports[0]?.targetPort;
       if (fixedPort !== undefined && service.replicas > 1 && service.network === 'host') {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', name, 'network'], message: `${service.replicas} replicas cannot all listen on port ${fixedPort} on the host network: remove network: host (each replica then gets a network namespace of its own) or let the app take its port from $PORT` });
       }
@@ -166,6 +203,11 @@ export const meshFileSchema = z.object({
       });
     }
   });
+
+/** Every service name a mesh file registers: its services and their other ports' services. */
+export function serviceNames(mesh: { readonly services: Readonly<Record<string, { readonly ports?: ReadonlyArray<{ readonly service: string }> }>> }): string[] {
+  return Object.entries(mesh.services).flatMap(([name, service]) => [name, ...(service.ports ?? []).map((p) => p.service)]);
+}
 
 /** Why `upstream` is not one of the file's services (with the closest name), or undefined when it is. */
 export function unknownUpstream(upstream: string, names: readonly string[]): string | undefined {
@@ -181,7 +223,13 @@ export function unknownUpstream(upstream: string, names: readonly string[]): str
 export function unknownUpstreamsIn(raw: unknown): Array<[Array<string | number>, string]> {
   const services = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>)['services'] : undefined;
   if (typeof services !== 'object' || services === null || Array.isArray(services)) return [];
-  const names = Object.keys(services);
+  const names = Object.entries(services).flatMap(([name, service]) => {
+    const ports = typeof service === 'object' && service !== null ? (service as Record<string, unknown>)['ports'] : undefined;
+    return [name, ...(Array.isArray(ports) ? ports.flatMap((p: unknown) => {
+      const named = typeof p === 'object' && p !== null ? (p as Record<string, unknown>)['service'] : undefined;
+      return typeof named === 'string' ? [named] : [];
+    }) : [])];
+  });
   return Object.entries(services).flatMap(([name, service]) => {
     const upstreams = typeof service === 'object' && service !== null ? (service as Record<string, unknown>)['upstreams'] : undefined;
     if (!Array.isArray(upstreams)) return [];
@@ -197,6 +245,7 @@ export function unknownUpstreamsIn(raw: unknown): Array<[Array<string | number>,
 export type MeshFile = z.output<typeof meshFileSchema>;
 export type ServiceDeclaration = MeshFile['services'][string];
 export type UpstreamDeclaration = ServiceDeclaration['upstreams'][number];
+export type PortDeclaration = ServiceDeclaration['ports'][number];
 
 /** The fields a map in the mesh file may have, by its path (for "did you mean"); [] where unknown. */
 export function fieldsAt(path: readonly (string | number)[]): readonly string[] {

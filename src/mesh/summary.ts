@@ -16,6 +16,8 @@ export interface MeshSummary {
     /** How its last run ended, and the back-off before the restart that followed (null before any). */
     lastExit: string | null; backoff: string | null;
     upstreams: Readonly<Record<string, string>>;
+    /** The app's other ports, each registered as a service of its own by a sidecar of its own. */
+    ports: ReadonlyArray<{ service: string; id: string; app: string; inbound: string; admin: string }>;
   }>;
 }
 
@@ -46,6 +48,7 @@ export function summarize(mesh: Mesh): MeshSummary {
       backoff: backoff(info.id),
       outbound: info.outbound,
       upstreams: Object.fromEntries(Object.entries(info.upstreams).map(([s, p]) => [s, `http://127.0.0.1:${p}`])),
+      ports: (info.ports ?? []).map((p) => ({ service: p.service, id: p.id, app: `${info.appHost}:${p.appPort}`, inbound: p.inbound, admin: p.admin })),
     })),
   };
 }
@@ -58,9 +61,13 @@ function restartCell(r: MeshSummary['replicas'][number]): string {
 
 export function formatSummary(summary: MeshSummary): string {
   const table = formatTable(['SERVICE', 'INSTANCE', 'APP', 'APP PID', 'RESTART', 'SIDECAR IN', 'ADMIN (/metrics)', 'OUTBOUND (TRELLIS_OUTBOUND)', 'UPSTREAMS'],
-    summary.replicas.map((r) => [
-      r.service, r.id, r.app, r.appPid, restartCell(r), r.inbound, r.admin, r.outbound,
-      Object.entries(r.upstreams).map(([s, url]) => `${s}=${url}`).join(' ') || '-',
+    summary.replicas.flatMap((r) => [
+      [
+        r.service, r.id, r.app, r.appPid, restartCell(r), r.inbound, r.admin, r.outbound,
+        Object.entries(r.upstreams).map(([s, url]) => `${s}=${url}`).join(' ') || '-',
+      ],
+      // Another port of the same app (the same process): its own service, sidecar and registration.
+      ...r.ports.map((p) => [p.service, p.id, p.app, r.appPid, restartCell(r), p.inbound, p.admin, `(${r.id}'s)`, '-']),
     ]));
   const exposed = Object.entries(summary.exposed).map(([service, address]) => `  ${service}: curl http://${address}/`);
   return [

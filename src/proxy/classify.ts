@@ -17,14 +17,19 @@
  *
  * A peer sidecar's own 503 with `trellis-error: TRELLIS_ERR_APP_UNAVAILABLE` (it could not
  * connect to its app) is judged as that instance's connect failure with the app never reached:
- * retried whatever the method, and counted in the connect-failure streak.
+ * retried whatever the method, and counted in the connect-failure streak. That header is
+ * believed only on an answer {@link vouchForPeerAnswer} marked: one that came over mutual TLS
+ * from a sidecar of the service called (the balance layer marks it when the stack's peers are
+ * authenticated). Anywhere else — mTLS off, so anything listening at the address could have
+ * said it — the 503 is an ordinary server error: a POST is not sent again. (The peer's inbound
+ * side also removes any `trellis-error` its app set: layers/app-answer.ts.)
  *
  * The verdict is one per outcome (and request): the first reader (the balance layer,
  * innermost, or an outer layer for outcomes the proxy made) judges it and later readers get
  * the same one, even if the request's signal aborted in between (see {@link verdictOf}).
  */
 import { ErrorCodes, type ErrorCode } from '../errors.js';
-import type { Classification, Outcome, ProxyRequest } from './types.js';
+import type { Classification, Outcome, ProxyRequest, ProxyResponse } from './types.js';
 
 /**
  * gRPC statuses that mean the server failed, as a 5xx would (the gRPC → HTTP mapping:
@@ -178,6 +183,14 @@ interface Judged {
   readonly verdict: Verdict;
 }
 
+/** Answers that came from a peer sidecar this one authenticated (mutual TLS): their `trellis-error` is the peer's own. */
+const vouched = new WeakSet<ProxyResponse>();
+
+/** `response` came over mutual TLS from a sidecar of the service called: its `trellis-error` header is believed. */
+export function vouchForPeerAnswer(response: ProxyResponse): void {
+  vouched.add(response);
+}
+
 /** Failures already judged. */
 const judged = new WeakMap<Outcome, Judged>();
 
@@ -199,9 +212,9 @@ export function verdictOf(request: ProxyRequest, outcome: Outcome): Verdict {
   if (outcome.ok) {
     const { status, endpoint } = outcome.response;
     if (outcome.classification === 'success' && status < 400) return SUCCESS;
-    if (status === 503 && endpoint !== undefined && request.target.direction === 'outbound' && outcome.response.headers['trellis-error'] === ErrorCodes.APP_UNAVAILABLE) {
-      // The peer sidecar could not connect to its app: the request provably never reached it —
-      // a connect failure of that instance, retryable whatever the method (a POST too).
+    if (status === 503 && endpoint !== undefined && request.target.direction === 'outbound' && outcome.response.headers['trellis-error'] === ErrorCodes.APP_UNAVAILABLE && vouched.has(outcome.response)) {
+      // The peer sidecar (authenticated: mTLS) could not connect to its app: the request provably
+      // never reached it — a connect failure of that instance, retryable whatever the method (a POST too).
       return judge({
         method: request.method, code: ErrorCodes.APP_UNAVAILABLE, reachedApp: false,
         hasEndpoint: true, clientGone: false, retryOnStatus: request.target.policy.retry.retryOnStatus,

@@ -5,11 +5,12 @@
  *             → local rate limit → fault → header changes → mirror] → timeout → retry → circuit breaker
  *             → outlier detection → balance (within the route's subset) → upstream
  *   inbound:  [telemetry: propagate → observe (metrics, access log)] → authorization (the service's
- *             policies) → the local app (its own small pool)
+ *             policies) → app answer (no `trellis-error` from the app) → the local app (its own small pool)
  *
  * Layers are built once per sidecar and read their settings from each request's target
  * (its service's policy); per-service state is keyed by `request.target.service`.
  */
+import { createAppAnswerLayer } from './layers/app-answer.js';
 import { createAuthorizationLayer, type AuthorizationLookup } from './layers/authorize.js';
 import { createBalanceLayer, type ClusterLookup } from './layers/balance.js';
 import { createCircuitBreakerLayer } from './layers/circuit-breaker.js';
@@ -41,6 +42,11 @@ export interface OutboundStackOptions {
   readonly mirrors?: MirrorCounters;
   /** False: no traffic-route layers (raw TCP: routes are HTTP routes). Default true. */
   readonly routes?: boolean;
+  /**
+   * Every connection to an endpoint is mutual TLS that checked the peer's SPIFFE ID (mTLS strict
+   * or permissive): a peer's `trellis-error` is believed (classify.ts). Default false: it is not.
+   */
+  readonly peersAuthenticated?: boolean;
 }
 
 /** The traffic-route layers (src/proxy/routing): they act only on a request that matched a route. */
@@ -68,7 +74,7 @@ export function outboundStack(options: OutboundStackOptions): Handler {
     createCircuitBreakerLayer(options.stats === undefined ? {} : { stats: options.stats.circuit }),
     createOutlierLayer(options.detectors),
   ];
-  return compose(layers, createBalanceLayer(options.clusters)(options.upstream));
+  return compose(layers, createBalanceLayer(options.clusters, { peersAuthenticated: options.peersAuthenticated === true })(options.upstream));
 }
 
 /**
@@ -79,6 +85,7 @@ export function inboundStack(upstream: EndpointHandler, app: Endpoint, telemetry
   const layers: readonly Layer[] = [
     ...telemetry,
     ...(authorization === undefined ? [] : [createAuthorizationLayer(authorization)]),
+    createAppAnswerLayer(),
   ];
   return compose(layers, (request) => upstream(request, app));
 }

@@ -116,7 +116,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
 
     const mirrors: MirrorCounters = { sent: 0, failed: 0, skipped: 0 };
     const stack = (upstream: EndpointHandler, layers = telemetry.layers, routes = true): Handler => outboundStack({
-      clusters: (service) => tables.get(service), detectors, upstream, telemetry: layers, stats: telemetry.stats, mirrors, routes, ...(options.random === undefined ? {} : { random: options.random }),
+      clusters: (service) => tables.get(service), detectors, upstream, telemetry: layers, stats: telemetry.stats, mirrors, routes, peersAuthenticated: tls !== undefined, ...(options.random === undefined ? {} : { random: options.random }),
     });
     const pipelines: Pipelines = {
       http: stack(http1.send),

@@ -1,5 +1,6 @@
 /**
- * One instance = an app and its sidecar:
+ * One instance = an app and its sidecar (and, for each of the app's other ports, a sidecar of
+ * that port's own service: RunSpec.ports):
  *   start the sidecar (its outbound side is there before the app's first call; it registers
  *   the instance only once the app passes its health check) → start the app (PORT and the
  *   TRELLIS_* variables) → wait until the app is ready and registered → run until the app
@@ -17,7 +18,7 @@ import { describeHolder, hostPortHolder } from './listener-owner.js';
 import { inNamespace } from './netns.js';
 import { assertPortFree } from './port-holder.js';
 import { waitUntilReady, waitUntilRegistered } from './readiness.js';
-import { startInstanceSidecar } from './sidecar.js';
+import { startInstanceSidecar, startPortSidecar, type InstanceSidecar } from './sidecar.js';
 import type { InstanceInfo, RunSpec } from './types.js';
 
 export interface RunRuntime {
@@ -56,8 +57,12 @@ export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise
   const outboundHost = spec.network?.hostAddress ?? LOCALHOST;
   const deadline = Date.now() + spec.readyTimeoutMs;
   const sidecar = await startInstanceSidecar(spec, appPort, logger);
+  // The app's other ports: a sidecar each, registering its own service (RunSpec.ports).
+  const portSidecars: InstanceSidecar[] = [];
+  const drainAll = async (): Promise<void> => { await Promise.all([sidecar, ...portSidecars].map((s) => s.drain())); };
   let env: NodeJS.ProcessEnv;
   try {
+    for (const port of spec.ports ?? []) portSidecars.push(await startPortSidecar(spec, port, logger));
     env = appEnvironment(runtime.inheritedEnv, spec.env ?? {}, {
       service: spec.service,
       id: spec.id,
@@ -68,7 +73,7 @@ export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise
       upstreamPorts: sidecar.upstreamPorts,
     });
   } catch (err) {
-    await sidecar.drain();
+    await drainAll();
     throw err;
   }
   const app = startApp({
@@ -90,14 +95,14 @@ export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise
       exited: app.exited,
       ...(signal === undefined ? {} : { signal }),
     }) ?? await waitUntilRegistered({
-      name: spec.id, registered: sidecar.registered, deadline, exited: app.exited, ...(signal === undefined ? {} : { signal }),
+      name: spec.id, registered: () => sidecar.registered() && portSidecars.every((s) => s.registered()), deadline, exited: app.exited, ...(signal === undefined ? {} : { signal }),
     });
   } catch (err) {
-    await Promise.all([sidecar.drain(), app.stop(spec.stopGraceMs)]);
+    await Promise.all([drainAll(), app.stop(spec.stopGraceMs)]);
     throw err;
   }
   if (typeof started === 'object') {
-    await sidecar.drain();
+    await drainAll();
     return {
       ready: false, exit: started, exitCode: exitCodeOf(started),
       message: `${spec.id}: the app ${describeExit(started)} before it was ready (it was never registered)${started.error === undefined ? `; ${portDiagnosis(spec, appPort)}` : ''}`,
@@ -113,7 +118,7 @@ export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise
     const first = await Promise.race([app.exited, stopRequested.then(() => undefined)]);
     if (first !== undefined) logger.info({ id: spec.id }, `the app ${describeExit(first)}: draining the sidecar`);
     try {
-      await sidecar.drain();
+      await drainAll();
     } catch (err) {
       logger.warn({ id: spec.id, err: messageOf(err) }, 'the sidecar did not drain cleanly');
     }
@@ -134,6 +139,9 @@ export async function startInstance(spec: RunSpec, runtime: RunRuntime): Promise
       registered: started,
       outbound: `http://${outboundHost}:${sidecar.outboundPort}`,
       upstreams: Object.fromEntries(sidecar.upstreamPorts),
+      ...(spec.ports === undefined || spec.ports.length === 0 ? {} : {
+        ports: spec.ports.map((p, i) => ({ service: p.service, id: p.id, appPort: p.port, inbound: portSidecars[i]?.inbound ?? '-', admin: portSidecars[i]?.admin ?? '-' })),
+      }),
     },
     finished,
   };

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { startSidecar } from '../agent/sidecar.js';
 import { formatHostPort } from '../util/host-port.js';
-import type { RunSpec } from './types.js';
+import type { PortSpec, RunSpec } from './types.js';
 
 export interface InstanceSidecar {
   /** host:port the instance registers with (the inbound listener). */
@@ -20,6 +20,23 @@ export interface InstanceSidecar {
   registered(): boolean;
   /** Deregister, finish in-flight requests, close. */
   drain(): Promise<void>;
+}
+
+/**
+ * The sidecar of one more port of the app (RunSpec.ports): it registers `port.service` for that
+ * port, health-checked there; no upstreams (the app calls out through its main sidecar).
+ */
+export function startPortSidecar(spec: RunSpec, port: PortSpec, logger: Logger): Promise<InstanceSidecar> {
+  const { appProtocol: _protocol, healthPath: _path, routes: _routes, token: _token, ports: _ports, ...shared } = spec;
+  return startInstanceSidecar({
+    ...shared,
+    service: port.service,
+    id: port.id,
+    upstreams: [],
+    ...(port.protocol === undefined ? {} : { appProtocol: port.protocol }),
+    ...(port.healthPath === undefined ? {} : { healthPath: port.healthPath }),
+    ...(port.token === undefined ? {} : { token: port.token }),
+  }, port.port, logger.child({ port: port.service }));
 }
 
 export async function startInstanceSidecar(spec: RunSpec, appPort: number, logger: Logger): Promise<InstanceSidecar> {

@@ -13,6 +13,24 @@ export interface UpstreamSpec {
   readonly policy?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * One more port of the same app, registered as a service of its own (a Kubernetes Service's
+ * other ports, `<service>-<port name>`): its own sidecar (inbound listener, registration,
+ * health check on that port) in the same replica.
+ */
+export interface PortSpec {
+  readonly service: string;
+  /** Instance id: `<service>-<n>`. */
+  readonly id: string;
+  /** The port the app listens on for it. */
+  readonly port: number;
+  readonly protocol?: Protocol;
+  /** HTTP path answering 2xx on that port; a TCP connect otherwise. */
+  readonly healthPath?: string;
+  /** Its sidecar's join token (minted for `service`). */
+  readonly token?: string;
+}
+
 export interface RunSpec {
   readonly service: string;
   readonly id: string;
@@ -35,6 +53,8 @@ export interface RunSpec {
   /** This service's named routes (the `route` label of inbound metrics). */
   readonly routes?: readonly RouteDeclaration[];
   readonly upstreams: readonly UpstreamSpec[];
+  /** The app's other ports, each registered as a service of its own (none: one port, one registration). */
+  readonly ports?: readonly PortSpec[];
   /** Control plane URL. */
   readonly controlPlane: string;
   readonly readyTimeoutMs: number;
@@ -68,6 +88,8 @@ export interface InstanceInfo {
   readonly outbound: string;
   /** Local port of each upstream. */
   readonly upstreams: Readonly<Record<string, number>>;
+  /** The app's other ports, each registered by a sidecar of its own (absent: none). */
+  readonly ports?: ReadonlyArray<{ readonly service: string; readonly id: string; readonly appPort: number; readonly inbound: string; readonly admin: string }>;
 }
 
 export const RUN_DEFAULTS = {

@@ -207,7 +207,7 @@ spec:
   ${service}:6: Service api: protocol UDP is not supported (TCP only)`);
   });
 
-  it('a pod with several containers and a Service with several ports: each container and port not run or exposed is named once, with what to do', () => {
+  it('a Service with several ports: each port a service of its own, <service>-<port name>; a container not run is named once, with what to do', () => {
     const at = join(dir.path, 'multi');
     mkdirSync(at);
     const file = join(at, 'app.yaml');
@@ -239,16 +239,30 @@ spec:
     - { name: admin, port: 81, targetPort: admin }
     - { name: metrics, port: 9100, targetPort: ${secondTarget} }
 `;
-    writeFileSync(file, manifests('9100'));
+    writeFileSync(file, manifests('8082').replace('{ name: admin, containerPort: 8081 }]', '{ name: admin, containerPort: 8081 }, { name: debug, containerPort: 8082 }]'));
     const source = loadMeshSources([file]);
     assert.deepEqual(source.warnings, [
       `${file}:15: spec.template.spec.containers[1]: container exporter (image exporter:2, ports: metrics (9100)) is not started: trellis up runs one process per replica, the pod's first container (web); run exporter as a Deployment of its own`,
-      `${file}:26: spec.ports[1]: Service web has 3 ports and trellis up exposes one per service, the first (http 80 → http): admin 81 → admin is not exposed, and nothing outside a replica reaches it (put the port to expose first, or serve it from a Deployment and Service of its own)`,
-      `${file}:27: spec.ports[2]: Service web has 3 ports and trellis up exposes one per service, the first (http 80 → http): metrics 9100 → 9100 is not exposed, and nothing outside a replica reaches it (put the port to expose first, or serve it from a Deployment and Service of its own)`,
-    ]);
-    assert.equal(source.mesh.services['web']?.port, 80);
-    assert.equal(source.mesh.services['web']?.targetPort, 8080);
-    // A port of the container that does not run cannot be a targetPort; a name no container has is a typo.
+    ], 'no port is left out any more');
+    assert.deepEqual(Object.keys(source.mesh.services), ['web-http'], 'the first port names the service: web-http');
+    const web = source.mesh.services['web-http'];
+    assert.equal(web?.port, 80);
+    assert.equal(web?.targetPort, 8080);
+    assert.deepEqual(web?.ports, [
+      { service: 'web-admin', targetPort: 8081, port: 81, health: undefined, protocol: undefined }, // the mesh schema's optional fields
+      { service: 'web-metrics', targetPort: 8082, port: 9100, health: undefined, protocol: undefined },
+    ].map((p) => Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined))), 'every other port registered as <service>-<port name>, named or numbered targetPort');
+    // Every replica registers each port: one instance per port per replica.
+    const plans = planReplicas(source.mesh, { baseDir: at, controlPlane: 'http://127.0.0.1:1', namespaceUnavailable: undefined });
+    assert.deepEqual(plans.map((p) => [p.spec.id, p.spec.port, (p.spec.ports ?? []).map((x) => `${x.id}:${x.port}`)]), [['web-http-1', 8080, ['web-admin-1:8081', 'web-metrics-1:8082']]]);
+    // Kubernetes requires a name on each port of a multi-port Service; so does trellis up (it makes the service names).
+    writeFileSync(file, manifests('8082').replace('- { name: admin, port: 81', '- { port: 81'));
+    assert.equal(messageOf(() => loadMeshSources([file])),
+      `${file}:26: Service web has 3 ports, and each needs a name (Kubernetes requires it too): trellis up registers each as service web-<name>, e.g. name: http`);
+    // A port of the container that does not run cannot be a targetPort, by number or by name; a name no container has is a typo.
+    writeFileSync(file, manifests('9100'));
+    assert.equal(messageOf(() => loadMeshSources([file])),
+      `${file}:27: Service web: targetPort 9100 is a port of container exporter, which trellis up does not start (it runs the pod's first container, web): put that container first, or give it a Deployment and Service of its own`);
     writeFileSync(file, manifests('metrics'));
     assert.equal(messageOf(() => loadMeshSources([file])),
       `${file}:27: Service web: targetPort "metrics" is a port of container exporter, which trellis up does not start (it runs the pod's first container, web): put that container first, or give it a Deployment and Service of its own`);

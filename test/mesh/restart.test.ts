@@ -67,13 +67,22 @@ describe('restart policy', () => {
     process.kill(job.appPid, 'SIGKILL');
     assert.deepEqual(JSON.parse(await up.line(/"kind":"restarting","id":"web-1"/)), { kind: 'restarting', id: 'web-1', inMs: 1000, restarts: 1 });
     assert.deepEqual(JSON.parse(await up.line(/"kind":"not-restarted"/)), { kind: 'not-restarted', id: 'job-1', restart: 'never' });
+    // Waiting out its back-off (1 s, then its start), web-1 shows as restarting — critical, weight 0,
+    // with this run's labels — as a pod in CrashLoopBackOff does, not as the previous run or gone.
+    const waiting = await waitFor('web-1 shown as restarting', async () => (await adminClient(summary.controlPlane).instances('web')).instances
+      .find((i) => i.id === 'web-1' && i.metadata['trellis.dev/restarting-at'] !== undefined && i.checks.some((c) => c.output.startsWith('restarting in'))), { timeoutMs: 10_000, everyMs: 20 });
+    assert.equal(waiting.status, 'critical', 'never routed to while it restarts');
+    assert.equal(waiting.weight, 0);
+    assert.match(waiting.checks.map((c) => c.output).join(' | '), /restarting in 1s \(restart #1; last exit code 137 \(SIGKILL\)\)/);
+    assert.equal(waiting.metadata['trellis.dev/restarts'], '1', 'the labels of the run that just ended, not the previous run\'s');
+    assert.equal(waiting.metadata['trellis.dev/last-exit'], 'exit code 137 (SIGKILL)');
     const again = await waitFor('web-1 ready again', () => up.lines.filter((l) => l.includes('"kind":"ready"') && l.includes('"id":"web-1"'))[1], { timeoutMs: 30_000 });
     const info = (JSON.parse(again) as { info: { appPid: number; appHost: string; appPort: number } }).info;
     pids.push(info.appPid);
     assert.equal(await (await fetch(`http://${info.appHost}:${info.appPort}/`)).text(), 'Hello, World! from web-1\n');
     assert.equal(up.lines.filter((l) => l.includes('"kind":"starting","service":"job"')).length, 1, 'job-1 was not started again');
     const client = adminClient(summary.controlPlane);
-    const registered = await waitFor('web-1 registered again', async () => (await client.instances('web')).instances.find((i) => i.metadata['trellis.dev/restarts'] === '1'));
+    const registered = await waitFor('web-1 registered again', async () => (await client.instances('web')).instances.find((i) => i.metadata['trellis.dev/restarts'] === '1' && i.metadata['trellis.dev/restarting-at'] === undefined));
     assert.equal(registered.metadata['trellis.dev/restart'], 'always');
     // How its last run ended and the back-off travel with it too: the dashboard's Restarts column shows them.
     assert.equal(registered.metadata['trellis.dev/last-exit'], 'exit code 137 (SIGKILL)');

@@ -197,7 +197,7 @@ describe('sqlite store: long replays', () => {
 });
 
 describe('sqlite store: leases and compaction', () => {
-  it('deletes an expired lease’s keys within ~100 ms of the deadline', async () => {
+  it('deletes an expired lease’s keys at the expiry tick after the deadline (well within 500 ms)', async () => {
     const clock = manualClock(0);
     const store = await openSqliteStore({ dataDir: dataDir(), now: clock.now });
     const lease = await store.grantLease(1_000);
@@ -208,7 +208,9 @@ describe('sqlite store: leases and compaction', () => {
     const deadline = performance.now();
     await waitFor('the key to be deleted', async () => (await store.get('/expiry/k')).kv === undefined, { everyMs: 2 });
     const latency = performance.now() - deadline;
-    assert.ok(latency < 150, `took ${latency.toFixed(0)} ms`);
+    // The expiry timer ticks every 50 ms: one tick is expected, 10 allowed — a loaded machine delays
+    // timers by far more than the 150 ms this was (a lease swept minutes late would still fail).
+    assert.ok(latency < 500, `the key was deleted ${latency.toFixed(0)} ms after its lease's deadline (expiry ticks every 50 ms)`);
     assert.equal((await store.status()).leases, 0);
     await store.close();
   });

@@ -2,7 +2,8 @@
  * Kubernetes manifests → a mesh file (docs/kubernetes.md). An `apps/v1` Deployment is a
  * service's replicas (its pod template's first container is the command, through the image
  * map); the `v1` Service that selects its pods names the service and exposes its port, its
- * targetPort is the port the app listens on. Probes become the health check, and
+ * targetPort is the port the app listens on. A Service with several ports registers each as a
+ * service of its own, `<service>-<port name>` ({@link portServiceName}), every replica for each. Probes become the health check, and
  * terminationGracePeriodSeconds the drain. Every field that has no meaning here is listed
  * once as a warning; problems (a missing image mapping, a Service that selects nothing…) are
  * all collected, each at its file and line.
@@ -135,11 +136,21 @@ function readService(c: Collector, source: SourceDocument, fields: Fields): Serv
     c.unsupported(source, path, port, ['port', 'targetPort', 'name', 'protocol', 'appProtocol']);
     const protocol = asString(port['protocol']) ?? 'TCP';
     if (protocol !== 'TCP') c.fail(source, [...path, 'protocol'], `Service ${name}: protocol ${protocol} is not supported (TCP only)`);
-    if (i > 0) {
-      c.warn(source, path, `Service ${name} has ${ports.length} ports and trellis up exposes one per service, the first (${portText(ports[0])}): ${portText(port)} is not exposed, and nothing outside a replica reaches it (put the port to expose first, or serve it from a Deployment and Service of its own)`);
+    if (ports.length > 1 && asString(port['name']) === undefined) {
+      c.fail(source, path, `Service ${name} has ${ports.length} ports, and each needs a name (Kubernetes requires it too): trellis up registers each as service ${name}-<name>, e.g. name: http`);
     }
   });
   return { source, name, selector, ports };
+}
+
+/**
+ * The service name of each port of a Service: the Service's own name for a single port, and
+ * `<service>-<port name>` for each port of a multi-port one (Consul registers a service per
+ * port the same way, e.g. web and web-admin; Kubernetes names them _<port name>._tcp.<service> in DNS SRV records).
+ */
+export function portServiceName(service: { readonly name: string; readonly ports: readonly Fields[] }, index: number): string {
+  if (service.ports.length <= 1) return service.name;
+  return `${service.name}-${asString(service.ports[index]?.['name']) ?? String(index)}`;
 }
 
 /** The command of a pod's first container: its own command/args, else an annotation, else the image map. */
@@ -252,11 +263,24 @@ function serviceOf(c: Collector, d: Deployment, service: Service | undefined, im
 
   const { command, build } = commandOf(c, d, container, images);
   const exposed = service?.ports[0];
-  const rawTarget = exposed?.['targetPort'] ?? exposed?.['port'];
-  let targetPort = typeof rawTarget === 'string' && !/^\d+$/.test(rawTarget) ? namedPort(container, rawTarget) : asNumber(Number(rawTarget));
+  const targetOf = (port: Fields | undefined): number | undefined => {
+    const raw = port?.['targetPort'] ?? port?.['port'];
+    return typeof raw === 'string' && !/^\d+$/.test(raw) ? namedPort(container, raw) : asNumber(Number(raw));
+  };
+  let targetPort = targetOf(exposed);
+  const declares = (other: Fields, port: number): boolean => asList(other['ports']).some((p) => asNumber(asFields(p)?.['containerPort']) === port);
   service?.ports.forEach((port, i) => {
-    const raw = port['targetPort'];
-    if (typeof raw !== 'string' || /^\d+$/.test(raw) || namedPort(container, raw) !== undefined) return;
+    const raw = port['targetPort'] ?? port['port'];
+    const number = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : undefined;
+    if (number !== undefined) {
+      // A port only a container that does not run declares: registering it would be a lie.
+      const owner = declares(container, number) ? undefined : containers.slice(1).find((other) => other !== undefined && declares(other, number));
+      if (owner !== undefined) {
+        c.fail(service.source, [...SPEC, 'ports', i, 'targetPort'], `Service ${service.name}: targetPort ${number} is a port of container ${String(owner['name'])}, which trellis up does not start (it runs the pod's first container, ${String(container['name'])}): put that container first, or give it a Deployment and Service of its own`);
+      }
+      return;
+    }
+    if (typeof raw !== 'string' || namedPort(container, raw) !== undefined) return;
     const owner = containers.slice(1).find((other) => other !== undefined && namedPort(other, raw) !== undefined);
     c.fail(service.source, [...SPEC, 'ports', i, 'targetPort'], owner === undefined
       ? `Service ${service.name}: targetPort ${JSON.stringify(raw)} names no port of Deployment ${d.name}'s container ${String(container['name'])} (ports: ${containerPortsText(container)})`
@@ -273,16 +297,33 @@ function serviceOf(c: Collector, d: Deployment, service: Service | undefined, im
   const grace = asNumber(pod['terminationGracePeriodSeconds']);
   const restartPolicy = asString(pod['restartPolicy']);
   const replicas = asFields(d.fields['spec'])?.['replicas'];
-  const protocol = PROTOCOLS[asString(exposed?.['appProtocol'])?.toLowerCase() ?? ''];
-  if (exposed?.['appProtocol'] !== undefined && protocol === undefined && service !== undefined) {
-    c.warn(service.source, [...SPEC, 'ports', 0, 'appProtocol'], `appProtocol ${String(exposed['appProtocol'])} is not known to trellis up: the service is treated as http`);
-  }
+  const protocolOf = (port: Fields | undefined, i: number): string | undefined => {
+    const known = PROTOCOLS[asString(port?.['appProtocol'])?.toLowerCase() ?? ''];
+    if (port?.['appProtocol'] !== undefined && known === undefined && service !== undefined) {
+      c.warn(service.source, [...SPEC, 'ports', i, 'appProtocol'], `appProtocol ${String(port['appProtocol'])} is not known to trellis up: the service is treated as http`);
+    }
+    return known;
+  };
+  const protocol = protocolOf(exposed, 0);
+  // A multi-port Service: every other port is registered too, as a service of its own.
+  const ports = (service?.ports ?? []).slice(1).flatMap((port, at) => {
+    const i = at + 1;
+    const target = targetOf(port);
+    if (target === undefined || service === undefined) return [];
+    const speaks = protocolOf(port, i);
+    return [{
+      service: portServiceName(service, i), targetPort: target,
+      ...(port['port'] === undefined ? {} : { port: port['port'] }),
+      ...(speaks === undefined ? {} : { protocol: speaks }),
+    }];
+  });
   return {
     replicas: replicas ?? 1,
     ...(command === undefined ? { command: ['(no command)'] } : { command }),
     ...(build === undefined ? {} : { build }),
     ...(targetPort === undefined ? {} : { targetPort }),
     ...(exposed?.['port'] === undefined ? {} : { port: exposed['port'] }),
+    ...(ports.length === 0 ? {} : { ports }),
     ...(protocol === undefined ? {} : { protocol }),
     ...(health === undefined ? {} : { health }),
     ...(liveness === undefined ? {} : { liveness }),
@@ -339,7 +380,7 @@ export function translateManifests(documents: readonly SourceDocument[], images:
   const mesh: Record<string, Fields> = {};
   for (const d of deployments) {
     const s = serviceOfDeployment.get(d);
-    const name = s?.name ?? d.name;
+    const name = s === undefined ? d.name : portServiceName(s, 0);
     if (mesh[name] !== undefined) { c.fail(d.source, ['metadata', 'name'], `two services would be called ${name}: rename the Deployment or the Service`); continue; }
     const translated = serviceOf(c, d, s, images);
     if (translated !== undefined) mesh[name] = translated;

@@ -6,12 +6,15 @@
  * verdict (../classify.ts: computed here first, innermost, for the layers outside to read):
  * a success unless it blames the endpoint. The service's outlier detector is told of each
  * attempt's start and end too, for its no-progress signal (../layers/outlier-detector.ts).
+ * With `peersAuthenticated` (every connection to an endpoint is mutual TLS that checked the
+ * peer is a sidecar of the service), an answer carrying `trellis-error` is vouched for: the
+ * verdict believes the peer's code (../classify.ts).
  */
 import { performance } from 'node:perf_hooks';
 import type { NoPickReason } from '../../balancer/types.js';
 import { ErrorCodes } from '../../errors.js';
 import type { Cluster } from '../discovery/cluster.js';
-import { verdictOf } from '../classify.js';
+import { verdictOf, vouchForPeerAnswer } from '../classify.js';
 import { AttemptCancellation } from './deadline.js';
 import { failed, proxyFailure } from '../failure.js';
 import type { EndpointHandler, Handler, Outcome, ProxyRequest } from '../types.js';
@@ -41,7 +44,13 @@ function explain(cluster: Cluster, reason: NoPickReason, request: ProxyRequest):
   }
 }
 
-export function createBalanceLayer(clusters: ClusterLookup): (send: EndpointHandler) => Handler {
+export interface BalanceOptions {
+  /** Every connection to an endpoint is mutual TLS with the service's identity checked (mTLS strict or permissive). Default false. */
+  readonly peersAuthenticated?: boolean;
+}
+
+export function createBalanceLayer(clusters: ClusterLookup, options: BalanceOptions = {}): (send: EndpointHandler) => Handler {
+  const vouch = options.peersAuthenticated === true;
   return (send) => (request): Promise<Outcome> => {
     const cluster = clusters(request.target.service);
     if (cluster === undefined) {
@@ -63,6 +72,7 @@ export function createBalanceLayer(clusters: ClusterLookup): (send: EndpointHand
     const startedAt = performance.now();
     return send(request, pick.endpoint).then((outcome) => {
       const latencyMs = performance.now() - startedAt;
+      if (vouch && outcome.ok && outcome.response.headers['trellis-error'] !== undefined) vouchForPeerAnswer(outcome.response);
       const success = verdictOf(request, outcome).blame !== 'endpoint';
       detector.settled(id, latencyMs, success, attempt);
       pick.done({ latencyMs, success });

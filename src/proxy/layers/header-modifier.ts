@@ -4,7 +4,8 @@
  * lower-case; the request's own object is never changed (a new headers map is made).
  */
 import type { HeaderModifier } from '../../core/route.js';
-import type { Layer, Outcome, ProxyResponse } from '../types.js';
+import { withHeaders } from '../response-headers.js';
+import type { Layer, Outcome } from '../types.js';
 
 type Headers = Readonly<Record<string, string | string[]>>;
 
@@ -17,18 +18,6 @@ export function modifyHeaders(headers: Headers, change: HeaderModifier): Record<
     out[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
   }
   return out;
-}
-
-function withHeaders(response: ProxyResponse, headers: Headers): ProxyResponse {
-  const { wholeBody, trailers } = response;
-  return {
-    status: response.status,
-    headers,
-    body: response.body,
-    endpoint: response.endpoint,
-    ...(wholeBody === undefined ? {} : { wholeBody: () => wholeBody.call(response) }),
-    ...(trailers === undefined ? {} : { trailers: () => trailers.call(response) }),
-  };
 }
 
 export function createHeaderModifierLayer(): Layer {

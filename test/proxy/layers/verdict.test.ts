@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCodes, TrellisError, type ErrorCode } from '../../../src/errors.js';
-import { classificationOf, judge, verdictOf, type Blame, type VerdictClass } from '../../../src/proxy/classify.js';
+import { classificationOf, judge, verdictOf, vouchForPeerAnswer, type Blame, type VerdictClass } from '../../../src/proxy/classify.js';
 import { outlierResult } from '../../../src/proxy/layers/outlier.js';
 import { endpoint, failure, request, response, target } from './fixtures.js';
 
@@ -144,10 +144,14 @@ describe('one verdict, read by everyone', () => {
     assert.equal(verdictOf(request({ method: 'POST' }), answer).retryable, false);
   });
 
-  it("a peer sidecar's 503 APP_UNAVAILABLE (its app refused the connection) never reached the app: a connect failure, retryable for a POST too", () => {
+  it("an authenticated peer sidecar's 503 APP_UNAVAILABLE (its app refused the connection) never reached the app: a connect failure, retryable for a POST too", () => {
     const refused = response(503, endpoint('a'), { 'trellis-error': ErrorCodes.APP_UNAVAILABLE });
+    const unvouched = verdictOf(request({ method: 'POST' }), refused);
+    assert.deepEqual(unvouched, { class: 'server-error', blame: 'endpoint', retryable: false }, 'not vouched for (no mTLS): an ordinary 503, a POST not sent again');
+    if (!refused.ok) throw new Error('a response was expected');
+    vouchForPeerAnswer(refused.response);
     const post = verdictOf(request({ method: 'POST' }), refused);
-    assert.deepEqual(post, { class: 'connect-failure', blame: 'endpoint', retryable: true });
+    assert.deepEqual(post, { class: 'connect-failure', blame: 'endpoint', retryable: true }, 'vouched for: the peer\'s code is believed');
     assert.equal(outlierResult(post), 'connect-failure');
     // Any other 503 of the app (or of the peer) is not retried for a POST.
     assert.equal(verdictOf(request({ method: 'POST' }), response(503, endpoint('a'), { 'trellis-error': ErrorCodes.CIRCUIT_OPEN })).retryable, false);
