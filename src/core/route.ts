@@ -5,6 +5,7 @@
  * Every caller's sidecar applies the routes of the services it calls on its outbound side
  * (docs/traffic-policy.md).
  */
+import type { ConfigEvent, StoredConfig } from './config-kind.js';
 
 /** Durations are whole milliseconds once validated. */
 export interface RouteSpec {
@@ -59,15 +60,11 @@ export interface RouteRule {
   readonly retry?: { readonly attempts?: number; readonly codes?: readonly number[]; readonly backoffMs?: number };
 }
 
-/** A route as stored: as written (validated whole; readers parse it with the same schema). */
-export interface StoredRoute {
-  readonly name: string;
-  readonly spec: Readonly<Record<string, unknown>>;
-  /** The store revision of its last write. */
-  readonly revision: number;
-}
+/** A route as stored: as written (validated whole; readers parse it with the same schema), with the revision of its last write. */
+export type StoredRoute = StoredConfig<'name', 'spec', Readonly<Record<string, unknown>>>;
+
+/** The field names of route watch events. */
+export const ROUTE_FIELDS = Object.freeze({ nameField: 'name', itemField: 'route' } as const);
 
 /** A change to the routes a watcher follows. */
-export type RouteEvent =
-  | { readonly revision: number; readonly type: 'put'; readonly name: string; readonly route: StoredRoute }
-  | { readonly revision: number; readonly type: 'delete'; readonly name: string };
+export type RouteEvent = ConfigEvent<'name', 'route', StoredRoute>;
