@@ -25,6 +25,7 @@ import { routesCommand } from './commands/routes.js';
 import { topCommand } from './commands/top.js';
 import { xdsCommand } from './commands/xds.js';
 import { tapCommand } from './commands/tap.js';
+import { gatewayCommand } from './commands/gateway.js';
 import { printError } from './output.js';
 import { withTokenHelp } from './options.js';
 
@@ -35,7 +36,7 @@ const program = new Command('trellis')
   .exitOverride();
 
 for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand,
-  policyCommand, serviceDefaultsCommand, routeCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, tapCommand, edgesCommand, dashboardCommand, xdsCommand]) {
+  policyCommand, serviceDefaultsCommand, routeCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, tapCommand, gatewayCommand, edgesCommand, dashboardCommand, xdsCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

@@ -10,8 +10,10 @@ import type { ConfigEvent, StoredConfig } from './config-kind.js';
 /** Durations are whole milliseconds once validated. */
 export interface RouteSpec {
   readonly name: string;
-  /** The services this route is attached to (`kind: Service`). */
-  readonly parentRefs: readonly { readonly kind: 'Service'; readonly name: string }[];
+  /** The services this route is attached to (`kind: Service`), or the gateways (`kind: Gateway`, never both). */
+  readonly parentRefs: readonly { readonly kind: 'Service' | 'Gateway'; readonly name: string }[];
+  /** Gateway routes: the Host names it answers for (`api.example.com`, `*.example.com`); absent: every host. */
+  readonly hostnames?: readonly string[];
   /** Named instance-label selectors: `v2: { version: v2 }`. */
   readonly subsets: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly rules: readonly RouteRule[];
@@ -29,7 +31,7 @@ export interface RouteMatch {
 }
 
 export interface BackendRef {
-  /** The parent service (a route splits the traffic of the service it is attached to). */
+  /** The parent service (a route splits the traffic of the service it is attached to); for a gateway route, the mesh service to send to. */
   readonly name?: string | undefined;
   /** A subset of `subsets`; absent = every instance of the service. */
   readonly subset?: string | undefined;

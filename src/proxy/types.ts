@@ -174,6 +174,8 @@ export interface ProxyFailure {
   readonly retryAfterSeconds?: number;
   /** Facts the answer's body shows besides the message (the policy that denied a request, the caller). */
   readonly answer?: Readonly<Record<string, string>>;
+  /** Headers the answer carries besides trellis-error (the gateway's WWW-Authenticate, CORS headers). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export type Outcome =
