@@ -7,10 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import type { Sidecar } from '../../src/agent/sidecar.js';
 import { hashApiKey } from '../../src/gateway/api-keys.js';
@@ -246,16 +247,31 @@ describe('trellis gateway: TLS with SNI, JWT, API keys, CORS, host and path rout
     assert.equal(after.status, 200, 'still serving');
   });
 
-  it('a changed certificate file is picked up for new handshakes', async () => {
+  it('a changed certificate file is picked up for new handshakes; a connection open before keeps serving', async () => {
     const before = await presented(https, 'api.example.test', api.cert);
+    const jwt = await token();
+    // A keep-alive TLS connection opened with the old certificate.
+    const open = new Agent({ connect: { ca: readFileSync(api.cert, 'utf8'), servername: 'api.example.test' }, connections: 1, keepAliveTimeout: 60_000 });
+    const callOpen = async (): Promise<{ status: number; socketsOpened: number }> => {
+      const res = await request(`https://127.0.0.1:${https}/orders/keep`, { dispatcher: open, headers: { host: 'api.example.test', authorization: `Bearer ${jwt}` } });
+      await res.body.text();
+      return { status: res.statusCode, socketsOpened: connects };
+    };
+    let connects = 0;
+    open.on('connect', () => { connects += 1; });
     const reloads = gateway.certificates['websecure']?.reloads ?? 0;
     const next = await makeCertificate(data.path, 'api-next', ['api.example.test']);
     // Written the way a renewal does it: new files renamed over the old ones.
     renameSync(next.key, api.key);
     renameSync(next.cert, api.cert);
+    assert.equal((await callOpen()).status, 200, 'the keep-alive connection serves before the reload');
     await waitFor('the reload', () => ((gateway.certificates['websecure']?.reloads ?? 0) > reloads ? true : undefined), { timeoutMs: 10_000 });
     const after = await presented(https, 'api.example.test', api.cert);
     assert.notEqual(after.serial, before.serial, 'a new handshake presents the new certificate');
     assert.ok(after.verified, 'and it verifies against the new file');
+    const later = await callOpen();
+    assert.equal(later.status, 200, 'the connection opened before the reload still serves');
+    assert.equal(later.socketsOpened, 1, 'on the same connection (no reconnect)');
+    await open.close();
   });
 });
