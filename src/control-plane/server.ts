@@ -16,6 +16,7 @@ import { EMBEDDED_STORE, checkStoreFlag, openEphemeralStore, openStore, type Etc
 import { prepareDataDir } from '../security/data-dir.js';
 import { ServiceDefaultsStore } from './service-defaults/store.js';
 import { RouteStore } from './routes/store.js';
+import { GatewayStore } from './gateways/store.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
 import type { CertificateAuthority } from '../security/ca/authority.js';
@@ -111,7 +112,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const serviceDefaults = new ServiceDefaultsStore(store);
     let xds: XdsServer | undefined;
     const api = buildApi({
-      registry, policies, serviceDefaults, routes: new RouteStore(store), logger, security, telemetry, presence,
+      registry, policies, serviceDefaults, routes: new RouteStore(store), gateways: new GatewayStore(store), logger, security, telemetry, presence,
       xds: () => (xds === undefined ? undefined : { address: xds.address, ...xds.stats() }),
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       watch: {

@@ -18,7 +18,7 @@ import { fixedSite, siteContext } from '../proxy/listeners/site.js';
 import { DEFAULT_UPSTREAM_POLICY } from '../proxy/policy.js';
 import { proxyFailure } from '../proxy/failure.js';
 import type { Target } from '../proxy/types.js';
-import { ErrorCodes } from '../errors.js';
+import { ErrorCodes, TrellisError, messageOf } from '../errors.js';
 import type { HostPort } from '../util/host-port.js';
 import { ApiKeys } from './api-keys.js';
 import { CertificateSet } from './certificates.js';
@@ -49,6 +49,23 @@ export interface GatewayOptions {
   readonly syncTimeoutMs?: number;
 }
 
+/**
+ * The hostnames the gateway resource of this name declares (`GET /v1/gateways/NAME`, read at
+ * start); undefined when there is none, or when a listener of it takes any host.
+ */
+async function declaredHostnames(mesh: MeshClient, name: string, logger: Logger): Promise<readonly string[] | undefined> {
+  try {
+    const { gateway } = await mesh.controlPlane.getGateway(name);
+    const names = gateway.spec.listeners.map((l) => l.hostname);
+    logger.info({ gateway: name, listeners: gateway.spec.listeners }, 'gateway: the gateway resource restricts the hosts served');
+    return names.some((h) => h === undefined) ? undefined : names.filter((h): h is string => h !== undefined);
+  } catch (err) {
+    if (err instanceof TrellisError && err.code === ErrorCodes.GATEWAY_NOT_FOUND) return undefined;
+    logger.warn({ gateway: name, err: messageOf(err) }, 'gateway: cannot read the gateway resource: serving every host its routes name');
+    return undefined;
+  }
+}
+
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, logger } = options;
   const closers: Array<() => Promise<void> | void> = [];
@@ -67,6 +84,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }, options.syncTimeoutMs);
     closers.push(() => mesh.close());
 
+    const hosts = await declaredHostnames(mesh, config.name, logger);
     let router = new GatewayRouter(config.name, []);
     const routes = new UpstreamRoutes([config.name], () => {
       const attached = routes.of(config.name);
@@ -78,7 +96,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await Promise.race([follower.synced, new Promise((resolve) => setTimeout(resolve, options.syncTimeoutMs ?? 5_000).unref())]);
 
     const handler = createGatewayHandler({
-      name: config.name, router: () => router, mesh: (service) => mesh.route(service), jwt,
+      name: config.name, router: () => router, mesh: (service) => mesh.route(service), jwt, hostnames: hosts,
       apiKeys: config.authentication.apiKeys === undefined ? undefined : new ApiKeys(config.authentication.apiKeys),
       cors: config.cors === undefined ? undefined : new CorsPolicy(config.cors),
       maxBodyBytes: config.limits.maxBodyBytes, logger, ...(options.random === undefined ? {} : { random: options.random }),

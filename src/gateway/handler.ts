@@ -19,7 +19,8 @@ import type { ApiKeys } from './api-keys.js';
 import type { CorsPolicy } from './cors.js';
 import { CorsPolicy as Cors } from './cors.js';
 import { claimHeader, JwtAuthenticator } from './jwt.js';
-import type { GatewayRouter } from './router.js';
+import { bareHost, type GatewayRouter } from './router.js';
+import { hostFits } from '../core/gateway.js';
 
 /** The header naming who the gateway authenticated: the JWT's `sub`, or the API key's name. */
 export const CLIENT_HEADER = 'x-trellis-client';
@@ -33,6 +34,8 @@ export interface GatewayHandlerOptions {
   readonly apiKeys?: ApiKeys | undefined;
   readonly cors?: CorsPolicy | undefined;
   readonly maxBodyBytes: number;
+  /** The hostnames of the gateway resource (src/core/gateway.ts); undefined: every host. */
+  readonly hostnames?: readonly string[] | undefined;
   /** Uniform in [0, 1): picks among a rule's weighted backends (injected in tests). */
   readonly random?: () => number;
   readonly logger: Logger;
@@ -115,6 +118,10 @@ export function createGatewayHandler(options: GatewayHandlerOptions): Handler {
     const auth = await authenticate(request);
     if ('ok' in auth) return auth;
     const host = one(request.headers, 'host');
+    const { hostnames } = options;
+    if (hostnames !== undefined && !hostnames.some((h) => hostFits(h, bareHost(host)))) {
+      return refuse(request, proxyFailure(ErrorCodes.NO_ROUTE, `host ${JSON.stringify(bareHost(host))} is not among the hostnames of gateway ${name}'s listeners (${hostnames.join(', ')}): see GET /v1/gateways/${name}`));
+    }
     const routed = options.router().route(host, request.method, request.path, request.headers, random());
     if (!routed.ok) return refuse(request, proxyFailure(ErrorCodes.NO_ROUTE, routed.reason));
     const mesh = options.mesh(routed.service);

@@ -114,6 +114,14 @@ describe('trellis gateway: TLS with SNI, JWT, API keys, CORS, host and path rout
         rules: [{ backendRefs: [{ name: 'users' }] }] },
     ] });
     assert.equal(put.status, 200, `routes applied: ${JSON.stringify(put.json)}`);
+    // The gateway resource (the generic config kind): the hosts its listeners answer for.
+    const declared = await adminApi(`${server.url}/v1/gateways`, 'PUT', { gateways: [{ name: 'edge', listeners: [
+      { name: 'web', protocol: 'HTTP', port: 8080, hostname: 'api.example.test' },
+      { name: 'websecure', protocol: 'HTTPS', port: 8443, hostname: 'api.example.test' },
+      { name: 'apps', protocol: 'HTTPS', port: 8443, hostname: '*.apps.test' },
+      { name: 'spare', protocol: 'HTTPS', port: 8443, hostname: 'spare.example.test' },
+    ] }] });
+    assert.equal(declared.status, 200, `gateway resource applied: ${JSON.stringify(declared.json)}`);
     const config = parseGatewayConfig({
       name: 'edge', controlPlane: server.url, upstreams: ['orders', 'users'],
       listeners: [
@@ -201,15 +209,32 @@ describe('trellis gateway: TLS with SNI, JWT, API keys, CORS, host and path rout
     assert.equal((JSON.parse(plain.body) as { app: string }).app, 'orders-1', 'the HTTP listener routes the same way');
   });
 
-  it('an unknown host and an unrouted path: 404 NO_ROUTE naming them', async () => {
+  it('an unknown host, a declared host without routes and an unrouted path: 404 NO_ROUTE naming them', async () => {
     const jwt = await token();
     const host = await curl(['-H', 'host: nowhere.test', '-H', `authorization: Bearer ${jwt}`, `http://127.0.0.1:${http}/orders/1`]);
     assert.equal(host.status, 404, host.body);
     assert.equal(host.headers['trellis-error'], 'TRELLIS_ERR_NO_ROUTE');
-    assert.match(host.body, /no route for host \\"nowhere\.test\\"/, host.body);
+    assert.match(host.body, /host \\"nowhere\.test\\" is not among the hostnames of gateway edge/, host.body);
+    const spare = await curl(['-H', 'host: spare.example.test', '-H', `authorization: Bearer ${jwt}`, `http://127.0.0.1:${http}/orders/1`]);
+    assert.equal(spare.status, 404, spare.body);
+    assert.match(spare.body, /no route for host \\"spare\.example\.test\\"/, spare.body);
     const path = await curl([...resolveApi(), '-H', `authorization: Bearer ${jwt}`, atApi('/billing')]);
     assert.equal(path.status, 404, path.body);
     assert.match(path.body, /GET \/billing/, path.body);
+  });
+
+  it('the gateway resource is validated whole by the control plane, with the field named', async () => {
+    const bad = await adminApi<{ error: { code: string; field?: string; message: string } }>(`${server.url}/v1/gateways`, 'PUT', { gateways: [
+      { name: 'edge-2', listeners: [{ name: 'web', protocol: 'HTTP', port: 8080 }] },
+      { name: 'edge-3', listeners: [{ name: 'web', protocol: 'SMTP', port: 25 }] },
+    ] });
+    assert.equal(bad.status, 400, JSON.stringify(bad.json));
+    assert.equal(bad.json.error.code, 'TRELLIS_ERR_VALIDATION');
+    assert.equal(bad.json.error.field, 'gateways.1.listeners.0.protocol', bad.json.error.message);
+    const missing = await adminApi<{ error: { code: string } }>(`${server.url}/v1/gateways/edge-2`);
+    assert.equal(missing.json.error.code, 'TRELLIS_ERR_GATEWAY_NOT_FOUND', 'nothing of the bad apply was stored');
+    const listed = await adminApi<{ gateways: Array<{ name: string }> }>(`${server.url}/v1/gateways`);
+    assert.deepEqual(listed.json.gateways.map((g) => g.name), ['edge']);
   });
 
   it('API keys: a known key is let in as its name, an unknown one is refused', async () => {
