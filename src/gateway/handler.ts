@@ -14,6 +14,9 @@
 import type { Logger } from 'pino';
 import { ErrorCodes } from '../errors.js';
 import { failed, proxyFailure } from '../proxy/failure.js';
+import { createFaultLayer } from '../proxy/layers/fault.js';
+import { createHeaderModifierLayer } from '../proxy/layers/header-modifier.js';
+import { createRateLimitLayer } from '../proxy/layers/rate-limit.js';
 import type { Handler, Outcome, ProxyFailure, ProxyRequest, ProxyResponse, Target } from '../proxy/types.js';
 import type { ApiKeys } from './api-keys.js';
 import type { CorsPolicy } from './cors.js';
@@ -105,6 +108,14 @@ export function createGatewayHandler(options: GatewayHandlerOptions): Handler {
     return { client: undefined, set: {} };
   };
 
+  const toService: Handler = (request) => {
+    const mesh = options.mesh(request.headers['host'] as string);
+    return mesh === undefined
+      ? Promise.resolve(failed(proxyFailure(ErrorCodes.NO_ROUTE, `gateway ${name} does not call ${String(request.headers['host'])}`)))
+      : mesh.handler({ ...request, target: mesh.target, route: undefined });
+  };
+  const routeFilters = [createRateLimitLayer(), createFaultLayer(random), createHeaderModifierLayer()].reduceRight((next, layer) => layer(next), toService);
+
   return async (request) => {
     if (cors !== undefined && Cors.isPreflight(request.method, request.headers)) {
       const answer = cors.preflight(request.headers);
@@ -133,7 +144,8 @@ export function createGatewayHandler(options: GatewayHandlerOptions): Handler {
     Object.assign(headers, auth.set);
     headers['host'] = routed.service;
     headers['x-forwarded-host'] ??= host ?? '';
-    const outcome = await mesh.handler({ ...request, headers, target: mesh.target });
+    // The gateway route's own filters (rate limit, per client with perCaller; fault; header changes), then the service's pipeline.
+    const outcome = await routeFilters({ ...request, headers, route: routed.selection, client: auth.client });
     const extra = cors?.responseHeaders(one(request.headers, 'origin')) ?? {};
     if (Object.keys(extra).length === 0) return outcome;
     return outcome.ok

@@ -93,7 +93,7 @@ describe('trellis gateway: TLS with SNI, JWT, API keys, CORS, host and path rout
       const app = await startApp(name, (req, res) => {
         req.resume();
         res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ app: name, path: req.url, host: req.headers.host, user: req.headers['x-user-id'] ?? null, client: req.headers['x-trellis-client'] ?? null, authorization: req.headers.authorization ?? null }));
+        res.end(JSON.stringify({ app: name, path: req.url, host: req.headers.host, user: req.headers['x-user-id'] ?? null, client: req.headers['x-trellis-client'] ?? null, authorization: req.headers.authorization ?? null, edge: req.headers['x-edge'] ?? null }));
       });
       apps.push(app);
       sidecars.push(await replica(server.url, service, app, { mtls: { mode: 'strict' } }));
@@ -109,6 +109,10 @@ describe('trellis gateway: TLS with SNI, JWT, API keys, CORS, host and path rout
     const put = await adminApi(`${server.url}/v1/traffic-routes`, 'PUT', { routes: [
       { name: 'edge-orders', parentRefs: [{ kind: 'Gateway', name: 'edge' }], hostnames: ['api.example.test'],
         rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/orders' } }], backendRefs: [{ name: 'orders' }] },
+          // One token per 100 s after a burst of 2, per client: the third request of a client within the test is over.
+          { matches: [{ path: { type: 'PathPrefix', value: '/limited' } }], backendRefs: [{ name: 'orders' }], filters: [
+            { type: 'LocalRateLimit', localRateLimit: { requestsPerSecond: 0.01, burst: 2, perCaller: true } },
+            { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-edge', value: 'limited' }] } }] },
           { matches: [{ path: { type: 'PathPrefix', value: '/users' } }], backendRefs: [{ name: 'users' }] }] },
       { name: 'edge-apps', parentRefs: [{ kind: 'Gateway', name: 'edge' }], hostnames: ['*.apps.test'],
         rules: [{ backendRefs: [{ name: 'users' }] }] },
@@ -244,6 +248,22 @@ describe('trellis gateway: TLS with SNI, JWT, API keys, CORS, host and path rout
     const bad = await curl([...resolveApi(), '-H', 'x-api-key: guessed', atApi('/orders/1')]);
     assert.equal(bad.status, 401, bad.body);
     assert.match(bad.headers['www-authenticate'] ?? '', /^ApiKey header="x-api-key"/);
+  });
+
+  it('a gateway route\'s filters: a rate limit per authenticated client (429 with Retry-After), header changes', async () => {
+    const jwt = await token();
+    const asAlice = (): Promise<CurlAnswer> => curl([...resolveApi(), '-H', `authorization: Bearer ${jwt}`, atApi('/limited/1')]);
+    const first = await asAlice();
+    assert.equal(first.status, 200, first.body);
+    assert.equal((JSON.parse(first.body) as { edge: string }).edge, 'limited', 'the route\'s RequestHeaderModifier applied');
+    assert.equal((await asAlice()).status, 200, 'the burst is 2');
+    const over = await asAlice();
+    assert.equal(over.status, 429, over.body);
+    assert.equal(over.headers['trellis-error'], 'TRELLIS_ERR_RATE_LIMITED');
+    assert.ok(Number(over.headers['retry-after']) >= 1, `Retry-After: ${over.headers['retry-after']}`);
+    assert.match(over.body, /per caller \(alice\)/, over.body);
+    const robot = await curl([...resolveApi(), '-H', `x-api-key: ${apiKey}`, atApi('/limited/1')]);
+    assert.equal(robot.status, 200, `another client has its own bucket: ${robot.body}`);
   });
 
   it('CORS: the preflight is answered at the gateway; an allowed origin gets its header on the answer', async () => {
