@@ -5,9 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { TrellisError } from '../../src/errors.js';
+import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { JwtAuthenticator } from '../../src/gateway/jwt.js';
 import { GatewayRouter } from '../../src/gateway/router.js';
 import { parseRoute } from '../../src/proxy/routing/schema.js';
 import { runCli, tempDir } from '../helpers/processes.js';
@@ -53,6 +58,37 @@ describe('gateway routes and config: bad input refused with the field named', ()
     assert.equal(to('b.example.test', 0.5), 'two');
     assert.equal(to('b.example.test', 0.95), 'three', 'a draw past 0.9 takes the 10% backend');
     assert.equal(to('elsewhere.test', 0.5), 'four');
+  });
+
+  it('a JWKS from an http URL: fetched by jose, a token signed with its key passes, one of another key does not', async () => {
+    const signing = await generateKeyPair('ES256', { extractable: true });
+    const other = await generateKeyPair('ES256');
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(signing.publicKey)), kid: 'url-key', alg: 'ES256' }] });
+    let fetched = 0;
+    const server = createServer((req, res) => {
+      fetched += 1;
+      res.setHeader('content-type', 'application/json');
+      res.end(jwks);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const config = parseGatewayConfig({
+        name: 'edge', controlPlane: 'http://127.0.0.1:1', upstreams: ['orders'], listeners: [{ name: 'web', protocol: 'HTTP', address: '127.0.0.1:0' }],
+        authentication: { jwt: { jwks: { url: `http://127.0.0.1:${port}/jwks.json` }, audience: 'api' } },
+      });
+      const jwt = config.authentication.jwt;
+      assert.ok(jwt !== undefined);
+      const auth = await JwtAuthenticator.open(jwt);
+      const sign = (key: CryptoKey): Promise<string> => new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'url-key' }).setAudience('api').setSubject('bob').setExpirationTime('5m').sign(key);
+      const good = await auth.verify(await sign(signing.privateKey));
+      assert.ok(good.ok, `a token of the URL's key: ${good.ok ? '' : good.reason}`);
+      const bad = await auth.verify(await sign(other.privateKey));
+      assert.ok(!bad.ok && /signature does not verify/.test(bad.reason), `another key's token: ${bad.ok ? 'accepted' : bad.reason}`);
+      assert.ok(fetched >= 1, 'the key set was fetched from the URL');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('trellis gateway --config with a bad field: TRELLIS_ERR_CONFIG naming the file, line and field', async () => {
