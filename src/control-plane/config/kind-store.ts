@@ -84,7 +84,7 @@ export class ConfigKindStore<T, S, N extends string, I extends string> {
       const name = this.kind.nameOf(item);
       const other = seen.get(name);
       if (other !== undefined) {
-        throw new TrellisError(ErrorCodes.VALIDATION, `${noun} ${JSON.stringify(name)} appears twice (also ${listField}.${other}): merge the two entries`, { field: `${listField}.${index}.${this.kind.fields.nameField}` });
+        throw new TrellisError(ErrorCodes.VALIDATION, `${noun} ${JSON.stringify(name)} appears twice (also ${listField}.${other}): each ${noun} once — merge the two, or rename one`, { field: `${listField}.${index}.${this.kind.fields.nameField}` });
       }
       seen.set(name, index);
     }
