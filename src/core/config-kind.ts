@@ -4,7 +4,7 @@
  * sidecars that follow it — traffic routes, service defaults, authorization policies,
  * gateways. What differs between kinds is data: the prefix, the schema, and the two field
  * names their stored form and their watch events use (`name` + `route`, `service` +
- * `serviceDefaults`). The stores (src/control-plane/config/kind-store.ts) and the agent's
+ * `serviceDefaults`). The stores (src/store/config-kind.ts) and the agent's
  * copies (src/agent/config-copy.ts) are written once against this shape.
  */
 

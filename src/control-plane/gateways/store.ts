@@ -9,7 +9,7 @@ import { ErrorCodes, TrellisError } from '../../errors.js';
 import { serviceNameSchema } from '../../registry/schema.js';
 import type { KvStore, Watcher } from '../../store/types.js';
 import { integerField, parseOrThrow } from '../../util/validation.js';
-import { ConfigKindStore, type ConfigKind, type ConfigWatchListener } from '../config/kind-store.js';
+import { ConfigKindStore, type ConfigKind, type ConfigWatchListener } from '../../store/config-kind.js';
 
 export const GATEWAYS_PREFIX = '/config/gateways/';
 

@@ -10,7 +10,7 @@ import { ErrorCodes, TrellisError } from '../../errors.js';
 import { ROUTE_FIELDS, type RouteEvent, type RouteSpec, type StoredRoute } from '../../core/route.js';
 import { findOverlaps, parseRoute, type RouteOverlap } from '../../proxy/routing/schema.js';
 import type { KvStore, Watcher } from '../../store/types.js';
-import { ConfigKindStore, type ConfigKind, type ConfigWatchListener } from '../config/kind-store.js';
+import { ConfigKindStore, type ConfigKind, type ConfigWatchListener } from '../../store/config-kind.js';
 
 export const ROUTES_PREFIX = '/config/routes/';
 

@@ -10,7 +10,7 @@ import type { KvStore, Watcher } from '../../store/types.js';
 import { parseOrThrow } from '../../util/validation.js';
 import { parseServiceDefaults } from './schema.js';
 import { SERVICE_DEFAULTS_FIELDS, type ServiceDefaults, type ServiceDefaultsEvent } from '../../core/service-defaults.js';
-import { ConfigKindStore, type ConfigKind, type ConfigWatchListener } from '../config/kind-store.js';
+import { ConfigKindStore, type ConfigKind, type ConfigWatchListener } from '../../store/config-kind.js';
 
 export const SERVICE_DEFAULTS_PREFIX = '/config/service-defaults/';
 

@@ -7,7 +7,7 @@
  */
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import type { ConfigEvent } from '../../core/config-kind.js';
-import { ConfigKindStore, type ConfigKind, type ConfigWatchListener } from '../../control-plane/config/kind-store.js';
+import { ConfigKindStore, type ConfigKind, type ConfigWatchListener } from '../../store/config-kind.js';
 import { serviceNameSchema } from '../../registry/schema.js';
 import type { KvStore, Watcher } from '../../store/types.js';
 import { parseOrThrow } from '../../util/validation.js';

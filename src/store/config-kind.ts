@@ -6,9 +6,9 @@
  * RouteStore, ServiceDefaultsStore, PolicyStore and GatewayStore are this plus what their
  * kind adds (overlaps, `check`).
  */
-import { ErrorCodes, TrellisError } from '../../errors.js';
-import { configEvent, type ConfigEvent, type ConfigFields } from '../../core/config-kind.js';
-import type { KeyValue, KvStore, Watcher, WatchEvent } from '../../store/types.js';
+import { ErrorCodes, TrellisError } from '../errors.js';
+import { configEvent, type ConfigEvent, type ConfigFields } from '../core/config-kind.js';
+import type { KeyValue, KvStore, Watcher, WatchEvent } from './types.js';
 
 export interface ConfigKind<T, S, N extends string, I extends string> {
   /** What one item is called in messages: `route`, `service`, `policy`. */
