@@ -24,7 +24,8 @@ function withHeaders(response: ProxyResponse, headers: Headers): ProxyResponse {
   return {
     status: response.status,
     headers,
-    body: response.body,
+    // A getter: reading `body` opens the response's stream, which would end its whole-body fast path.
+    get body() { return response.body; },
     endpoint: response.endpoint,
     ...(wholeBody === undefined ? {} : { wholeBody: () => wholeBody.call(response) }),
     ...(trailers === undefined ? {} : { trailers: () => trailers.call(response) }),
