@@ -23,7 +23,7 @@ const LAYERS = [
   ['proxy'], // the data plane: listeners, protocols, the pipeline of layers
   ['agent'], // the sidecar's control-plane side (client, registration, snapshots)
   ['run', 'control-plane', 'library'], // an app with its sidecar; the control plane's composition; the mesh in an app's process (trellis-mesh/client)
-  ['mesh'], // `trellis up`: a control plane and every replica
+  ['mesh', 'gateway'], // `trellis up`: a control plane and every replica; `trellis gateway`: the edge
   ['cli'], // the commands
 ];
 

@@ -56,6 +56,9 @@ export const ErrorCodes = {
   // Traffic routes (issue 15): an abort injected by a route's Fault filter (its own status; 503 by default)
   FAULT_INJECTED: 'TRELLIS_ERR_FAULT_INJECTED',
   TRAFFIC_ROUTE_NOT_FOUND: 'TRELLIS_ERR_TRAFFIC_ROUTE_NOT_FOUND',
+  // The gateway (issue 15): no credentials, or a JWT / API key it does not accept (401 with WWW-Authenticate)
+  UNAUTHENTICATED: 'TRELLIS_ERR_UNAUTHENTICATED',
+  GATEWAY_NOT_FOUND: 'TRELLIS_ERR_GATEWAY_NOT_FOUND',
   // Security: join tokens, certificate requests, the CA (issue 4)
   TOKEN_MISSING: 'TRELLIS_ERR_TOKEN_MISSING',
   TOKEN_INVALID: 'TRELLIS_ERR_TOKEN_INVALID',
@@ -115,6 +118,8 @@ const statusByCode: Record<ErrorCode, number> = {
   TRELLIS_ERR_HEADERS_TOO_LARGE: 431,
   TRELLIS_ERR_REQUEST_TIMEOUT: 408,
   TRELLIS_ERR_FORBIDDEN: 403,
+  TRELLIS_ERR_UNAUTHENTICATED: 401,
+  TRELLIS_ERR_GATEWAY_NOT_FOUND: 404,
   TRELLIS_ERR_POLICY_UNAVAILABLE: 503,
   TRELLIS_ERR_FAULT_INJECTED: 503,
   TRELLIS_ERR_TRAFFIC_ROUTE_NOT_FOUND: 404,

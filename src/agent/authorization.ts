@@ -7,14 +7,15 @@
 import type { ControlPlaneClient } from '../client/control-plane.js';
 import { DEFAULT_SCOPE, PolicySet } from '../security/authz/engine.js';
 import type { PolicyEvent } from '../security/authz/store.js';
-import type { MeshScope, Policy } from '../security/authz/types.js';
+import { POLICY_FIELDS, type MeshScope, type Policy } from '../security/authz/types.js';
 import type { AuthorizationView } from '../proxy/snapshot.js';
-import { FeedState, type Feed } from './follower.js';
+import { ConfigCopy, feedOf } from './config-copy.js';
+import type { Feed, FeedState } from './follower.js';
 
 export class ServicePolicies {
   readonly service: string;
-  readonly sync: FeedState;
-  readonly #policies = new Map<string, Policy>();
+  readonly #copy: ConfigCopy<Policy, Policy, 'name', 'policy'>;
+  #ready = false;
   #view: AuthorizationView;
   readonly #onChange: () => void;
   /** The trust domain (from the certificate), namespace and federation the policies are read in. */
@@ -25,7 +26,11 @@ export class ServicePolicies {
     this.#onChange = onChange;
     this.#scope = scope;
     this.#view = Object.freeze({ state: 'connecting', revision: 0, ready: false, set: new PolicySet(service, [], scope) });
-    this.sync = new FeedState(() => this.#publish(this.#view.set, this.#view.ready));
+    this.#copy = new ConfigCopy(POLICY_FIELDS, { accept: (policy) => policy, onChange: () => this.#publish(this.#compile()) }, () => this.#publish(this.#view.set));
+  }
+
+  get sync(): FeedState {
+    return this.#copy.sync;
   }
 
   get revision(): number {
@@ -42,49 +47,40 @@ export class ServicePolicies {
     const now = this.#scope;
     if (now.trustDomain === scope.trustDomain && now.namespace === scope.namespace && now.federatedTrustDomains.join() === scope.federatedTrustDomains.join()) return;
     this.#scope = scope;
-    this.#publish(this.#compile(), this.#view.ready);
+    this.#publish(this.#compile());
   }
 
   #compile(): PolicySet {
-    return new PolicySet(this.service, this.#policies.values(), this.#scope);
+    return new PolicySet(this.service, this.#copy.values(), this.#scope);
   }
 
   /** Replace every policy with a listing read at `revision`. */
   replace(policies: readonly Policy[], revision: number): void {
-    this.#policies.clear();
-    for (const policy of policies) this.#policies.set(policy.name, policy);
-    this.#publish(this.#compile(), true, revision);
+    this.#ready = true;
+    this.#copy.replace(policies, revision);
   }
 
   /** Apply one watch event; events at or below the set's revision were seen already. */
   apply(event: PolicyEvent): void {
-    if (event.revision <= this.#view.revision) return;
-    if (event.type === 'delete') this.#policies.delete(event.name);
-    else this.#policies.set(event.name, event.policy);
-    this.#publish(this.#compile(), this.#view.ready, event.revision);
+    this.#copy.apply(event);
   }
 
-  #publish(set: PolicySet, ready: boolean, revision = this.#view.revision): void {
-    this.#view = Object.freeze({ state: this.sync.value, revision, ready, set });
+  #publish(set: PolicySet): void {
+    this.#view = Object.freeze({ state: this.#copy.sync.value, revision: this.#copy.revision, ready: this.#ready, set });
     this.#onChange();
   }
 }
 
 /** The policies of a service as a Feed for the FeedFollower. */
 export function policyFeed(client: ControlPlaneClient, policies: ServicePolicies): Feed {
-  return {
-    get state() { return policies.sync.value; },
-    set state(state) { policies.sync.value = state; },
-    async resync() {
-      const listing = await client.policies(policies.service);
-      policies.replace(listing.policies, listing.revision);
-      return listing.revision;
-    },
+  return feedOf(policies.sync, {
+    read: () => client.policies(policies.service),
+    load: (listing, revision) => policies.replace(listing.policies, revision),
     follow: (revision, signal) => client.watchPolicies({ service: policies.service, after: revision, signal }, (event) => policies.apply(event)),
     describe: () => ({ service: policies.service, revision: policies.revision, policies: policies.view().set.policies.map((p) => p.name) }),
     messages: {
       resynced: 'control plane back: authorization policy resynced',
       lost: 'lost the control plane: enforcing the last known authorization policy until it is back',
     },
-  };
+  });
 }

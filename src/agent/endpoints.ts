@@ -7,6 +7,7 @@
 import type { Endpoint } from '../balancer/types.js';
 import type { ControlPlaneClient } from '../client/control-plane.js';
 import { isHealthy, type InstanceRecord, type RegistryEvent } from '../registry/types.js';
+import { feedOf } from './config-copy.js';
 import { FeedState, type Feed } from './follower.js';
 
 type InstanceView = Pick<InstanceRecord, 'id' | 'address' | 'port' | 'weight' | 'metadata' | 'status'>;
@@ -85,19 +86,14 @@ export class EndpointListing {
 
 /** An upstream service's endpoint table as a Feed. */
 export function endpointFeed(client: ControlPlaneClient, listing: EndpointListing): Feed {
-  return {
-    get state() { return listing.sync.value; },
-    set state(state) { listing.sync.value = state; },
-    async resync() {
-      const answer = await client.instances(listing.service);
-      listing.replace(answer.instances, answer.revision);
-      return answer.revision;
-    },
+  return feedOf(listing.sync, {
+    read: () => client.instances(listing.service),
+    load: (answer, revision) => listing.replace(answer.instances, revision),
     follow: (revision, signal) => client.watch({ service: listing.service, after: revision, signal }, (event) => listing.apply(event)),
     describe: () => ({ service: listing.service, revision: listing.revision, endpoints: listing.endpoints.length }),
     messages: {
       resynced: 'control plane back: endpoint table resynced',
       lost: 'lost the control plane: routing with the last known endpoints until it is back',
     },
-  };
+  });
 }

@@ -9,18 +9,17 @@
  */
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../client/control-plane.js';
-import type { RouteEvent, RouteSpec, StoredRoute } from '../core/route.js';
+import { ROUTE_FIELDS, type RouteEvent, type RouteSpec, type StoredRoute } from '../core/route.js';
 import { messageOf } from '../errors.js';
 import { parseRoute } from '../proxy/routing/schema.js';
-import { FeedState, type Feed } from './follower.js';
+import { ConfigCopy, feedOf } from './config-copy.js';
+import type { Feed, FeedState } from './follower.js';
 
 const NONE: readonly RouteSpec[] = Object.freeze([]);
 
 export class UpstreamRoutes {
   readonly services: readonly string[];
-  readonly sync: FeedState;
-  #revision = 0;
-  readonly #routes = new Map<string, RouteSpec>();
+  readonly #copy: ConfigCopy<StoredRoute, RouteSpec, 'name', 'route'>;
   #byService = new Map<string, readonly RouteSpec[]>();
   readonly #onChange: () => void;
   readonly #logger: Logger;
@@ -29,11 +28,15 @@ export class UpstreamRoutes {
     this.services = services;
     this.#onChange = onChange;
     this.#logger = logger;
-    this.sync = new FeedState(onChange);
+    this.#copy = new ConfigCopy(ROUTE_FIELDS, { accept: (route) => this.#parse(route), onChange: () => this.#rebuild() }, onChange);
+  }
+
+  get sync(): FeedState {
+    return this.#copy.sync;
   }
 
   get revision(): number {
-    return this.#revision;
+    return this.#copy.revision;
   }
 
   /** The routes attached to `service`, in name order. */
@@ -53,32 +56,19 @@ export class UpstreamRoutes {
 
   /** Replace them all with a listing read at `revision`. */
   replace(routes: readonly StoredRoute[], revision: number): void {
-    this.#routes.clear();
-    for (const route of routes) {
-      const spec = this.#parse(route);
-      if (spec !== undefined) this.#routes.set(route.name, spec);
-    }
-    this.#revision = revision;
-    this.#rebuild();
+    this.#copy.replace(routes, revision);
   }
 
   /** Apply one watch event; events at or below the revision were seen already. */
   apply(event: RouteEvent): void {
-    if (event.revision <= this.#revision) return;
-    this.#revision = event.revision;
-    const spec = event.type === 'put' ? this.#parse(event.route) : undefined;
-    if (spec === undefined) {
-      if (!this.#routes.delete(event.name)) return;
-    } else {
-      this.#routes.set(event.name, spec);
-    }
-    this.#rebuild();
+    this.#copy.apply(event);
   }
 
   #rebuild(): void {
     const next = new Map<string, readonly RouteSpec[]>();
+    const all = [...this.#copy.values()];
     for (const service of this.services) {
-      const attached = [...this.#routes.values()].filter((r) => r.parentRefs.some((p) => p.name === service)).sort((a, b) => a.name.localeCompare(b.name));
+      const attached = all.filter((r) => r.parentRefs.some((p) => p.name === service)).sort((a, b) => a.name.localeCompare(b.name));
       const previous = this.#byService.get(service) ?? NONE;
       const same = previous.length === attached.length && previous.every((r, i) => r === attached[i]);
       next.set(service, same ? previous : Object.freeze(attached));
@@ -90,19 +80,14 @@ export class UpstreamRoutes {
 
 /** The upstreams' traffic routes as a Feed. */
 export function routesFeed(client: ControlPlaneClient, routes: UpstreamRoutes): Feed {
-  return {
-    get state() { return routes.sync.value; },
-    set state(state) { routes.sync.value = state; },
-    async resync() {
-      const listing = await client.trafficRoutes(routes.services);
-      routes.replace(listing.routes, listing.revision);
-      return listing.revision;
-    },
+  return feedOf(routes.sync, {
+    read: () => client.trafficRoutes(routes.services),
+    load: (listing, revision) => routes.replace(listing.routes, revision),
     follow: (revision, signal) => client.watchTrafficRoutes({ services: routes.services, after: revision, signal }, (event) => routes.apply(event)),
     describe: () => ({ services: routes.services, routesRevision: routes.revision }),
     messages: {
       resynced: 'control plane back: traffic routes resynced',
       lost: 'lost the control plane: keeping the last known traffic routes until it is back',
     },
-  };
+  });
 }

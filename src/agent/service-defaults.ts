@@ -4,64 +4,53 @@
  * defaults stay in force while the control plane is away.
  */
 import type { ControlPlaneClient } from '../client/control-plane.js';
-import type { ServiceDefaults, ServiceDefaultsEvent } from '../core/service-defaults.js';
-import { FeedState, type Feed } from './follower.js';
+import { SERVICE_DEFAULTS_FIELDS, type ServiceDefaults, type ServiceDefaultsEvent } from '../core/service-defaults.js';
+import { ConfigCopy, feedOf } from './config-copy.js';
+import type { Feed, FeedState } from './follower.js';
 
 export class UpstreamDefaults {
   readonly services: readonly string[];
-  readonly sync: FeedState;
-  #revision = 0;
-  readonly #defaults = new Map<string, ServiceDefaults>();
-  readonly #onChange: () => void;
+  readonly #copy: ConfigCopy<ServiceDefaults, ServiceDefaults, 'service', 'serviceDefaults'>;
 
   constructor(services: readonly string[], onChange: () => void) {
     this.services = services;
-    this.#onChange = onChange;
-    this.sync = new FeedState(onChange);
+    this.#copy = new ConfigCopy(SERVICE_DEFAULTS_FIELDS, { accept: (entry) => (services.includes(entry.service) ? entry : undefined), onChange });
+  }
+
+  get sync(): FeedState {
+    return this.#copy.sync;
   }
 
   get revision(): number {
-    return this.#revision;
+    return this.#copy.revision;
   }
 
   /** The defaults of `service` in force; undefined when it has none. */
   get(service: string): ServiceDefaults | undefined {
-    return this.#defaults.get(service);
+    return this.#copy.get(service);
   }
 
   /** Replace them all with a listing read at `revision`. */
   replace(entries: readonly ServiceDefaults[], revision: number): void {
-    this.#defaults.clear();
-    for (const entry of entries) if (this.services.includes(entry.service)) this.#defaults.set(entry.service, entry);
-    this.#revision = revision;
-    this.#onChange();
+    this.#copy.replace(entries, revision);
   }
 
   /** Apply one watch event; events at or below the revision were seen already. */
   apply(event: ServiceDefaultsEvent): void {
-    if (event.revision <= this.#revision || !this.services.includes(event.service)) return;
-    this.#revision = event.revision;
-    if (event.type === 'delete') this.#defaults.delete(event.service);
-    else this.#defaults.set(event.service, event.serviceDefaults);
-    this.#onChange();
+    this.#copy.apply(event);
   }
 }
 
 /** The upstreams' service defaults as a Feed. */
 export function serviceDefaultsFeed(client: ControlPlaneClient, defaults: UpstreamDefaults): Feed {
-  return {
-    get state() { return defaults.sync.value; },
-    set state(state) { defaults.sync.value = state; },
-    async resync() {
-      const listing = await client.serviceDefaults(defaults.services);
-      defaults.replace(listing.serviceDefaults, listing.revision);
-      return listing.revision;
-    },
+  return feedOf(defaults.sync, {
+    read: () => client.serviceDefaults(defaults.services),
+    load: (listing, revision) => defaults.replace(listing.serviceDefaults, revision),
     follow: (revision, signal) => client.watchServiceDefaults({ services: defaults.services, after: revision, signal }, (event) => defaults.apply(event)),
     describe: () => ({ services: defaults.services, revision: defaults.revision }),
     messages: {
       resynced: 'control plane back: service defaults resynced',
       lost: 'lost the control plane: keeping the last known service defaults until it is back',
     },
-  };
+  });
 }

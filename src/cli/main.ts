@@ -26,6 +26,7 @@ import { topCommand } from './commands/top.js';
 import { xdsCommand } from './commands/xds.js';
 import { identityCommand } from './commands/identity.js';
 import { tapCommand } from './commands/tap.js';
+import { gatewayCommand } from './commands/gateway.js';
 import { printError } from './output.js';
 import { withTokenHelp } from './options.js';
 
@@ -36,7 +37,7 @@ const program = new Command('trellis')
   .exitOverride();
 
 for (const add of [serverCommand, registerCommand, deregisterCommand, heartbeatCommand, servicesCommand, instancesCommand, watchCommand, runCommand, upCommand, proxyCommand,
-  policyCommand, serviceDefaultsCommand, routeCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, tapCommand, edgesCommand, dashboardCommand, xdsCommand, identityCommand]) {
+  policyCommand, serviceDefaultsCommand, routeCommand, tokenCommand, caCommand, checkCommand, statCommand, routesCommand, topCommand, tapCommand, gatewayCommand, edgesCommand, dashboardCommand, xdsCommand, identityCommand]) {
   add(program);
 }
 for (const command of program.commands) command.exitOverride();

@@ -10,6 +10,7 @@ import type { CheckResult, PolicyEvent } from '../security/authz/store.js';
 import type { StoredPolicy } from '../security/authz/types.js';
 import type { ServiceDefaults, ServiceDefaultsEvent } from '../core/service-defaults.js';
 import type { RouteEvent, StoredRoute } from '../core/route.js';
+import type { StoredGateway } from '../core/gateway.js';
 import type { CaStatus } from '../security/ca/authority.js';
 import type { IssuedCertificate, SignBody } from '../security/ca/issuer.js';
 import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-tokens.js';
@@ -334,6 +335,11 @@ export class ControlPlaneClient {
   /** Every traffic route, or those attached to `services`. */
   trafficRoutes(services?: readonly string[]): Promise<{ routes: StoredRoute[]; revision: number }> {
     return this.#call('GET', `/v1/traffic-routes${services === undefined ? '' : `?service=${encodeURIComponent(services.join(','))}`}`);
+  }
+
+  /** One gateway resource; TRELLIS_ERR_GATEWAY_NOT_FOUND when there is none of that name. */
+  getGateway(name: string): Promise<{ gateway: StoredGateway; revision: number }> {
+    return this.#call('GET', `/v1/gateways/${encodeURIComponent(name)}`);
   }
 
   /** One traffic route; TRELLIS_ERR_TRAFFIC_ROUTE_NOT_FOUND when there is none of that name. */

@@ -17,6 +17,7 @@ import { prepareDataDir } from '../security/data-dir.js';
 import { DEFAULT_NAMESPACE } from '../security/spiffe.js';
 import { ServiceDefaultsStore } from './service-defaults/store.js';
 import { RouteStore } from './routes/store.js';
+import { GatewayStore } from './gateways/store.js';
 import { formatHostPort, type HostPort } from '../util/host-port.js';
 import { startSecurity, type SecurityOptions } from '../security/control-plane.js';
 import type { CertificateAuthority } from '../security/ca/authority.js';
@@ -115,7 +116,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const routes = new RouteStore(store);
     let xds: XdsServer | undefined;
     const api = buildApi({
-      registry, policies, serviceDefaults, routes, logger, security, telemetry, presence,
+      registry, policies, serviceDefaults, routes, gateways: new GatewayStore(store), logger, security, telemetry, presence,
       xds: () => (xds === undefined ? undefined : { address: xds.address, ...xds.stats() }),
       replica: () => (replicas === undefined ? undefined : { id: replicas.id, members: replicas.members(), checks: checks?.running ?? 0 }),
       watch: {

@@ -5,12 +5,15 @@
  * Every caller's sidecar applies the routes of the services it calls on its outbound side
  * (docs/traffic-policy.md).
  */
+import type { ConfigEvent, StoredConfig } from './config-kind.js';
 
 /** Durations are whole milliseconds once validated. */
 export interface RouteSpec {
   readonly name: string;
-  /** The services this route is attached to (`kind: Service`). */
-  readonly parentRefs: readonly { readonly kind: 'Service'; readonly name: string }[];
+  /** The services this route is attached to (`kind: Service`), or the gateways (`kind: Gateway`, never both). */
+  readonly parentRefs: readonly { readonly kind: 'Service' | 'Gateway'; readonly name: string }[];
+  /** Gateway routes: the Host names it answers for (`api.example.com`, `*.example.com`); absent: every host. */
+  readonly hostnames?: readonly string[];
   /** Named instance-label selectors: `v2: { version: v2 }`. */
   readonly subsets: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly rules: readonly RouteRule[];
@@ -28,7 +31,7 @@ export interface RouteMatch {
 }
 
 export interface BackendRef {
-  /** The parent service (a route splits the traffic of the service it is attached to). */
+  /** The parent service (a route splits the traffic of the service it is attached to); for a gateway route, the mesh service to send to. */
   readonly name?: string | undefined;
   /** A subset of `subsets`; absent = every instance of the service. */
   readonly subset?: string | undefined;
@@ -59,15 +62,11 @@ export interface RouteRule {
   readonly retry?: { readonly attempts?: number; readonly codes?: readonly number[]; readonly backoffMs?: number };
 }
 
-/** A route as stored: as written (validated whole; readers parse it with the same schema). */
-export interface StoredRoute {
-  readonly name: string;
-  readonly spec: Readonly<Record<string, unknown>>;
-  /** The store revision of its last write. */
-  readonly revision: number;
-}
+/** A route as stored: as written (validated whole; readers parse it with the same schema), with the revision of its last write. */
+export type StoredRoute = StoredConfig<'name', 'spec', Readonly<Record<string, unknown>>>;
+
+/** The field names of route watch events. */
+export const ROUTE_FIELDS = Object.freeze({ nameField: 'name', itemField: 'route' } as const);
 
 /** A change to the routes a watcher follows. */
-export type RouteEvent =
-  | { readonly revision: number; readonly type: 'put'; readonly name: string; readonly route: StoredRoute }
-  | { readonly revision: number; readonly type: 'delete'; readonly name: string };
+export type RouteEvent = ConfigEvent<'name', 'route', StoredRoute>;

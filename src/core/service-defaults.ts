@@ -6,16 +6,13 @@
  * field by field (docs/proxy.md#where-an-upstreams-policy-comes-from).
  */
 
-/** One service's defaults as stored: the policy fields as written (validated whole). */
-export interface ServiceDefaults {
-  readonly service: string;
-  /** The upstream-policy fields (src/proxy/policy.ts), as written: `{ timeout: "2s", retry: { maxAttempts: 2 } }`. */
-  readonly policy: Readonly<Record<string, unknown>>;
-  /** The store revision of its last write. */
-  readonly revision: number;
-}
+import type { ConfigEvent, StoredConfig } from './config-kind.js';
+
+/** One service's defaults as stored: the upstream-policy fields (src/proxy/policy.ts) as written, `{ timeout: "2s", retry: { maxAttempts: 2 } }`, validated whole. */
+export type ServiceDefaults = StoredConfig<'service', 'policy', Readonly<Record<string, unknown>>>;
+
+/** The field names of service-defaults watch events. */
+export const SERVICE_DEFAULTS_FIELDS = Object.freeze({ nameField: 'service', itemField: 'serviceDefaults' } as const);
 
 /** A change to the defaults a watcher follows. */
-export type ServiceDefaultsEvent =
-  | { readonly revision: number; readonly type: 'put'; readonly service: string; readonly serviceDefaults: ServiceDefaults }
-  | { readonly revision: number; readonly type: 'delete'; readonly service: string };
+export type ServiceDefaultsEvent = ConfigEvent<'service', 'serviceDefaults', ServiceDefaults>;

@@ -23,6 +23,8 @@ import { originOf } from '../proxy/upstream/origin.js';
 import { createSidecarTelemetry } from '../proxy/telemetry.js';
 import { createLogger } from '../telemetry/logger.js';
 import { MeshDispatcher } from './dispatcher.js';
+import type { ControlPlaneClient } from '../client/control-plane.js';
+import type { Handler, Target } from '../proxy/types.js';
 
 export interface MeshClientOptions {
   /** The service this app runs as (its identity, its token's service). */
@@ -41,6 +43,10 @@ export interface MeshClientOptions {
 
 export interface MeshClient {
   readonly dispatcher: Dispatcher;
+  /** The pipeline and target in force for `service`, for carriers of their own (the gateway); undefined when not called. */
+  route(service: string): { readonly target: Target; readonly handler: Handler } | undefined;
+  /** The client of the control plane, signed in as `service` (the gateway follows its own routes with it). */
+  readonly controlPlane: ControlPlaneClient;
   /** Whether each upstream's endpoint table follows the control plane (`stale`: kept from before it went away). */
   state(): Readonly<Record<string, SyncState>>;
   close(): Promise<void>;
@@ -109,6 +115,12 @@ export async function createMeshClient(options: MeshClientOptions, syncTimeoutMs
     }, config.http.replayBufferBytes);
     return {
       dispatcher,
+      route: (service) => {
+        const target = routes.target(service);
+        const handler = routes.get(service)?.handler;
+        return target === undefined || handler === undefined ? undefined : { target, handler };
+      },
+      controlPlane: agent.client,
       state: () => Object.fromEntries(services.map((s) => [s, agent.snapshots.current().upstreams.get(s)?.state ?? 'connecting'])),
       close: async () => { await dispatcher.close(); await close(); },
     };

@@ -46,7 +46,9 @@ export type ProxyErrorCode =
   | typeof ErrorCodes.FORBIDDEN
   | typeof ErrorCodes.POLICY_UNAVAILABLE
   | typeof ErrorCodes.RATE_LIMITED
-  | typeof ErrorCodes.FAULT_INJECTED;
+  | typeof ErrorCodes.FAULT_INJECTED
+  | typeof ErrorCodes.UNAUTHENTICATED
+  | typeof ErrorCodes.BODY_TOO_LARGE;
 
 /** Seconds a client should wait after a CIRCUIT_OPEN: in-flight requests finish quickly. */
 const CIRCUIT_OPEN_RETRY_AFTER_SECONDS = 1;
@@ -68,6 +70,8 @@ const remedies: { readonly [C in ProxyErrorCode]: (service: string) => string } 
   [ErrorCodes.POLICY_UNAVAILABLE]: () => 'retry shortly; if it lasts, check that this sidecar reaches the control plane',
   [ErrorCodes.RATE_LIMITED]: (s) => `wait as Retry-After says; if ${s} should take more, raise the route's localRateLimit (\`trellis route list --service ${s}\`)`,
   [ErrorCodes.FAULT_INJECTED]: (s) => `a route of ${s} injects this fault on purpose: \`trellis route list --service ${s}\` shows it`,
+  [ErrorCodes.UNAUTHENTICATED]: () => 'send a valid token (Authorization: Bearer JWT) or API key, as WWW-Authenticate says',
+  [ErrorCodes.BODY_TOO_LARGE]: () => "send a smaller body, or raise the gateway's limits.maxBodyBytes",
 };
 
 function remedyFor(code: ErrorCode, service: string): string | undefined {
@@ -101,6 +105,7 @@ export function failureResponse(failure: ProxyFailure, target: Target): FailureA
   const headers: Record<string, string> = { 'content-type': 'application/json', 'trellis-error': error.code };
   const retryAfter = failure.retryAfterSeconds ?? (error.code === ErrorCodes.CIRCUIT_OPEN ? CIRCUIT_OPEN_RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) headers['retry-after'] = String(Math.max(0, Math.ceil(retryAfter)));
+  if (failure.headers !== undefined) Object.assign(headers, failure.headers);
   const body = JSON.stringify({
     error: {
       code: error.code,
@@ -122,6 +127,7 @@ export const GrpcStatus = {
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const;
 
 const grpcStatusByCode: Partial<Record<ErrorCode, number>> = {
@@ -135,6 +141,7 @@ const grpcStatusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.NO_ROUTE]: GrpcStatus.UNIMPLEMENTED,
   [ErrorCodes.HEADERS_TOO_LARGE]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCodes.FORBIDDEN]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCodes.UNAUTHENTICATED]: GrpcStatus.UNAUTHENTICATED,
   [ErrorCodes.POLICY_UNAVAILABLE]: GrpcStatus.UNAVAILABLE,
   [ErrorCodes.RATE_LIMITED]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCodes.FAULT_INJECTED]: GrpcStatus.UNAVAILABLE,

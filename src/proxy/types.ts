@@ -134,8 +134,10 @@ export interface ProxyRequest {
    * peer certificate's URI SAN). Undefined for plaintext (permissive mode) and outbound.
    */
   readonly peer?: PeerIdentity | undefined;
-  /** Set by the route-match layer: the route rule (and which of its matches) this request matched. */
-  readonly route?: RouteSelection;
+  /** Set by the route-match layer (or the gateway's router): the route rule (and which of its matches) this request matched. */
+  readonly route?: RouteSelection | undefined;
+  /** At the gateway: who the request's credentials say it is from (a JWT's sub, an API key's name); per-caller rate limits key on it. */
+  readonly client?: string | undefined;
 }
 
 export interface ProxyResponse {
@@ -174,6 +176,8 @@ export interface ProxyFailure {
   readonly retryAfterSeconds?: number;
   /** Facts the answer's body shows besides the message (the policy that denied a request, the caller). */
   readonly answer?: Readonly<Record<string, string>>;
+  /** Headers the answer carries besides trellis-error (the gateway's WWW-Authenticate, CORS headers). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export type Outcome =

@@ -13,6 +13,8 @@ import { serviceDefaultsRoutes } from './service-defaults.js';
 import type { ServiceDefaultsStore } from '../service-defaults/store.js';
 import type { RouteStore } from '../routes/store.js';
 import { trafficRoutes } from './traffic-routes.js';
+import type { GatewayStore } from '../gateways/store.js';
+import { gatewayRoutes } from './gateways.js';
 import { securityRoutes, type SecurityRouteOptions } from './security.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import { servicesRoutes } from './services.js';
@@ -37,6 +39,8 @@ export interface ApiOptions {
   serviceDefaults?: ServiceDefaultsStore;
   /** Traffic routes (/v1/traffic-routes). */
   routes?: RouteStore;
+  /** Gateway resources (/v1/gateways). */
+  gateways?: GatewayStore;
   logger: FastifyBaseLogger;
   watch?: WatchRouteOptions;
   security: SecurityRouteOptions;
@@ -100,6 +104,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);
   if (options.serviceDefaults !== undefined) serviceDefaultsRoutes(app, options.serviceDefaults, options.watch);
   if (options.routes !== undefined) trafficRoutes(app, options.routes, options.watch);
+  if (options.gateways !== undefined) gatewayRoutes(app, options.gateways);
   securityRoutes(app, options.security);
   sessionRoutes(app, options.security.sessions);
   if (options.telemetry !== undefined) {

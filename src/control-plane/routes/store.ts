@@ -7,44 +7,44 @@
  * requests). Watches carry only the routes attached to the services a sidecar calls.
  */
 import { ErrorCodes, TrellisError } from '../../errors.js';
-import type { RouteEvent, RouteSpec, StoredRoute } from '../../core/route.js';
+import { ROUTE_FIELDS, type RouteEvent, type RouteSpec, type StoredRoute } from '../../core/route.js';
 import { findOverlaps, parseRoute, type RouteOverlap } from '../../proxy/routing/schema.js';
-import type { KeyValue, KvStore, Watcher, WatchEvent } from '../../store/types.js';
+import type { KvStore, Watcher } from '../../store/types.js';
+import { ConfigKindStore, type ConfigKind, type ConfigWatchListener } from '../../store/config-kind.js';
 
 export const ROUTES_PREFIX = '/config/routes/';
 
-/** At most this many routes in one apply (one transaction: etcd's default limit is 128 operations). */
-const MAX_APPLY = 128;
 const ROUTE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export function routeKey(name: string): string {
   return `${ROUTES_PREFIX}${name}`;
 }
 
-export interface RouteWatchListener {
-  onEvent(event: RouteEvent): void;
-  onError(error: Error): void;
-}
+export type RouteWatchListener = ConfigWatchListener<RouteEvent>;
 
 function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function decode(name: string, value: string, revision: number): StoredRoute {
-  return Object.freeze({ name, spec: Object.freeze(JSON.parse(value) as Record<string, unknown>), revision });
-}
-
-function decodeKv(kv: KeyValue): StoredRoute {
-  return decode(kv.key.slice(ROUTES_PREFIX.length), kv.value, kv.modRevision);
-}
-
-function checkName(name: string): void {
-  if (!ROUTE_NAME.test(name)) throw new TrellisError(ErrorCodes.VALIDATION, `a route name is a DNS label such as orders-canary (got ${JSON.stringify(name).slice(0, 80)})`, { field: 'name' });
-}
-
-function notFound(name: string): TrellisError {
-  return new TrellisError(ErrorCodes.TRAFFIC_ROUTE_NOT_FOUND, `there is no traffic route ${JSON.stringify(name)}: see \`trellis route list\``, { field: 'name' });
-}
+/** Traffic routes as a config kind. */
+export const ROUTE_KIND: ConfigKind<RouteSpec, StoredRoute, 'name', 'route'> = Object.freeze({
+  noun: 'route',
+  prefix: ROUTES_PREFIX,
+  fields: ROUTE_FIELDS,
+  listField: 'routes',
+  example: '{"name":"orders-split","parentRefs":[{"name":"orders"}],"rules":[…]}',
+  // One transaction (etcd's default limit is 128 operations): every sidecar sees the whole apply at one revision (a match moved from one route to another never shows twice or not at all).
+  maxApply: 128,
+  transaction: true,
+  parse: (raw: unknown, field: string) => parseRoute(raw, field),
+  nameOf: (spec: RouteSpec) => spec.name,
+  checkName(name: string): void {
+    if (!ROUTE_NAME.test(name)) throw new TrellisError(ErrorCodes.VALIDATION, `a route name is a DNS label such as orders-canary (got ${JSON.stringify(name).slice(0, 80)})`, { field: 'name' });
+  },
+  notFound: (name: string) => new TrellisError(ErrorCodes.TRAFFIC_ROUTE_NOT_FOUND, `there is no traffic route ${JSON.stringify(name)}: see \`trellis route list\``, { field: 'name' }),
+  encode: (_spec: RouteSpec, raw: unknown) => JSON.stringify(raw),
+  decode: (name: string, value: string, revision: number): StoredRoute => Object.freeze({ name, spec: Object.freeze(JSON.parse(value) as Record<string, unknown>), revision }),
+});
 
 /** The parsed form of a stored route; a route stored by a newer version that this one cannot read counts as attached to nothing. */
 function specOf(route: StoredRoute): RouteSpec | undefined {
@@ -55,39 +55,31 @@ function specOf(route: StoredRoute): RouteSpec | undefined {
   }
 }
 
-function attachedTo(route: StoredRoute, services: ReadonlySet<string>): boolean {
+/** Whether a route names one of `services` as a parent (of any kind: a gateway's name counts too). */
+export function attachedTo(route: StoredRoute, services: ReadonlySet<string>): boolean {
   const parents = route.spec['parentRefs'];
   return Array.isArray(parents) && parents.some((p) => isMap(p) && typeof p['name'] === 'string' && services.has(p['name']));
 }
 
 export class RouteStore {
-  readonly #store: KvStore;
+  readonly #items: ConfigKindStore<RouteSpec, StoredRoute, 'name', 'route'>;
 
   constructor(store: KvStore) {
-    this.#store = store;
+    this.#items = new ConfigKindStore(store, ROUTE_KIND);
   }
 
   /** Validate every route, then write them all: bad input writes nothing. */
   async apply(body: unknown): Promise<{ routes: Array<{ route: StoredRoute; created: boolean }>; overlaps: RouteOverlap[]; revision: number }> {
-    const raw = isMap(body) ? body['routes'] : undefined;
-    if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_APPLY) {
-      throw new TrellisError(ErrorCodes.VALIDATION, `routes must be a list of 1 to ${MAX_APPLY} routes, such as {"routes":[{"name":"orders-split","parentRefs":[{"name":"orders"}],"rules":[…]}]}`, { field: 'routes' });
-    }
-    const specs = raw.map((item, index) => parseRoute(item, `routes.${index}`));
-    const seen = new Map<string, number>();
-    for (const [index, spec] of specs.entries()) {
-      const other = seen.get(spec.name);
-      if (other !== undefined) throw new TrellisError(ErrorCodes.VALIDATION, `route ${JSON.stringify(spec.name)} appears twice (also routes.${other}): merge the two`, { field: `routes.${index}.name` });
-      seen.set(spec.name, index);
-    }
-    // One transaction: every sidecar sees the whole apply at one revision (a match moved from one route to another never shows twice or not at all).
-    const values = raw.map((item) => JSON.stringify(item));
-    const { revision, prevKvs } = await this.#store.txn(specs.map((spec, index) => ({ type: 'put', key: routeKey(spec.name), value: values[index] ?? '' })));
-    const results = specs.map((spec, index) => ({ route: decode(spec.name, values[index] ?? '', revision), created: prevKvs[index] === undefined }));
+    const { written, revision } = await this.#items.applyAll(body);
+    const specs = written.map((w) => w.item);
     const services = new Set(specs.flatMap((s) => s.parentRefs.map((p) => p.name)));
     const names = new Set(specs.map((s) => s.name));
     const overlaps = await this.overlaps(services);
-    return { routes: results, overlaps: overlaps.filter((o) => names.has(o.wins.split(' ')[0] ?? '') || names.has(o.shadowed.split(' ')[0] ?? '')), revision };
+    return {
+      routes: written.map((w) => ({ route: w.stored, created: w.created })),
+      overlaps: overlaps.filter((o) => names.has(o.wins.split(' ')[0] ?? '') || names.has(o.shadowed.split(' ')[0] ?? '')),
+      revision,
+    };
   }
 
   /** The overlaps among the routes attached to `services`. */
@@ -97,25 +89,18 @@ export class RouteStore {
     return findOverlaps(specs).filter((o) => services.has(o.service));
   }
 
-  async get(name: string): Promise<StoredRoute> {
-    checkName(name);
-    const { kv } = await this.#store.get(routeKey(name));
-    if (kv === undefined) throw notFound(name);
-    return decodeKv(kv);
+  get(name: string): Promise<StoredRoute> {
+    return this.#items.get(name);
   }
 
   /** Every route, or those attached to one of `services`, by name. */
   async list(services?: ReadonlySet<string>): Promise<{ routes: StoredRoute[]; revision: number }> {
-    const { kvs, revision } = await this.#store.range(ROUTES_PREFIX);
-    const all = kvs.map(decodeKv);
-    return { routes: services === undefined ? all : all.filter((r) => attachedTo(r, services)), revision };
+    const { items, revision } = await this.#items.list(services === undefined ? undefined : (r) => attachedTo(r, services));
+    return { routes: items, revision };
   }
 
-  async delete(name: string): Promise<{ revision: number }> {
-    checkName(name);
-    const { deleted, revision } = await this.#store.delete(routeKey(name));
-    if (deleted === 0) throw notFound(name);
-    return { revision };
+  delete(name: string): Promise<{ revision: number }> {
+    return this.#items.delete(name);
   }
 
   /**
@@ -125,15 +110,6 @@ export class RouteStore {
    */
   watch(options: { afterRevision: number; services?: ReadonlySet<string> }, listener: RouteWatchListener): Promise<Watcher> {
     const { services } = options;
-    return this.#store.watch(ROUTES_PREFIX, { afterRevision: options.afterRevision }, {
-      onEvent: (e: WatchEvent) => {
-        const name = e.key.slice(ROUTES_PREFIX.length);
-        const route = e.value === undefined ? undefined : decode(name, e.value, e.revision);
-        listener.onEvent(route === undefined || (services !== undefined && !attachedTo(route, services))
-          ? Object.freeze({ revision: e.revision, type: 'delete', name })
-          : Object.freeze({ revision: e.revision, type: 'put', name, route }));
-      },
-      onError: (err) => listener.onError(err),
-    });
+    return this.#items.watch(options.afterRevision, services === undefined ? {} : { item: (r) => attachedTo(r, services) }, listener);
   }
 }

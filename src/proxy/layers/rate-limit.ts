@@ -39,8 +39,9 @@ export class TokenBucket {
   }
 }
 
+/** The caller a per-caller bucket is for: the gateway's authenticated client, else the mTLS peer. */
 function callerOf(request: ProxyRequest): string {
-  return request.peer?.spiffeId ?? 'local';
+  return request.client ?? request.peer?.spiffeId ?? 'local';
 }
 
 export function createRateLimitLayer(now: () => number = () => performance.now()): Layer {

@@ -124,15 +124,20 @@ const ruleSchema = z.object({
   }).strict().optional(),
 }, { invalid_type_error: 'each rule is a map { matches, backendRefs, filters, timeouts, retry }' }).strict();
 
+/** A DNS name, or `*.` and one: the hostnames a gateway route answers for (Gateway API HTTPRoute.hostnames). */
+const HOSTNAME = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
 const routeSchema = z.object({
   apiVersion: z.string().optional(),
   kind: z.literal('HTTPRoute', { errorMap: () => ({ message: 'kind must be HTTPRoute (or left out)' }) }).optional(),
   name: z.string({ required_error: 'name is required: the route\'s name, such as orders-canary', invalid_type_error: 'name must be a string' })
     .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a route name is a DNS label: 1–63 lowercase letters, digits or "-", starting and ending with a letter or digit'),
   parentRefs: z.array(z.object({
-    kind: z.literal('Service', { errorMap: () => ({ message: 'parentRefs kind must be Service: a route is attached to the service its callers reach' }) }).default('Service'),
+    kind: z.enum(['Service', 'Gateway'], { errorMap: () => ({ message: 'parentRefs kind must be Service (the service its callers reach) or Gateway (a `trellis gateway` at the edge)' }) }).default('Service'),
     name: serviceNameSchema,
   }).strict(), { required_error: 'parentRefs is required: the service(s) this route is for, such as [{ name: orders }]' }).min(1, 'parentRefs needs at least one service').max(16),
+  hostnames: z.array(z.string().regex(HOSTNAME, 'a hostname is a DNS name such as api.example.com, or *.example.com for its subdomains'))
+    .max(16, 'at most 16 hostnames in a route').optional(),
   subsets: z.record(
     z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a subset name is a DNS label such as v2'),
     z.record(z.string().regex(LABEL_KEY, 'a label key is 1–63 letters, digits, ".", "_", "/" or "-"'), z.string({ invalid_type_error: 'label values are strings (quote numbers: "2")' }),
@@ -156,6 +161,11 @@ export function matchKey(match: RouteMatch): string {
 function crossCheck(spec: RouteSpec, field: string): void {
   const parents = new Set(spec.parentRefs.map((p) => p.name));
   if (parents.size !== spec.parentRefs.length) throw invalid('a service appears twice in parentRefs', joinPath(field, 'parentRefs'));
+  const gateway = spec.parentRefs.some((p) => p.kind === 'Gateway');
+  if (gateway && spec.parentRefs.some((p) => p.kind !== 'Gateway')) {
+    throw invalid('a route is attached to services or to gateways, not both: split it in two', joinPath(field, 'parentRefs'));
+  }
+  if (!gateway && spec.hostnames !== undefined) throw invalid('hostnames are for routes attached to a Gateway (a service route matches by path, method, headers and query)', joinPath(field, 'hostnames'));
   for (const [name, labels] of Object.entries(spec.subsets)) {
     if (Object.keys(labels).length === 0) throw invalid(`subset ${JSON.stringify(name)} selects nothing: give it instance labels such as { version: v2 }`, joinPath(field, 'subsets', name));
   }
@@ -164,7 +174,13 @@ function crossCheck(spec: RouteSpec, field: string): void {
   const seen = new Map<string, string>();
   spec.rules.forEach((rule, r) => {
     const at = (...parts: Array<string | number>): string => joinPath(field, 'rules', String(r), ...parts.map(String));
+    if (gateway && rule.backendRefs.length === 0) throw invalid('a gateway route\'s rule needs backendRefs: the mesh service(s) it sends to, such as [{ name: orders }]', at('backendRefs'));
     rule.backendRefs.forEach((ref, b) => {
+      if (gateway) {
+        if (ref.name === undefined) throw invalid('a gateway route\'s backendRefs name the mesh service to send to: add name', at('backendRefs', b, 'name'));
+        if (ref.subset !== undefined) throw invalid('a gateway route sends to whole services; split by subsets with a route attached to the service itself', at('backendRefs', b, 'subset'));
+        return;
+      }
       if (ref.name !== undefined && !parents.has(ref.name)) {
         throw invalid(`backendRefs name ${JSON.stringify(ref.name)} is not a parent of this route: a route splits the traffic of its parent service (${[...parents].join(', ')}) between its subsets`, at('backendRefs', b, 'name'));
       }
@@ -201,6 +217,7 @@ function normalise(parsed: Parsed): RouteSpec {
   return {
     name: parsed.name,
     parentRefs: parsed.parentRefs,
+    ...(parsed.hostnames === undefined ? {} : { hostnames: parsed.hostnames }),
     subsets: parsed.subsets,
     rules: parsed.rules.map((rule) => ({
       matches: rule.matches.map((m) => ({ path: m.path, headers: m.headers, queryParams: m.queryParams, ...(m.method === undefined ? {} : { method: m.method }) })),

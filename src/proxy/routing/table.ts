@@ -15,6 +15,8 @@ import type { Subset, Target, UpstreamPolicy } from '../types.js';
 type FilterOf<T extends RouteFilter['type']> = Extract<RouteFilter, { type: T }>;
 
 export interface CompiledBackend {
+  /** The service it sends to: the route's parent, or (a gateway route) the service its backendRef names. */
+  readonly service: string;
   readonly subset: string | undefined;
   readonly weight: number;
   /** The target a request routed here carries (the service, the subset, the rule's policy). */
@@ -162,7 +164,7 @@ export class RouteTable {
   #compileRule(spec: RouteSpec, rule: RouteRule, index: number, base: UpstreamPolicy): CompiledRule {
     const policy = rulePolicy(base, rule);
     const refs: readonly BackendRef[] = rule.backendRefs.length === 0 ? [{ weight: 1 }] : rule.backendRefs;
-    const backends = refs.map((ref) => Object.freeze({ subset: ref.subset, weight: ref.weight, target: targetFor(this.service, policy, this, subsetOf(spec, ref.subset)) }));
+    const backends = refs.map((ref) => Object.freeze({ service: ref.name ?? this.service, subset: ref.subset, weight: ref.weight, target: targetFor(this.service, policy, this, subsetOf(spec, ref.subset)) }));
     const mirror = filterOf(rule, 'RequestMirror')?.requestMirror;
     return Object.freeze({
       route: spec.name,

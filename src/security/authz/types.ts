@@ -44,6 +44,9 @@ export interface StoredPolicy extends Policy {
   readonly revision: number;
 }
 
+/** The field names of policy watch events (src/core/config-kind.ts). */
+export const POLICY_FIELDS = Object.freeze({ nameField: 'name', itemField: 'policy' } as const);
+
 /** What a decision is about: one request (HTTP) or one connection (TCP). */
 export interface AccessRequest {
   /** The destination service. */

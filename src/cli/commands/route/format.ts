@@ -8,12 +8,15 @@ import { formatTable } from '../../output.js';
 export function describeRoute(route: StoredRoute): { parents: string; rules: string } {
   try {
     const spec = parseRoute(route.spec);
+    // A gateway route's backends are services; a service route's, its subsets.
+    const gateway = spec.parentRefs.some((p) => p.kind === 'Gateway');
     const rules = spec.rules.map((rule, i) => {
-      const backends = rule.backendRefs.length === 0 ? 'all' : rule.backendRefs.map((b) => `${b.subset ?? 'all'} ${b.weight}`).join('/');
+      const backends = rule.backendRefs.length === 0 ? 'all' : rule.backendRefs.map((b) => `${(gateway ? b.name : b.subset) ?? 'all'} ${b.weight}`).join('/');
       const filters = rule.filters.map((f) => f.type).join('+');
       return `${i}: ${backends}${filters === '' ? '' : ` [${filters}]`}`;
     });
-    return { parents: spec.parentRefs.map((p) => p.name).join(','), rules: rules.join('; ') };
+    const hosts = spec.hostnames === undefined ? '' : ` (${spec.hostnames.join(',')})`;
+    return { parents: `${spec.parentRefs.map((p) => (p.kind === 'Gateway' ? `gateway/${p.name}` : p.name)).join(',')}${hosts}`, rules: rules.join('; ') };
   } catch {
     return { parents: '?', rules: '(not readable by this version)' };
   }
