@@ -48,6 +48,7 @@ export class HeartbeatStream {
   #unsupportedUntil = 0;
   #closed = false;
   #buffered = '';
+  #corked = false;
 
   constructor(open: StreamOpener, timeoutMs = DEFAULT_ACK_TIMEOUT_MS) {
     this.#open = open;
@@ -81,6 +82,12 @@ export class HeartbeatStream {
       }, this.#timeoutMs);
       timer.unref();
       this.#waiting.set(seq, { resolve, reject, timer, socket });
+      // Beats of one turn (many instances, or many callers) leave in one write.
+      if (!this.#corked) {
+        this.#corked = true;
+        socket.cork();
+        process.nextTick(() => { this.#corked = false; socket.uncork(); });
+      }
       socket.write(`${JSON.stringify({ seq, ids })}\n`);
     });
   }
