@@ -26,6 +26,8 @@ export interface SidecarStatus {
   readonly registration: RegistrationState | undefined;
   /** The presence stream to the control plane is open (undefined without a registration): only then does a kill -9 show in under a second. */
   readonly presence: boolean | undefined;
+  /** Heartbeats sent over the keep-alive stream and over plain HTTP, and stream attempts that fell back to HTTP; undefined without a registration. */
+  readonly heartbeats: { readonly stream: number; readonly http: number; readonly fallbacks: number } | undefined;
   /** Per upstream service: sync state, revision, registered count, endpoint ids, ejected ids. */
   readonly upstreams: Readonly<Record<string, ClusterStatus>>;
   /** Per listener: bound address, requests (or TCP connections) in flight, and an HTTP listener's counters. */
@@ -95,6 +97,7 @@ export function sidecarStatus(parts: StatusParts): SidecarStatus {
     app: parts.health?.state,
     registration: parts.registration?.state,
     presence: parts.registration?.present,
+    heartbeats: parts.registration?.heartbeats,
     upstreams: parts.tables.status(),
     listeners: Object.fromEntries(parts.listeners.map((l) => [l.name, listenerStatus(l)])),
     authorization: parts.authorization?.status(),

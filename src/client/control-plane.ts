@@ -17,6 +17,7 @@ import type { JoinTokenRecord, NewJoinToken } from '../security/tokens/join-toke
 import type { SessionGrant } from '../security/tokens/sessions.js';
 import type { TapEvent, TapFilter, TelemetryReport } from '../telemetry/snapshot.js';
 import type { CheckResults, EdgeStats, RouteStats, ServiceStats } from '../telemetry/aggregate.js';
+import { DEFAULT_ACK_TIMEOUT_MS, HEARTBEAT_PROTOCOL, HeartbeatStream, heartbeatStreamPath } from './heartbeat-stream.js';
 import { HttpClientAgents, readText, type HttpAnswer } from './http.js';
 import { remoteError } from './remote-error.js';
 
@@ -234,6 +235,26 @@ export class ControlPlaneClient {
 
   deregister(service: string, id: string): Promise<{ revision: number }> {
     return this.#call('DELETE', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * A keep-alive stream for heartbeats of `service`'s instances (one connection, many beats;
+   * opened on its first beat, on the replica requests go to, failing over like a call).
+   */
+  heartbeatStream(service: string, ackTimeoutMs = DEFAULT_ACK_TIMEOUT_MS): HeartbeatStream {
+    return new HeartbeatStream(() => this.#failover(async (baseUrl) => {
+      let answer;
+      try {
+        answer = await this.#agents.upgrade(`${baseUrl}${heartbeatStreamPath(service)}`, HEARTBEAT_PROTOCOL, this.#authorization(), ackTimeoutMs);
+      } catch (err) {
+        throw this.#unreachable(baseUrl, err);
+      }
+      if ('socket' in answer) return answer;
+      const { statusCode, body } = answer.refused;
+      let parsed: unknown;
+      try { parsed = JSON.parse(await readText(body)); } catch { parsed = undefined; }
+      throw remoteError(statusCode, parsed);
+    }), ackTimeoutMs);
   }
 
   heartbeat(service: string, id: string): Promise<HeartbeatResult> {

@@ -6,6 +6,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Duplex } from 'node:stream';
 
 export interface HttpCallOptions {
   readonly method: string;
@@ -22,14 +23,48 @@ export interface HttpAnswer {
   readonly body: IncomingMessage;
 }
 
+/** An upgrade's outcome: the switched connection (and bytes already read past the head), or the answer refusing it. */
+export type UpgradeAnswer = { readonly socket: Duplex; readonly head: Buffer } | { readonly refused: HttpAnswer };
+
 /** Connections to a control plane: kept alive, like undici's default dispatcher was. */
 export class HttpClientAgents {
   readonly #http = new HttpAgent({ keepAlive: true });
   readonly #https: HttpsAgent;
+  readonly #ca: string | undefined;
 
   /** `ca`: trusted for https:// (absent: the system's roots). */
   constructor(ca?: string) {
+    this.#ca = ca;
     this.#https = new HttpsAgent({ keepAlive: true, minVersion: 'TLSv1.2', ...(ca === undefined ? {} : { ca }) });
+  }
+
+  /**
+   * A GET asking to switch to `protocol`, on a connection of its own (an upgraded connection
+   * never returns to a pool). Fails when no head arrives within `timeoutMs`.
+   */
+  upgrade(url: string, protocol: string, headers: Readonly<Record<string, string>>, timeoutMs: number): Promise<UpgradeAnswer> {
+    const secure = url.startsWith('https:');
+    return new Promise<UpgradeAnswer>((resolve, reject) => {
+      const req = (secure ? httpsRequest : httpRequest)(url, {
+        method: 'GET',
+        headers: { ...headers, connection: 'Upgrade', upgrade: protocol },
+        agent: false,
+        ...(secure ? { minVersion: 'TLSv1.2' as const, ...(this.#ca === undefined ? {} : { ca: this.#ca }) } : {}),
+      });
+      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      req.once('error', reject);
+      req.once('upgrade', (_res, socket, head) => {
+        req.setTimeout(0);
+        req.off('error', reject);
+        resolve({ socket, head });
+      });
+      req.once('response', (res) => {
+        req.off('error', reject);
+        req.on('error', () => undefined);
+        resolve({ refused: { statusCode: res.statusCode ?? 0, body: res } });
+      });
+      req.end();
+    });
   }
 
   call(url: string, options: HttpCallOptions): Promise<HttpAnswer> {

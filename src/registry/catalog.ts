@@ -33,6 +33,8 @@ export class Catalog {
   readonly #services = new Map<string, ServiceSummary>();
   /** Key → revision of its delete, so an older put arriving later is not applied. */
   readonly #deleted = new Map<string, number>();
+  /** This replica's writes in flight: key → the value written (the same string the watch event carries) and its record. */
+  readonly #expected = new Map<string, { readonly value: string; readonly record: InstanceRecord }>();
   #loading: Promise<void> | undefined;
   #live = false;
   #watcher: Watcher | undefined;
@@ -81,10 +83,8 @@ export class Catalog {
   apply(key: string, record: InstanceRecord | undefined, revision: number): void {
     const ref = parseInstanceKey(key);
     if (ref === undefined) return;
+    if (this.#knows(key, revision)) return;
     const current = this.#entries.get(key);
-    if (current !== undefined && current.revision >= revision) return;
-    const deletedAt = this.#deleted.get(key);
-    if (deletedAt !== undefined && deletedAt >= revision) return;
     if (current !== undefined) this.#count(current, -1);
     if (record === undefined) {
       this.#entries.delete(key);
@@ -102,6 +102,24 @@ export class Catalog {
     };
     this.#entries.set(key, entry);
     this.#count(entry, 1);
+  }
+
+  /**
+   * A write of `record` as `value` to `key` is about to be made: when its event comes back on
+   * the watch, the record is applied as is (no JSON to parse). `done()` forgets it.
+   */
+  expect(key: string, value: string, record: InstanceRecord): () => void {
+    const expected = { value, record };
+    this.#expected.set(key, expected);
+    return () => { if (this.#expected.get(key) === expected) this.#expected.delete(key); };
+  }
+
+  /** The state at `revision` (or a newer one) of `key` is applied already: this replica's own write, seen again on the watch. */
+  #knows(key: string, revision: number): boolean {
+    const current = this.#entries.get(key);
+    if (current !== undefined && current.revision >= revision) return true;
+    const deletedAt = this.#deleted.get(key);
+    return deletedAt !== undefined && deletedAt >= revision;
   }
 
   close(): void {
@@ -132,8 +150,15 @@ export class Catalog {
     if (this.#closed) return;
     this.#watcher = await this.#store.watch(SERVICES_PREFIX, { afterRevision: revision }, {
       onEvent: (event) => {
-        const translated = toRegistryEvent(event);
-        if (translated !== undefined) this.apply(event.key, translated.type === 'deregistered' ? undefined : translated.instance, event.revision);
+        // Own writes come back as the very string written: no JSON to parse for them.
+        const own = this.#expected.get(event.key);
+        if (own !== undefined && event.value === own.value) {
+          this.#expected.delete(event.key);
+          this.apply(event.key, own.record, event.revision);
+        } else if (!this.#knows(event.key, event.revision)) {
+          const translated = toRegistryEvent(event);
+          if (translated !== undefined) this.apply(event.key, translated.type === 'deregistered' ? undefined : translated.instance, event.revision);
+        }
         if ((this.#sincePrune += 1) >= PRUNE_EVERY) this.#prune(event.revision);
       },
       onError: () => {

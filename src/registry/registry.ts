@@ -180,9 +180,18 @@ export class Registry {
       ops.push({ type: 'delete', key: heartbeatKey(service, id) }); // a no-op unless it had a TTL before
     }
     const record = newRecord(service, id, valid, lease, new Date(this.#now()));
-    ops.push({ type: 'put', key: instanceKey(service, id), value: JSON.stringify(record) });
-    const { revision, prevKvs } = await this.#store.txn(ops);
-    this.#catalog.apply(instanceKey(service, id), record, revision);
+    const key = instanceKey(service, id);
+    const value = JSON.stringify(record);
+    ops.push({ type: 'put', key, value });
+    const done = this.#catalog.expect(key, value, record);
+    let answer;
+    try {
+      answer = await this.#store.txn(ops);
+    } finally {
+      done();
+    }
+    const { revision, prevKvs } = answer;
+    this.#catalog.apply(key, record, revision);
     const prevKv = prevKvs[prevKvs.length - 1];
     const previous = prevKv === undefined ? undefined : decode(prevKv);
     if (previous?.lease) await this.#revokeQuietly(previous.lease);

@@ -43,7 +43,9 @@ export function parseOrThrow<S extends z.ZodTypeAny>(schema: S, input: unknown, 
  */
 export function durationField(name: string, minMs: number, maxMs: number) {
   const hint = `${name} must be a duration: ${DURATION_FORMS}`;
-  return z.union([z.number(), z.string()], { invalid_type_error: hint }).transform((raw, ctx) => {
+  // Not z.union([number, string]): a union builds an issue for each branch that does not match,
+  // which every string duration ("10s") paid for on the registration path.
+  return z.custom<number | string>((raw) => typeof raw === 'number' || typeof raw === 'string', { message: hint }).transform((raw, ctx) => {
     const ms = parseDuration(raw);
     if (ms === undefined) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${hint} (got ${JSON.stringify(raw)})` });

@@ -6,12 +6,16 @@
  * or a fresh store) is registered again; an unreachable control plane is retried with
  * back-off. `deregister()` ends it all (drain). While registered, the sidecar also holds a
  * presence stream to the control plane (presence.ts): its dropping tells the control plane
- * this process is gone, long before the TTL.
+ * this process is gone, long before the TTL. Heartbeats go over the keep-alive stream (one
+ * long-lived connection, a line per heartbeat: src/client/heartbeat-stream.ts); one that
+ * cannot (the stream dropped, no ack in time, a control plane without the stream) is sent
+ * as a plain HTTP heartbeat instead.
  */
 import type { Logger } from 'pino';
 import type { ControlPlaneClient } from '../../client/control-plane.js';
 import { ErrorCodes, isTrellisError, messageOf } from '../../errors.js';
 import { backoffDelay } from '../../proxy/layers/backoff.js';
+import type { HeartbeatStream } from '../../client/heartbeat-stream.js';
 import { PresenceStream } from './presence.js';
 
 export type RegistrationState = 'waiting-for-app' | 'registering' | 'registered' | 'deregistered';
@@ -24,6 +28,8 @@ export interface RegistrationOptions {
   readonly body: Readonly<Record<string, unknown>>;
   readonly ttlMs: number;
   readonly logger: Logger;
+  /** A heartbeat's ack on the keep-alive stream within this, or it goes over HTTP (default 10 s). */
+  readonly heartbeatAckTimeoutMs?: number;
 }
 
 export class Registration {
@@ -37,10 +43,19 @@ export class Registration {
   #busy: Promise<void> | undefined;
   #stopped = false;
   readonly #presence: PresenceStream;
+  readonly #stream: HeartbeatStream;
+  /** Heartbeats sent over the keep-alive stream and over plain HTTP, and stream attempts that fell back. */
+  readonly #sent = { stream: 0, http: 0, fallbacks: 0 };
 
   constructor(options: RegistrationOptions) {
     this.#options = options;
     this.#presence = new PresenceStream(options.client, options.service, options.id, options.logger);
+    this.#stream = options.client.heartbeatStream(options.service, options.heartbeatAckTimeoutMs);
+  }
+
+  /** Heartbeats sent so far over the keep-alive stream and over plain HTTP, and stream attempts that fell back to HTTP. */
+  get heartbeats(): { readonly stream: number; readonly http: number; readonly fallbacks: number } {
+    return { ...this.#sent };
   }
 
   get state(): RegistrationState {
@@ -71,6 +86,7 @@ export class Registration {
     await this.#busy;
     const wasRegistered = this.#state === 'registered' || this.#state === 'registering';
     this.#state = 'deregistered';
+    this.#stream.close();
     if (!wasRegistered) { this.#presence.close(); return; }
     const { client, service, id, logger } = this.#options;
     try {
@@ -90,6 +106,7 @@ export class Registration {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#stream.close();
     this.#presence.close();
   }
 
@@ -98,6 +115,29 @@ export class Registration {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => { this.#busy ??= this.#tick().finally(() => { this.#busy = undefined; }); }, delayMs);
     this.#timer.unref();
+  }
+
+  /** Over the keep-alive stream if it can; else (and after it failed to carry this one) over HTTP. */
+  async #heartbeat(): Promise<void> {
+    const { client, service, id, logger } = this.#options;
+    if (this.#stream.available) {
+      let ack;
+      try {
+        ack = await this.#stream.beat([id]);
+      } catch (err) {
+        this.#sent.fallbacks += 1;
+        logger.debug({ err: messageOf(err) }, 'heartbeat over the keep-alive stream failed; sending it over HTTP');
+      }
+      if (ack !== undefined) {
+        // Its verdict on the instance holds (not found: register again).
+        const failure = ack.failed[0];
+        if (failure !== undefined) throw failure.error;
+        this.#sent.stream += 1;
+        return;
+      }
+    }
+    await client.heartbeat(service, id);
+    this.#sent.http += 1;
   }
 
   async #tick(): Promise<void> {
@@ -117,7 +157,7 @@ export class Registration {
         logger.info('registered');
         this.#presence.start();
       } else {
-        await client.heartbeat(service, id);
+        await this.#heartbeat();
       }
       this.#reachable = true;
       this.#failures = 0;

@@ -16,7 +16,8 @@ import { trafficRoutes } from './traffic-routes.js';
 import type { GatewayStore } from '../gateways/store.js';
 import { gatewayRoutes } from './gateways.js';
 import { securityRoutes, type SecurityRouteOptions } from './security.js';
-import type { RateLimitOptions } from './rate-limit.js';
+import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { heartbeatStreams } from './heartbeat-stream.js';
 import { servicesRoutes } from './services.js';
 import { sessionRoutes } from './sessions.js';
 import { statusRoutes, type ReplicaStatus, type XdsStatus } from './status.js';
@@ -98,7 +99,12 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   requireTokens(app, options.security.authenticator);
   metricsRoutes(app, options.registry, options.telemetry, connections);
   statusRoutes(app, options.registry, Date.now(), options.replica, options.xds);
-  servicesRoutes(app, options.registry, options.rateLimit);
+  const limiter = new RateLimiter(options.rateLimit ?? DEFAULT_RATE_LIMIT);
+  servicesRoutes(app, options.registry, limiter);
+  heartbeatStreams(app, {
+    registry: options.registry, authenticator: options.security.authenticator, limiter, logger: options.logger, idleTimeoutMs: limits.idleTimeoutMs,
+    ...(options.watch?.keepAliveMs === undefined ? {} : { keepAliveMs: options.watch.keepAliveMs }),
+  });
   watchRoutes(app, options.registry, options.watch);
   if (options.presence !== undefined) presenceRoutes(app, options.presence, options.watch?.keepAliveMs);
   if (options.policies !== undefined) policyRoutes(app, options.policies, options.watch);

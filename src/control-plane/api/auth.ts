@@ -31,7 +31,7 @@ export function access(needed: Access): { config: { access: Access } } {
 }
 
 /** The token in `Authorization: Bearer …`; '' for a malformed header, undefined for none. */
-export function bearer(request: FastifyRequest): string | undefined {
+export function bearer(request: Pick<FastifyRequest, 'headers'>): string | undefined {
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

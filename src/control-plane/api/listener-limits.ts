@@ -17,7 +17,7 @@
  * A new connection is refused only when every slot holds such a connection.
  */
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { ErrorCodes, TrellisError } from '../../errors.js';
 import { formatDuration } from '../../util/duration.js';
@@ -159,12 +159,15 @@ export function guardListener(server: Server, limits: ListenerLimits, maxConnect
     socket.once('close', () => forget(socket));
   });
   // A complete request head: from now on the connection is a client's, not a slow one's.
-  server.prependListener('request', (request) => {
+  // (An upgrade request — the heartbeat stream — has a complete head too, without a 'request' event.)
+  const finished = (request: IncomingMessage): void => {
     const socket = tcpSocketOf(request.socket);
     const source = sourceOf.get(socket);
     if (source === undefined || !source.pending.delete(socket)) return;
     pending.delete(socket);
-  });
+  };
+  server.prependListener('request', finished);
+  server.prependListener('upgrade', finished);
 
   return {
     maxConnections,

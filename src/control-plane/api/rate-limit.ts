@@ -63,7 +63,8 @@ export class RateLimiter {
   }
 }
 
-function principalKey(principal: Principal | undefined): string {
+/** The rate limit's bucket of a caller. */
+export function principalKey(principal: Principal | undefined): string {
   if (principal === undefined) return 'anonymous';
   return principal.kind === 'admin' ? 'admin' : `${principal.kind}:${principal.tokenId}`;
 }
@@ -73,10 +74,16 @@ export function rateLimited(limiter: RateLimiter, cost: (request: FastifyRequest
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const waitMs = limiter.take(principalKey(request.principal), cost(request));
     if (waitMs === undefined) return;
-    const seconds = Math.max(1, Math.ceil(waitMs / 1_000));
-    void reply.header('retry-after', String(seconds));
-    throw new TrellisError(ErrorCodes.RATE_LIMITED,
-      `too many registrations and heartbeats from this token: retry after ${seconds} s (the limit is per token; see docs/operations.md)`,
-      { details: { retryAfterSeconds: seconds } });
+    const error = rateLimitError(waitMs);
+    void reply.header('retry-after', String(error.details?.['retryAfterSeconds']));
+    throw error;
   };
+}
+
+/** RATE_LIMITED for a caller that must wait `waitMs` (whole seconds, at least 1, in `retryAfterSeconds`). */
+export function rateLimitError(waitMs: number): TrellisError {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1_000));
+  return new TrellisError(ErrorCodes.RATE_LIMITED,
+    `too many registrations and heartbeats from this token: retry after ${seconds} s (the limit is per token; see docs/operations.md)`,
+    { details: { retryAfterSeconds: seconds } });
 }

@@ -8,7 +8,7 @@ import { ErrorCodes, TrellisError } from '../../errors.js';
 import { MAX_PAGE_LIMIT, type BulkOutcome, type Page, type Registry } from '../../registry/registry.js';
 import { access } from './auth.js';
 import { encodeCursor, parsePage, type PageQuery, type PageRequest } from './paging.js';
-import { DEFAULT_RATE_LIMIT, rateLimited, RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { DEFAULT_RATE_LIMIT, rateLimited, RateLimiter } from './rate-limit.js';
 
 interface ServiceParams { service: string }
 interface InstanceParams { service: string; id: string }
@@ -62,8 +62,8 @@ function entries(body: unknown, field: string): number {
   return Array.isArray(items) ? Math.max(1, items.length) : 1;
 }
 
-export function servicesRoutes(app: FastifyInstance, registry: Registry, rateLimit: RateLimitOptions = DEFAULT_RATE_LIMIT): void {
-  const limiter = new RateLimiter(rateLimit);
+/** `limiter`: the per-token limit on registrations and heartbeats (shared with the keep-alive stream). */
+export function servicesRoutes(app: FastifyInstance, registry: Registry, limiter: RateLimiter = new RateLimiter(DEFAULT_RATE_LIMIT)): void {
   const one = { preHandler: rateLimited(limiter) };
   const bulk = (field: string) => ({ preHandler: rateLimited(limiter, (request) => entries(request.body, field)) });
 

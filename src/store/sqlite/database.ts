@@ -66,6 +66,10 @@ export function openDatabase(dataDir: string): OpenedDatabase {
     // Deleted rows are zeroed in the pages a write touches anyway (no extra I/O): old values do not linger in free space.
     db.pragma('secure_delete = FAST');
     migrate(db, file);
+    // A WAL left by a crash (kill -9 under a stream of writes: hundreds of MB) is copied in and
+    // truncated before serving: every read would otherwise look its pages up in that WAL's
+    // index (a restart at 100k instances took 17 s to serve, 60% of it in reads).
+    db.pragma('wal_checkpoint(TRUNCATE)');
   } catch (err) {
     db.close();
     lock.close();

@@ -91,6 +91,8 @@ interface Batch {
   reject(err: Error): void;
   readonly events: WatchEvent[][];
   readonly grantedLeases: LeaseId[];
+  /** A write took a revision: the batch records the last one in `meta` just before it commits. */
+  revised: boolean;
 }
 
 /** What a write does inside its transaction: the events it produced and its own result. */
@@ -129,6 +131,9 @@ export class SqliteStore implements KvStore {
   #batch: Batch | undefined;
   #keyCount: number;
   #closed = false;
+  /** Random bytes for lease ids, used 8 at a time. */
+  #idPool = Buffer.alloc(0);
+  #idPoolAt = 0;
 
   /**
    * Use openSqliteStore(); this takes an open, migrated database (`unlock` gives up the data
@@ -270,7 +275,8 @@ export class SqliteStore implements KvStore {
     const sql = this.#checkOpen();
     if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) throw invalid('ttlMs', `a lease TTL must be a whole number of milliseconds ≥ 1 (got ${String(ttlMs)})`);
     const id = this.#newLeaseId();
-    this.#inTransaction(() => sql.insertLease.run(id, ttlMs));
+    // One statement is atomic by itself: no savepoint around it.
+    this.#inBatch(() => sql.insertLease.run(id, ttlMs));
     this.#leases.add(id, ttlMs);
     this.#batch?.grantedLeases.push(id);
     // Not awaiting the commit: the lease row commits with the batch, together with any key a
@@ -398,11 +404,11 @@ export class SqliteStore implements KvStore {
     const { events, result } = this.#inTransaction(() => {
       const change = mutate(revision);
       for (const event of change.events) this.#sql.insertEvent.run(toEventRow(Object.freeze(event)));
-      if (change.events.length > 0) this.#sql.setMeta.run(revision, Meta.REVISION);
       return change;
     });
     if (events.length > 0) {
       this.#revision = revision;
+      if (this.#batch !== undefined) this.#batch.revised = true;
       for (const event of events) {
         if (event.type === 'delete') this.#keyCount -= 1;
         else if (event.prevValue === undefined) this.#keyCount += 1; // a put that created the key
@@ -433,7 +439,7 @@ export class SqliteStore implements KvStore {
     let reject!: (err: Error) => void;
     const committed = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
     committed.catch(() => undefined); // waiters handle it; never an unhandled rejection
-    const batch: Batch = { committed, resolve, reject, events: [], grantedLeases: [] };
+    const batch: Batch = { committed, resolve, reject, events: [], grantedLeases: [], revised: false };
     this.#batch = batch;
     setImmediate(() => this.#commit());
     return batch;
@@ -445,6 +451,8 @@ export class SqliteStore implements KvStore {
     if (batch === undefined) return;
     this.#batch = undefined;
     try {
+      // One meta update per batch, not per write: the revision counter commits with the writes.
+      if (batch.revised) this.#sql.setMeta.run(this.#revision, Meta.REVISION);
       this.#db.exec('COMMIT');
     } catch (err) {
       // Nothing of this batch is durable: roll back memory to what the database holds.
@@ -468,6 +476,17 @@ export class SqliteStore implements KvStore {
     this.#openBatch();
     try {
       return this.#transaction(body) as T; // #transaction returns what its body returns
+    } catch (err) {
+      if (!(err instanceof Database.SqliteError)) throw err;
+      throw new TrellisError(ErrorCodes.STORE_UNAVAILABLE, `the store could not write to ${this.#file}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  /** Run one statement in the open batch (opening it), with the errors of #inTransaction. */
+  #inBatch<T>(statement: () => T): T {
+    this.#openBatch();
+    try {
+      return statement();
     } catch (err) {
       if (!(err instanceof Database.SqliteError)) throw err;
       throw new TrellisError(ErrorCodes.STORE_UNAVAILABLE, `the store could not write to ${this.#file}: ${messageOf(err)}`, { cause: err });
@@ -560,7 +579,10 @@ export class SqliteStore implements KvStore {
   /** A random 64-bit id in hex (like etcd's), unguessable so one client cannot renew another's. */
   #newLeaseId(): LeaseId {
     for (;;) {
-      const id = randomBytes(8).toString('hex');
+      // From a pool of random bytes: one randomBytes call per 512 leases, not one each.
+      if (this.#idPoolAt + 8 > this.#idPool.length) { this.#idPool = randomBytes(4_096); this.#idPoolAt = 0; }
+      const id = this.#idPool.toString('hex', this.#idPoolAt, this.#idPoolAt + 8);
+      this.#idPoolAt += 8;
       if (!this.#leases.has(id)) return id;
     }
   }
