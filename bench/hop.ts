@@ -71,6 +71,7 @@ try {
   });
   await registered.body.dump();
   const sidecars: Child[] = [];
+  const readies: Array<SidecarReady & { admin?: string }> = [];
   let url: string;
   if (mode === 'inbound') {
     const s = await sidecar(cp.url, 'hello-in', ['--id', 'hello-in-1', '--app-port', String(upstreamPort)]);
@@ -78,6 +79,7 @@ try {
     url = `http://${s.ready.inbound}/`;
   } else if (mode === 'pair') {
     const server = await sidecar(cp.url, 'hello', ['--id', 'hello-1', '--app-port', String(upstreamPort)]);
+    readies.push(server.ready);
     sidecars.push(server.child);
     const client = await sidecar(cp.url, 'bench-client', ['--id', 'bench-client-1', '--upstream', 'hello:0']);
     sidecars.unshift(client.child);
@@ -105,6 +107,13 @@ try {
     process.stdout.write(`${mode} run ${i + 1}: ${result.requestsPerSec.toFixed(0)} req/s, ${result.errors} errors, CPU ${perRequest.join(' / ')} µs/req\n`);
   }
   process.stdout.write(`${mode}: after load ${pids.map((pid) => `RSS ${memoryOf(pid).rssMb.toFixed(1)} MB USS ${privateMemoryOf(pid).toFixed(1)} MB`).join(' / ')}\n`);
+  // With mTLS: how many handshakes the runs took (a pool that keeps its connections: about one per wrk connection).
+  for (const s of readies) {
+    if (s.admin === undefined) continue;
+    const status = await request(`http://${s.admin}/status`, { headers: adminHeaders(cp.url) });
+    const body = await status.body.json() as { mtls?: { inboundHandshakes?: number } };
+    if (body.mtls?.inboundHandshakes !== undefined) process.stdout.write(`${mode}: ${body.mtls.inboundHandshakes} inbound TLS handshakes in all\n`);
+  }
   for (const s of sidecars) await stopGently(s);
 } finally {
   for (const stop of stops.reverse()) await stop();

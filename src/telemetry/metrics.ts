@@ -18,7 +18,7 @@
  * header a client could forge, so distinct peers are capped ({@link MAX_PEERS}). `route` is the
  * name of a declared route or [default] (src/telemetry/routes.ts), never the raw path.
  */
-import { Counter, Gauge, Histogram, Registry, type MetricType } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, type MetricType } from './prom.js';
 import type { Classification, Direction } from '../core/traffic.js';
 import { LATENCY_BUCKETS_MS, type TrafficRow } from './snapshot.js';
 import { TcpMetrics } from './tcp-metrics.js';

@@ -13,7 +13,7 @@
  * are far fewer than requests, so the counts go through prom-client's labelled children
  * directly. Endpoint labels are bounded by the instances the registry reports.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from './prom.js';
 
 const LABELS = ['direction', 'dst_service', 'endpoint', 'protocol'] as const;
 type Label = (typeof LABELS)[number];

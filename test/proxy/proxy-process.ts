@@ -37,9 +37,9 @@ function kib(status: string, field: string): number {
   return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
 }
 
-/** `trellis proxy ARGS`, with a join token minted for its --service in TRELLIS_TOKEN (unless --mtls off). */
-export async function startProxy(args: string[]): Promise<ProxyProcess> {
-  const env = { ...process.env, ...(await tokenEnv(args)) };
+/** `trellis proxy ARGS`, with a join token minted for its --service in TRELLIS_TOKEN (unless --mtls off), and `extraEnv`. */
+export async function startProxy(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<ProxyProcess> {
+  const env = { ...process.env, ...(await tokenEnv(args)), ...extraEnv };
   const child = spawn(process.execPath, [CLI, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   running.add(child);
   let output = '';

@@ -116,13 +116,13 @@ describe('token, session and certificate expiry on an injected clock', () => {
     const identity = await WorkloadIdentity.start({ client: api, service: 'orders', namespace: 'default', token: join.token, lifetimeMs: 10 * MINUTE, logger: pino({ level: 'silent' }), clock }, 5_000);
     try {
       assert.equal(identity.status().notAfter, new Date(clock.now() + 10 * MINUTE).toISOString());
-      assert.deepEqual(clock.pending(), [7 * MINUTE], 'one timer: the renewal, at 70% of 10 minutes');
+      assert.deepEqual(clock.pending(), [4 * MINUTE, 7 * MINUTE], 'two timers: the next CSR made at 40% of 10 minutes, the renewal at 70%');
       await clock.advance(7 * MINUTE - 1);
       assert.equal(identity.status().renewals, 0);
       await clock.advance(1);
       await waitFor('the renewal', () => identity.status().renewals === 1);
       assert.equal(identity.status().notAfter, new Date(clock.now() + 10 * MINUTE).toISOString(), 'a new certificate of the whole lifetime');
-      assert.deepEqual(clock.pending(), [7 * MINUTE], 'the next renewal, 70% into the new certificate');
+      assert.deepEqual(clock.pending(), [4 * MINUTE, 7 * MINUTE], 'the next CSR and the next renewal, 40% and 70% into the new certificate');
     } finally {
       identity.close();
     }

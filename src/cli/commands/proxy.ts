@@ -137,7 +137,7 @@ export function proxyCommand(program: Command): void {
       // The YAML parser only when there is a file: it is a few MB of a sidecar's memory.
       const { startSidecar } = await import('../../agent/sidecar.js');
       const file = flags.config === undefined ? undefined : await (await import('../../proxy/config-file.js')).readConfigFile(flags.config);
-      const logger = createLogger({ level: flags.logLevel, name: 'trellis-proxy' });
+      const logger = createLogger({ level: flags.logLevel, name: 'trellis-proxy', sync: true });
       let sidecar;
       try {
         const token = readToken(flags.tokenFile);

@@ -13,9 +13,11 @@ import { delay, systemClock, type Clock, type Timer } from '../../core/clock.js'
 import { ErrorCodes, TrellisError, isTrellisError, messageOf } from '../../errors.js';
 import type { IssuedCertificate, SignBody } from '../ca/issuer.js';
 import type { SessionGrant } from '../tokens/sessions.js';
-import { SIGNING_ALGORITHM, generateKeyPair, privateKeyPem, x509 } from '../crypto.js';
+import { makeCsr, type CsrResult } from './csr.js';
 import { RENEW_AT } from './renewal.js';
 
+/** When the next renewal's CSR is made, as a fraction of the certificate's life (renewal is at RENEW_AT). */
+const PREPARE_AT = 0.4;
 /** While the control plane is unreachable, the first certificate is asked for again this often. */
 const FIRST_RETRY_MS = 500;
 
@@ -60,17 +62,6 @@ export interface IdentityStatus {
   readonly roots: number;
 }
 
-async function makeCsr(spiffeId: string, service: string): Promise<{ csrPem: string; keyPem: string }> {
-  const keys = await generateKeyPair();
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: `CN=${service}`,
-    keys,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }])],
-  });
-  return { csrPem: csr.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
-}
-
 export class WorkloadIdentity {
   readonly #options: IdentityOptions;
   readonly #listeners = new Set<(certificate: WorkloadCertificate) => void>();
@@ -80,6 +71,9 @@ export class WorkloadIdentity {
   #timer: Timer | undefined;
   #closed = false;
   #renewals = 0;
+  /** The key pair and CSR of the next renewal, made at {@link PREPARE_AT} of the certificate's life. */
+  #nextCsr: Promise<CsrResult> | undefined;
+  #prepareTimer: Timer | undefined;
   #renewalFailures = 0;
 
   readonly #clock: Clock;
@@ -142,13 +136,24 @@ export class WorkloadIdentity {
     this.#current = certificate;
     for (const listener of this.#listeners) listener(certificate);
     this.#schedule();
+    // The next renewal's key and CSR, made ahead (in a worker: ./csr.ts) so that the renewal waits
+    // for none — not at once: an idle sidecar has no worker's memory on top of its own.
+    this.#nextCsr = undefined;
+    this.#prepareTimer?.cancel();
+    const left = certificate.notAfter.getTime() - this.#clock.now();
+    this.#prepareTimer = this.#clock.setTimeout(() => {
+      if (this.#closed || this.#current !== certificate) return;
+      const next = makeCsr(certificate.spiffeId, this.#options.service, true);
+      next.catch(() => undefined); // a failure shows when the renewal takes it (and makes a new one)
+      this.#nextCsr = next;
+    }, Math.max(0, left * PREPARE_AT));
   }
 
-  static async #request(options: IdentityOptions, current: WorkloadCertificate | undefined): Promise<WorkloadCertificate> {
+  static async #request(options: IdentityOptions, current: WorkloadCertificate | undefined, prepared?: Promise<CsrResult>): Promise<WorkloadCertificate> {
     // The trust domain is the CA's: a first request learns it from the bundle.
     const spiffeId = current?.spiffeId
       ?? `spiffe://${(await options.client.caBundle()).trustDomain}/ns/${options.namespace}/svc/${options.service}`;
-    const { csrPem, keyPem } = await makeCsr(spiffeId, options.service);
+    const { csrPem, keyPem } = await (prepared ?? makeCsr(spiffeId, options.service));
     let issued: IssuedCertificate;
     if (current === undefined) {
       issued = await options.client.signCertificate({ csr: csrPem, lifetime: options.lifetimeMs }, options.token);
@@ -214,6 +219,7 @@ export class WorkloadIdentity {
   close(): void {
     this.#closed = true;
     this.#timer?.cancel();
+    this.#prepareTimer?.cancel();
   }
 
   #schedule(delayMs?: number): void {
@@ -226,8 +232,10 @@ export class WorkloadIdentity {
   async #renew(): Promise<void> {
     const current = this.#current;
     if (current === undefined) return;
+    const prepared = this.#nextCsr;
+    this.#nextCsr = undefined; // one key pair, one CSR: a retry makes new ones
     try {
-      const next = await WorkloadIdentity.#request(this.#options, current);
+      const next = await WorkloadIdentity.#request(this.#options, current, prepared);
       this.#reachable = true;
       if (this.#closed) return;
       this.#renewals += 1;
