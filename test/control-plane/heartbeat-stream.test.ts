@@ -130,6 +130,28 @@ describe('keep-alive heartbeat stream', () => {
     assert.ok(error.retryAfterSeconds >= 1, 'names the wait');
   });
 
+  it('ends the stream once its token has expired: the next line gets TOKEN_EXPIRED and the connection closes', async () => {
+    const web = new ControlPlaneClient(server.url, token);
+    await web.register('web', 'w-exp', { address: '127.0.0.1', port: 9000, ttl: '30s' });
+    const short = await mintNewToken(server.url, 'web', '2s');
+    const raw = await openRaw(server.url, '/v1/services/web/heartbeats/stream', { authorization: `Bearer ${short}` });
+    assert.equal(raw.status, 101, `the upgrade was refused: ${raw.body ?? ''}`);
+    sockets.push(raw.socket!);
+    const closed = new Promise<void>((resolve) => raw.socket!.once('close', () => resolve()));
+    await raw.next();
+    // Lines are acked while the token is valid; once it expired, a line is refused and the stream ends.
+    let seq = 0;
+    let answer: Record<string, unknown> = {};
+    await waitFor('a line refused for the expired token', async () => {
+      seq += 1;
+      raw.socket!.write(`${JSON.stringify({ seq, ids: ['w-exp'] })}\n`);
+      answer = await raw.next();
+      return answer['type'] === 'error';
+    }, { timeoutMs: 20_000, everyMs: 250 });
+    assert.equal((answer['error'] as { code?: string } | undefined)?.code, 'TRELLIS_ERR_TOKEN_EXPIRED', `the refusal: ${JSON.stringify(answer)}`);
+    await waitFor('the stream to close', () => closed.then(() => true), { timeoutMs: 5_000 });
+  });
+
   it('refuses a missing token, another service\'s token and a wrong protocol with coded answers; other upgrades reach the router', async () => {
     const none = await openRaw(server.url, '/v1/services/web/heartbeats/stream', {});
     assert.equal(none.status, 401, none.body);

@@ -15,7 +15,8 @@
  *                    {"type":"error","seq":1,"error":{…}}    a line refused whole (bad JSON, 429)
  *                    an empty line every keepAliveMs (the client's sign of a live server)
  *
- * The token is checked once, at the upgrade (instance access to :service), and each line is
+ * The token is checked at the upgrade (instance access to :service) and again at most once a
+ * second while lines come (an expired or revoked token ends the stream), and each line is
  * charged to the token's rate limit like a bulk call (one per id). Lines are handled one at a
  * time, in order; the socket is paused while many wait or while the client does not read its
  * acks, so a fast sender is slowed down by TCP, never buffered without bound. A connection
@@ -44,6 +45,8 @@ import { MAX_BULK_ITEMS } from './services.js';
 export const MAX_LINE_BYTES = 1024 * 1024;
 /** Lines waiting before the socket is paused, and when it resumes. */
 const PAUSE_AT = 32;
+/** How often a stream's token is checked again (expiry, revocation). */
+const RECHECK_MS = 1_000;
 const RESUME_AT = 4;
 /** Unread acks (bytes) before the socket is paused until the client reads. */
 const MAX_UNREAD_BYTES = 1024 * 1024;
@@ -96,8 +99,9 @@ export function heartbeatStreams(app: FastifyInstance, options: HeartbeatStreamO
   const open = new Set<Duplex>();
   const keepAliveMs = options.keepAliveMs ?? 15_000;
 
-  const serve = (socket: Duplex, service: string, limiterKey: string, head: Buffer): void => {
+  const serve = (socket: Duplex, service: string, limiterKey: string, head: Buffer, recheck: () => Promise<TrellisError | undefined>): void => {
     open.add(socket);
+    let checkedAt = performance.now();
     let buffered = '';
     const lines: string[] = [];
     let busy = false;
@@ -129,6 +133,17 @@ export function heartbeatStreams(app: FastifyInstance, options: HeartbeatStreamO
     const handle = async (text: string): Promise<void> => {
       const line = parseLine(text);
       if ('error' in line) { send({ type: 'error', seq: line.seq, ...line.error.toJSON() }); return; }
+      // The token is checked again at most once a second: an expired or revoked one ends the
+      // stream (the client reopens it with the token it holds now, or beats over HTTP).
+      if (performance.now() - checkedAt >= RECHECK_MS) {
+        checkedAt = performance.now();
+        const refused = await recheck();
+        if (refused !== undefined) {
+          send({ type: 'error', seq: line.seq, ...refused.toJSON() });
+          socket.end(() => socket.destroy());
+          return;
+        }
+      }
       const waitMs = options.limiter.take(limiterKey, line.ids.length);
       if (waitMs !== undefined) {
         send({ type: 'error', seq: line.seq, ...rateLimitError(waitMs).toJSON() });
@@ -218,7 +233,16 @@ export function heartbeatStreams(app: FastifyInstance, options: HeartbeatStreamO
       return;
     }
     if (socket.destroyed) return;
-    serve(socket, service, principalKey(principal), head);
+    const token = bearer(req);
+    const recheck = async (): Promise<TrellisError | undefined> => {
+      try {
+        const now = await options.authenticator.authenticate(token);
+        return allows(now, 'instance', service) ? undefined : new TrellisError(ErrorCodes.PERMISSION_DENIED, `${describePrincipal(now)} may no longer ${describeAccess('instance', service)}`);
+      } catch (err) {
+        return toTrellisError(err);
+      }
+    };
+    serve(socket, service, principalKey(principal), head, recheck);
   };
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
