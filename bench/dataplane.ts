@@ -181,10 +181,11 @@ ${nginxTemps(dir, 'proxy')}  keepalive_requests 1000000;
 `;
 }
 
-function haproxyConf(port: number, upstreamPort: number): string {
+/** HAProxy as the reference: one thread, kept-alive both ways; `bind` adds e.g. its TLS options. */
+export function haproxyConf(port: number, upstreamPort: number, tls?: { global: string; bind: string }): string {
   return `global
   nbthread 1
-  maxconn 4096
+  maxconn 4096${tls === undefined ? '' : `\n  ${tls.global}`}
 defaults
   mode http
   timeout connect 5s
@@ -195,7 +196,7 @@ defaults
   option forwardfor
   http-reuse always
 frontend fe
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${tls === undefined ? '' : ` ${tls.bind}`}
   unique-id-format %[uuid()]
   http-request set-header X-Request-ID %[unique-id]
   default_backend app

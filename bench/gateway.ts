@@ -9,14 +9,28 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { startUpstreamAndControlPlane, type Tools } from './dataplane.js';
+import { haproxyConf, startUpstreamAndControlPlane, type Tools } from './dataplane.js';
 import { adminHeaders, CLI, sidecarEnv, startChild } from './lib.js';
 import { runWrk, startServer, track, versionOf, waitForOk, which } from './proc.js';
 import { SIDECAR_V8_FLAGS } from '../src/proxy/v8-flags.js';
+
+/** Resolves once something accepts TCP connections on the port (10 s at most). */
+async function listening(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 const runs = Number(process.argv[2] ?? 2);
 const seconds = Number(process.argv[3] ?? 5);
@@ -76,31 +90,11 @@ try {
   await waitForOk(gwUrl).catch(() => undefined);
 
   const haPort = await freePort();
-  writeFileSync(join(dir, 'haproxy.cfg'), `global
-  nbthread 1
-  maxconn 4096
-  ssl-default-bind-options ssl-min-ver TLSv1.2
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-keep-alive 60s
-  option http-keep-alive
-  option forwardfor
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:${haPort} ssl crt ${join(dir, 'both.pem')} alpn http/1.1
-  unique-id-format %[uuid()]
-  http-request set-header X-Request-ID %[unique-id]
-  default_backend app
-backend app
-  server app1 127.0.0.1:${upstreamPort}
-`);
+  writeFileSync(join(dir, 'haproxy.cfg'), haproxyConf(haPort, upstreamPort, { global: 'ssl-default-bind-options ssl-min-ver TLSv1.2', bind: `ssl crt ${join(dir, 'both.pem')} alpn http/1.1` }));
   const ha = startServer(tools.haproxy, ['-f', join(dir, 'haproxy.cfg'), '-db']);
   stops.push(() => ha.stop());
   const haUrl = `https://127.0.0.1:${haPort}/`;
-  await new Promise((r) => setTimeout(r, 500));
+  await listening(haPort);
 
   for (const round of [1, 2]) {
     process.stdout.write(`-- round ${round}\n`);
